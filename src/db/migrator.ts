@@ -1,0 +1,45 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { DatabaseHandle } from './create-database.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/migrations/', import.meta.url));
+
+/**
+ * Serves the plain .sql files of sql/migrations to Kysely's Migrator, which records them in
+ * kysely_migration, takes its lock and runs each file in a transaction. Files run in name order.
+ */
+class SqlFileMigrationProvider implements MigrationProvider {
+  constructor(
+    private readonly handle: DatabaseHandle,
+    private readonly dir: string,
+  ) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const files = (await readdir(this.dir)).filter((file) => file.endsWith('.sql')).sort();
+    const migrations: Record<string, Migration> = {};
+    for (const file of files) {
+      const script = await readFile(path.join(this.dir, file), 'utf8');
+      migrations[file.replace(/\.sql$/, '')] = {
+        up: (db) => this.handle.runScript(db, script),
+      };
+    }
+    return migrations;
+  }
+}
+
+export function createMigrator(handle: DatabaseHandle, dir = MIGRATIONS_DIR): Migrator {
+  return new Migrator({ db: handle.db, provider: new SqlFileMigrationProvider(handle, dir) });
+}
+
+/** Applies every pending migration; throws with the failing file named if one fails. */
+export async function migrateToLatest(handle: DatabaseHandle, dir = MIGRATIONS_DIR): Promise<MigrationResultSet> {
+  const result = await createMigrator(handle, dir).migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    const reason = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`, { cause: result.error });
+  }
+  return result;
+}

@@ -1,6 +1,18 @@
+import { createRequire } from 'node:module';
+import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  // type-graphql's legacy decorators (parameter decorators included) need swc; Vite's default transform
+  // mis-compiles them. Types are always given explicitly in decorators, so no reflection metadata is emitted.
+  plugins: [swc.vite({ jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: false }, target: 'es2022' } })],
+  resolve: {
+    // Node loads graphql's CommonJS entry for type-graphql and Apollo; Vite would give our sources the .mjs
+    // one, and two copies of graphql break `instanceof` checks between them. One copy for everybody.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -1,0 +1,90 @@
+import { GraphQLError, parse, visit, type GraphQLFormattedError, type ValueNode } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+
+export const ErrorCode = {
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+
+/** An argument the caller got wrong; the message names the argument. */
+export function badInput(argument: string, message: string): GraphQLError {
+  return new GraphQLError(`Argument "${argument}" ${message}`, {
+    extensions: { code: ErrorCode.BAD_USER_INPUT, argumentName: argument },
+  });
+}
+
+export function serviceUnavailable(): GraphQLError {
+  return new GraphQLError('The database is unavailable; try again shortly', {
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, http: { status: 503, headers: new Map([['retry-after', '5']]) } },
+  });
+}
+
+// Connection-level failures: the server is down, restarting, refusing connections, or unreachable.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/;
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED/;
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
+  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
+  return UNAVAILABLE_MESSAGE.test(error.message) || (error.cause !== undefined && isDatabaseUnavailable(error.cause));
+}
+
+// graphql-js reports a bad literal argument (an unknown enum value, "2025-02-30" for a Date) as a validation
+// error without the argument's name. These are argument problems, so they become BAD_USER_INPUT naming it.
+const VALUE_ERROR = /^(Expected value of type|Value ".*" does not exist in|Enum ".*" cannot represent|Int cannot represent|Float cannot represent|String cannot represent|Boolean cannot represent|ID cannot represent)/;
+
+function argumentAt(error: GraphQLError): string | undefined {
+  const node = error.nodes?.[0] as ValueNode | undefined;
+  const loc = node?.loc;
+  if (!loc) return undefined;
+  let name: string | undefined;
+  visit(parse(loc.source), {
+    Argument(arg) {
+      if (arg.loc && arg.loc.start <= loc.start && loc.end <= arg.loc.end) name = arg.name.value;
+    },
+  });
+  return name;
+}
+
+export interface ErrorLogger {
+  error(details: object, message: string): void;
+}
+
+/**
+ * Error masking: a GraphQLError that carries a code of ours or Apollo's passes through; anything else is
+ * logged in full and becomes INTERNAL_SERVER_ERROR with no SQL, stack or host names in it.
+ */
+export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean }) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (isDatabaseUnavailable(original)) {
+      const { message, extensions } = serviceUnavailable();
+      return { message, locations: formatted.locations, path: formatted.path, extensions: { code: extensions.code } };
+    }
+    if (original instanceof GraphQLError) {
+      if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && VALUE_ERROR.test(formatted.message)) {
+        const argument = argumentAt(original);
+        return {
+          ...formatted,
+          message: argument ? `Argument "${argument}" has an invalid value: ${formatted.message}` : formatted.message,
+          extensions: { ...formatted.extensions, code: ErrorCode.BAD_USER_INPUT, ...(argument ? { argumentName: argument } : {}) },
+        };
+      }
+      return formatted;
+    }
+    options.logger.error({ err: original, path: formatted.path }, 'unexpected error while resolving a request');
+    return {
+      message: 'Internal server error',
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: {
+        code: ErrorCode.INTERNAL_SERVER_ERROR,
+        ...(options.exposeDetails && original instanceof Error ? { detail: original.message } : {}),
+      },
+    };
+  };
+}

@@ -1,0 +1,20 @@
+import { Arg, Ctx, ID, Query, Resolver } from 'type-graphql';
+import { Customer } from '../modules/customers/customer.type.js';
+import { Product } from '../modules/products/product.type.js';
+import type { GraphQLContext } from './context.js';
+import { fromGlobalId } from './global-id.js';
+import { Node } from './node.type.js';
+
+@Resolver()
+export class NodeResolver {
+  @Query(() => Node, { nullable: true, description: 'Any object by its global id; null when it does not exist.' })
+  async node(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Node | null> {
+    const global = fromGlobalId(id);
+    if (global.type === 'Customer') {
+      const record = await ctx.loaders.customerById.load(global.id);
+      return record ? Customer.from(record) : null;
+    }
+    const record = await ctx.loaders.productById.load(global.id);
+    return record ? Product.from(record) : null;
+  }
+}

@@ -1,0 +1,98 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
+import { asInt, asIsoUtc, asMoney } from '../../db/sql-helpers.js';
+
+export interface CustomerRecord {
+  id: string;
+  name: string;
+  email: string | null;
+  city: string | null;
+  lifetimeValue: string;
+  transactionCount: number;
+  avgOrderValue: string;
+  firstPurchaseAt: string | null;
+  lastPurchaseAt: string | null;
+}
+
+export type CustomerSortField = 'LIFETIME_VALUE' | 'TRANSACTION_COUNT' | 'LAST_PURCHASE_AT' | 'NAME';
+
+const SORT_COLUMNS: Record<CustomerSortField, { column: string; nullable: boolean }> = {
+  LIFETIME_VALUE: { column: 'lifetime_value', nullable: false },
+  TRANSACTION_COUNT: { column: 'transaction_count', nullable: false },
+  LAST_PURCHASE_AT: { column: 'last_purchase_at', nullable: true },
+  NAME: { column: 'name', nullable: false },
+};
+
+export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): KeysetOrder {
+  return { ...SORT_COLUMNS[field], direction, idColumn: 'customer_id' };
+}
+
+function selectCustomers(db: Kysely<Database>) {
+  return db
+    .selectFrom('v_customer_analytics')
+    .select([
+      sql<string>`customer_id::text`.as('id'),
+      'name',
+      'email',
+      'city',
+      asMoney('lifetime_value').as('lifetimeValue'),
+      asInt('transaction_count').as('transactionCount'),
+      asMoney('avg_order_value').as('avgOrderValue'),
+      asIsoUtc('first_purchase_at').as('firstPurchaseAt'),
+      asIsoUtc('last_purchase_at').as('lastPurchaseAt'),
+    ]);
+}
+
+export async function findCustomersByIds(db: Kysely<Database>, ids: readonly string[]): Promise<CustomerRecord[]> {
+  if (ids.length === 0) return [];
+  return selectCustomers(db).where('customer_id', 'in', [...ids]).execute();
+}
+
+export interface CustomerFilter {
+  /** Case-insensitive substring of the name, matched literally (no wildcards). */
+  search?: string | null;
+}
+
+// strpos matches the text literally, so "%" and "_" in a search are just characters.
+function nameContains(search: string) {
+  return sql<boolean>`strpos(lower(name), lower(${search})) > 0`;
+}
+
+export async function findCustomerPage(
+  db: Kysely<Database>,
+  filter: CustomerFilter,
+  order: KeysetOrder,
+  window: KeysetWindow & { limit: number },
+): Promise<(CustomerRecord & { sortKey: string | null })[]> {
+  const where = keysetWhere(order, window);
+  return selectCustomers(db)
+    .select(keysetValue(order).as('sortKey'))
+    .$if(Boolean(filter.search), (qb) => qb.where(nameContains(filter.search!)))
+    .$if(where !== undefined, (qb) => qb.where(where!))
+    .orderBy(keysetOrderBy(order, window.backward))
+    .limit(window.limit + 1)
+    .execute();
+}
+
+export async function countCustomers(db: Kysely<Database>, filter: CustomerFilter): Promise<number> {
+  const row = await db
+    .selectFrom('customers')
+    .select(sql<number>`count(*)::int`.as('count'))
+    .$if(Boolean(filter.search), (qb) => qb.where(nameContains(filter.search!)))
+    .executeTakeFirstOrThrow();
+  return row.count;
+}
+
+/** Each customer's favourite product: the most revenue from that customer, ties by product id ascending. */
+export async function findFavoriteProductIds(
+  db: Kysely<Database>,
+  customerIds: readonly string[],
+): Promise<{ customerId: string; productId: string }[]> {
+  if (customerIds.length === 0) return [];
+  return db
+    .selectFrom('v_customer_favorite_product')
+    .select([sql<string>`customer_id::text`.as('customerId'), sql<string>`product_id::text`.as('productId')])
+    .where('customer_id', 'in', [...customerIds])
+    .execute();
+}

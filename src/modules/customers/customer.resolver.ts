@@ -1,0 +1,49 @@
+import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { fromGlobalId } from '../../graphql/global-id.js';
+import { checkText } from '../../graphql/validate.js';
+import { connectionTypes, type ConnectionShape } from '../shared/connection.type.js';
+import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
+import { Product } from '../products/product.type.js';
+import { CustomersArgs, customerSort } from './customer.args.js';
+import { countCustomers, customerOrder, findCustomerPage } from './customer.repository.js';
+import { Customer } from './customer.type.js';
+
+export const { Connection: CustomerConnection } = connectionTypes('Customer', Customer, 'customers');
+
+@Resolver(() => Customer)
+export class CustomerResolver {
+  @Query(() => CustomerConnection, {
+    description:
+      'Customers with their lifetime figures, a page at a time. Every customer appears, also one without completed transactions.',
+  })
+  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<Customer>> {
+    const search = checkText('search', args.search) || undefined;
+    const sort = customerSort(args.orderBy);
+    const order = customerOrder(sort.field, sort.direction);
+    const scope = `customers|${sort.field}|${sort.direction}|${search ?? ''}`;
+    const request = toPageRequest(args, ctx.cursors, scope);
+    const [rows, totalCount] = await Promise.all([
+      findCustomerPage(ctx.db, { search }, order, request),
+      countCustomers(ctx.db, { search }),
+    ]);
+    return { ...toConnectionPage(rows, request, ctx.cursors, scope, Customer.from), totalCount };
+  }
+
+  @Query(() => Customer, { nullable: true, description: 'One customer by global id; null when no such customer exists.' })
+  async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
+    const record = await ctx.loaders.customerById.load(fromGlobalId(id, 'id', 'Customer').id);
+    return record ? Customer.from(record) : null;
+  }
+
+  @FieldResolver(() => Product, {
+    nullable: true,
+    description: 'The product this customer spent the most on (completed transactions), ties by product id; null before any purchase.',
+  })
+  async favoriteProduct(@Root() customer: Customer, @Ctx() ctx: GraphQLContext): Promise<Product | null> {
+    const productId = await ctx.loaders.favoriteProductIdByCustomerId.load(customer.dbId);
+    if (productId === null) return null;
+    const record = await ctx.loaders.productById.load(productId);
+    return record ? Product.from(record) : null;
+  }
+}

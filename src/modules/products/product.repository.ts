@@ -1,0 +1,104 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
+import { asInt, asMoney } from '../../db/sql-helpers.js';
+
+export interface ProductRecord {
+  id: string;
+  sku: string;
+  name: string;
+  category: string;
+  unitPrice: string;
+  revenue: string;
+  unitsSold: number;
+  transactionCount: number;
+  revenueShare: number;
+}
+
+export type ProductSortField = 'REVENUE' | 'UNITS_SOLD' | 'NAME';
+
+const SORT_COLUMNS: Record<ProductSortField, { column: string; nullable: boolean }> = {
+  REVENUE: { column: 'revenue', nullable: false },
+  UNITS_SOLD: { column: 'units_sold', nullable: false },
+  NAME: { column: 'name', nullable: false },
+};
+
+export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): KeysetOrder {
+  return { ...SORT_COLUMNS[field], direction, idColumn: 'product_id' };
+}
+
+function selectProducts(db: Kysely<Database>) {
+  return db
+    .selectFrom('v_product_performance')
+    .select([
+      sql<string>`product_id::text`.as('id'),
+      'sku',
+      'name',
+      'category',
+      asMoney('unit_price').as('unitPrice'),
+      asMoney('revenue').as('revenue'),
+      asInt('units_sold').as('unitsSold'),
+      asInt('transaction_count').as('transactionCount'),
+      'revenue_share as revenueShare',
+    ]);
+}
+
+export async function findProductsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<ProductRecord[]> {
+  if (ids.length === 0) return [];
+  return selectProducts(db).where('product_id', 'in', [...ids]).execute();
+}
+
+export interface ProductFilter {
+  category?: string | null;
+}
+
+export async function findProductPage(
+  db: Kysely<Database>,
+  filter: ProductFilter,
+  order: KeysetOrder,
+  window: KeysetWindow & { limit: number },
+): Promise<(ProductRecord & { sortKey: string | null })[]> {
+  const where = keysetWhere(order, window);
+  return selectProducts(db)
+    .select(keysetValue(order).as('sortKey'))
+    .$if(filter.category != null, (qb) => qb.where('category', '=', filter.category!))
+    .$if(where !== undefined, (qb) => qb.where(where!))
+    .orderBy(keysetOrderBy(order, window.backward))
+    .limit(window.limit + 1)
+    .execute();
+}
+
+export async function countProducts(db: Kysely<Database>, filter: ProductFilter): Promise<number> {
+  const row = await db
+    .selectFrom('products')
+    .select(sql<number>`count(*)::int`.as('count'))
+    .$if(filter.category != null, (qb) => qb.where('category', '=', filter.category!))
+    .executeTakeFirstOrThrow();
+  return row.count;
+}
+
+/** The `limit` customers with the most revenue on each product, ties by customer id ascending. */
+export async function findTopCustomerIds(
+  db: Kysely<Database>,
+  productIds: readonly string[],
+  limit: number,
+): Promise<{ productId: string; customerId: string }[]> {
+  if (productIds.length === 0) return [];
+  return db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('v_customer_product_revenue')
+        .select([
+          sql<string>`product_id::text`.as('productId'),
+          sql<string>`customer_id::text`.as('customerId'),
+          sql<number>`row_number() OVER (PARTITION BY product_id ORDER BY revenue DESC, customer_id ASC)`.as('rank'),
+        ])
+        .where('product_id', 'in', [...productIds])
+        .as('ranked'),
+    )
+    .select(['productId', 'customerId'])
+    .where('rank', '<=', limit)
+    .orderBy('productId')
+    .orderBy('rank')
+    .execute();
+}

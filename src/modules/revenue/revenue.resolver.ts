@@ -1,0 +1,83 @@
+import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { badInput } from '../../graphql/errors.js';
+import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
+import { checkRange } from '../../graphql/validate.js';
+import { readDataBounds, readRevenuePoints } from './revenue.repository.js';
+import { Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
+
+/** Upper bound on the points of one series: ten years of days. Longer spans need a coarser granularity. */
+export const MAX_SERIES_POINTS = 3_660;
+
+const DAY_MS = 86_400_000;
+const dayNumber = (day: string) => Date.parse(`${day}T00:00:00Z`) / DAY_MS;
+
+function bucketCount(from: string, to: string, granularity: Granularity): number {
+  const days = dayNumber(to) - dayNumber(from) + 1;
+  if (granularity === Granularity.DAY) return days;
+  if (granularity === Granularity.WEEK) return Math.ceil(days / 7) + 1;
+  const [fy, fm] = from.split('-').map(Number) as [number, number];
+  const [ty, tm] = to.split('-').map(Number) as [number, number];
+  return (ty - fy) * 12 + (tm - fm) + 1;
+}
+
+@Resolver(() => RevenueSeries)
+export class RevenueResolver {
+  @Query(() => RevenueSeries, {
+    description:
+      'Revenue over time in day, week or month buckets, zero-filled, over completed transactions. `from` and `to` are inclusive report days; without them the series spans the first to the last day that has a transaction.',
+  })
+  async revenue(
+    @Arg('from', () => DateScalar, { nullable: true, description: 'First day, inclusive.' }) from: string | null,
+    @Arg('to', () => DateScalar, { nullable: true, description: 'Last day, inclusive.' }) to: string | null,
+    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularityArg: Granularity | null,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<RevenueSeriesSource> {
+    const granularity = granularityArg ?? Granularity.DAY;
+    const range = checkRange(from, to);
+    const bounds = range.from && range.to ? undefined : await readDataBounds(ctx.db);
+    const first = range.from ?? bounds?.firstDay;
+    const last = range.to ?? bounds?.lastDay;
+    if (!first || !last || first > last) return new RevenueSeriesSource(null, granularity);
+    if (bucketCount(first, last, granularity) > MAX_SERIES_POINTS) {
+      throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);
+    }
+    return new RevenueSeriesSource({ from: first, to: last }, granularity);
+  }
+
+  @FieldResolver(() => DateScalar, { nullable: true, description: 'First day of the range the series covers; null when there is no data.' })
+  from(@Root() series: RevenueSeriesSource): string | null {
+    return series.range?.from ?? null;
+  }
+
+  @FieldResolver(() => DateScalar, { nullable: true, description: 'Last day of the range the series covers; null when there is no data.' })
+  to(@Root() series: RevenueSeriesSource): string | null {
+    return series.range?.to ?? null;
+  }
+
+  @FieldResolver(() => Granularity)
+  granularity(@Root() series: RevenueSeriesSource): Granularity {
+    return series.granularity;
+  }
+
+  @FieldResolver(() => [RevenuePoint], { description: 'Every bucket of the range in ascending order, including empty ones (zeros).' })
+  async points(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<RevenuePoint[]> {
+    if (!series.range) return [];
+    return readRevenuePoints(ctx.db, series.range, series.granularity);
+  }
+
+  @FieldResolver(() => DecimalScalar, { description: 'Sum of `amount` over completed transactions in the range.' })
+  async totalRevenue(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<string> {
+    return (await series.totals(ctx.db)).totalRevenue;
+  }
+
+  @FieldResolver(() => Int, { description: 'Number of completed transactions in the range.' })
+  async totalTransactions(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<number> {
+    return (await series.totals(ctx.db)).totalTransactions;
+  }
+
+  @FieldResolver(() => DecimalScalar, { description: 'totalRevenue / number of calendar days in the range, rounded half away from zero.' })
+  async avgDailyRevenue(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<string> {
+    return (await series.totals(ctx.db)).avgDailyRevenue;
+  }
+}

@@ -1,0 +1,40 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type ExecutionResult } from 'graphql';
+import { pino } from 'pino';
+import type { DatabaseHandle } from '../../src/db/create-database.js';
+import { createGateway, type Gateway, type ServerConfig } from '../../src/http/server.js';
+
+export interface GraphQLResponse<T> extends ExecutionResult<T> {
+  errors?: { message: string; extensions?: { code?: string; argumentName?: string } & Record<string, unknown>; path?: (string | number)[] }[];
+}
+
+export interface TestGateway extends Gateway {
+  /** POST /graphql in process (no socket) and the decoded body. */
+  request<T, V>(document: TypedDocumentNode<T, V> | string, variables?: V): Promise<{ status: number; body: GraphQLResponse<T> }>;
+  close(): Promise<void>;
+}
+
+export const testServerConfig: ServerConfig = {
+  NODE_ENV: 'test',
+  CURSOR_SECRET: 'test-cursor-secret-0123456789',
+  HEALTH_TIMEOUT_MS: 1_000,
+};
+
+export async function startTestGateway(database: DatabaseHandle, config: Partial<ServerConfig> = {}): Promise<TestGateway> {
+  const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }));
+  await gateway.app.ready();
+  return {
+    ...gateway,
+    async request(document, variables) {
+      const query = typeof document === 'string' ? document : print(document);
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ query, variables }),
+      });
+      return { status: response.statusCode, body: response.json() };
+    },
+    close: () => gateway.app.close(),
+  };
+}

@@ -1,10 +1,13 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print, type ExecutionResult } from 'graphql';
+import { print } from 'graphql';
 import { pino } from 'pino';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { createGateway, type Gateway, type ServerConfig } from '../../src/http/server.js';
 
-export interface GraphQLResponse<T> extends ExecutionResult<T> {
+/** A GraphQL response body as it arrives over HTTP. */
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  extensions?: Record<string, unknown>;
   errors?: { message: string; extensions?: { code?: string; argumentName?: string } & Record<string, unknown>; path?: (string | number)[] }[];
 }
 

@@ -25,7 +25,9 @@ const SORT_COLUMNS: Record<CustomerSortField, { column: string; nullable: boolea
 };
 
 export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): KeysetOrder {
-  return { ...SORT_COLUMNS[field], direction, idColumn: 'customer_id' };
+  // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
+  const { column, nullable } = SORT_COLUMNS[field];
+  return { column: `v_customer_analytics.${column}`, nullable, direction, idColumn: 'v_customer_analytics.customer_id' };
 }
 
 function selectCustomers(db: Kysely<Database>) {

@@ -24,7 +24,9 @@ const SORT_COLUMNS: Record<ProductSortField, { column: string; nullable: boolean
 };
 
 export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): KeysetOrder {
-  return { ...SORT_COLUMNS[field], direction, idColumn: 'product_id' };
+  // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
+  const { column, nullable } = SORT_COLUMNS[field];
+  return { column: `v_product_performance.${column}`, nullable, direction, idColumn: 'v_product_performance.product_id' };
 }
 
 function selectProducts(db: Kysely<Database>) {

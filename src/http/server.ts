@@ -1,8 +1,6 @@
 import { ApolloServer } from '@apollo/server';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
@@ -34,10 +32,12 @@ export async function createGateway(config: ServerConfig, database: DatabaseHand
     schema: await buildGatewaySchema(),
     formatError: createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' }),
     includeStacktraceInErrorResponses: false,
+    // Decided by our configuration rather than by Apollo reading process.env itself.
+    introspection: !production,
     plugins: [
       fastifyApolloDrainPlugin(app),
       production
-        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
     ],
   });

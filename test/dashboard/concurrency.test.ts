@@ -1,0 +1,102 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { seedDatabase } from '../../src/seed/seed-database.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+
+const SLEEP_SECONDS = 0.3;
+// Each statement names itself in a leading comment; pg_stat_activity shows which ones run at the same time.
+const LABELS = ['dashboard.totals', 'dashboard.top_products', 'revenue.trend'] as const;
+
+const QUERIES = {
+  totals: '{ dashboard(to: "2025-06-30") { totalRevenue } }',
+  topProducts: '{ dashboard(to: "2025-06-30") { topProducts { revenue } } }',
+  recentTrend: '{ dashboard(to: "2025-06-30") { recentTrend(days: 7) { totalRevenue } } }',
+  all: '{ dashboard(to: "2025-06-30") { totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue } } }',
+};
+
+// Concurrency needs a PostgreSQL server with a connection pool; the embedded PGlite is a single session.
+describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
+  let database: TestDatabase;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const { db } = database.handle;
+    await seedDatabase(db, { transactions: 500, seed: 7, until: '2025-06-30', days: 60 });
+    // Every statement over the views now waits SLEEP_SECONDS once: an uncorrelated scalar subquery is an
+    // InitPlan, evaluated once per statement (per reference to the view), however many rows there are.
+    await sql
+      .raw(
+        `CREATE FUNCTION slow() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${SLEEP_SECONDS}); RETURN true; END $$;
+         CREATE OR REPLACE VIEW v_transactions_local AS
+         SELECT t.id, t.customer_id, t.product_id, t.quantity, t.amount, t.status, t.transaction_date,
+                mp_local_day(t.transaction_date) AS day,
+                (t.status = 'completed') AS is_revenue
+         FROM transactions t
+         WHERE (SELECT slow());`,
+      )
+      .execute(db);
+    gateway = await startTestGateway(database.handle);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await database?.drop();
+  });
+
+  async function timeQuery(query: string): Promise<number> {
+    const started = performance.now();
+    const { status, body } = await gateway.request(query);
+    const ms = performance.now() - started;
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+    return ms;
+  }
+
+  it('runs totals, top products and the trend concurrently, not one after another', async () => {
+    await timeQuery(QUERIES.all); // warm-up: pool connections, plans
+    const totals = await timeQuery(QUERIES.totals);
+    const topProducts = await timeQuery(QUERIES.topProducts);
+    const recentTrend = await timeQuery(QUERIES.recentTrend);
+    const all = await timeQuery(QUERIES.all);
+    const sum = totals + topProducts + recentTrend;
+
+    // Each part is really slowed down, so the comparison below measures the queries rather than overhead.
+    for (const part of [totals, topProducts, recentTrend]) expect(part).toBeGreaterThanOrEqual(SLEEP_SECONDS * 1000 * 0.9);
+    expect(all, `all=${all.toFixed(0)} ms, parts=${[totals, topProducts, recentTrend].map((ms) => ms.toFixed(0)).join('+')} ms`).toBeLessThan(
+      0.75 * sum,
+    );
+    expect(all).toBeLessThan(Math.max(totals, topProducts, recentTrend) + SLEEP_SECONDS * 1000);
+  });
+
+  it('has the three statements active in PostgreSQL at the same time', async () => {
+    const observer = new pg.Client({ connectionString: database.url });
+    await observer.connect();
+    const seenTogether = new Set<number>();
+    const seenLabels = new Set<string>();
+    try {
+      let running = true;
+      const watching = (async () => {
+        while (running) {
+          const { rows } = await observer.query<{ query: string }>(
+            `SELECT query FROM pg_stat_activity
+             WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`,
+          );
+          const labels = LABELS.filter((label) => rows.some((row) => row.query.includes(`/* ${label} */`)));
+          labels.forEach((label) => seenLabels.add(label));
+          seenTogether.add(labels.length);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      await timeQuery(QUERIES.all);
+      running = false;
+      await watching;
+    } finally {
+      await observer.end();
+    }
+    expect([...seenLabels].sort()).toEqual([...LABELS].sort());
+    expect(Math.max(...seenTogether)).toBe(3);
+  });
+});

@@ -1,0 +1,205 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestGateway, testServerConfig, type TestGateway } from '../support/gateway.js';
+
+const HEALTH_TIMEOUT_MS = testServerConfig.HEALTH_TIMEOUT_MS;
+const DASHBOARD = '{ dashboard { totalTransactions } }';
+// What a masked error must never reveal: hosts, ports, driver errors, SQL.
+const LEAK = /127\.0\.0\.1|localhost|:\d+\b|ECONN|postgres|SELECT|FROM|v_daily_revenue|timeout exceeded/i;
+
+/**
+ * A TCP relay in front of PostgreSQL that can be switched off and on again on the same port, so one
+ * gateway with one database handle sees its database go away and come back.
+ */
+class SwitchableProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(
+    private readonly target: { host: string; port: number },
+    /** 'forward' relays bytes; 'blackhole' accepts connections and never answers (a hung server). */
+    private mode: 'forward' | 'blackhole' = 'forward',
+  ) {}
+
+  async start(mode: 'forward' | 'blackhole' = this.mode): Promise<void> {
+    this.mode = mode;
+    const server = net.createServer((client) => this.accept(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.port, host: '127.0.0.1' }, () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Stops listening and cuts every open connection, as a crashed or restarted database would. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket) {
+    this.track(client);
+    if (this.mode === 'blackhole') return;
+    const upstream = net.connect(this.target);
+    this.track(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  }
+
+  private track(socket: net.Socket) {
+    this.sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+}
+
+function expectHealthy(response: { statusCode: number; body: string; headers: Record<string, unknown> }) {
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  expect(JSON.parse(response.body)).toEqual({ status: 'ok', database: 'up' });
+}
+
+function expectDown(response: { statusCode: number; body: string; headers: Record<string, unknown> }) {
+  expect(response.statusCode).toBe(503);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', database: 'down' });
+}
+
+async function expectServiceUnavailable(gateway: TestGateway) {
+  const { status, body } = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
+  expect(body.errors?.map((e) => e.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
+  expect(body.data ?? null).toBeNull();
+  expect(status).toBe(503);
+  for (const error of body.errors ?? []) {
+    expect(error.message).not.toMatch(LEAK);
+    expect(Object.keys(error.extensions ?? {})).toEqual(['code']);
+  }
+}
+
+async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number }> {
+  const started = performance.now();
+  const result = await run();
+  return { result, ms: performance.now() - started };
+}
+
+describe('GET /healthz', () => {
+  let database: TestDatabase;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    gateway = await startTestGateway(database.handle);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await database?.drop();
+  });
+
+  it('answers 200 with the database up when PostgreSQL answers', async () => {
+    const response = await gateway.app.inject({ method: 'GET', url: '/healthz' });
+    expectHealthy(response);
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('needs neither GraphQL nor auth headers', async () => {
+    const response = await gateway.app.inject({ method: 'GET', url: '/healthz', headers: { accept: '*/*' } });
+    expectHealthy(response);
+  });
+});
+
+describe('GET /healthz with PostgreSQL unreachable', () => {
+  let handle: DatabaseHandle;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    handle = connectPostgres('postgres://postgres@127.0.0.1:1/none', { reportTimezone: 'UTC', connectTimeoutMs: 500 });
+    gateway = await startTestGateway(handle);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await handle?.close();
+  });
+
+  it('answers 503 with the database down within the health timeout', async () => {
+    const { result, ms } = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    expectDown(result);
+    expect(ms).toBeLessThan(HEALTH_TIMEOUT_MS);
+  });
+
+  it('keeps serving: a second health check answers too', async () => {
+    expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+  });
+
+  it('reports SERVICE_UNAVAILABLE to GraphQL without host names or SQL', async () => {
+    await expectServiceUnavailable(gateway);
+    await expectServiceUnavailable(gateway);
+  });
+});
+
+// The outage is played by a TCP relay, so it needs a PostgreSQL server (the embedded PGlite has no socket).
+describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away and comes back', () => {
+  let database: TestDatabase;
+  let proxy: SwitchableProxy;
+  let handle: DatabaseHandle;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(database.url!);
+    proxy = new SwitchableProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start('forward');
+    const viaProxy = new URL(target);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    handle = connectPostgres(viaProxy.toString(), { reportTimezone: 'UTC', connectTimeoutMs: 500, poolMax: 3 });
+    gateway = await startTestGateway(handle);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await handle?.close();
+    await proxy?.stop();
+    await database?.drop();
+  });
+
+  it('is up, goes down and recovers on the same gateway and database handle', async () => {
+    // Up: warm the pool so that there are idle connections for the outage to cut.
+    expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    const before = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
+    expect(before.body).toEqual({ data: { dashboard: { totalTransactions: 0 } } });
+
+    // Down: the server refuses connections and the pooled ones are cut.
+    await proxy.stop();
+    const down = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    expectDown(down.result);
+    expect(down.ms).toBeLessThan(HEALTH_TIMEOUT_MS);
+    await expectServiceUnavailable(gateway);
+    expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+
+    // Hung: connections are accepted but nothing answers; the check still gives up before the health timeout.
+    await proxy.start('blackhole');
+    const hung = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    expectDown(hung.result);
+    expect(hung.ms).toBeLessThan(HEALTH_TIMEOUT_MS + 250);
+    await expectServiceUnavailable(gateway);
+    await proxy.stop();
+
+    // Back: same port, same handle, same gateway.
+    await proxy.start('forward');
+    expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    const after = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
+    expect(after).toEqual({ status: 200, body: { data: { dashboard: { totalTransactions: 0 } } } });
+  });
+});

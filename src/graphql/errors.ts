@@ -50,6 +50,30 @@ function argumentAt(error: GraphQLError): string | undefined {
   return name;
 }
 
+// A bad variable value is reported by graphql-js with the variable's name; add the argument(s) it feeds.
+const VARIABLE_ERROR = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value/;
+
+function argumentsUsing(error: GraphQLError, variable: string): string[] {
+  const source = error.nodes?.[0]?.loc?.source;
+  if (!source) return [];
+  const names = new Set<string>();
+  let current: string | undefined;
+  visit(parse(source), {
+    Argument: {
+      enter(arg) {
+        current = arg.name.value;
+      },
+      leave() {
+        current = undefined;
+      },
+    },
+    Variable(node) {
+      if (current && node.name.value === variable) names.add(current);
+    },
+  });
+  return [...names];
+}
+
 export interface ErrorLogger {
   error(details: object, message: string): void;
 }
@@ -73,6 +97,18 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
           message: argument ? `Argument "${argument}" has an invalid value: ${formatted.message}` : formatted.message,
           extensions: { ...formatted.extensions, code: ErrorCode.BAD_USER_INPUT, ...(argument ? { argumentName: argument } : {}) },
         };
+      }
+      const variable = VARIABLE_ERROR.exec(formatted.message)?.[1];
+      if (variable && formatted.extensions?.code === ErrorCode.BAD_USER_INPUT) {
+        const used = argumentsUsing(original, variable);
+        if (used.length > 0) {
+          const list = used.map((name) => `"${name}"`).join(', ');
+          return {
+            ...formatted,
+            message: `Argument ${list} has an invalid value: ${formatted.message}`,
+            extensions: { ...formatted.extensions, argumentName: used[0] },
+          };
+        }
       }
       return formatted;
     }

@@ -1,6 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
-import { KyselyPGlite } from 'kysely-pglite';
 import pg from 'pg';
 import type { Database } from './database.js';
 
@@ -89,6 +87,9 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
  * PGlite is a single session, so the report settings are set once for the whole life of the handle.
  */
 export async function openEmbedded(dataDir: string | undefined, options: DatabaseOptions): Promise<DatabaseHandle> {
+  // Loaded on demand: kysely-pglite pulls in a code generator that costs seconds to import, and a gateway on
+  // a real PostgreSQL never needs either package.
+  const [{ PGlite }, { KyselyPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite')]);
   const parsers = Object.fromEntries([...KEEP_AS_TEXT].map((oid) => [oid, identity]));
   const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), parsers });
   await client.query(`SELECT set_config('marketpulse.report_timezone', $1, false)`, [options.reportTimezone]);

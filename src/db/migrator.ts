@@ -39,7 +39,8 @@ export async function migrateToLatest(handle: DatabaseHandle, dir = MIGRATIONS_D
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`, { cause: result.error });
+    const what = failed ? `migration ${failed.migrationName} failed` : 'could not migrate';
+    throw new Error(`${what}: ${reason}`, { cause: result.error });
   }
   return result;
 }

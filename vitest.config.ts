@@ -19,6 +19,7 @@ export default defineConfig({
     setupFiles: ['reflect-metadata'],
     // Test files share one PostgreSQL server (each file gets its own database); two workers fit two cores.
     maxWorkers: 2,
+    coverage: { provider: 'v8', include: ['src/**'], reporter: ['text-summary', 'text'] },
     testTimeout: 30_000,
     hookTimeout: 120_000,
   },

@@ -68,6 +68,28 @@ export interface DailyRevenueView {
   all_count: Int8;
 }
 
+/** Completed sales per report day and product. */
+export interface DailyProductSalesView {
+  day: string;
+  product_id: Int8;
+  revenue: Numeric;
+  units_sold: Int8;
+  transaction_count: Int8;
+}
+
+/** Distinct customers with completed purchases per day, week or month. */
+export interface PeriodCustomersView {
+  granularity: 'day' | 'week' | 'month';
+  period: string;
+  unique_customers: Int8;
+}
+
+/** The customers with completed purchases on each report day. */
+export interface CustomerDaysView {
+  day: string;
+  customer_id: Int8;
+}
+
 export interface CustomerAnalyticsView {
   customer_id: Int8;
   name: string;
@@ -114,6 +136,9 @@ export interface Database {
   v_transactions_local: TransactionLocalView;
   v_sales: SalesView;
   v_daily_revenue: DailyRevenueView;
+  v_daily_product_sales: DailyProductSalesView;
+  v_period_customers: PeriodCustomersView;
+  v_customer_days: CustomerDaysView;
   v_customer_analytics: CustomerAnalyticsView;
   v_product_performance: ProductPerformanceView;
   v_customer_product_revenue: CustomerProductRevenueView;

@@ -33,8 +33,10 @@ function afterPosition(order: KeysetOrder, p: KeysetPosition): RawBuilder<boolea
   const id = sql.ref(order.idColumn);
   if (p.value === null) return sql<boolean>`(${col} IS NULL AND ${id} > ${p.id})`;
   const beyond = order.direction === 'asc' ? sql`${col} > ${p.value}` : sql`${col} < ${p.value}`;
-  const nullsAfter = order.nullable ? sql` OR ${col} IS NULL` : sql``;
-  return sql<boolean>`(${beyond} OR (${col} = ${p.value} AND ${id} > ${p.id})${nullsAfter})`;
+  if (order.nullable) return sql<boolean>`(${beyond} OR (${col} = ${p.value} AND ${id} > ${p.id}) OR ${col} IS NULL)`;
+  // The plain bound is implied by the rest; it is there so that an index on the column starts at the cursor.
+  const bound = order.direction === 'asc' ? sql`${col} >= ${p.value}` : sql`${col} <= ${p.value}`;
+  return sql<boolean>`(${bound} AND (${beyond} OR (${col} = ${p.value} AND ${id} > ${p.id})))`;
 }
 
 /** The rows strictly before `p` in the order. */
@@ -43,7 +45,8 @@ function beforePosition(order: KeysetOrder, p: KeysetPosition): RawBuilder<boole
   const id = sql.ref(order.idColumn);
   if (p.value === null) return sql<boolean>`(${col} IS NOT NULL OR ${id} < ${p.id})`;
   const ahead = order.direction === 'asc' ? sql`${col} < ${p.value}` : sql`${col} > ${p.value}`;
-  return sql<boolean>`(${ahead} OR (${col} = ${p.value} AND ${id} < ${p.id}))`;
+  const bound = order.direction === 'asc' ? sql`${col} <= ${p.value}` : sql`${col} >= ${p.value}`;
+  return sql<boolean>`(${bound} AND (${ahead} OR (${col} = ${p.value} AND ${id} < ${p.id})))`;
 }
 
 export function keysetWhere(order: KeysetOrder, window: KeysetWindow): RawBuilder<boolean> | undefined {
@@ -59,9 +62,10 @@ export function keysetOrderBy(order: KeysetOrder, backward: boolean): RawBuilder
   const col = sql.ref(order.column);
   const id = sql.ref(order.idColumn);
   const dir = (order.direction === 'asc') !== backward ? sql`ASC` : sql`DESC`;
-  const nulls = backward ? sql`NULLS FIRST` : sql`NULLS LAST`;
+  // NULLS is spelled out only where nulls exist: a NOT NULL column then matches a plain index either way.
+  const nulls = !order.nullable ? sql`` : backward ? sql` NULLS FIRST` : sql` NULLS LAST`;
   const idDir = backward ? sql`DESC` : sql`ASC`;
-  return sql`${col} ${dir} ${nulls}, ${id} ${idDir}`;
+  return sql`${col} ${dir}${nulls}, ${id} ${idDir}`;
 }
 
 /** The sort value of a row as text, exactly as a later cursor comparison needs it. */

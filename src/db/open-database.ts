@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from './create-database.js';
 import { migrateToLatest } from './migrator.js';
+import { ensureRollupTimezone } from './rollups.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
@@ -21,7 +22,11 @@ export async function openConfiguredDatabase(config: Config, log: Logger): Promi
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
   };
-  if (config.DATABASE_URL) return connectPostgres(config.DATABASE_URL, options);
+  if (config.DATABASE_URL) {
+    const handle = connectPostgres(config.DATABASE_URL, options);
+    await alignRollups(handle, config.REPORT_TIMEZONE, log);
+    return handle;
+  }
 
   const dataDir = path.resolve(config.DATA_DIR, 'pgdata');
   await mkdir(dataDir, { recursive: true });
@@ -33,5 +38,14 @@ export async function openConfiguredDatabase(config: Config, log: Logger): Promi
     const summary = await seedDatabase(handle.db, { transactions: config.EMBEDDED_SEED_TRANSACTIONS });
     log.info(summary, 'demo data loaded');
   }
+  await alignRollups(handle, config.REPORT_TIMEZONE, log);
   return handle;
+}
+
+async function alignRollups(handle: DatabaseHandle, zone: string, log: Logger) {
+  const started = Date.now();
+  const previous = await ensureRollupTimezone(handle.db, zone);
+  if (previous !== null) {
+    log.warn({ from: previous, to: zone, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the rollups for the new report days');
+  }
 }

@@ -25,17 +25,13 @@ describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
     database = await createTestDatabase();
     const { db } = database.handle;
     await seedDatabase(db, { transactions: 500, seed: 7, until: '2025-06-30', days: 60 });
-    // Every statement over the views now waits SLEEP_SECONDS once: an uncorrelated scalar subquery is an
-    // InitPlan, evaluated once per statement (per reference to the view), however many rows there are.
+    // Every statement over the day rollups now waits SLEEP_SECONDS once: the views check the rollups' time
+    // zone in an uncorrelated scalar subquery, an InitPlan evaluated once per statement however many rows
+    // there are. With a range, totals and trend read v_daily_revenue and top products v_daily_product_sales.
     await sql
       .raw(
-        `CREATE FUNCTION slow() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${SLEEP_SECONDS}); RETURN true; END $$;
-         CREATE OR REPLACE VIEW v_transactions_local AS
-         SELECT t.id, t.customer_id, t.product_id, t.quantity, t.amount, t.status, t.transaction_date,
-                mp_local_day(t.transaction_date) AS day,
-                (t.status = 'completed') AS is_revenue
-         FROM transactions t
-         WHERE (SELECT slow());`,
+        `CREATE OR REPLACE FUNCTION mp_check_rollup_timezone() RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+         BEGIN PERFORM pg_sleep(${SLEEP_SECONDS}); RETURN true; END $$;`,
       )
       .execute(db);
     gateway = await startTestGateway(database.handle);

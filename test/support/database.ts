@@ -3,6 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
+import { ensureRollupTimezone } from '../../src/db/rollups.js';
 
 export interface TestDatabase {
   handle: DatabaseHandle;
@@ -26,6 +27,7 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {})
   if (!adminUrl) {
     const handle = await openEmbedded(undefined, opts);
     await migrateToLatest(handle);
+    await ensureRollupTimezone(handle.db, opts.reportTimezone);
     return {
       handle,
       url: undefined,
@@ -46,6 +48,7 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {})
   const url = withDatabase(adminUrl, name);
   const handle = connectPostgres(url, opts);
   await migrateToLatest(handle);
+  await ensureRollupTimezone(handle.db, opts.reportTimezone);
   const opened: DatabaseHandle[] = [handle];
   return {
     handle,

@@ -36,17 +36,30 @@ export interface ProductRevenueRecord {
 
 /** The `limit` products with the most completed revenue in `range`, ties by product id ascending. */
 export async function findTopProducts(db: Kysely<Database>, range: DayRange, limit: number): Promise<ProductRevenueRecord[]> {
-  const { rows } = await sql<ProductRevenueRecord>`
-    /* dashboard.top_products */
-    SELECT product_id::text AS "productId",
-           round(sum(amount), 2)::text AS revenue,
-           sum(quantity)::int AS "unitsSold",
-           count(*)::int AS "transactionCount"
-    FROM v_sales
-    WHERE (${range.from ?? null}::date IS NULL OR transaction_date >= mp_day_start(${range.from ?? null}::date))
-      AND (${range.to ?? null}::date IS NULL OR transaction_date < mp_day_start(${range.to ?? null}::date + 1))
-    GROUP BY product_id
-    ORDER BY sum(amount) DESC, product_id ASC
-    LIMIT ${limit}`.execute(db);
+  // All time is what the product rollup already holds; a range adds up the days it covers.
+  const { rows } =
+    range.from === undefined && range.to === undefined
+      ? await sql<ProductRevenueRecord>`
+          /* dashboard.top_products_all_time */
+          SELECT product_id::text AS "productId",
+                 round(revenue, 2)::text AS revenue,
+                 units_sold::int AS "unitsSold",
+                 transaction_count::int AS "transactionCount"
+          FROM v_product_performance
+          WHERE transaction_count > 0
+          ORDER BY v_product_performance.revenue DESC, product_id ASC
+          LIMIT ${limit}`.execute(db)
+      : await sql<ProductRevenueRecord>`
+          /* dashboard.top_products */
+          SELECT product_id::text AS "productId",
+                 round(sum(revenue), 2)::text AS revenue,
+                 sum(units_sold)::int AS "unitsSold",
+                 sum(transaction_count)::int AS "transactionCount"
+          FROM v_daily_product_sales
+          WHERE (${range.from ?? null}::date IS NULL OR day >= ${range.from ?? null}::date)
+            AND (${range.to ?? null}::date IS NULL OR day <= ${range.to ?? null}::date)
+          GROUP BY product_id
+          ORDER BY sum(revenue) DESC, product_id ASC
+          LIMIT ${limit}`.execute(db);
   return rows;
 }

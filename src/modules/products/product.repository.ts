@@ -86,21 +86,20 @@ export async function findTopCustomerIds(
   limit: number,
 ): Promise<{ productId: string; customerId: string }[]> {
   if (productIds.length === 0) return [];
-  return db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom('v_customer_product_revenue')
-        .select([
-          sql<string>`product_id::text`.as('productId'),
-          sql<string>`customer_id::text`.as('customerId'),
-          sql<number>`row_number() OVER (PARTITION BY product_id ORDER BY revenue DESC, customer_id ASC)`.as('rank'),
-        ])
-        .where('product_id', 'in', [...productIds])
-        .as('ranked'),
-    )
-    .select(['productId', 'customerId'])
-    .where('rank', '<=', limit)
-    .orderBy('productId')
-    .orderBy('rank')
-    .execute();
+  // A LATERAL top-N per product walks the (product_id, revenue DESC, customer_id) index a few entries deep,
+  // instead of ranking every customer of every product on the page.
+  const ids = `{${productIds.join(',')}}`;
+  const { rows } = await sql<{ productId: string; customerId: string }>`
+    /* products.top_customers */
+    SELECT p.id::text AS "productId", top.customer_id::text AS "customerId"
+    FROM unnest(${ids}::bigint[]) WITH ORDINALITY AS p(id, ord)
+    CROSS JOIN LATERAL (
+      SELECT r.customer_id, r.revenue
+      FROM v_customer_product_revenue r
+      WHERE r.product_id = p.id
+      ORDER BY r.revenue DESC, r.customer_id ASC
+      LIMIT ${limit}
+    ) top
+    ORDER BY p.ord, top.revenue DESC, top.customer_id ASC`.execute(db);
+  return rows;
 }

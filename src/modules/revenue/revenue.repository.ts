@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 
-// Revenue over report days. Day bounds become instants with mp_day_start so that the time index on
-// transactions serves every range, whatever REPORT_TIMEZONE is.
+// Revenue over report days, read from the daily rollup (v_daily_revenue): a range of days costs the same
+// however many transactions it holds.
 
 export interface RevenuePointRecord {
   date: string;
@@ -23,36 +23,46 @@ export interface DataBounds {
 export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> {
   const { rows } = await sql<DataBounds>`
     /* revenue.bounds */
-    SELECT mp_local_day(min(transaction_date))::text AS "firstDay", mp_local_day(max(transaction_date))::text AS "lastDay"
-    FROM v_transactions_local`.execute(db);
+    SELECT min(day)::text AS "firstDay", max(day)::text AS "lastDay" FROM v_daily_revenue`.execute(db);
   return rows[0] ?? { firstDay: null, lastDay: null };
 }
 
-/** One zero-filled point per bucket from the bucket holding `from` to the one holding `to`. */
+/**
+ * One zero-filled point per bucket from the bucket holding `from` to the one holding `to`. Distinct customers
+ * do not add up across days: a bucket the range covers whole takes its own count, an edge bucket the range
+ * covers in part counts the customers of its days in the range.
+ */
 export async function readRevenuePoints(
   db: Kysely<Database>,
   range: { from: string; to: string },
   unit: BucketUnit,
 ): Promise<RevenuePointRecord[]> {
+  const step = `1 ${unit}`;
   const { rows } = await sql<RevenuePointRecord>`
     /* revenue.points */
     WITH buckets AS (
-      SELECT b::date AS bucket
-      FROM generate_series(date_trunc(${unit}, ${range.from}::date::timestamp), ${range.to}::date::timestamp, ${`1 ${unit}`}::interval) AS b
+      SELECT b::date AS bucket,
+             greatest(b::date, ${range.from}::date) AS lo,
+             least((b + ${step}::interval)::date - 1, ${range.to}::date) AS hi,
+             (b + ${step}::interval)::date - 1 AS last_day
+      FROM generate_series(date_trunc(${unit}, ${range.from}::date::timestamp), ${range.to}::date::timestamp, ${step}::interval) AS b
     ), agg AS (
-      SELECT date_trunc(${unit}, day::timestamp)::date AS bucket,
-             sum(amount) AS revenue, count(*) AS n, count(DISTINCT customer_id) AS customers
-      FROM v_sales
-      WHERE transaction_date >= mp_day_start(${range.from}::date) AND transaction_date < mp_day_start(${range.to}::date + 1)
+      SELECT date_trunc(${unit}, day::timestamp)::date AS bucket, sum(revenue) AS revenue, sum(transaction_count) AS n
+      FROM v_daily_revenue
+      WHERE day BETWEEN ${range.from}::date AND ${range.to}::date
       GROUP BY 1
     )
-    SELECT buckets.bucket::text AS "date",
-           round(coalesce(agg.revenue, 0), 2)::text AS "totalRevenue",
-           coalesce(agg.n, 0)::int AS "transactionCount",
-           mp_average(coalesce(agg.revenue, 0), coalesce(agg.n, 0))::text AS "avgTransactionValue",
-           coalesce(agg.customers, 0)::int AS "uniqueCustomers"
-    FROM buckets LEFT JOIN agg USING (bucket)
-    ORDER BY buckets.bucket`.execute(db);
+    SELECT b.bucket::text AS "date",
+           round(coalesce(a.revenue, 0), 2)::text AS "totalRevenue",
+           coalesce(a.n, 0)::int AS "transactionCount",
+           mp_average(coalesce(a.revenue, 0), coalesce(a.n, 0)::bigint)::text AS "avgTransactionValue",
+           (CASE WHEN b.lo = b.bucket AND b.hi = b.last_day
+                 THEN coalesce((SELECT p.unique_customers FROM v_period_customers p WHERE p.granularity = ${unit} AND p.period = b.bucket), 0)
+                 ELSE (SELECT count(DISTINCT c.customer_id) FROM v_customer_days c WHERE c.day BETWEEN b.lo AND b.hi)
+            END)::int AS "uniqueCustomers"
+    FROM buckets b
+    LEFT JOIN agg a ON a.bucket = b.bucket
+    ORDER BY b.bucket`.execute(db);
   return rows;
 }
 
@@ -66,11 +76,11 @@ export interface RevenueTotalsRecord {
 export async function readRevenueTotals(db: Kysely<Database>, range: { from: string; to: string }): Promise<RevenueTotalsRecord> {
   const { rows } = await sql<RevenueTotalsRecord>`
     /* revenue.totals */
-    SELECT round(coalesce(sum(amount), 0), 2)::text AS "totalRevenue",
-           count(*)::int AS "totalTransactions",
-           mp_average(coalesce(sum(amount), 0), ${range.to}::date - ${range.from}::date + 1)::text AS "avgDailyRevenue"
-    FROM v_sales
-    WHERE transaction_date >= mp_day_start(${range.from}::date) AND transaction_date < mp_day_start(${range.to}::date + 1)`.execute(db);
+    SELECT round(coalesce(sum(revenue), 0), 2)::text AS "totalRevenue",
+           coalesce(sum(transaction_count), 0)::int AS "totalTransactions",
+           mp_average(coalesce(sum(revenue), 0), ${range.to}::date - ${range.from}::date + 1)::text AS "avgDailyRevenue"
+    FROM v_daily_revenue
+    WHERE day BETWEEN ${range.from}::date AND ${range.to}::date`.execute(db);
   return rows[0]!;
 }
 
@@ -82,7 +92,7 @@ export async function readRevenueTrend(db: Kysely<Database>, end: string | undef
   const { rows } = await sql<RevenuePointRecord>`
     /* revenue.trend */
     WITH last AS (
-      SELECT coalesce(${end ?? null}::date, (SELECT mp_local_day(max(transaction_date)) FROM v_transactions_local), mp_local_day(now())) AS day
+      SELECT coalesce(${end ?? null}::date, (SELECT max(day) FROM v_daily_revenue), mp_local_day(now())) AS day
     ), days AS (
       SELECT (last.day - back)::date AS day FROM last, generate_series(${days}::int - 1, 0, -1) AS back
     )

@@ -77,17 +77,11 @@ export interface DailyProductSalesView {
   transaction_count: Int8;
 }
 
-/** Distinct customers with completed purchases per day, week or month. */
+/** Distinct customers with completed purchases per week or month. */
 export interface PeriodCustomersView {
-  granularity: 'day' | 'week' | 'month';
+  granularity: 'week' | 'month';
   period: string;
   unique_customers: Int8;
-}
-
-/** The customers with completed purchases on each report day. */
-export interface CustomerDaysView {
-  day: string;
-  customer_id: Int8;
 }
 
 export interface CustomerAnalyticsView {
@@ -138,7 +132,6 @@ export interface Database {
   v_daily_revenue: DailyRevenueView;
   v_daily_product_sales: DailyProductSalesView;
   v_period_customers: PeriodCustomersView;
-  v_customer_days: CustomerDaysView;
   v_customer_analytics: CustomerAnalyticsView;
   v_product_performance: ProductPerformanceView;
   v_customer_product_revenue: CustomerProductRevenueView;

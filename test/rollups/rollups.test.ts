@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { ensureRollupTimezone } from '../../src/db/rollups.js';
@@ -37,7 +37,7 @@ function checks(zone: string) {
     periods: [
       sql`SELECT granularity, period::text AS period, unique_customers::text AS customers FROM v_period_customers`,
       sql`SELECT g AS granularity, date_trunc(g, ${day}::timestamp)::date::text AS period, count(DISTINCT customer_id)::text AS customers
-          FROM transactions CROSS JOIN (VALUES ('day'), ('month'), ('week')) AS gs(g)
+          FROM transactions CROSS JOIN (VALUES ('month'), ('week')) AS gs(g)
           WHERE status = 'completed' GROUP BY 1, 2`,
     ],
     customers: [
@@ -76,7 +76,7 @@ function checks(zone: string) {
           FROM (SELECT customer_id, product_id, sum(amount) AS revenue FROM transactions WHERE status = 'completed' GROUP BY 1, 2) x
           ORDER BY customer_id, revenue DESC, product_id`,
     ],
-  };
+  } satisfies Record<string, [RawBuilder<unknown>, RawBuilder<unknown>]>;
 }
 
 async function expectRollupsMatchBaseTables(db: Kysely<Database>, zone = ZONE) {

@@ -29,8 +29,8 @@ export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> 
 
 /**
  * One zero-filled point per bucket from the bucket holding `from` to the one holding `to`. Distinct customers
- * do not add up across days: a bucket the range covers whole takes its own count, an edge bucket the range
- * covers in part counts the customers of its days in the range.
+ * do not add up across days: a day, and a week or month the range covers whole, take their own count; an
+ * edge bucket the range covers in part counts the customers of its days in the range (an index range scan).
  */
 export async function readRevenuePoints(
   db: Kysely<Database>,
@@ -47,7 +47,8 @@ export async function readRevenuePoints(
              (b + ${step}::interval)::date - 1 AS last_day
       FROM generate_series(date_trunc(${unit}, ${range.from}::date::timestamp), ${range.to}::date::timestamp, ${step}::interval) AS b
     ), agg AS (
-      SELECT date_trunc(${unit}, day::timestamp)::date AS bucket, sum(revenue) AS revenue, sum(transaction_count) AS n
+      SELECT date_trunc(${unit}, day::timestamp)::date AS bucket, sum(revenue) AS revenue, sum(transaction_count) AS n,
+             sum(unique_customers) AS day_customers
       FROM v_daily_revenue
       WHERE day BETWEEN ${range.from}::date AND ${range.to}::date
       GROUP BY 1
@@ -56,9 +57,11 @@ export async function readRevenuePoints(
            round(coalesce(a.revenue, 0), 2)::text AS "totalRevenue",
            coalesce(a.n, 0)::int AS "transactionCount",
            mp_average(coalesce(a.revenue, 0), coalesce(a.n, 0)::bigint)::text AS "avgTransactionValue",
-           (CASE WHEN b.lo = b.bucket AND b.hi = b.last_day
+           (CASE WHEN ${unit} = 'day' THEN coalesce(a.day_customers, 0)
+                 WHEN b.lo = b.bucket AND b.hi = b.last_day
                  THEN coalesce((SELECT p.unique_customers FROM v_period_customers p WHERE p.granularity = ${unit} AND p.period = b.bucket), 0)
-                 ELSE (SELECT count(DISTINCT c.customer_id) FROM v_customer_days c WHERE c.day BETWEEN b.lo AND b.hi)
+                 ELSE (SELECT count(DISTINCT s.customer_id) FROM v_sales s
+                       WHERE s.transaction_date >= mp_day_start(b.lo) AND s.transaction_date < mp_day_start(b.hi + 1))
             END)::int AS "uniqueCustomers"
     FROM buckets b
     LEFT JOIN agg a ON a.bucket = b.bucket

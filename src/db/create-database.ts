@@ -15,6 +15,19 @@ export interface DatabaseOptions {
   onError?: (error: unknown) => void;
 }
 
+export interface ListenEvents {
+  /**
+   * LISTEN took effect: on the first connection and again after every reconnection. Notifications sent while
+   * disconnected are lost for good, so this is the moment to re-read whatever they announce.
+   */
+  onListening?(): void;
+  /** The listening connection failed or dropped; the handle reconnects by itself, with backoff. */
+  onConnectionError?(error: unknown): void;
+}
+
+/** Stops listening; resolves once the channel is released. */
+export type Unlisten = () => Promise<void>;
+
 export interface DatabaseHandle {
   db: Kysely<Database>;
   engine: Engine;
@@ -25,6 +38,12 @@ export interface DatabaseHandle {
   runScript(db: Kysely<Database>, script: string): Promise<void>;
   /** Resolves when the database answers `SELECT 1` within `timeoutMs`, rejects otherwise. */
   ping(timeoutMs: number): Promise<void>;
+  /**
+   * Calls `onPayload` with the payload of every NOTIFY on `channel`, on a session of its own that survives the
+   * pool. Resolves after the first attempt to listen, whether it succeeded or not: a database that is down
+   * at start-up is retried in the background and reported through `events`, never thrown.
+   */
+  listen?(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
   close(): Promise<void>;
 }
 
@@ -49,11 +68,106 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+const RECONNECT_BASE_MS = 100;
+const RECONNECT_MAX_MS = 5_000;
+
+/**
+ * LISTEN on a dedicated pg.Client, not a pooled one: the pool recycles idle connections, and a notification
+ * is only delivered to the session that listens. The connection is re-made with capped exponential backoff
+ * whenever it drops (a restart, a failover, pg_terminate_backend).
+ */
+async function listenOnPostgres(
+  connectionString: string,
+  options: DatabaseOptions,
+  channel: string,
+  onPayload: (payload: string) => void,
+  events: ListenEvents = {},
+): Promise<Unlisten> {
+  let current: pg.Client | undefined;
+  let stopped = false;
+  let failures = 0;
+  let retry: NodeJS.Timeout | undefined;
+  const dropped = new WeakSet<pg.Client>();
+
+  const drop = (client: pg.Client, error: unknown) => {
+    if (dropped.has(client)) return;
+    dropped.add(client);
+    if (current === client) current = undefined;
+    client.end().catch(() => undefined);
+    if (stopped) return;
+    events.onConnectionError?.(error);
+    const delay = Math.min(RECONNECT_BASE_MS * 2 ** failures, RECONNECT_MAX_MS);
+    failures += 1;
+    retry = setTimeout(() => void connect(), delay);
+  };
+
+  const connect = async () => {
+    retry = undefined;
+    const client = new pg.Client({
+      connectionString,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      application_name: 'marketpulse-listener',
+      // A peer that vanishes without closing the socket is noticed by TCP keepalive, not by an idle LISTEN.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    client.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+    });
+    client.on('error', (error) => drop(client, error));
+    client.on('end', () => drop(client, new Error('the listening connection was closed')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    } catch (error) {
+      drop(client, error);
+      return;
+    }
+    if (stopped || dropped.has(client)) {
+      dropped.add(client);
+      await client.end().catch(() => undefined);
+      return;
+    }
+    current = client;
+    failures = 0;
+    events.onListening?.();
+  };
+
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const client = current;
+    current = undefined;
+    if (client) {
+      dropped.add(client);
+      await client.end().catch(() => undefined);
+    }
+  };
+}
+
+/** Unlistens whatever is still listening when the handle closes, so that no session outlives it. */
+function trackListeners() {
+  const active = new Set<Unlisten>();
+  return {
+    add(unlisten: Unlisten): Unlisten {
+      const once = async () => {
+        if (active.delete(once)) await unlisten();
+      };
+      active.add(once);
+      return once;
+    },
+    closeAll: () => Promise.all([...active].map((unlisten) => unlisten())).then(() => undefined),
+  };
+}
+
 export function connectPostgres(connectionString: string, options: DatabaseOptions): DatabaseHandle {
   const settings = [
     `-c marketpulse.report_timezone=${options.reportTimezone}`,
     '-c TimeZone=UTC',
     `-c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
+    // The report queries read small rollups; JIT compiling them costs hundreds of milliseconds and saves nothing.
+    '-c jit=off',
   ];
   const pool = new pg.Pool({
     connectionString,
@@ -69,6 +183,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (error) => options.onError?.(error));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: logger(options) });
+  const listeners = trackListeners();
   return {
     db,
     engine: 'postgres',
@@ -78,7 +193,12 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     ping: async (timeoutMs) => {
       await withTimeout(pool.query('SELECT 1'), timeoutMs, 'PostgreSQL');
     },
-    close: () => db.destroy(),
+    listen: async (channel, onPayload, events) =>
+      listeners.add(await listenOnPostgres(connectionString, options, channel, onPayload, events)),
+    close: async () => {
+      await listeners.closeAll();
+      await db.destroy();
+    },
   };
 }
 
@@ -95,6 +215,7 @@ export async function openEmbedded(dataDir: string | undefined, options: Databas
   await client.query(`SELECT set_config('marketpulse.report_timezone', $1, false)`, [options.reportTimezone]);
   await client.exec(`SET TimeZone = 'UTC'`);
   const db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect, log: logger(options) });
+  const listeners = trackListeners();
   return {
     db,
     engine: 'pglite',
@@ -104,6 +225,15 @@ export async function openEmbedded(dataDir: string | undefined, options: Databas
     ping: async (timeoutMs) => {
       await withTimeout(client.query('SELECT 1'), timeoutMs, 'PGlite');
     },
-    close: () => db.destroy(),
+    // In process there is no connection to lose: one LISTEN lasts as long as the database.
+    listen: async (channel, onPayload, events) => {
+      const unlisten = await client.listen(channel, onPayload);
+      events?.onListening?.();
+      return listeners.add(() => unlisten());
+    },
+    close: async () => {
+      await listeners.closeAll();
+      await db.destroy();
+    },
   };
 }

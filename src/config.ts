@@ -13,6 +13,7 @@ const isTimeZone = (zone: string) => {
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
 const optionalUrl = z
   .string()
   .trim()
@@ -37,6 +38,11 @@ const schema = z.object({
   PG_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
   HEALTH_TIMEOUT_MS: positiveInt.default(2_000),
   CURSOR_SECRET: z.string().min(16).default('marketpulse-cursor-integrity'),
+  REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
+  CACHE_TTL_SECONDS: nonNegativeInt.default(60),
+  CACHE_KEY_PREFIX: z.string().default('marketpulse:'),
+  CACHE_MAX_MB: positiveInt.default(64),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(100),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -63,6 +69,11 @@ export function redactConfig(config: Config): Record<string, unknown> {
     const url = new URL(config.DATABASE_URL);
     if (url.password) url.password = '***';
     redacted.DATABASE_URL = url.toString();
+  }
+  if (config.REDIS_URL) {
+    const url = new URL(config.REDIS_URL);
+    if (url.password) url.password = '***';
+    redacted.REDIS_URL = url.toString();
   }
   return redacted;
 }

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
+import { openCacheStore } from './cache/cache-store.js';
+import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
 import { createGateway } from './http/server.js';
 import { createLogger } from './logger.js';
 
-// Start-up only: config -> logger -> database -> schema and HTTP server -> listen.
+// Start-up only: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen.
 
 function readConfig() {
   try {
@@ -23,7 +25,24 @@ const logger = createLogger(config.LOG_LEVEL);
 logger.info({ config: redactConfig(config) }, 'starting MarketPulse');
 
 const database = await openConfiguredDatabase(config, logger);
-const { app } = await createGateway(config, database, logger);
+const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));
+const store = openCacheStore({
+  redisUrl: config.REDIS_URL,
+  keyPrefix: config.CACHE_KEY_PREFIX,
+  commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+  maxMegabytes: config.CACHE_MAX_MB,
+  logger: logger.child({ component: 'cache' }),
+});
+logger.info({ store: store.kind, ttlSeconds: config.CACHE_TTL_SECONDS }, 'response cache');
+const { app } = await createGateway(config, database, logger, {
+  cache: {
+    store: store.cache,
+    ttlSeconds: config.CACHE_TTL_SECONDS,
+    dataVersion: () => changes.version,
+    hearsChanges: () => changes.hearsChanges,
+    reportTimezone: config.REPORT_TIMEZONE,
+  },
+});
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info(`MarketPulse is serving http://${config.HOST}:${config.PORT}/graphql`);
 
@@ -35,6 +54,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     logger.info({ signal }, 'shutting down');
     app
       .close()
+      .then(() => Promise.all([changes.close(), store.close()]))
       .then(() => database.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {

@@ -14,7 +14,18 @@ function createLoaders(db: Kysely<Database>) {
   return { ...createCustomerLoaders(db), ...createProductLoaders(db) };
 }
 
-/** A new context, and so new DataLoaders, for every request. */
+/**
+ * A new context, and so new DataLoaders, for every request. The loaders are made on first use: a request
+ * answered from the response cache never resolves a field, and should not pay for them.
+ */
 export function createContext(db: Kysely<Database>, cursors: CursorCodec): GraphQLContext {
-  return { db, cursors, loaders: createLoaders(db) };
+  let loaders: ReturnType<typeof createLoaders> | undefined;
+  return {
+    db,
+    cursors,
+    get loaders() {
+      loaders ??= createLoaders(db);
+      return loaders;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { pino } from 'pino';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import { createGateway, type Gateway, type ServerConfig } from '../../src/http/server.js';
+import { createGateway, type Gateway, type GatewayOptions, type ServerConfig } from '../../src/http/server.js';
 
 /** A GraphQL response body as it arrives over HTTP. */
 export interface GraphQLResponse<T> {
@@ -14,6 +14,8 @@ export interface GraphQLResponse<T> {
 export interface TestGateway extends Gateway {
   /** POST /graphql in process (no socket) and the decoded body. */
   request<T, V>(document: TypedDocumentNode<T, V> | string, variables?: V): Promise<{ status: number; body: GraphQLResponse<T> }>;
+  /** POST /graphql in process with any JSON body; the whole answer, headers included. */
+  post<T>(payload: object, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: GraphQLResponse<T> }>;
   close(): Promise<void>;
 }
 
@@ -23,8 +25,12 @@ export const testServerConfig: ServerConfig = {
   HEALTH_TIMEOUT_MS: 1_000,
 };
 
-export async function startTestGateway(database: DatabaseHandle, config: Partial<ServerConfig> = {}): Promise<TestGateway> {
-  const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }));
+export async function startTestGateway(
+  database: DatabaseHandle,
+  config: Partial<ServerConfig> = {},
+  options: GatewayOptions = {},
+): Promise<TestGateway> {
+  const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }), options);
   await gateway.app.ready();
   return {
     ...gateway,
@@ -37,6 +43,15 @@ export async function startTestGateway(database: DatabaseHandle, config: Partial
         payload: JSON.stringify({ query, variables }),
       });
       return { status: response.statusCode, body: response.json() };
+    },
+    async post(payload, headers = {}) {
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: JSON.stringify(payload),
+      });
+      return { status: response.statusCode, headers: response.headers, body: response.json() };
     },
     close: () => gateway.app.close(),
   };

@@ -1,0 +1,40 @@
+import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
+import { createRedisClient, RedisKeyValueCache } from './redis-cache.js';
+import type { CacheLogger } from './throttled-warn.js';
+
+export interface CacheStoreOptions {
+  /** Redis to share entries between gateways; without it, an LRU in this process. */
+  redisUrl?: string;
+  /** Put before every key, so that several deployments (or test files) can share one Redis. */
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  /** Size bound of the in-process LRU, in MiB of stored text. */
+  maxMegabytes: number;
+  logger: CacheLogger;
+}
+
+export interface CacheStore {
+  kind: 'redis' | 'memory';
+  /** Every key already starts with the key prefix. */
+  cache: KeyValueCache<string>;
+  close(): Promise<void>;
+}
+
+export function openCacheStore(options: CacheStoreOptions): CacheStore {
+  if (!options.redisUrl) {
+    const lru = new InMemoryLRUCache<string>({ maxSize: options.maxMegabytes * 2 ** 20 });
+    return { kind: 'memory', cache: new PrefixingKeyValueCache(lru, options.keyPrefix), close: async () => lru.clear() };
+  }
+  const client = createRedisClient(options.redisUrl, options);
+  return {
+    kind: 'redis',
+    cache: new PrefixingKeyValueCache(new RedisKeyValueCache(client, options.logger), options.keyPrefix),
+    close: async () => {
+      // Closing on purpose is no outage to report.
+      client.removeAllListeners('close');
+      // quit() waits for a reply that a dead server never sends; disconnect() does not wait.
+      if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+      else client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactConfig } from '../../src/config.js';
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('cache configuration', () => {
+  it('caches for a minute in the process by default', () => {
+    const config = loadConfig({});
+    expect(config.REDIS_URL).toBeUndefined();
+    expect(config.CACHE_TTL_SECONDS).toBe(60);
+    expect(config.REDIS_COMMAND_TIMEOUT_MS).toBe(100);
+    expect(config.CACHE_KEY_PREFIX).toBe('marketpulse:');
+  });
+
+  it('takes a TTL of 0 to turn the response cache off', () => {
+    expect(loadConfig({ CACHE_TTL_SECONDS: '0' }).CACHE_TTL_SECONDS).toBe(0);
+  });
+
+  it('reports every bad cache setting at once', () => {
+    const found = problems({ REDIS_URL: 'postgres://localhost/db', CACHE_TTL_SECONDS: '-1', REDIS_COMMAND_TIMEOUT_MS: '0' });
+    expect(found.map((problem) => problem.split(':')[0])).toEqual(['REDIS_URL', 'CACHE_TTL_SECONDS', 'REDIS_COMMAND_TIMEOUT_MS']);
+  });
+
+  it('never logs the Redis password', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://default:s3cret@cache:6379/0' });
+    expect(JSON.stringify(redactConfig(config))).not.toContain('s3cret');
+    expect(redactConfig(config).REDIS_URL).toBe('redis://default:***@cache:6379/0');
+  });
+});

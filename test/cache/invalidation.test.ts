@@ -1,0 +1,268 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CacheStore } from '../../src/cache/cache-store.js';
+import { ChangeListener } from '../../src/cache/change-listener.js';
+import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import {
+  announced,
+  ask,
+  caughtUp,
+  dashboard,
+  insertSale,
+  openStore,
+  pollUntil,
+  readVersion,
+  removeKeys,
+  silentLogger,
+  startCachedGateway,
+  uniquePrefix,
+  waitForRedis,
+  type CachedGateway,
+} from './cache-fixtures.js';
+
+const prefix = uniquePrefix('invalidation');
+const TOTALS = dashboard();
+
+/** Answers the dashboard twice, so that the second answer is a cache hit, and returns its revenue. */
+async function warm(gateway: CachedGateway, database: DatabaseHandle): Promise<string> {
+  await settle(gateway, database);
+  const first = await ask(gateway, TOTALS);
+  const second = await ask(gateway, TOTALS);
+  expect(second.cache?.hit).toBe(true);
+  expect(second.body.data).toEqual(first.body.data);
+  return second.body.data!.dashboard.totalRevenue;
+}
+
+async function expectRevenueWithinASecond(gateway: CachedGateway, revenue: string) {
+  const { answer, afterMs } = await pollUntil(
+    () => ask(gateway, TOTALS),
+    (a) => a.body.data?.dashboard.totalRevenue === revenue,
+  );
+  expect(answer.body.data?.dashboard.totalRevenue).toBe(revenue);
+  expect(afterMs).toBeLessThan(1_000);
+  return answer;
+}
+
+/** Waits for the rest of a commit's announcements, so that what follows is not a miss because of them. */
+async function settle(gateway: CachedGateway, database: DatabaseHandle) {
+  await caughtUp(gateway.changes, database);
+}
+
+describe.each(['redis', 'memory'] as const)('invalidation with the cache on %s', (kind) => {
+  let database: TestDatabase;
+  let store: CacheStore;
+  let gateway: CachedGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await insertSale(database.handle, '50.00');
+    if (kind === 'redis') await waitForRedis();
+    store = openStore(kind, `${prefix}${kind}:`);
+    gateway = await startCachedGateway(database.handle, store);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await store?.close();
+    await database?.drop();
+    if (kind === 'redis') await removeKeys(`${prefix}${kind}:`);
+  });
+
+  it('changes the next dashboard answer within a second of a transaction written straight into PostgreSQL', async () => {
+    expect(await warm(gateway, database.handle)).toBe('50.00');
+    const before = gateway.changes.version;
+
+    await insertSale(database.handle, '25.00');
+
+    const answer = await expectRevenueWithinASecond(gateway, '75.00');
+    expect(answer.cache?.hit).toBe(false);
+    expect(answer.cache?.dataVersion).not.toBe(before);
+    await settle(gateway, database.handle);
+    expect(BigInt(gateway.changes.version)).toBe(await readVersion(database.handle));
+    await ask(gateway, TOTALS);
+    expect((await ask(gateway, TOTALS)).cache?.hit).toBe(true);
+  });
+
+  it('follows updates and deletes as well as inserts', async () => {
+    await warm(gateway, database.handle);
+    await sql`UPDATE transactions SET status = 'cancelled' WHERE amount = 25.00`.execute(database.handle.db);
+    await expectRevenueWithinASecond(gateway, '50.00');
+    await warm(gateway, database.handle);
+    await sql`DELETE FROM transactions`.execute(database.handle.db);
+    await expectRevenueWithinASecond(gateway, '0.00');
+  });
+});
+
+// What follows needs several sessions on one database, which the embedded PGlite does not have.
+describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways', () => {
+  let database: TestDatabase;
+  let store: CacheStore;
+  const keys = `${prefix}shared:`;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await insertSale(database.handle, '10.00');
+    await waitForRedis();
+    store = openStore('redis', keys);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await database?.drop();
+    await removeKeys(keys);
+  });
+
+  it('lets two gateways sharing one Redis both see a change, and share entries from then on', async () => {
+    const other = await database.reopen();
+    const a = await startCachedGateway(database.handle, store);
+    const b = await startCachedGateway(other, openStore('redis', keys));
+    try {
+      const before = await ask(a, TOTALS);
+      expect((await ask(b, TOTALS)).body.data).toEqual(before.body.data);
+      // Until the first change each gateway keys by a version of its own (it cannot vouch for what others
+      // cached under the number it read); the announcement of a change brings them to the same one.
+      expect(a.changes.version).not.toBe(b.changes.version);
+
+      await insertSale(database.handle, '5.00');
+      const expected = (Number(before.body.data!.dashboard.totalRevenue) + 5).toFixed(2);
+      const [seenByA, seenByB] = await Promise.all([expectRevenueWithinASecond(a, expected), expectRevenueWithinASecond(b, expected)]);
+      await settle(a, database.handle);
+      await settle(b, database.handle);
+      expect(a.changes.version).toBe(b.changes.version);
+
+      // Same data version, same key: b answers from what a cached.
+      const fromA = await ask(a, TOTALS);
+      const fromB = await ask(b, TOTALS);
+      expect(fromB.cache?.hit).toBe(true);
+      expect(fromB.cache?.dataVersion).toBe(fromA.cache?.dataVersion);
+      expect(fromB.body.data).toEqual(fromA.body.data);
+      expect([seenByA, seenByB].map((answer) => answer.body.data)).toEqual([fromA.body.data, fromA.body.data]);
+
+      // And the next change reaches both again.
+      await insertSale(database.handle, '1.00');
+      const next = (Number(expected) + 1).toFixed(2);
+      await Promise.all([expectRevenueWithinASecond(a, next), expectRevenueWithinASecond(b, next)]);
+    } finally {
+      await a.close();
+      await b.close();
+      await b.store.close();
+    }
+  });
+
+  it('changes the answer when a transaction commits after a later one did (versions out of order)', async () => {
+    const gateway = await startCachedGateway(database.handle, store);
+    const slow = new pg.Client({ connectionString: database.url });
+    await slow.connect();
+    const COUNT = { query: '{ customers { totalCount } }' };
+    type Count = { customers: { totalCount: number } };
+    const countWithinASecond = async (expected: number) => {
+      const { answer, afterMs } = await pollUntil(
+        () => ask<Count>(gateway, COUNT),
+        (a) => a.body.data?.customers.totalCount === expected,
+      );
+      expect(answer.body.data?.customers.totalCount).toBe(expected);
+      expect(afterMs).toBeLessThan(1_000);
+      return answer;
+    };
+    try {
+      const { body } = await ask<Count>(gateway, COUNT);
+      const customers = body.data!.customers.totalCount;
+      expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
+
+      // The slow writer takes its data version first and commits last.
+      await slow.query('BEGIN');
+      await slow.query(`INSERT INTO customers (id, name, created_at) VALUES (9000001, 'לקוח איטי', now())`);
+      await insertSale(database.handle, '1.00');
+      await countWithinASecond(customers + 1);
+      await settle(gateway, database.handle);
+      await ask<Count>(gateway, COUNT);
+      expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
+      const latest = gateway.changes.version;
+
+      await slow.query('COMMIT');
+      const answer = await countWithinASecond(customers + 2);
+      expect(answer.cache?.dataVersion).toMatch(new RegExp(`^${latest}~\\d+$`));
+    } finally {
+      await slow.end();
+      await gateway.close();
+    }
+  });
+
+  it('reconnects the listener after its session is killed, and catches up with a change made meanwhile', async () => {
+    const gateway = await startCachedGateway(database.handle, store);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const revenue = await warm(gateway, database.handle);
+      const listeners = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'marketpulse-listener'`,
+          )
+        ).rows.map((row) => row.pid);
+      const [killed] = await listeners();
+      expect(killed).toBeDefined();
+
+      // Kill the session and write in the same transaction: the announcement is made at commit, when the
+      // listener is gone (pg_terminate_backend waits for that), so it is lost and only the re-read can see it.
+      await admin.query('BEGIN');
+      await admin.query(`INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status, transaction_date)
+                         SELECT 9100001, id, id, 1, 7.00, 'completed', '2025-03-12T10:00:00Z' FROM customers LIMIT 1`);
+      expect((await admin.query('SELECT pg_terminate_backend($1, 5000) AS done', [killed])).rows[0].done).toBe(true);
+      await admin.query('COMMIT');
+
+      let now = await listeners();
+      for (let tries = 0; tries < 100 && (now.length === 0 || now.includes(killed!)); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        now = await listeners();
+      }
+      expect(now).toHaveLength(1);
+      expect(now).not.toContain(killed);
+      await gateway.changes.whenListening();
+      // A key of its own after the reconnection, at the version it read (PostgreSQL may yet hand the new
+      // session the announcement it missed, which only changes the key again).
+      expect(gateway.changes.version).toMatch(/^\d+(@[0-9a-f]+\.\d+|~\d+)$/);
+      expect(announced(gateway.changes.version)).toBe(await readVersion(database.handle));
+      await expectRevenueWithinASecond(gateway, (Number(revenue) + 7).toFixed(2));
+
+      // And it listens again: the next change arrives as an announcement.
+      await warm(gateway, database.handle);
+      await insertSale(database.handle, '3.00');
+      await expectRevenueWithinASecond(gateway, (Number(revenue) + 10).toFixed(2));
+    } finally {
+      await admin.end();
+      await gateway.close();
+    }
+  });
+});
+
+describe('the change listener on the embedded PGlite', () => {
+  let handle: DatabaseHandle;
+  let listener: ChangeListener;
+
+  beforeAll(async () => {
+    handle = await openEmbedded(undefined, { reportTimezone: 'UTC' });
+    await migrateToLatest(handle);
+    listener = await ChangeListener.start(handle, silentLogger);
+    await listener.whenListening();
+  });
+
+  afterAll(async () => {
+    await listener?.close();
+    await handle?.close();
+  });
+
+  it('follows the data version through PGlite’s own LISTEN', async () => {
+    const before = listener.version;
+    await insertSale(handle, '1.00');
+    const started = performance.now();
+    while (listener.version === before && performance.now() - started < 1_000) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(listener.version).not.toBe(before);
+    expect(BigInt(listener.version)).toBe(await readVersion(handle));
+  });
+});

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CacheStore } from '../../src/cache/cache-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import {
+  ask,
+  dashboard,
+  insertSale,
+  openStore,
+  pollUntil,
+  redisUrl,
+  removeKeys,
+  sha256,
+  startCachedGateway,
+  uniquePrefix,
+  waitForRedis,
+  type CachedGateway,
+} from './cache-fixtures.js';
+import { closedPort, TcpProxy } from './tcp-proxy.js';
+
+const prefix = uniquePrefix('redis-outage');
+const QUERY = dashboard({ limit: 2 });
+// A request must never wait on Redis for much longer than the command timeout (100 ms here).
+const BOUND_MS = 500;
+
+/** Logs that a test can count: an outage must not write a line per request. */
+function countingLogger() {
+  const lines: string[] = [];
+  return { lines, info: (_: object, message: string) => lines.push(message), warn: (_: object, message: string) => lines.push(message) };
+}
+
+async function expectServedUncached(gateway: CachedGateway, times: number) {
+  for (let i = 0; i < times; i++) {
+    const answer = await ask(gateway, QUERY);
+    expect(answer.status).toBe(200);
+    expect(answer.body.errors).toBeUndefined();
+    expect(answer.body.data?.dashboard.totalRevenue).toBe('20.00');
+    expect(answer.cache?.hit).toBe(false);
+    expect(answer.ms).toBeLessThan(BOUND_MS);
+  }
+}
+
+describe('with Redis unreachable', () => {
+  let database: TestDatabase;
+  let store: CacheStore;
+  let gateway: CachedGateway;
+  const logger = countingLogger();
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await insertSale(database.handle, '20.00');
+    store = openStore('redis', `${prefix}closed:`, { url: `redis://127.0.0.1:${await closedPort()}`, logger });
+    gateway = await startCachedGateway(database.handle, store);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await store?.close();
+    await database?.drop();
+  });
+
+  it('serves every request uncached, each within a bounded time', async () => {
+    await expectServedUncached(gateway, 20);
+  });
+
+  it('logs the outage without a line per request', () => {
+    expect(logger.lines.length).toBeGreaterThan(0);
+    expect(logger.lines.length).toBeLessThan(10);
+  });
+
+  it('still runs automatic persisted queries, from the local copy', async () => {
+    const query = 'query Outage { dashboard { totalTransactions } }';
+    const persisted = { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(query) } } };
+    const unknown = await ask(gateway, persisted);
+    expect(unknown.body.errors?.map((e) => e.extensions?.code)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(unknown.ms).toBeLessThan(BOUND_MS);
+    expect((await ask(gateway, { query, ...persisted })).body.data).toEqual({ dashboard: { totalTransactions: 1 } });
+    const byHash = await ask(gateway, persisted);
+    expect(byHash.body.data).toEqual({ dashboard: { totalTransactions: 1 } });
+    expect(byHash.ms).toBeLessThan(BOUND_MS);
+  });
+});
+
+describe('when Redis goes away mid-run and comes back', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let store: CacheStore;
+  let gateway: CachedGateway;
+  const keys = `${prefix}proxied:`;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await insertSale(database.handle, '20.00');
+    await waitForRedis();
+    const target = new URL(redisUrl);
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    await proxy.start('forward');
+    store = openStore('redis', keys, { url: proxy.url });
+    await waitForRedis(proxy.url);
+    gateway = await startCachedGateway(database.handle, store);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await store?.close();
+    await proxy?.stop();
+    await database?.drop();
+    await removeKeys(keys);
+  });
+
+  async function expectCachedAgain() {
+    // The client reconnects with a backoff of at most two seconds; then the cache is used again.
+    const { answer } = await pollUntil(
+      () => ask(gateway, QUERY),
+      (a) => a.cache?.hit === true,
+      5_000,
+    );
+    expect(answer.cache?.hit).toBe(true);
+    expect(answer.body.data?.dashboard.totalRevenue).toBe('20.00');
+  }
+
+  it('is cached while Redis answers', async () => {
+    await pollUntil(
+      () => ask(gateway, QUERY),
+      (a) => a.cache?.hit === true,
+      2_000,
+    );
+    expect((await ask(gateway, QUERY)).cache?.hit).toBe(true);
+  });
+
+  it('serves uncached within a bounded time while Redis is down, and uses the cache again once it is back', async () => {
+    await proxy.stop();
+    await expectServedUncached(gateway, 10);
+    await proxy.start('forward');
+    await expectCachedAgain();
+  });
+
+  it('serves uncached within a bounded time while Redis stalls, and uses the cache again once it answers', async () => {
+    proxy.setMode('stall');
+    await expectServedUncached(gateway, 10);
+    proxy.setMode('forward');
+    await expectCachedAgain();
+  });
+});

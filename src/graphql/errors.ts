@@ -14,9 +14,10 @@ export function badInput(argument: string, message: string): GraphQLError {
   });
 }
 
+/** PostgreSQL did not answer; the response goes out as 503 (see unavailable-status.plugin.ts). */
 export function serviceUnavailable(): GraphQLError {
   return new GraphQLError('The database is unavailable; try again shortly', {
-    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, http: { status: 503, headers: new Map([['retry-after', '5']]) } },
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
   });
 }
 

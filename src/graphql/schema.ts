@@ -1,24 +1,13 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema, type MiddlewareFn } from 'type-graphql';
+import { buildSchema } from 'type-graphql';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
 import { ProductResolver } from '../modules/products/product.resolver.js';
 import { RevenueResolver } from '../modules/revenue/revenue.resolver.js';
 import { Customer } from '../modules/customers/customer.type.js';
 import { Product } from '../modules/products/product.type.js';
-import { isDatabaseUnavailable, serviceUnavailable } from './errors.js';
 import { NodeResolver } from './node.resolver.js';
-
-// A database that does not answer is reported where it happens, so the response can carry 503 and Retry-After.
-const mapUnavailableDatabase: MiddlewareFn = async (_, next) => {
-  try {
-    return await next();
-  } catch (error) {
-    if (isDatabaseUnavailable(error)) throw serviceUnavailable();
-    throw error;
-  }
-};
 
 let built: Promise<GraphQLSchema> | undefined;
 
@@ -27,7 +16,6 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
   built ??= buildSchema({
     resolvers: [DashboardResolver, ProductRevenueResolver, RevenueResolver, CustomerResolver, ProductResolver, NodeResolver],
     orphanedTypes: [Customer, Product],
-    globalMiddlewares: [mapUnavailableDatabase],
     validate: false,
   });
   return built;

@@ -1,5 +1,5 @@
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -10,6 +10,7 @@ import type { DatabaseHandle } from '../db/create-database.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { createFormatError } from '../graphql/errors.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
+import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { registerHealthRoute } from './health.route.js';
 
@@ -58,7 +59,10 @@ export async function createGateway(
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
+      serviceUnavailableStatusPlugin(),
       ...(caching?.plugins ?? []),
+      // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
+      ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
     ],
   });
   await apollo.start();

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DayRange } from '../../graphql/validate.js';
+import type { ProductRecord } from '../products/product.repository.js';
 
 export interface DashboardTotalsRecord {
   totalRevenue: string;
@@ -32,34 +33,72 @@ export interface ProductRevenueRecord {
   revenue: string;
   unitsSold: number;
   transactionCount: number;
+  /** The product's own row, read in the same statement so the request's product loader can be primed with it. */
+  product: ProductRecord;
+}
+
+interface TopProductRow {
+  productId: string;
+  revenue: string;
+  unitsSold: number;
+  transactionCount: number;
+  sku: string;
+  name: string;
+  category: string;
+  unitPrice: string;
+  productRevenue: string;
+  productUnitsSold: number;
+  productTransactionCount: number;
+  revenueShare: number;
 }
 
 /** The `limit` products with the most completed revenue in `range`, ties by product id ascending. */
 export async function findTopProducts(db: Kysely<Database>, range: DayRange, limit: number): Promise<ProductRevenueRecord[]> {
   // All time is what the product rollup already holds; a range adds up the days it covers.
-  const { rows } =
+  const ranked =
     range.from === undefined && range.to === undefined
-      ? await sql<ProductRevenueRecord>`
-          /* dashboard.top_products_all_time */
-          SELECT product_id::text AS "productId",
-                 round(revenue, 2)::text AS revenue,
-                 units_sold::int AS "unitsSold",
-                 transaction_count::int AS "transactionCount"
-          FROM v_product_performance
-          WHERE transaction_count > 0
-          ORDER BY v_product_performance.revenue DESC, product_id ASC
-          LIMIT ${limit}`.execute(db)
-      : await sql<ProductRevenueRecord>`
-          /* dashboard.top_products */
-          SELECT product_id::text AS "productId",
-                 round(sum(revenue), 2)::text AS revenue,
-                 sum(units_sold)::int AS "unitsSold",
-                 sum(transaction_count)::int AS "transactionCount"
-          FROM v_daily_product_sales
-          WHERE (${range.from ?? null}::date IS NULL OR day >= ${range.from ?? null}::date)
-            AND (${range.to ?? null}::date IS NULL OR day <= ${range.to ?? null}::date)
-          GROUP BY product_id
-          ORDER BY sum(revenue) DESC, product_id ASC
-          LIMIT ${limit}`.execute(db);
-  return rows;
+      ? sql`SELECT product_id, revenue, units_sold AS units, transaction_count AS n
+            FROM v_product_performance
+            WHERE transaction_count > 0
+            ORDER BY v_product_performance.revenue DESC, product_id ASC
+            LIMIT ${limit}`
+      : sql`SELECT product_id, sum(revenue) AS revenue, sum(units_sold) AS units, sum(transaction_count) AS n
+            FROM v_daily_product_sales
+            WHERE (${range.from ?? null}::date IS NULL OR day >= ${range.from ?? null}::date)
+              AND (${range.to ?? null}::date IS NULL OR day <= ${range.to ?? null}::date)
+            GROUP BY product_id
+            ORDER BY sum(revenue) DESC, product_id ASC
+            LIMIT ${limit}`;
+  const { rows } = await sql<TopProductRow>`
+    /* dashboard.top_products */
+    SELECT top.product_id::text AS "productId",
+           round(top.revenue, 2)::text AS revenue,
+           top.units::int AS "unitsSold",
+           top.n::int AS "transactionCount",
+           p.sku, p.name, p.category,
+           round(p.unit_price, 2)::text AS "unitPrice",
+           round(p.revenue, 2)::text AS "productRevenue",
+           p.units_sold::int AS "productUnitsSold",
+           p.transaction_count::int AS "productTransactionCount",
+           p.revenue_share AS "revenueShare"
+    FROM (${ranked}) top
+    JOIN v_product_performance p ON p.product_id = top.product_id
+    ORDER BY top.revenue DESC, top.product_id ASC`.execute(db);
+  return rows.map((row) => ({
+    productId: row.productId,
+    revenue: row.revenue,
+    unitsSold: row.unitsSold,
+    transactionCount: row.transactionCount,
+    product: {
+      id: row.productId,
+      sku: row.sku,
+      name: row.name,
+      category: row.category,
+      unitPrice: row.unitPrice,
+      revenue: row.productRevenue,
+      unitsSold: row.productUnitsSold,
+      transactionCount: row.productTransactionCount,
+      revenueShare: row.revenueShare,
+    },
+  }));
 }

@@ -65,7 +65,11 @@ export class DashboardResolver {
   ): Promise<ProductRevenue[]> {
     const count = checkIntRange('limit', limit ?? 5, 1, MAX_TOP_PRODUCTS);
     const rows = await findTopProducts(ctx.db, dashboard.range, count);
-    return rows.map((row) => Object.assign(new ProductRevenue(), row));
+    // The ranking statement already read each product: prime the request's loader instead of asking again.
+    for (const row of rows) ctx.loaders.productById.prime(row.productId, row.product);
+    return rows.map(({ productId, revenue, unitsSold, transactionCount }) =>
+      Object.assign(new ProductRevenue(), { productId, revenue, unitsSold, transactionCount }),
+    );
   }
 
   @FieldResolver(() => [RevenuePoint], {

@@ -1,4 +1,4 @@
-import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 
 // Money, days and instants cross the API as strings: exact, and readable in any client without a float.
 
@@ -7,13 +7,13 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 // A plain error (not a GraphQLError) lets graphql-js name the expected type and the value it found; the
 // error formatter then names the argument and reports BAD_USER_INPUT.
-function invalid(message: string, _node?: ValueNode): TypeError {
+function invalid(message: string): TypeError {
   return new TypeError(message);
 }
 
-function parseDecimal(value: unknown, node?: ValueNode): string {
+function parseDecimal(value: unknown): string {
   if (typeof value !== 'string' || !DECIMAL.test(value)) {
-    throw invalid(`Decimal must be a string with exactly two decimals, such as "1523.46"; got ${JSON.stringify(value)}`, node);
+    throw invalid(`Decimal must be a string with exactly two decimals, such as "1523.46"; got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -29,7 +29,7 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
     return value;
   },
   parseValue: (value) => parseDecimal(value),
-  parseLiteral: (node) => parseDecimal(node.kind === Kind.STRING ? node.value : undefined, node),
+  parseLiteral: (node) => parseDecimal(node.kind === Kind.STRING ? node.value : undefined),
 });
 
 /** True when the string is a real calendar day in YYYY-MM-DD form (so 2025-02-30 is not). */
@@ -43,9 +43,9 @@ export function isCalendarDate(value: string): boolean {
   return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
-function parseDate(value: unknown, node?: ValueNode): string {
+function parseDate(value: unknown): string {
   if (typeof value !== 'string' || !isCalendarDate(value)) {
-    throw invalid(`Date must be a calendar day in YYYY-MM-DD form, such as "2025-02-28"; got ${JSON.stringify(value)}`, node);
+    throw invalid(`Date must be a calendar day in YYYY-MM-DD form, such as "2025-02-28"; got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -60,7 +60,7 @@ export const DateScalar = new GraphQLScalarType<string, string>({
     return value;
   },
   parseValue: (value) => parseDate(value),
-  parseLiteral: (node) => parseDate(node.kind === Kind.STRING ? node.value : undefined, node),
+  parseLiteral: (node) => parseDate(node.kind === Kind.STRING ? node.value : undefined),
 });
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
@@ -83,7 +83,7 @@ export const DateTimeScalar = new GraphQLScalarType<string, string>({
   parseLiteral: (node) => {
     const value = node.kind === Kind.STRING ? node.value : undefined;
     if (typeof value !== 'string' || !DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-      throw invalid(`DateTime must be ISO 8601 in UTC, such as "2025-11-20T09:15:00Z"; got ${JSON.stringify(value)}`, node);
+      throw invalid(`DateTime must be ISO 8601 in UTC, such as "2025-11-20T09:15:00Z"; got ${JSON.stringify(value)}`);
     }
     return value;
   },

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin, GraphQLRequestContext, PersistedQueryOptions } from '@apollo/server';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
+import { loadPersistedDocuments, PreloadedDocuments } from './persisted-documents.js';
 import ApolloServerPluginResponseCache from '@apollo/server-plugin-response-cache';
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { createHash } from 'node:crypto';
@@ -71,7 +72,11 @@ export interface ResponseCaching {
  * `extensions.cache` and an `x-cache` header.
  */
 export function createResponseCaching(cache: GatewayCache): ResponseCaching {
-  const localPersistedQueries = new InMemoryLRUCache<string>({ maxSize: PERSISTED_QUERY_LOCAL_BYTES });
+  // The manifest's documents first, so their hashes work without a registration, then this process's copy.
+  const localPersistedQueries = new PreloadedDocuments(
+    loadPersistedDocuments(),
+    new InMemoryLRUCache<string>({ maxSize: PERSISTED_QUERY_LOCAL_BYTES }),
+  );
   const lookedUp = new WeakSet<object>();
   const keyContext = (context: GraphQLContext, dataVersion: string): CacheKeyContext => ({
     dataVersion,

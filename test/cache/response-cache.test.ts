@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
+import { loadPersistedDocuments } from '../../src/cache/persisted-documents.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   ask,
@@ -119,6 +120,19 @@ describe.each(['redis', 'memory'] as const)('the response cache on %s', (kind) =
       expect(byHash.body.errors).toBeUndefined();
       expect(byHash.body.data).toEqual({ dashboard: { totalTransactions: 3 } });
       expect(byHash.cache?.hit).toBe(true);
+    });
+
+    it('runs an operation of the persisted-documents manifest by its hash alone, with no registration', async () => {
+      const manifest = loadPersistedDocuments();
+      const [key, document] = [...manifest].find(([, text]) => text.includes('query Revenue('))!;
+      const byHash = await ask(gateway, {
+        operationName: 'Revenue',
+        variables: { granularity: 'MONTH' },
+        extensions: { persistedQuery: { version: 1, sha256Hash: key.replace('apq:', '') } },
+      });
+      expect(byHash.body.errors).toBeUndefined();
+      expect(byHash.body.data).toMatchObject({ revenue: { granularity: 'MONTH', totalRevenue: '300.00' } });
+      expect(sha256(document)).toBe(key.replace('apq:', ''));
     });
 
     it('refuses a query sent under a hash that is not its own', async () => {

@@ -1,4 +1,5 @@
-import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
+import { createHash } from 'node:crypto';
+import { Kysely, PostgresDialect, sql, type LogEvent, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
 
@@ -161,6 +162,36 @@ function trackListeners() {
   };
 }
 
+/**
+ * Runs every parameterised statement as a named prepared statement (named after its text), so each pooled
+ * session parses and plans a report query once instead of on every request. The gateway's statements are a
+ * small fixed set, so the per-session cache stays small. Parameterless scripts (migrations) run as they are.
+ * A migration that changes a view's columns makes sessions that prepared against the old shape fail until the
+ * pool replaces them, so restart gateways after such a migration (as one would for new code anyway).
+ */
+function preparing(pool: pg.Pool): PostgresPool {
+  const named = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let name = named.get(text);
+    if (!name) {
+      name = `mp_${createHash('sha1').update(text).digest('base64url')}`;
+      named.set(text, name);
+    }
+    return name;
+  };
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      return {
+        query: ((text: string, values: unknown[]) =>
+          values.length === 0 ? client.query(text) : client.query({ name: nameOf(text), text, values })) as unknown as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
+
 export function connectPostgres(connectionString: string, options: DatabaseOptions): DatabaseHandle {
   const settings = [
     `-c marketpulse.report_timezone=${options.reportTimezone}`,
@@ -182,7 +213,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (error) => options.onError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: logger(options) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing(pool) }), log: logger(options) });
   const listeners = trackListeners();
   return {
     db,

@@ -21,6 +21,12 @@ const optionalUrl = z
   .pipe(z.url({ protocol: /^(postgres|postgresql|redis|rediss)$/ }).optional())
   .optional();
 
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('localhost'),
@@ -43,6 +49,23 @@ const schema = z.object({
   CACHE_KEY_PREFIX: z.string().default('marketpulse:'),
   CACHE_MAX_MB: positiveInt.default(64),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(100),
+  AUTH_MODE: z.enum(['none', 'required']).default('none'),
+  JWT_SECRET: optionalText.pipe(z.string().min(32, { message: 'must be at least 32 characters' }).optional()),
+  JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  JWT_ISSUER: optionalText,
+  JWT_AUDIENCE: optionalText,
+  JWT_ROLE_CLAIM: z.string().min(1).default('role'),
+  QUERY_MAX_DEPTH: positiveInt.default(10),
+  QUERY_MAX_COST: positiveInt.default(5_000),
+  QUERY_MAX_ALIASES: nonNegativeInt.default(15),
+  QUERY_MAX_TOKENS: positiveInt.default(2_000),
+  QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
+  BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  // Unset: introspection follows NODE_ENV (off in production).
+  INTROSPECTION: z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((value) => (value === undefined || value === '' ? undefined : value === 'true')),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -59,12 +82,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
-  return result.data;
+  const config = result.data;
+  const problems: string[] = [];
+  if (config.JWT_SECRET && config.JWT_JWKS_URL) problems.push('JWT_SECRET, JWT_JWKS_URL: set one of them, not both');
+  // A token from anybody's identity provider, or meant for another service, must not be accepted here.
+  if ((config.JWT_SECRET || config.JWT_JWKS_URL) && !(config.JWT_ISSUER && config.JWT_AUDIENCE)) {
+    problems.push('JWT_ISSUER, JWT_AUDIENCE: both are required when tokens are accepted (JWT_SECRET or JWT_JWKS_URL)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }
 
 /** The configuration with secrets masked, for logging at start-up. */
 export function redactConfig(config: Config): Record<string, unknown> {
-  const redacted: Record<string, unknown> = { ...config, CURSOR_SECRET: '[redacted]' };
+  const redacted: Record<string, unknown> = {
+    ...config,
+    CURSOR_SECRET: '[redacted]',
+    ...(config.JWT_SECRET ? { JWT_SECRET: '[redacted]' } : {}),
+  };
   if (config.DATABASE_URL) {
     const url = new URL(config.DATABASE_URL);
     if (url.password) url.password = '***';

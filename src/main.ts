@@ -23,6 +23,11 @@ function readConfig() {
 const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
 logger.info({ config: redactConfig(config) }, 'starting MarketPulse');
+if (config.NODE_ENV === 'production' && config.AUTH_MODE === 'none') {
+  logger.warn(
+    'AUTH_MODE=none in production: ANYONE WHO CAN REACH THIS PORT READS EVERY CUSTOMER. Set AUTH_MODE=required (see README, Security).',
+  );
+}
 
 const database = await openConfiguredDatabase(config, logger);
 const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));

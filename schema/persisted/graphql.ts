@@ -62,14 +62,14 @@ export type CustomersQueryVariables = Exact<{
 }>;
 
 
-export type CustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null } }> } };
+export type CustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null } }> } | null };
 
 export type CustomersWithFavoriteQueryVariables = Exact<{
   first?: number | null | undefined;
 }>;
 
 
-export type CustomersWithFavoriteQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } };
+export type CustomersWithFavoriteQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } | null };
 
 export type CustomerQueryVariables = Exact<{
   id: string | number;
@@ -103,7 +103,7 @@ export type ProductsQueryVariables = Exact<{
 }>;
 
 
-export type ProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ id: string, name: string }> } }> } };
+export type ProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ id: string, name: string }> | null } }> } };
 
 export type ProductQueryVariables = Exact<{
   id: string | number;

@@ -4,10 +4,10 @@ import type { GraphQLContext } from '../graphql/context.js';
 export const PUBLIC_SCOPE = 'public';
 
 /**
- * Whose answers a request may share. Part of every response-cache key: once callers authenticate, a caller
- * who may see only some of the data returns a scope of their own (a tenant or role id), and their answers
- * are cached apart from everybody else's.
+ * Whose answers a request may share. Part of every response-cache key: with AUTH_MODE=required the scope is
+ * the caller's role (answers differ only by role: a viewer's has FORBIDDEN where an analyst's has customers),
+ * so callers of different roles never share an answer; without authentication everybody shares one scope.
  */
-export function cacheScope(_context: GraphQLContext): string {
-  return PUBLIC_SCOPE;
+export function cacheScope(context: GraphQLContext): string {
+  return context.cacheScope ?? PUBLIC_SCOPE;
 }

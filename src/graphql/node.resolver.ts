@@ -1,4 +1,5 @@
 import { Arg, Ctx, ID, Query, Resolver } from 'type-graphql';
+import { requireRole } from '../auth/principal.js';
 import { Customer } from '../modules/customers/customer.type.js';
 import { Product } from '../modules/products/product.type.js';
 import type { GraphQLContext } from './context.js';
@@ -11,6 +12,8 @@ export class NodeResolver {
   async node(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Node | null> {
     const global = fromGlobalId(id);
     if (global.type === 'Customer') {
+      // Customer-level data: the same role as the customers query.
+      requireRole(ctx.principal, 'analyst');
       const record = await ctx.loaders.customerById.load(global.id);
       return record ? Customer.from(record) : null;
     }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { authChecker } from '../auth/auth-checker.js';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
 import { ProductResolver } from '../modules/products/product.resolver.js';
@@ -17,6 +18,9 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
     resolvers: [DashboardResolver, ProductRevenueResolver, RevenueResolver, CustomerResolver, ProductResolver, NodeResolver],
     orphanedTypes: [Customer, Product],
     validate: false,
+    authChecker,
+    // Role checks throw FORBIDDEN themselves; nothing reaches type-graphql's own UNAUTHORIZED.
+    authMode: 'error',
   });
   return built;
 }

@@ -3,6 +3,8 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { createAuthHook } from '../auth/auth-hook.js';
+import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
 import type { Config } from '../config.js';
@@ -11,10 +13,16 @@ import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { createFormatError } from '../graphql/errors.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
+import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { registerHealthRoute } from './health.route.js';
 
-export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'>;
+export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
+  // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
+  Partial<AuthConfig> &
+  // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
+  Partial<QueryLimitsConfig>;
 
 const GRAPHQL_PATH = '/graphql';
 
@@ -36,23 +44,31 @@ export async function createGateway(
   options: GatewayOptions = {},
 ): Promise<Gateway> {
   const production = config.NODE_ENV === 'production';
+  const limits: QueryLimits = queryLimitsFrom(config);
   const app = Fastify({
     loggerInstance: logger,
+    bodyLimit: limits.maxBodyBytes,
     // Clients may send their own request id; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
   });
   const cursors = new CursorCodec(config.CURSOR_SECRET);
-  // One context per request, built from it (the coming auth work reads the caller here); the cache-hit
-  // shortcut builds it too, to know the caller's cache scope.
-  const contextFor = async (_request: FastifyRequest) => createContext(database.db, cursors);
+  const auth = createAuthHook(createAuthenticator(config, database.db), GRAPHQL_PATH, config.AUTH_MODE === 'required');
+  // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
+  // too, to know the caller's cache scope.
+  const contextFor = async (request: FastifyRequest) => createContext(database.db, cursors, auth.principalOf(request));
   const caching = options.cache ? createResponseCaching(options.cache) : undefined;
 
+  const schema = await buildGatewaySchema();
+  const formatError = createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' });
+  const formatLimits = limitErrorCodes({ hideSuggestions: production });
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: await buildGatewaySchema(),
-    formatError: createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' }),
+    schema,
+    formatError: (formatted, error) => formatError(formatLimits(formatted), error),
+    validationRules: queryLimitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
     includeStacktraceInErrorResponses: false,
     // Decided by our configuration rather than by Apollo reading process.env itself.
-    introspection: !production,
+    introspection: config.INTROSPECTION ?? !production,
     ...(caching ? { persistedQueries: caching.persistedQueries } : {}),
     plugins: [
       fastifyApolloDrainPlugin(app),
@@ -60,6 +76,7 @@ export async function createGateway(
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
+      costLimitPlugin(schema, limits),
       ...(caching?.plugins ?? []),
       // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
       ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
@@ -68,6 +85,8 @@ export async function createGateway(
   await apollo.start();
 
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
+  registerHttpLimits(app, GRAPHQL_PATH, limits);
+  app.addHook('onRequest', auth.onRequest);
   if (caching && caching.cache.ttlSeconds > 0) {
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));

@@ -285,8 +285,8 @@ export function expectProduct(served: CorrectnessProductFragment & { __typename?
   const { revenueShare: expectedShare, topCustomerNames, ...expectedFigures } = expected;
   expect(figures, expected.sku).toEqual(expectedFigures);
   expect(Math.abs(revenueShare - expectedShare), `${expected.sku} revenueShare ${revenueShare} vs ${expectedShare}`).toBeLessThanOrEqual(1e-12);
-  expect(topCustomers.map((c) => c.name), `${expected.sku} topCustomers`).toEqual(topCustomerNames.slice(0, 3));
-  expect(topTwenty.map((c) => c.name), `${expected.sku} topCustomers(limit: 20)`).toEqual(topCustomerNames.slice(0, 20));
+  expect(topCustomers!.map((c) => c.name), `${expected.sku} topCustomers`).toEqual(topCustomerNames.slice(0, 3));
+  expect(topTwenty!.map((c) => c.name), `${expected.sku} topCustomers(limit: 20)`).toEqual(topCustomerNames.slice(0, 20));
 }
 
 /** A readable test name for a day range. */

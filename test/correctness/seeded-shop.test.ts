@@ -166,10 +166,10 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
       let after: string | null | undefined;
       for (;;) {
         const { customers } = await query(CorrectnessCustomersDocument, { first: 100, after });
-        served.push(...customers.edges.map((edge) => edge.node));
-        totalCount = customers.totalCount;
-        if (!customers.pageInfo.hasNextPage) break;
-        after = customers.pageInfo.endCursor;
+        served.push(...customers!.edges.map((edge) => edge.node));
+        totalCount = customers!.totalCount;
+        if (!customers!.pageInfo.hasNextPage) break;
+        after = customers!.pageInfo.endCursor;
       }
       expected = await expectedCustomers(db());
     });

@@ -61,14 +61,14 @@ export type CustomersQueryVariables = Exact<{
 }>;
 
 
-export type CustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null } }> } };
+export type CustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null } }> } | null };
 
 export type CustomersWithFavoriteQueryVariables = Exact<{
   first?: number | null | undefined;
 }>;
 
 
-export type CustomersWithFavoriteQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } };
+export type CustomersWithFavoriteQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } | null };
 
 export type CustomerQueryVariables = Exact<{
   id: string | number;
@@ -102,7 +102,7 @@ export type ProductsQueryVariables = Exact<{
 }>;
 
 
-export type ProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ id: string, name: string }> } }> } };
+export type ProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ id: string, name: string }> | null } }> } };
 
 export type ProductQueryVariables = Exact<{
   id: string | number;
@@ -157,7 +157,7 @@ export type CorrectnessCustomersQueryVariables = Exact<{
 }>;
 
 
-export type CorrectnessCustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null, favoriteProduct: { sku: string } | null } }> } };
+export type CorrectnessCustomersQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null, favoriteProduct: { sku: string } | null } }> } | null };
 
 export type CorrectnessProductsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -165,7 +165,7 @@ export type CorrectnessProductsQueryVariables = Exact<{
 }>;
 
 
-export type CorrectnessProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }>, topTwenty: Array<{ name: string }> } }> } };
+export type CorrectnessProductsQuery = { products: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }> | null, topTwenty: Array<{ name: string }> | null } }> } };
 
 export type CorrectnessCustomerByIdQueryVariables = Exact<{
   id: string | number;
@@ -182,16 +182,16 @@ export type CorrectnessProductByIdQueryVariables = Exact<{
 }>;
 
 
-export type CorrectnessProductByIdQuery = { product: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }>, topTwenty: Array<{ name: string }> } | null, node:
+export type CorrectnessProductByIdQuery = { product: { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }> | null, topTwenty: Array<{ name: string }> | null } | null, node:
     | { __typename: 'Customer' }
-    | { __typename: 'Product', id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }>, topTwenty: Array<{ name: string }> }
+    | { __typename: 'Product', id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }> | null, topTwenty: Array<{ name: string }> | null }
    | null };
 
 export type CorrectnessPointFragment = { date: string, totalRevenue: string, transactionCount: number, avgTransactionValue: string, uniqueCustomers: number };
 
 export type CorrectnessCustomerFragment = { id: string, name: string, email: string | null, city: string | null, lifetimeValue: string, transactionCount: number, avgOrderValue: string, firstPurchaseAt: string | null, lastPurchaseAt: string | null, favoriteProduct: { sku: string } | null };
 
-export type CorrectnessProductFragment = { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }>, topTwenty: Array<{ name: string }> };
+export type CorrectnessProductFragment = { id: string, sku: string, name: string, category: string, unitPrice: string, revenue: string, unitsSold: number, transactionCount: number, revenueShare: number, topCustomers: Array<{ name: string }> | null, topTwenty: Array<{ name: string }> | null };
 
 export type CustomerOrderPageQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -203,7 +203,7 @@ export type CustomerOrderPageQueryVariables = Exact<{
 }>;
 
 
-export type CustomerOrderPageQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string } }> } };
+export type CustomerOrderPageQuery = { customers: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, name: string } }> } | null };
 
 export type ProductOrderPageQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -222,7 +222,7 @@ export type CustomerFavoriteNamesQueryVariables = Exact<{
 }>;
 
 
-export type CustomerFavoriteNamesQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } };
+export type CustomerFavoriteNamesQuery = { customers: { edges: Array<{ node: { id: string, favoriteProduct: { id: string, name: string } | null } }> } | null };
 
 export type ProductTopCustomerNamesQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -230,7 +230,7 @@ export type ProductTopCustomerNamesQueryVariables = Exact<{
 }>;
 
 
-export type ProductTopCustomerNamesQuery = { products: { edges: Array<{ node: { id: string, topCustomers: Array<{ id: string, name: string }> } }> } };
+export type ProductTopCustomerNamesQuery = { products: { edges: Array<{ node: { id: string, topCustomers: Array<{ id: string, name: string }> | null } }> } };
 
 export type DashboardTopProductNamesQueryVariables = Exact<{
   from?: string | null | undefined;

@@ -1,4 +1,4 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkText } from '../../graphql/validate.js';
@@ -13,9 +13,12 @@ export const { Connection: CustomerConnection } = connectionTypes('Customer', Cu
 
 @Resolver(() => Customer)
 export class CustomerResolver {
+  @Authorized('analyst')
   @Query(() => CustomerConnection, {
+    // Nullable so that a caller below the analyst role gets FORBIDDEN here and the rest of the query answered.
+    nullable: true,
     description:
-      'Customers with their lifetime figures, a page at a time. Every customer appears, also one without completed transactions.',
+      'Customers with their lifetime figures, a page at a time. Every customer appears, also one without completed transactions. Needs the analyst role; null with FORBIDDEN otherwise.',
   })
   async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<Customer>> {
     const search = checkText('search', args.search) || undefined;
@@ -30,12 +33,14 @@ export class CustomerResolver {
     return { ...toConnectionPage(rows, request, ctx.cursors, scope, Customer.from), totalCount };
   }
 
+  @Authorized('analyst')
   @Query(() => Customer, { nullable: true, description: 'One customer by global id; null when no such customer exists.' })
   async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
     const record = await ctx.loaders.customerById.load(fromGlobalId(id, 'id', 'Customer').id);
     return record ? Customer.from(record) : null;
   }
 
+  @Authorized('analyst')
   @FieldResolver(() => Product, {
     nullable: true,
     description: 'The product this customer spent the most on (completed transactions), ties by product id; null before any purchase.',

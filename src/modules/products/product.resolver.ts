@@ -1,4 +1,4 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkIntRange, checkText } from '../../graphql/validate.js';
@@ -35,8 +35,11 @@ export class ProductResolver {
     return record ? Product.from(record) : null;
   }
 
+  @Authorized('analyst')
   @FieldResolver(() => [Customer], {
-    description: `The customers with the most revenue on this product (completed transactions), ties by customer id; limit 1 to ${MAX_TOP_CUSTOMERS}.`,
+    // Nullable so that FORBIDDEN for a viewer leaves the product itself answered.
+    nullable: true,
+    description: `The customers with the most revenue on this product (completed transactions), ties by customer id; limit 1 to ${MAX_TOP_CUSTOMERS}. Needs the analyst role; null with FORBIDDEN otherwise.`,
   })
   async topCustomers(
     @Root() product: Product,

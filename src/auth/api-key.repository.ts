@@ -1,0 +1,71 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { Role } from './principal.js';
+
+// API keys are 32 random bytes, so a plain SHA-256 of the key is enough to store them: there is nothing to
+// brute-force that a slow hash would protect. The key itself is shown once, when it is made.
+
+const KEY_PREFIX = 'mpk_';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: Role;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: String(row.id),
+  name: row.name,
+  role: row.role,
+  createdAt: String(row.created_at),
+  revokedAt: row.revoked_at === null ? null : String(row.revoked_at),
+});
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export function generateApiKey(): string {
+  return `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+}
+
+/** Stores a new key under `name` and returns it with the key itself, which is not stored anywhere. */
+export async function createApiKey(db: Kysely<Database>, name: string, role: Role): Promise<{ key: string; record: ApiKeyRecord }> {
+  const key = generateApiKey();
+  const { rows } = await sql<ApiKeyRow>`
+    INSERT INTO api_keys (name, role, key_hash) VALUES (${name}, ${role}, ${hashApiKey(key)})
+    RETURNING id, name, role, created_at, revoked_at`.execute(db);
+  return { key, record: toRecord(rows[0]!) };
+}
+
+/** The live (not revoked) key with this value, if any. */
+export async function findActiveApiKey(db: Kysely<Database>, key: string): Promise<ApiKeyRecord | undefined> {
+  const { rows } = await sql<ApiKeyRow>`
+    SELECT id, name, role, created_at, revoked_at FROM api_keys
+    WHERE key_hash = ${hashApiKey(key)} AND revoked_at IS NULL`.execute(db);
+  return rows[0] ? toRecord(rows[0]) : undefined;
+}
+
+export async function findApiKeys(db: Kysely<Database>): Promise<ApiKeyRecord[]> {
+  const { rows } = await sql<ApiKeyRow>`SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY id`.execute(db);
+  return rows.map(toRecord);
+}
+
+/** Revokes the live key with this id or name; returns how many keys were revoked (0 or 1). */
+export async function revokeApiKey(db: Kysely<Database>, which: { id: string } | { name: string }): Promise<number> {
+  const result = await sql`
+    UPDATE api_keys SET revoked_at = now()
+    WHERE revoked_at IS NULL AND ${'id' in which ? sql`id = ${which.id}::bigint` : sql`name = ${which.name}`}`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}

@@ -1,0 +1,50 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GraphQLError } from 'graphql';
+import { AuthenticationError, type Authenticate } from './authenticate.js';
+import { ANONYMOUS, type Principal } from './principal.js';
+
+/** The answer to a request without acceptable credentials, shaped as a GraphQL response. */
+export function unauthenticatedBody(message: string) {
+  return { errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Authenticates every request to the GraphQL route in `onRequest`, before the body is read, before the
+ * cache-hit shortcut and before Apollo: a request turned away here gets 401 UNAUTHENTICATED and is never
+ * answered from the cache. The principal is kept for the context function.
+ */
+export function createAuthHook(authenticate: Authenticate, graphqlPath: string, required: boolean) {
+  const principals = new WeakMap<FastifyRequest, Principal>();
+
+  async function onRequest(request: FastifyRequest, reply: FastifyReply) {
+    if (request.routeOptions.url !== graphqlPath) return;
+    // The Sandbox landing page (GET without an operation) is static HTML; its operations come back as POSTs.
+    if (request.method === 'GET' && !/[?&](query|extensions)=/.test(request.url)) return;
+    try {
+      const principal = await authenticate({
+        authorization: header(request.headers.authorization),
+        apiKey: header(request.headers['x-api-key']),
+      });
+      principals.set(request, principal);
+    } catch (error) {
+      if (!(error instanceof AuthenticationError)) throw error;
+      return reply.code(401).header('www-authenticate', 'Bearer').header('cache-control', 'no-store').send(unauthenticatedBody(error.message));
+    }
+  }
+
+  /** The principal of a request; without authentication, ANONYMOUS. */
+  function principalOf(request: FastifyRequest): Principal {
+    const principal = principals.get(request);
+    if (principal) return principal;
+    if (!required) return ANONYMOUS;
+    throw new GraphQLError('Authentication required: send a Bearer token or an x-api-key header', {
+      extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+    });
+  }
+
+  return { onRequest, principalOf };
+}

@@ -1,0 +1,67 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import { findActiveApiKey } from './api-key.repository.js';
+import { ANONYMOUS, isRole, type Principal } from './principal.js';
+
+export type AuthConfig = Pick<Config, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ROLE_CLAIM'>;
+
+export interface Credentials {
+  authorization?: string;
+  apiKey?: string;
+}
+
+/** Why a request was turned away; the message is for the caller and never repeats what they sent. */
+export class AuthenticationError extends Error {
+  readonly code = 'UNAUTHENTICATED';
+}
+
+export type Authenticate = (credentials: Credentials) => Promise<Principal>;
+
+/**
+ * Who is asking. AUTH_MODE=none: everybody is ANONYMOUS (reads everything). AUTH_MODE=required: a Bearer JWT
+ * (HS256 with JWT_SECRET, or a key from JWT_JWKS_URL; issuer, audience and expiry checked) or an API key;
+ * anything else throws AuthenticationError.
+ */
+export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Database>): Authenticate {
+  if (config.AUTH_MODE !== 'required') return async () => ANONYMOUS;
+  const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = config.JWT_JWKS_URL ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL)) : undefined;
+  const roleClaim = config.JWT_ROLE_CLAIM ?? 'role';
+
+  async function fromToken(token: string): Promise<Principal> {
+    if (!secret && !jwks) throw new AuthenticationError('Bearer tokens are not accepted by this gateway');
+    let payload;
+    try {
+      const options = {
+        ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
+        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+        requiredClaims: ['exp', 'sub'],
+      };
+      ({ payload } = secret
+        ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
+        : await jwtVerify(token, jwks!, { ...options, algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'] }));
+    } catch {
+      // jose's message can say which check failed; the caller learns only that the token was not accepted.
+      throw new AuthenticationError('The bearer token is invalid or expired');
+    }
+    const role = payload[roleClaim];
+    if (!isRole(role)) throw new AuthenticationError(`The bearer token has no valid "${roleClaim}" claim`);
+    return { kind: 'jwt', id: `jwt:${payload.sub}`, role };
+  }
+
+  return async ({ authorization, apiKey }) => {
+    if (apiKey) {
+      const record = await findActiveApiKey(db, apiKey);
+      if (!record) throw new AuthenticationError('The API key is unknown or revoked');
+      return { kind: 'api-key', id: `api-key:${record.id}`, role: record.role };
+    }
+    if (authorization) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <token>"');
+      return fromToken(match[1]!);
+    }
+    throw new AuthenticationError('Authentication required: send a Bearer token or an x-api-key header');
+  };
+}

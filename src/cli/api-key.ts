@@ -1,0 +1,23 @@
+import { runApiKeyCommand } from '../auth/api-key-command.js';
+import { loadConfig } from '../config.js';
+import { connectPostgres } from '../db/create-database.js';
+
+// `npm run api-key -- create|list|revoke`: manages the API keys in DATABASE_URL (migrate it first).
+
+const config = loadConfig();
+if (!config.DATABASE_URL) {
+  console.error('DATABASE_URL is not set: API keys live in PostgreSQL; point DATABASE_URL at the migrated database.');
+  process.exit(2);
+}
+const handle = connectPostgres(config.DATABASE_URL, { reportTimezone: config.REPORT_TIMEZONE });
+try {
+  process.exitCode = await runApiKeyCommand(handle.db, process.argv.slice(2), {
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+  });
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+} finally {
+  await handle.close();
+}

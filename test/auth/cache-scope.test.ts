@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeListener } from '../../src/cache/change-listener.js';
+import type { CacheStore } from '../../src/cache/cache-store.js';
+import { dashboard, insertSale, openStore, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { DASHBOARD_AND_CUSTOMERS, authConfig, bearer, signToken } from './auth-fixtures.js';
+
+let database: TestDatabase;
+let store: CacheStore;
+let changes: ChangeListener;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  await insertSale(database.handle, '25.00', 2);
+  store = openStore('memory', uniquePrefix('auth-cache-scope'));
+  changes = await ChangeListener.start(database.handle, silentLogger);
+  await changes.whenListening();
+  gateway = await startTestGateway(database.handle, authConfig, {
+    cache: {
+      store: store.cache,
+      ttlSeconds: 60,
+      dataVersion: () => changes.version,
+      hearsChanges: () => changes.hearsChanges,
+      reportTimezone: 'UTC',
+    },
+  });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await changes?.close();
+  await store?.close();
+  await database?.drop();
+});
+
+type Cached = { extensions?: { cache?: { hit?: boolean } } };
+const hit = (body: Cached) => body.extensions?.cache?.hit === true;
+
+describe('the response cache with AUTH_MODE=required', () => {
+  it('never gives a viewer the answer cached for an analyst', async () => {
+    const analyst = bearer(await signToken({ role: 'analyst', subject: 'ana' }));
+    const viewer = bearer(await signToken({ role: 'viewer', subject: 'vic' }));
+    const query = { query: DASHBOARD_AND_CUSTOMERS };
+
+    const first = await gateway.post<{ customers: unknown }>(query, analyst);
+    expect(first.body.errors).toBeUndefined();
+    const again = await gateway.post<{ customers: unknown }>(query, analyst);
+    expect(hit(again.body)).toBe(true);
+
+    const asViewer = await gateway.post<{ customers: unknown }>(query, viewer);
+    expect(hit(asViewer.body)).toBe(false);
+    expect(asViewer.body.data?.customers).toBeNull();
+    expect(asViewer.body.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+  });
+
+  it('shares an answer between principals of one role and not across roles', async () => {
+    const payload = dashboard({ from: '2025-01-01' });
+    const first = await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'one' })));
+    expect(hit(first.body)).toBe(false);
+    const sameRole = await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'two' })));
+    expect(hit(sameRole.body)).toBe(true);
+    const otherRole = await gateway.post(payload, bearer(await signToken({ role: 'admin', subject: 'three' })));
+    expect(hit(otherRole.body)).toBe(false);
+    expect(otherRole.body.data).toEqual(first.body.data);
+  });
+
+  it('never answers a request without credentials from the cache', async () => {
+    const payload = dashboard({ from: '2025-02-01' });
+    const viewer = bearer(await signToken({ role: 'viewer' }));
+    await gateway.post(payload, viewer);
+    expect(hit((await gateway.post(payload, viewer)).body)).toBe(true);
+
+    const anonymous = await gateway.post(payload);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['x-cache']).toBeUndefined();
+    expect(anonymous.body.data).toBeUndefined();
+    const badToken = await gateway.post(payload, bearer(await signToken({ role: 'viewer', secret: 'x'.repeat(40) })));
+    expect(badToken.status).toBe(401);
+  });
+});

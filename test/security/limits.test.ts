@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, startCachedGateway, uniquePrefix } from '../cache/cache-fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
+
+function codes(body: GraphQLResponse<unknown>): (string | undefined)[] {
+  return (body.errors ?? []).map((error) => error.extensions?.code);
+}
+
+// customers → edges → node → favoriteProduct → topCustomers → ... : `levels` fields deep in all.
+function nested(levels: number): string {
+  const chain = ['customers', 'edges', 'node'];
+  let next: 'favoriteProduct' | 'topCustomers' = 'favoriteProduct';
+  while (chain.length < levels - 1) {
+    chain.push(next);
+    next = next === 'favoriteProduct' ? 'topCustomers' : 'favoriteProduct';
+  }
+  return `{ ${chain.map((field) => `${field} {`).join(' ')} name ${'}'.repeat(chain.length)} }`;
+}
+
+describe('query limits', () => {
+  let database: TestDatabase;
+  let gateway: TestGateway;
+  let production: TestGateway;
+  let productionIntrospection: TestGateway;
+  let roomyTokens: TestGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    gateway = await startTestGateway(database.handle);
+    production = await startTestGateway(database.handle, { NODE_ENV: 'production' });
+    productionIntrospection = await startTestGateway(database.handle, { NODE_ENV: 'production', INTROSPECTION: true });
+    roomyTokens = await startTestGateway(database.handle, { QUERY_MAX_TOKENS: 100_000 });
+  });
+
+  afterAll(async () => {
+    await Promise.all([gateway, production, productionIntrospection, roomyTokens].map((g) => g?.close()));
+    await database?.drop();
+  });
+
+  describe('depth (default 10)', () => {
+    it('answers a query exactly at the limit', async () => {
+      const { status, body } = await gateway.request(nested(10));
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+    });
+
+    it('refuses a query one level over it', async () => {
+      const { status, body } = await gateway.request(nested(11));
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
+      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_DEEP', maxDepth: 10 });
+      expect(body.data).toBeUndefined();
+    });
+
+    it('counts depth hidden in fragments', async () => {
+      const query = `
+        query { customers { ...Page } }
+        fragment Page on CustomerConnection { edges { node { ...Deep } } }
+        fragment Deep on Customer { favoriteProduct { topCustomers { ...Deeper } } }
+        fragment Deeper on Customer { favoriteProduct { topCustomers { favoriteProduct { topCustomers { favoriteProduct { name } } } } } }`;
+      const { status, body } = await gateway.request(query);
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
+    });
+
+    it('refuses a self-referencing fragment with a code, not a crash', async () => {
+      const query = `{ customers { edges { node { ...Loop } } } }
+        fragment Loop on Customer { name favoriteProduct { topCustomers { ...Loop } } }`;
+      const { status, body } = await gateway.request(query);
+      expect(status).toBe(400);
+      expect(codes(body)).toContain('GRAPHQL_VALIDATION_FAILED');
+      expect(codes(body)).not.toContain('INTERNAL_SERVER_ERROR');
+    });
+
+    it('refuses an unknown fragment with a code, not a crash', async () => {
+      const { status, body } = await gateway.request('{ customers { edges { node { ...Missing } } } }');
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      expect(body.errors?.[0]?.message).toContain('Unknown fragment "Missing"');
+    });
+  });
+
+  it('refuses an alias flood (default 15)', async () => {
+    const aliases = Array.from({ length: 100 }, (_, i) => `a${i}: __typename`).join(' ');
+    const { status, body } = await gateway.request(`{ ${aliases} }`);
+    expect(status).toBe(400);
+    expect(codes(body)).toEqual(['TOO_MANY_ALIASES']);
+  });
+
+  it('refuses a field repeated 10,000 times by its token count (default 2,000)', async () => {
+    const { status, body } = await gateway.request(`{ product(id: "x") { ${'id '.repeat(10_000)}} }`);
+    expect(status).toBe(400);
+    expect(codes(body)).toEqual(['TOO_MANY_TOKENS']);
+  });
+
+  it('refuses 1,000 directives (default 50)', async () => {
+    const query = `{ __typename ${'@include(if: true) '.repeat(1_000)} }`;
+    const { status, body } = await roomyTokens.request(query);
+    expect(status).toBe(400);
+    expect(codes(body)).toContain('TOO_MANY_DIRECTIVES');
+    // With the default token limit the same document never gets past the parser.
+    const strict = await gateway.request(query);
+    expect(strict.status).toBe(400);
+    expect(codes(strict.body)).toEqual(['TOO_MANY_TOKENS']);
+  });
+
+  describe('cost (default 5,000)', () => {
+    const deep = `{ customers(first: 100) { edges { node { favoriteProduct { topCustomers(limit: 20) {
+      favoriteProduct { topCustomers(limit: 20) { name } } } } } } } }`;
+
+    it('refuses first: 100 over three nested lists', async () => {
+      const { status, body } = await gateway.request(deep);
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['QUERY_TOO_COMPLEX']);
+      expect(body.errors?.[0]?.extensions?.cost).toBeGreaterThan(5_000);
+      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', cost: expect.any(Number), maxCost: 5_000 });
+    });
+
+    it('counts page sizes given through variables', async () => {
+      const query = `query Page($n: Int, $k: Int) { products(first: $n) { edges { node { name topCustomers(limit: $k) { name city email lifetimeValue } } } } }`;
+      const cheap = await gateway.post({ query, variables: { n: 5, k: 3 } });
+      expect(cheap.status).toBe(200);
+      expect(Number(cheap.headers['x-query-cost'])).toBeLessThan(5_000);
+      const costly = await gateway.post({ query, variables: { n: 100, k: 20 } });
+      expect(costly.status).toBe(400);
+      expect(codes(costly.body)).toEqual(['QUERY_TOO_COMPLEX']);
+      expect(costly.body.data).toBeUndefined();
+    });
+
+    it('reports the cost of each answered request', async () => {
+      const { status, headers } = await gateway.post({ query: '{ customers(first: 10) { edges { node { name } } } }' });
+      expect(status).toBe(200);
+      // customers 1 + 10 × (edges 1 + node 1 + name 1)
+      expect(headers['x-query-cost']).toBe('31');
+    });
+  });
+
+  describe('HTTP rules', () => {
+    it('answers a 2 MB body with 413 and a code', async () => {
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ query: `{ __typename }`, variables: { padding: 'x'.repeat(2 * 1024 * 1024) } }),
+      });
+      expect(response.statusCode).toBe(413);
+      expect(response.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    });
+
+    it('refuses a batched array with 400 and a code', async () => {
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors[0].extensions.code).toBe('BATCHING_NOT_SUPPORTED');
+    });
+
+    it('applies both before the cache-hit shortcut', async () => {
+      const store = openStore('memory', uniquePrefix('limits'));
+      const caching = await startCachedGateway(database.handle, store);
+      try {
+        const query = '{ dashboard { totalTransactions } }';
+        await caching.post({ query });
+        // The answer is stored in the background; wait until the next request is a hit.
+        let cache: unknown;
+        for (let tries = 0; tries < 50 && cache !== 'HIT'; tries++) cache = (await caching.post({ query })).headers['x-cache'];
+        expect(cache).toBe('HIT');
+        const batch = await caching.app.inject({
+          method: 'POST',
+          url: '/graphql',
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify([{ query }]),
+        });
+        expect(batch.statusCode).toBe(400);
+        expect(batch.json().errors[0].extensions.code).toBe('BATCHING_NOT_SUPPORTED');
+        const large = await caching.post({ query, variables: { padding: 'x'.repeat(200 * 1024) } });
+        expect(large.status).toBe(413);
+        expect(codes(large.body)).toEqual(['PAYLOAD_TOO_LARGE']);
+      } finally {
+        await caching.close();
+        await store.close();
+      }
+    });
+  });
+
+  describe('production', () => {
+    const introspection = '{ __schema { queryType { name } } }';
+
+    it('refuses introspection', async () => {
+      const { status, body } = await production.request(introspection);
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    });
+
+    it('allows introspection with INTROSPECTION=true', async () => {
+      const { status, body } = await productionIntrospection.request(introspection);
+      expect(status).toBe(200);
+      expect(body.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+    });
+
+    it('hides field suggestions', async () => {
+      const { status, body } = await production.request('{ dashboard { totalRevenu } }');
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      expect(body.errors?.[0]?.message).toBe('Cannot query field "totalRevenu" on type "Dashboard".');
+    });
+
+    it('keeps them in development', async () => {
+      const { status, body } = await gateway.request('{ dashboard { totalRevenu } }');
+      expect(status).toBe(400);
+      expect(body.errors?.[0]?.message).toContain('Did you mean "totalRevenue"?');
+    });
+  });
+});

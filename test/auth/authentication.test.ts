@@ -72,7 +72,7 @@ describe('authentication with AUTH_MODE=required', () => {
   it('answers a valid token', async () => {
     const answer = await gateway.post(DASHBOARD, bearer(await signToken()));
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ data: { dashboard: { totalTransactions: 3 } } });
+    expect(answer.body).toEqual({ data: { dashboard: { totalTransactions: 3 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
   });
 
   it('answers a live API key and turns it away once revoked', async () => {

@@ -66,7 +66,7 @@ describe('GraphQL over HTTP', () => {
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/^application\/graphql-response\+json/);
-      expect(await response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } } });
+      expect(await response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
     });
 
     it('refuses a simple (form-like) POST because CSRF prevention is on', async () => {
@@ -86,7 +86,7 @@ describe('GraphQL over HTTP', () => {
       const response = await gateway.app.inject({ method: 'GET', url: graphqlUrl(QUERY), headers: PREFLIGHT });
       expect(response.statusCode).toBe(200);
       expect(response.headers['content-type']).toMatch(/^application\/(graphql-response\+)?json/);
-      expect(response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } } });
+      expect(response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
     });
 
     it('takes variables and operationName from the query string', async () => {

@@ -178,7 +178,7 @@ describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away an
     // Up: warm the pool so that there are idle connections for the outage to cut.
     expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
     const before = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
-    expect(before.body).toEqual({ data: { dashboard: { totalTransactions: 0 } } });
+    expect(before.body).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
 
     // Down: the server refuses connections and the pooled ones are cut.
     await proxy.stop();
@@ -200,6 +200,6 @@ describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away an
     await proxy.start('forward');
     expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
     const after = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
-    expect(after).toEqual({ status: 200, body: { data: { dashboard: { totalTransactions: 0 } } } });
+    expect(after).toEqual({ status: 200, body: { data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } } });
   });
 });

@@ -7,7 +7,8 @@ function codes(body: GraphQLResponse<unknown>): (string | undefined)[] {
   return (body.errors ?? []).map((error) => error.extensions?.code);
 }
 
-// customers → edges → node → favoriteProduct → topCustomers → ... : `levels` fields deep in all.
+// customers → edges → node → favoriteProduct → topCustomers → ... : `levels` fields in one chain, which
+// graphql-depth-limit counts as depth `levels - 1` (the root field is depth 0).
 function nested(levels: number): string {
   const chain = ['customers', 'edges', 'node'];
   let next: 'favoriteProduct' | 'topCustomers' = 'favoriteProduct';
@@ -40,13 +41,13 @@ describe('query limits', () => {
 
   describe('depth (default 10)', () => {
     it('answers a query exactly at the limit', async () => {
-      const { status, body } = await gateway.request(nested(10));
+      const { status, body } = await gateway.request(nested(11));
       expect(body.errors).toBeUndefined();
       expect(status).toBe(200);
     });
 
     it('refuses a query one level over it', async () => {
-      const { status, body } = await gateway.request(nested(11));
+      const { status, body } = await gateway.request(nested(12));
       expect(status).toBe(400);
       expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
       expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_DEEP', maxDepth: 10 });
@@ -58,7 +59,7 @@ describe('query limits', () => {
         query { customers { ...Page } }
         fragment Page on CustomerConnection { edges { node { ...Deep } } }
         fragment Deep on Customer { favoriteProduct { topCustomers { ...Deeper } } }
-        fragment Deeper on Customer { favoriteProduct { topCustomers { favoriteProduct { topCustomers { favoriteProduct { name } } } } } }`;
+        fragment Deeper on Customer { favoriteProduct { topCustomers { favoriteProduct { topCustomers { favoriteProduct { topCustomers { name } } } } } } }`;
       const { status, body } = await gateway.request(query);
       expect(status).toBe(400);
       expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
@@ -71,6 +72,24 @@ describe('query limits', () => {
       expect(status).toBe(400);
       expect(codes(body)).toContain('GRAPHQL_VALIDATION_FAILED');
       expect(codes(body)).not.toContain('INTERNAL_SERVER_ERROR');
+    });
+
+    it('refuses a fragment spreading itself without a field in between', async () => {
+      const { status, body } = await gateway.request(`{ customers { edges { node { ...Loop } } } } fragment Loop on Customer { ...Loop }`);
+      expect(status).toBe(400);
+      expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    });
+
+    it('refuses fragments that multiply into an exponential document, quickly', async () => {
+      // F0 spreads F1 three times, F1 spreads F2 three times, ...: 3^30 selections from a few hundred tokens.
+      const chain = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} ...F${i + 1} }`);
+      const query = `{ ...F0 } ${chain.join(' ')} fragment F30 on Query { __typename }`;
+      const started = Date.now();
+      const { status, body } = await gateway.request(query);
+      expect(status).toBe(400);
+      expect(codes(body)).toContain('QUERY_TOO_COMPLEX');
+      // Walking 3^30 selections would take hours; refusing it is a linear pass.
+      expect(Date.now() - started).toBeLessThan(5_000);
     });
 
     it('refuses an unknown fragment with a code, not a crash', async () => {
@@ -129,9 +148,10 @@ describe('query limits', () => {
     });
 
     it('reports the cost of each answered request', async () => {
-      const { status, headers } = await gateway.post({ query: '{ customers(first: 10) { edges { node { name } } } }' });
+      const { status, headers, body } = await gateway.post({ query: '{ customers(first: 10) { edges { node { name } } } }' });
       expect(status).toBe(200);
       // customers 1 + 10 × (edges 1 + node 1 + name 1)
+      expect(body.extensions?.cost).toEqual({ requested: 31, maximum: 5_000 });
       expect(headers['x-query-cost']).toBe('31');
     });
   });

@@ -8,6 +8,7 @@ import {
   visit,
   type ASTNode,
   type ASTVisitor,
+  type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -15,6 +16,7 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
+import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
@@ -61,46 +63,97 @@ function limitError(code: string, message: string, details: Record<string, unkno
   return new GraphQLError(message, { extensions: { [LIMIT_EXTENSION]: code, code, ...details, http: { status: 400 } } });
 }
 
-/** Deepest field nesting of each operation, fragments included; a fragment cycle or unknown fragment is left to the standard rules. */
-export function maxDepthRule(maxDepth: number): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const definition of context.getDocument().definitions) {
-      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-    }
-    const depthOf = (selectionSet: SelectionSetNode, visiting: Set<string>): number => {
-      let deepest = 0;
-      for (const selection of selectionSet.selections) {
-        let depth = 0;
-        if (selection.kind === Kind.FIELD) {
-          depth = 1 + (selection.selectionSet ? depthOf(selection.selectionSet, visiting) : 0);
-        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-          depth = depthOf(selection.selectionSet, visiting);
-        } else {
-          const name = selection.name.value;
-          const fragment = fragments.get(name);
-          if (!fragment || visiting.has(name)) continue;
+/** The most selections a document's fragments may expand to: past it, walking the document costs more than answering it. */
+export const MAX_FRAGMENT_EXPANSION = 10_000;
+
+type FragmentShape = 'sound' | 'unknown-or-cyclic' | 'too-large';
+
+/**
+ * Checks what every walker of the document (graphql-depth-limit, graphql-query-complexity) takes for granted:
+ * each spread names a fragment, no fragment spreads itself, and spreading fragments does not multiply the
+ * document beyond MAX_FRAGMENT_EXPANSION selections (`...A ...A ...A` in each of 20 chained fragments is 3^20).
+ * Counting is memoised per fragment, so the check itself is linear in the document.
+ */
+function fragmentShape(document: DocumentNode): FragmentShape {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const expanded = new Map<string, number>();
+  const visiting = new Set<string>();
+  let unsound = false;
+  const sizeOf = (selectionSet: SelectionSetNode | undefined): number => {
+    let size = 0;
+    for (const selection of selectionSet?.selections ?? []) {
+      if (unsound) return 0;
+      if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        const name = selection.name.value;
+        const fragment = fragments.get(name);
+        if (!fragment || visiting.has(name)) {
+          unsound = true;
+          return 0;
+        }
+        if (!expanded.has(name)) {
           visiting.add(name);
-          depth = depthOf(fragment.selectionSet, visiting);
+          expanded.set(name, sizeOf(fragment.selectionSet));
           visiting.delete(name);
         }
-        // Stop as soon as the limit is passed, so an exponential fan-out of fragments costs nothing more.
-        if (depth > maxDepth) return depth;
-        deepest = Math.max(deepest, depth);
+        size += expanded.get(name)!;
+      } else {
+        size += 1 + sizeOf(selection.selectionSet);
       }
-      return deepest;
-    };
-    return {
-      OperationDefinition(operation) {
-        const depth = depthOf(operation.selectionSet, new Set());
-        if (depth > maxDepth) {
+      // Saturate rather than overflow: only "over the bound" matters.
+      if (size > MAX_FRAGMENT_EXPANSION) size = MAX_FRAGMENT_EXPANSION + 1;
+    }
+    return size;
+  };
+  let total = 0;
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.OPERATION_DEFINITION) total += sizeOf(definition.selectionSet);
+  }
+  for (const [name, fragment] of fragments) {
+    if (!expanded.has(name) && !unsound) {
+      visiting.add(name);
+      expanded.set(name, sizeOf(fragment.selectionSet));
+      visiting.delete(name);
+    }
+  }
+  if (unsound) return 'unknown-or-cyclic';
+  return total > MAX_FRAGMENT_EXPANSION ? 'too-large' : 'sound';
+}
+
+/**
+ * Depth with graphql-depth-limit: the root fields are depth 0, so `{ dashboard { totalRevenue } }` is 1 deep.
+ * It recurses into fragments without guards, so a document with an unknown or cyclic fragment is left to the
+ * standard rules (KnownFragmentNames, NoFragmentCycles), and one that expands past MAX_FRAGMENT_EXPANSION is
+ * refused before it is walked.
+ */
+export function maxDepthRule(maxDepth: number): ValidationRule {
+  const depthRule = depthLimit(maxDepth) as (context: Pick<ValidationContext, 'getDocument' | 'reportError'>) => unknown;
+  return (context: ValidationContext): ASTVisitor => {
+    const document = context.getDocument();
+    const shape = fragmentShape(document);
+    if (shape === 'too-large') {
+      context.reportError(
+        limitError(LimitCode.QUERY_TOO_COMPLEX, `Query's fragments expand to more than ${MAX_FRAGMENT_EXPANSION} selections`, {
+          maxExpandedSelections: MAX_FRAGMENT_EXPANSION,
+        }),
+      );
+    } else if (shape === 'sound') {
+      let reported = false;
+      depthRule({
+        getDocument: () => document,
+        // graphql-depth-limit reports once per path over the limit; one error says it all.
+        reportError: () => {
+          if (reported) return;
+          reported = true;
           context.reportError(
-            limitError(LimitCode.QUERY_TOO_DEEP, `Query is nested ${depth} levels deep; at most ${maxDepth} are allowed`, { maxDepth }),
+            limitError(LimitCode.QUERY_TOO_DEEP, `Query is nested more than ${maxDepth} levels below its root fields`, { maxDepth }),
           );
-        }
-        return false;
-      },
-    };
+        },
+      });
+    }
+    return {};
   };
 }
 
@@ -147,7 +200,7 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   };
 }
 
-/** Checks each operation's cost against its variables and reports it in the `x-query-cost` header. */
+/** Checks each operation's cost against its variables and reports it in `extensions.cost` and the `x-query-cost` header. */
 export function costLimitPlugin<Context extends object>(schema: GraphQLSchema, limits: QueryLimits): ApolloServerPlugin<Context> {
   const estimators = [costEstimator(limits.defaultPageSize)];
   return {
@@ -169,8 +222,14 @@ export function costLimitPlugin<Context extends object>(schema: GraphQLSchema, l
             });
           }
         },
-        async willSendResponse({ response }) {
-          if (cost !== undefined) response.http.headers.set('x-query-cost', String(cost));
+        async willSendResponse({ response, metrics }) {
+          // A cached answer costs nothing to serve, and answers the cache-hit shortcut sends carry no cost either.
+          if (cost === undefined || metrics.responseCacheHit) return;
+          response.http.headers.set('x-query-cost', String(cost));
+          if (response.body.kind === 'single') {
+            const result = response.body.singleResult;
+            result.extensions = { ...result.extensions, cost: { requested: cost, maximum: limits.maxCost } };
+          }
         },
       };
     },

@@ -61,6 +61,17 @@ const schema = z.object({
   QUERY_MAX_TOKENS: positiveInt.default(2_000),
   QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  AUDIT_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
+  AUDIT_BATCH_SIZE: positiveInt.default(500),
+  // Fastify's trustProxy: false, true (trust every proxy), or a comma-separated list of proxy addresses/CIDRs.
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value): boolean | string => {
+      if (value === undefined || value === '' || value === 'false') return false;
+      return value === 'true' ? true : value;
+    }),
   // Unset: introspection follows NODE_ENV (off in production).
   INTROSPECTION: z
     .enum(['true', 'false', ''])

@@ -123,7 +123,21 @@ export interface CustomerFavoriteProductView {
   revenue: Numeric;
 }
 
+/** One request that read customer-level data (migration 006). */
+export interface AuditLogTable {
+  id: ColumnType<string, never, never>;
+  occurred_at: Timestamptz;
+  request_id: string;
+  principal: string;
+  role: 'viewer' | 'analyst' | 'admin';
+  client_ip: string | null;
+  operation_name: string | null;
+  customer_count: number;
+  customer_ids: ColumnType<string[], string[], never>;
+}
+
 export interface Database {
+  audit_log: AuditLogTable;
   customers: CustomerTable;
   products: ProductTable;
   transactions: TransactionTable;

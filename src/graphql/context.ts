@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
+import { CustomerAccess } from '../modules/audit/customer-access.js';
 import { createCustomerLoaders } from '../modules/customers/customer.loaders.js';
 import { createProductLoaders } from '../modules/products/product.loaders.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
@@ -13,6 +14,18 @@ export interface GraphQLContext {
   principal: Principal;
   /** Whose cached answers this request may share: `public` without authentication, else the role. */
   cacheScope: string;
+  /** The request id (from `x-request-id`, or made by the server), for the audit trail. */
+  requestId: string;
+  /** The client's address as the server sees it (`TRUST_PROXY` decides whether X-Forwarded-For counts). */
+  clientIp: string | null;
+  /** Which customers this request read, for the audit trail (and to keep such answers out of the cache). */
+  customerAccess: CustomerAccess;
+}
+
+/** Where a request came from; the HTTP layer knows, resolvers do not. */
+export interface RequestOrigin {
+  requestId: string;
+  clientIp: string | null;
 }
 
 function createLoaders(db: Kysely<Database>) {
@@ -27,6 +40,7 @@ export function createContext(
   db: Kysely<Database>,
   cursors: CursorCodec,
   principal: Principal = ANONYMOUS,
+  origin: RequestOrigin = { requestId: 'internal', clientIp: null },
 ): GraphQLContext {
   let loaders: ReturnType<typeof createLoaders> | undefined;
   return {
@@ -35,6 +49,9 @@ export function createContext(
     principal,
     // Answers differ only by role (no field reads per-principal data), so callers of one role share them.
     cacheScope: principal === ANONYMOUS ? 'public' : `role:${principal.role}`,
+    requestId: origin.requestId,
+    clientIp: origin.clientIp,
+    customerAccess: new CustomerAccess(),
     get loaders() {
       loaders ??= createLoaders(db);
       return loaders;

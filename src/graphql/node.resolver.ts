@@ -1,4 +1,5 @@
-import { Arg, Ctx, ID, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, ID, Query, Resolver, UseMiddleware } from 'type-graphql';
+import { RecordCustomerAccess } from '../modules/audit/customer-access.js';
 import { requireRole } from '../auth/principal.js';
 import { Customer } from '../modules/customers/customer.type.js';
 import { Product } from '../modules/products/product.type.js';
@@ -8,6 +9,7 @@ import { Node } from './node.type.js';
 
 @Resolver()
 export class NodeResolver {
+  @UseMiddleware(RecordCustomerAccess(false))
   @Query(() => Node, { nullable: true, description: 'Any object by its global id; null when it does not exist.' })
   async node(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Node | null> {
     const global = fromGlobalId(id);

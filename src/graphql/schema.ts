@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { authChecker } from '../auth/auth-checker.js';
+import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
 import { ProductResolver } from '../modules/products/product.resolver.js';
@@ -15,7 +16,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** The one schema of the gateway (type-graphql keeps its metadata globally, so it is built once). */
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   built ??= buildSchema({
-    resolvers: [DashboardResolver, ProductRevenueResolver, RevenueResolver, CustomerResolver, ProductResolver, NodeResolver],
+    resolvers: [DashboardResolver, ProductRevenueResolver, RevenueResolver, CustomerResolver, ProductResolver, NodeResolver, AuditResolver],
     orphanedTypes: [Customer, Product],
     validate: false,
     authChecker,

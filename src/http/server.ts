@@ -15,10 +15,13 @@ import { buildGatewaySchema } from '../graphql/schema.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
+import { AuditWriter, defaultAuditWriterOptions } from '../modules/audit/audit-writer.js';
+import { auditPlugin } from '../modules/audit/audit.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { registerHealthRoute } from './health.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
+  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'TRUST_PROXY'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -34,6 +37,8 @@ export interface GatewayOptions {
 export interface Gateway {
   app: FastifyInstance;
   apollo: ApolloServer<GraphQLContext>;
+  /** The audit trail's writer; closing the app writes what it still holds. */
+  audit: AuditWriter;
 }
 
 /** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production) and GET /healthz. */
@@ -50,12 +55,20 @@ export async function createGateway(
     bodyLimit: limits.maxBodyBytes,
     // Clients may send their own request id; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
+    // Behind a load balancer, the client address (audit trail, rate limits) comes from X-Forwarded-For.
+    trustProxy: config.TRUST_PROXY ?? false,
   });
   const cursors = new CursorCodec(config.CURSOR_SECRET);
   const auth = createAuthHook(createAuthenticator(config, database.db), GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
   // too, to know the caller's cache scope.
-  const contextFor = async (request: FastifyRequest) => createContext(database.db, cursors, auth.principalOf(request));
+  const contextFor = async (request: FastifyRequest) =>
+    createContext(database.db, cursors, auth.principalOf(request), { requestId: request.id, clientIp: request.ip ?? null });
+  const audit = new AuditWriter(database.db, app.log.child({ component: 'audit' }), {
+    ...defaultAuditWriterOptions,
+    ...(config.AUDIT_FLUSH_INTERVAL_MS ? { flushIntervalMs: config.AUDIT_FLUSH_INTERVAL_MS } : {}),
+    ...(config.AUDIT_BATCH_SIZE ? { batchSize: config.AUDIT_BATCH_SIZE } : {}),
+  });
   const caching = options.cache ? createResponseCaching(options.cache) : undefined;
 
   const schema = await buildGatewaySchema();
@@ -77,6 +90,7 @@ export async function createGateway(
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
       costLimitPlugin(schema, limits),
+      auditPlugin(audit),
       ...(caching?.plugins ?? []),
       // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
       ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
@@ -84,6 +98,8 @@ export async function createGateway(
   });
   await apollo.start();
 
+  // After Apollo has drained (its drain plugin runs in onClose too, registered earlier), the trail is complete.
+  app.addHook('onClose', async () => audit.close());
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
   registerHttpLimits(app, GRAPHQL_PATH, limits);
   app.addHook('onRequest', auth.onRequest);
@@ -92,5 +108,5 @@ export async function createGateway(
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));
   }
   await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
-  return { app, apollo };
+  return { app, apollo, audit };
 }

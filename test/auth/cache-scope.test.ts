@@ -39,7 +39,7 @@ type Cached = { extensions?: { cache?: { hit?: boolean } } };
 const hit = (body: Cached) => body.extensions?.cache?.hit === true;
 
 describe('the response cache with AUTH_MODE=required', () => {
-  it('never gives a viewer the answer cached for an analyst', async () => {
+  it("never caches customer-level answers, so a viewer cannot get an analyst's", async () => {
     const analyst = bearer(await signToken({ role: 'analyst', subject: 'ana' }));
     const viewer = bearer(await signToken({ role: 'viewer', subject: 'vic' }));
     const query = { query: DASHBOARD_AND_CUSTOMERS };
@@ -47,12 +47,24 @@ describe('the response cache with AUTH_MODE=required', () => {
     const first = await gateway.post<{ customers: unknown }>(query, analyst);
     expect(first.body.errors).toBeUndefined();
     const again = await gateway.post<{ customers: unknown }>(query, analyst);
-    expect(hit(again.body)).toBe(true);
+    expect(hit(again.body)).toBe(false);
+    expect(again.body.data).toEqual(first.body.data);
 
     const asViewer = await gateway.post<{ customers: unknown }>(query, viewer);
     expect(hit(asViewer.body)).toBe(false);
     expect(asViewer.body.data?.customers).toBeNull();
     expect(asViewer.body.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+  });
+
+  it("never gives one role the answer cached for another, where the answers differ", async () => {
+    // The role is part of every cache key: principals of one role share stored answers, roles never do.
+    const payload = { query: '{ products(first: 2) { edges { node { name } } } }' };
+    const viewer = await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'v1' })));
+    expect(hit(viewer.body)).toBe(false);
+    expect(hit((await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'v2' })))).body)).toBe(true);
+    const analyst = await gateway.post(payload, bearer(await signToken({ role: 'analyst', subject: 'a1' })));
+    expect(hit(analyst.body)).toBe(false);
+    expect(analyst.body.data).toEqual(viewer.body.data);
   });
 
   it('shares an answer between principals of one role and not across roles', async () => {

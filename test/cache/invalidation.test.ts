@@ -156,34 +156,34 @@ describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways
     const gateway = await startCachedGateway(database.handle, store);
     const slow = new pg.Client({ connectionString: database.url });
     await slow.connect();
-    const COUNT = { query: '{ customers { totalCount } }' };
-    type Count = { customers: { totalCount: number } };
+    const COUNT = { query: '{ products { totalCount } }' };
+    type Count = { products: { totalCount: number } };
     const countWithinASecond = async (expected: number) => {
       const { answer, afterMs } = await pollUntil(
         () => ask<Count>(gateway, COUNT),
-        (a) => a.body.data?.customers.totalCount === expected,
+        (a) => a.body.data?.products.totalCount === expected,
       );
-      expect(answer.body.data?.customers.totalCount).toBe(expected);
+      expect(answer.body.data?.products.totalCount).toBe(expected);
       expect(afterMs).toBeLessThan(1_000);
       return answer;
     };
     try {
       const { body } = await ask<Count>(gateway, COUNT);
-      const customers = body.data!.customers.totalCount;
+      const products = body.data!.products.totalCount;
       expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
 
       // The slow writer takes its data version first and commits last.
       await slow.query('BEGIN');
-      await slow.query(`INSERT INTO customers (id, name, created_at) VALUES (9000001, 'לקוח איטי', now())`);
+      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9000001, 'SKU-SLOW', 'מוצר איטי', 'בדיקות', 1.00)`);
       await insertSale(database.handle, '1.00');
-      await countWithinASecond(customers + 1);
+      await countWithinASecond(products + 1);
       await settle(gateway, database.handle);
       await ask<Count>(gateway, COUNT);
       expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
       const latest = gateway.changes.version;
 
       await slow.query('COMMIT');
-      const answer = await countWithinASecond(customers + 2);
+      const answer = await countWithinASecond(products + 2);
       expect(answer.cache?.dataVersion).toMatch(new RegExp(`^${latest}~\\d+$`));
     } finally {
       await slow.end();

@@ -25,33 +25,42 @@ export const testServerConfig: ServerConfig = {
   HEALTH_TIMEOUT_MS: 1_000,
 };
 
+export interface TestGatewayOptions {
+  /** Listen on an ephemeral port of 127.0.0.1 and send every request over a real socket with fetch. */
+  overHttp?: boolean;
+}
+
 export async function startTestGateway(
   database: DatabaseHandle,
   config: Partial<ServerConfig> = {},
   options: GatewayOptions = {},
+  testOptions: TestGatewayOptions = {},
 ): Promise<TestGateway> {
   const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }), options);
   await gateway.app.ready();
+  let send: (payload: string, headers: Record<string, string>) => Promise<{ status: number; headers: Record<string, unknown>; text: string }>;
+  if (testOptions.overHttp) {
+    const address = await gateway.app.listen({ host: '127.0.0.1', port: 0 });
+    send = async (payload, headers) => {
+      const response = await fetch(`${address}/graphql`, { method: 'POST', headers, body: payload });
+      return { status: response.status, headers: Object.fromEntries(response.headers), text: await response.text() };
+    };
+  } else {
+    send = async (payload, headers) => {
+      const response = await gateway.app.inject({ method: 'POST', url: '/graphql', headers, payload });
+      return { status: response.statusCode, headers: response.headers, text: response.body };
+    };
+  }
   return {
     ...gateway,
     async request(document, variables) {
       const query = typeof document === 'string' ? document : print(document);
-      const response = await gateway.app.inject({
-        method: 'POST',
-        url: '/graphql',
-        headers: { 'content-type': 'application/json' },
-        payload: JSON.stringify({ query, variables }),
-      });
-      return { status: response.statusCode, body: response.json() };
+      const response = await send(JSON.stringify({ query, variables }), { 'content-type': 'application/json' });
+      return { status: response.status, body: JSON.parse(response.text) };
     },
     async post(payload, headers = {}) {
-      const response = await gateway.app.inject({
-        method: 'POST',
-        url: '/graphql',
-        headers: { 'content-type': 'application/json', ...headers },
-        payload: JSON.stringify(payload),
-      });
-      return { status: response.statusCode, headers: response.headers, body: response.json() };
+      const response = await send(JSON.stringify(payload), { 'content-type': 'application/json', ...headers });
+      return { status: response.status, headers: response.headers, body: JSON.parse(response.text) };
     },
     close: () => gateway.app.close(),
   };

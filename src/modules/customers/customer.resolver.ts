@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import { RecordCustomerAccess } from '../audit/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkText } from '../../graphql/validate.js';
@@ -14,6 +15,7 @@ export const { Connection: CustomerConnection } = connectionTypes('Customer', Cu
 @Resolver(() => Customer)
 export class CustomerResolver {
   @Authorized('analyst')
+  @UseMiddleware(RecordCustomerAccess())
   @Query(() => CustomerConnection, {
     // Nullable so that a caller below the analyst role gets FORBIDDEN here and the rest of the query answered.
     nullable: true,
@@ -34,6 +36,7 @@ export class CustomerResolver {
   }
 
   @Authorized('analyst')
+  @UseMiddleware(RecordCustomerAccess())
   @Query(() => Customer, { nullable: true, description: 'One customer by global id; null when no such customer exists.' })
   async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
     const record = await ctx.loaders.customerById.load(fromGlobalId(id, 'id', 'Customer').id);

@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import { RecordCustomerAccess } from '../audit/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkIntRange, checkText } from '../../graphql/validate.js';
@@ -35,6 +36,7 @@ export class ProductResolver {
     return record ? Product.from(record) : null;
   }
 
+  @UseMiddleware(RecordCustomerAccess())
   @Authorized('analyst')
   @FieldResolver(() => [Customer], {
     // Nullable so that FORBIDDEN for a viewer leaves the product itself answered.

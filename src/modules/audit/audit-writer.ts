@@ -1,0 +1,104 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { insertAuditEntries, type AuditEntry } from './audit.repository.js';
+
+export interface AuditWriterOptions {
+  /** Longest an entry waits in memory before it is written. */
+  flushIntervalMs: number;
+  /** Entries written per INSERT; a full batch is written at once rather than at the next interval. */
+  batchSize: number;
+  /**
+   * Most entries held while PostgreSQL does not take them. Past it the oldest are dropped (and counted in the
+   * log) rather than letting an outage grow the heap without bound.
+   */
+  maxPending: number;
+}
+
+export interface AuditLogger {
+  error(details: object, message: string): void;
+}
+
+export const defaultAuditWriterOptions: AuditWriterOptions = { flushIntervalMs: 1_000, batchSize: 500, maxPending: 50_000 };
+
+/**
+ * Writes audit entries in batches, off the request path: `record` only appends to a buffer, and a timer (or a
+ * full batch) writes the buffer in one INSERT. A failed write keeps its entries for the next attempt, so a
+ * short outage of PostgreSQL loses nothing. `close` writes what is left.
+ */
+export class AuditWriter {
+  private pending: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private dropped = 0;
+  private closed = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly logger: AuditLogger,
+    private readonly options: AuditWriterOptions = defaultAuditWriterOptions,
+  ) {}
+
+  record(entry: AuditEntry): void {
+    this.pending.push(entry);
+    if (this.pending.length > this.options.maxPending) {
+      const excess = this.pending.length - this.options.maxPending;
+      this.pending.splice(0, excess);
+      this.dropped += excess;
+    }
+    if (this.pending.length >= this.options.batchSize) {
+      void this.flush();
+    } else if (!this.timer && !this.closed) {
+      this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs);
+      // Waiting entries never keep the process alive; shutdown calls close(), which writes them.
+      this.timer.unref();
+    }
+  }
+
+  /** Entries recorded but not yet written. */
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /** Writes everything recorded so far; resolves once it is in PostgreSQL (or the attempt failed and was logged). */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    // One write at a time, in order; a flush during a write waits for it, then writes what came since.
+    while (this.writing) await this.writing;
+    if (this.pending.length === 0) return;
+    this.writing = this.writeAll().finally(() => {
+      this.writing = undefined;
+    });
+    await this.writing;
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.slice(0, this.options.batchSize);
+      try {
+        await insertAuditEntries(this.db, batch);
+      } catch (error) {
+        // Entries stay pending for the next flush. The log names no customer: the trail itself is the record.
+        this.logger.error({ err: error, pending: this.pending.length }, 'could not write the audit trail; will retry');
+        if (!this.closed && !this.timer) {
+          this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs);
+          this.timer.unref();
+        }
+        return;
+      }
+      this.pending.splice(0, batch.length);
+    }
+    if (this.dropped > 0) {
+      this.logger.error({ dropped: this.dropped }, 'audit entries were dropped while PostgreSQL did not take them');
+      this.dropped = 0;
+    }
+  }
+
+  /** Writes what is left and stops the timer; later entries are still written by an explicit flush. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+}

@@ -1,0 +1,101 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { asIsoUtc } from '../../db/sql-helpers.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
+import type { Role } from '../../auth/principal.js';
+
+/** One request that read customer-level data, as the gateway records it. */
+export interface AuditEntry {
+  occurredAt: Date;
+  requestId: string;
+  principal: string;
+  role: Role;
+  clientIp: string | null;
+  operationName: string | null;
+  /** Database ids of the customers the answer held, each once. */
+  customerIds: string[];
+}
+
+export interface AuditRecord {
+  id: string;
+  occurredAt: string;
+  requestId: string;
+  principal: string;
+  role: Role;
+  clientIp: string | null;
+  operationName: string | null;
+  customerCount: number;
+  customerIds: string[];
+}
+
+export interface AuditFilter {
+  principal?: string;
+  customerId?: string;
+  /** Inclusive lower bound on occurred_at. */
+  since?: string;
+  /** Exclusive upper bound on occurred_at. */
+  until?: string;
+}
+
+/** Newest first; entries of one instant in the order they were written. */
+export const auditOrder: KeysetOrder = { column: 'occurred_at', direction: 'desc', nullable: false, idColumn: 'id' };
+
+/** Writes a batch of entries in one statement. */
+export async function insertAuditEntries(db: Kysely<Database>, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await db
+    .insertInto('audit_log')
+    .values(
+      entries.map((entry) => ({
+        occurred_at: entry.occurredAt,
+        request_id: entry.requestId,
+        principal: entry.principal,
+        role: entry.role,
+        client_ip: entry.clientIp,
+        operation_name: entry.operationName,
+        customer_count: entry.customerIds.length,
+        customer_ids: entry.customerIds,
+      })),
+    )
+    .execute();
+}
+
+function filtered(db: Kysely<Database>, filter: AuditFilter) {
+  return db
+    .selectFrom('audit_log')
+    .$if(filter.principal !== undefined, (qb) => qb.where('principal', '=', filter.principal!))
+    .$if(filter.customerId !== undefined, (qb) => qb.where(sql<boolean>`customer_ids @> ARRAY[${filter.customerId!}::bigint]`))
+    .$if(filter.since !== undefined, (qb) => qb.where('occurred_at', '>=', filter.since!))
+    .$if(filter.until !== undefined, (qb) => qb.where('occurred_at', '<', filter.until!));
+}
+
+export async function findAuditPage(
+  db: Kysely<Database>,
+  filter: AuditFilter,
+  window: KeysetWindow & { limit: number },
+): Promise<(AuditRecord & { sortKey: string | null })[]> {
+  const where = keysetWhere(auditOrder, window);
+  return filtered(db, filter)
+    .select([
+      sql<string>`id::text`.as('id'),
+      sql<string>`${asIsoUtc('occurred_at')}`.as('occurredAt'),
+      'request_id as requestId',
+      'principal',
+      'role',
+      'client_ip as clientIp',
+      'operation_name as operationName',
+      'customer_count as customerCount',
+      // Text, so ids never pass through a JavaScript number whichever driver reads them.
+      sql<string[]>`customer_ids::text[]`.as('customerIds'),
+      keysetValue(auditOrder).as('sortKey'),
+    ])
+    .$if(where !== undefined, (qb) => qb.where(where!))
+    .orderBy(keysetOrderBy(auditOrder, window.backward))
+    .limit(window.limit + 1)
+    .execute();
+}
+
+export async function countAuditEntries(db: Kysely<Database>, filter: AuditFilter): Promise<number> {
+  const row = await filtered(db, filter).select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow();
+  return row.count;
+}

@@ -61,6 +61,14 @@ const schema = z.object({
   QUERY_MAX_TOKENS: positiveInt.default(2_000),
   QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  // Comma-separated origins (scheme://host[:port]) whose browser pages may call the gateway.
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').split(',').map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((origin) => new URL(origin).origin === origin, { message: 'must be an origin: scheme://host[:port], no path or trailing slash' }))),
+  RATE_LIMIT_POINTS: nonNegativeInt.default(20_000),
+  RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
   AUDIT_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   AUDIT_BATCH_SIZE: positiveInt.default(500),
   // Fastify's trustProxy: false, true (trust every proxy), or a comma-separated list of proxy addresses/CIDRs.

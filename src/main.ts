@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { openCacheStore } from './cache/cache-store.js';
+import { createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
@@ -39,6 +40,11 @@ const store = openCacheStore({
   logger: logger.child({ component: 'cache' }),
 });
 logger.info({ store: store.kind, ttlSeconds: config.CACHE_TTL_SECONDS }, 'response cache');
+// Rate budgets get a client of their own, so that the cache's traffic never delays a request's budget check.
+const rateLimitRedis =
+  config.REDIS_URL && config.RATE_LIMIT_POINTS > 0
+    ? createRedisClient(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, logger: logger.child({ component: 'rate-limit' }) })
+    : undefined;
 const { app } = await createGateway(config, database, logger, {
   cache: {
     store: store.cache,
@@ -47,6 +53,7 @@ const { app } = await createGateway(config, database, logger, {
     hearsChanges: () => changes.hearsChanges,
     reportTimezone: config.REPORT_TIMEZONE,
   },
+  ...(rateLimitRedis ? { rateLimitRedis } : {}),
 });
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info(`MarketPulse is serving http://${config.HOST}:${config.PORT}/graphql`);
@@ -59,7 +66,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     logger.info({ signal }, 'shutting down');
     app
       .close()
-      .then(() => Promise.all([changes.close(), store.close()]))
+      .then(() => Promise.all([changes.close(), store.close(), rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect())]))
       .then(() => database.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {

@@ -20,12 +20,15 @@ export interface GraphQLContext {
   clientIp: string | null;
   /** Which customers this request read, for the audit trail (and to keep such answers out of the cache). */
   customerAccess: CustomerAccess;
+  /** Charges the caller's rate budget; throws RATE_LIMITED past it. A no-op without rate limiting. */
+  chargeCost(points: number): Promise<void>;
 }
 
 /** Where a request came from; the HTTP layer knows, resolvers do not. */
 export interface RequestOrigin {
   requestId: string;
   clientIp: string | null;
+  chargeCost?: (points: number) => Promise<void>;
 }
 
 function createLoaders(db: Kysely<Database>) {
@@ -52,6 +55,7 @@ export function createContext(
     requestId: origin.requestId,
     clientIp: origin.clientIp,
     customerAccess: new CustomerAccess(),
+    chargeCost: origin.chargeCost ?? (async () => {}),
     get loaders() {
       loaders ??= createLoaders(db);
       return loaders;

@@ -2,6 +2,8 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import fastifyCors from '@fastify/cors';
+import type { Redis } from 'ioredis';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
@@ -18,10 +20,12 @@ import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limit
 import { AuditWriter, defaultAuditWriterOptions } from '../modules/audit/audit-writer.js';
 import { auditPlugin } from '../modules/audit/audit.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
+import { RateBudget, createRateLimitHooks } from '../graphql/limits/rate-limit.js';
+import { ANONYMOUS } from '../auth/principal.js';
 import { registerHealthRoute } from './health.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'TRUST_PROXY'>> &
+  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -32,6 +36,8 @@ const GRAPHQL_PATH = '/graphql';
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
   cache?: GatewayCache;
+  /** Where rate budgets are shared between gateways; without it, each gateway counts its own. */
+  rateLimitRedis?: Redis;
 }
 
 export interface Gateway {
@@ -62,8 +68,30 @@ export async function createGateway(
   const auth = createAuthHook(createAuthenticator(config, database.db), GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
   // too, to know the caller's cache scope.
+  // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
+  const rateKeyOf = (request: FastifyRequest) => {
+    const principal = auth.principalOf(request);
+    return principal === ANONYMOUS ? `ip:${request.ip}` : principal.id;
+  };
+  const rateLimit =
+    config.RATE_LIMIT_POINTS && config.RATE_LIMIT_POINTS > 0
+      ? createRateLimitHooks(
+          new RateBudget({
+            points: config.RATE_LIMIT_POINTS,
+            windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS ?? 60,
+            ...(options.rateLimitRedis ? { redis: options.rateLimitRedis } : {}),
+            keyPrefix: config.CACHE_KEY_PREFIX ?? 'marketpulse:',
+          }),
+          GRAPHQL_PATH,
+          rateKeyOf,
+        )
+      : undefined;
   const contextFor = async (request: FastifyRequest) =>
-    createContext(database.db, cursors, auth.principalOf(request), { requestId: request.id, clientIp: request.ip ?? null });
+    createContext(database.db, cursors, auth.principalOf(request), {
+      requestId: request.id,
+      clientIp: request.ip ?? null,
+      ...(rateLimit ? { chargeCost: (points: number) => rateLimit.chargeCost(request, points) } : {}),
+    });
   const audit = new AuditWriter(database.db, app.log.child({ component: 'audit' }), {
     ...defaultAuditWriterOptions,
     ...(config.AUDIT_FLUSH_INTERVAL_MS ? { flushIntervalMs: config.AUDIT_FLUSH_INTERVAL_MS } : {}),
@@ -82,6 +110,8 @@ export async function createGateway(
     includeStacktraceInErrorResponses: false,
     // Decided by our configuration rather than by Apollo reading process.env itself.
     introspection: config.INTROSPECTION ?? !production,
+    // Apollo's default, stated: a GET, or a POST a form could send, needs a header a form cannot set.
+    csrfPrevention: true,
     ...(caching ? { persistedQueries: caching.persistedQueries } : {}),
     plugins: [
       fastifyApolloDrainPlugin(app),
@@ -102,7 +132,21 @@ export async function createGateway(
   app.addHook('onClose', async () => audit.close());
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
   registerHttpLimits(app, GRAPHQL_PATH, limits);
+  // Browsers on other origins may call the gateway only from the allow list; without one, none may. First
+  // among the hooks, so that a 401 or 429 still reaches the page that asked.
+  await app.register(fastifyCors, {
+    origin: config.CORS_ORIGINS ?? [],
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'apollo-require-preflight', 'x-apollo-operation-name'],
+    exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after'],
+    maxAge: 600,
+  });
   app.addHook('onRequest', auth.onRequest);
+  if (rateLimit) {
+    // After authentication: a request turned away with 401 spends nobody's budget.
+    app.addHook('onRequest', rateLimit.onRequest);
+    app.addHook('onSend', rateLimit.onSend);
+  }
   if (caching && caching.cache.ttlSeconds > 0) {
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));

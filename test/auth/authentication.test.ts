@@ -1,10 +1,14 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { webcrypto } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../../src/auth/api-key.repository.js';
 import { toGlobalId } from '../../src/graphql/global-id.js';
 import { insertSale } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { DASHBOARD_AND_CUSTOMERS, authConfig, bearer, signToken } from './auth-fixtures.js';
+import { DASHBOARD_AND_CUSTOMERS, JWT_AUDIENCE, JWT_ISSUER, authConfig, bearer, signToken } from './auth-fixtures.js';
 
 type Answer = { dashboard: { totalTransactions: number }; customers: { totalCount: number; edges: { node: { name: string } }[] } | null };
 
@@ -14,7 +18,7 @@ let gateway: TestGateway;
 beforeAll(async () => {
   database = await createTestDatabase();
   await insertSale(database.handle, '10.00', 3);
-  gateway = await startTestGateway(database.handle, authConfig);
+  gateway = await startTestGateway(database.handle, authConfig, {}, { overHttp: true });
 });
 
 afterAll(async () => {
@@ -138,5 +142,62 @@ describe('roles', () => {
     const answer = await gateway.post<Answer>({ query: DASHBOARD_AND_CUSTOMERS }, { 'x-api-key': key });
     expect(answer.body.errors).toBeUndefined();
     expect(answer.body.data?.customers?.edges).toHaveLength(1);
+  });
+});
+
+describe('tokens from an identity provider (JWT_JWKS_URL)', () => {
+  let jwksServer: Server;
+  let jwksGateway: TestGateway;
+  let providerKey: webcrypto.CryptoKey;
+  let strangerKey: webcrypto.CryptoKey;
+
+  beforeAll(async () => {
+    const provider = await generateKeyPair('RS256');
+    const stranger = await generateKeyPair('RS256');
+    providerKey = provider.privateKey;
+    strangerKey = stranger.privateKey;
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(provider.publicKey)), kid: 'provider-1', alg: 'RS256', use: 'sig' }] });
+    jwksServer = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    const { port } = jwksServer.address() as AddressInfo;
+    jwksGateway = await startTestGateway(
+      database.handle,
+      { AUTH_MODE: 'required', JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`, JWT_ISSUER, JWT_AUDIENCE },
+      {},
+      { overHttp: true },
+    );
+  });
+
+  afterAll(async () => {
+    await jwksGateway?.close();
+    await new Promise((resolve) => jwksServer?.close(resolve));
+  });
+
+  const tokenSignedWith = (key: webcrypto.CryptoKey, kid: string) =>
+    new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setSubject('svc@example.test')
+      .setIssuer(JWT_ISSUER)
+      .setAudience(JWT_AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(key);
+
+  it("answers a token signed with one of the provider's keys", async () => {
+    const answer = await jwksGateway.post(DASHBOARD, bearer(await tokenSignedWith(providerKey, 'provider-1')));
+    expect(answer.status).toBe(200);
+    expect(answer.body.errors).toBeUndefined();
+  });
+
+  it('answers 401 UNAUTHENTICATED for a token signed with a key the provider does not publish', async () => {
+    const answer = await jwksGateway.post(DASHBOARD, bearer(await tokenSignedWith(strangerKey, 'provider-1')));
+    expect(answer.status).toBe(401);
+    expect(answer.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('answers 401 UNAUTHENTICATED for an HS256 token when only the provider is trusted', async () => {
+    const answer = await jwksGateway.post(DASHBOARD, bearer(await signToken({ role: 'admin' })));
+    expect(answer.status).toBe(401);
   });
 });

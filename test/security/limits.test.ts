@@ -19,6 +19,9 @@ function nested(levels: number): string {
   return `{ ${chain.map((field) => `${field} {`).join(' ')} name ${'}'.repeat(chain.length)} }`;
 }
 
+// Every limit is checked over a real socket, as clients meet it.
+const OVER_HTTP = { overHttp: true };
+
 describe('query limits', () => {
   let database: TestDatabase;
   let gateway: TestGateway;
@@ -28,10 +31,10 @@ describe('query limits', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    gateway = await startTestGateway(database.handle);
-    production = await startTestGateway(database.handle, { NODE_ENV: 'production' });
-    productionIntrospection = await startTestGateway(database.handle, { NODE_ENV: 'production', INTROSPECTION: true });
-    roomyTokens = await startTestGateway(database.handle, { QUERY_MAX_TOKENS: 100_000 });
+    gateway = await startTestGateway(database.handle, {}, {}, OVER_HTTP);
+    production = await startTestGateway(database.handle, { NODE_ENV: 'production' }, {}, OVER_HTTP);
+    productionIntrospection = await startTestGateway(database.handle, { NODE_ENV: 'production', INTROSPECTION: true }, {}, OVER_HTTP);
+    roomyTokens = await startTestGateway(database.handle, { QUERY_MAX_TOKENS: 100_000 }, {}, OVER_HTTP);
   });
 
   afterAll(async () => {

@@ -201,13 +201,16 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
 }
 
 /** Checks each operation's cost against its variables and reports it in `extensions.cost` and the `x-query-cost` header. */
-export function costLimitPlugin<Context extends object>(schema: GraphQLSchema, limits: QueryLimits): ApolloServerPlugin<Context> {
+export function costLimitPlugin<Context extends { chargeCost(points: number): Promise<void> }>(
+  schema: GraphQLSchema,
+  limits: QueryLimits,
+): ApolloServerPlugin<Context> {
   const estimators = [costEstimator(limits.defaultPageSize)];
   return {
     async requestDidStart() {
       let cost: number | undefined;
       return {
-        async didResolveOperation({ request, document, operationName }) {
+        async didResolveOperation({ request, document, operationName, contextValue }) {
           try {
             cost = getComplexity({ schema, query: document, variables: request.variables ?? {}, operationName: operationName ?? undefined, estimators });
           } catch {
@@ -221,6 +224,8 @@ export function costLimitPlugin<Context extends object>(schema: GraphQLSchema, l
               maxCost: limits.maxCost,
             });
           }
+          // The request paid 1 point of its rate budget on arrival; the rest of its cost before it runs.
+          await contextValue.chargeCost(cost - 1);
         },
         async willSendResponse({ response, metrics }) {
           // A cached answer costs nothing to serve, and answers the cache-hit shortcut sends carry no cost either.

@@ -1,3 +1,4 @@
+import { SignJWT } from 'jose';
 import { send, type GraphQLBody, type GraphQLRequest } from './http.js';
 import type { Catalogue, LoadOutcome, LoadScenario, OutcomeIndex, ProbeScenario, Target } from './scenario.js';
 
@@ -39,6 +40,17 @@ export const MONTHLY_REVENUE_QUERY = /* GraphQL */ `query MonthlyRevenue {
     points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
   }
 }`;
+
+// The secured gateway: AUTH_MODE=required with an HS256 secret, and a rate budget in Redis it never spends.
+const BENCH_JWT = { JWT_SECRET: 'bench-jwt-secret-0123456789-abcdefghijkl', JWT_ISSUER: 'https://bench.issuer', JWT_AUDIENCE: 'marketpulse-bench' };
+const benchToken = await new SignJWT({ role: 'viewer' })
+  .setProtectedHeader({ alg: 'HS256' })
+  .setSubject('bench@example.test')
+  .setIssuer(BENCH_JWT.JWT_ISSUER)
+  .setAudience(BENCH_JWT.JWT_AUDIENCE)
+  .setExpirationTime('12h')
+  .sign(new TextEncoder().encode(BENCH_JWT.JWT_SECRET));
+const signedIn = (request: GraphQLRequest): GraphQLRequest => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${benchToken}` } });
 
 const dashboard: GraphQLRequest = { query: DASHBOARD_QUERY };
 const peerDashboard: GraphQLRequest = { query: PEER_DASHBOARD_QUERY };
@@ -154,6 +166,13 @@ export const catalogue: Catalogue = {
     'gateway-10k': { kind: 'gateway', database: '10k', cache: 'off' },
     'gateway-10k-cache': { kind: 'gateway', database: '10k', cache: 'on' },
     'gateway-10k-counted': { kind: 'gateway', database: '10k', cache: 'off', countStatements: true },
+    'gateway-10k-secured': {
+      kind: 'gateway',
+      database: '10k',
+      cache: 'off',
+      redis: true,
+      env: { AUTH_MODE: 'required', ...BENCH_JWT, RATE_LIMIT_POINTS: '1000000000' },
+    },
     'gateway-1m': { kind: 'gateway', database: '1m', cache: 'off' },
     'gateway-1m-cache': { kind: 'gateway', database: '1m', cache: 'on' },
     ceiling: { kind: 'ceiling', bodyFrom: { service: 'gateway-10k', request: dashboard } },
@@ -171,6 +190,21 @@ export const catalogue: Catalogue = {
       request: dashboard,
       check: checkDashboard,
       expectCacheHit: true,
+      sameAnswerAs: { scenario: 'dashboard-10k-off' },
+    }),
+    load({
+      id: 'typename-secured',
+      title: 'gateway `{ __typename }`, JWT + rate budget in Redis',
+      service: 'gateway-10k-secured',
+      request: signedIn(typename),
+      check: checkTypename,
+    }),
+    load({
+      id: 'dashboard-10k-secured',
+      title: 'dashboard, 10k, cache off, JWT + rate budget in Redis',
+      service: 'gateway-10k-secured',
+      request: signedIn(dashboard),
+      check: checkDashboard,
       sameAnswerAs: { scenario: 'dashboard-10k-off' },
     }),
     statementsPerCustomersPage,
@@ -265,6 +299,8 @@ catalogue.targets.push(
   },
   throughputRatio('dashboard-vs-peer-10k', 'Dashboard cache off ≥ 5× PostGraphile req/s at 10k', 'dashboard-10k-off', 'postgraphile-10k', 5),
   throughputRatio('dashboard-vs-peer-1m', 'Dashboard cache off ≥ 100× PostGraphile req/s at 1M', 'dashboard-1m-off', 'postgraphile-1m', 100),
+  throughputRatio('auth-cost-dashboard', 'Dashboard with JWT and rate limits ≥ 0.9× without (10k, cache off)', 'dashboard-10k-secured', 'dashboard-10k-off', 0.9),
+  throughputRatio('auth-cost-typename', '`{ __typename }` with JWT and rate limits ≥ 0.5× without (the fixed cost per request)', 'typename-secured', 'gateway-typename', 0.5),
   throughputRatio('cache-hit-10k', 'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (10k)', 'dashboard-10k-hit', 'gateway-typename', 0.9),
   throughputRatio('cache-hit-1m', 'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (1M)', 'dashboard-1m-hit', 'gateway-typename', 0.9),
   {

@@ -16,6 +16,8 @@ export type ServiceSpec =
       cache: 'off' | 'on';
       /** Routes its PostgreSQL traffic through a StatementCounter, so probes can count statements. */
       countStatements?: boolean;
+      /** REDIS_URL even with the cache off: rate budgets then live in Redis, as in a deployment. */
+      redis?: boolean;
       /** Extra environment, e.g. for authentication variants. */
       env?: Record<string, string>;
     }
@@ -59,7 +61,7 @@ const GATEWAY_VARIABLES = [
   'NODE_ENV', 'HOST', 'PORT', 'LOG_LEVEL', 'DATABASE_URL', 'DATA_DIR', 'EMBEDDED_SEED_TRANSACTIONS',
   'REPORT_TIMEZONE', 'HEALTH_TIMEOUT_MS', 'CURSOR_SECRET', 'REDIS_URL',
 ];
-const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_'];
+const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_', 'AUTH_', 'JWT_', 'RATE_LIMIT_', 'QUERY_', 'AUDIT_', 'CORS_'];
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -82,7 +84,7 @@ async function answersGraphQL(url: string): Promise<boolean> {
 
 async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gateway' }>, ctx: ServiceContext): Promise<RunningService> {
   const database = await ctx.database(spec.database);
-  const redisUrl = spec.cache === 'on' ? await ctx.redis(spec.database) : undefined;
+  const redisUrl = spec.cache === 'on' || spec.redis ? await ctx.redis(spec.database) : undefined;
   const target = new URL(database.url);
   const counter = spec.countStatements
     ? await StatementCounter.start({ host: target.hostname || 'localhost', port: Number(target.port || 5432) })
@@ -97,6 +99,9 @@ async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gate
     NODE_ENV: 'production',
     REPORT_TIMEZONE: 'UTC',
     CACHE_TTL_SECONDS: spec.cache === 'on' ? String(ctx.cacheTtlSeconds) : '0',
+    // Load from one client would spend any realistic budget in a second; variants that measure the
+    // limiter set a budget it never reaches.
+    RATE_LIMIT_POINTS: '0',
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     ...spec.env,
   };

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { warnIfUnprotected } from './auth/exposure-warning.js';
 import { openCacheStore } from './cache/cache-store.js';
 import { createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
@@ -24,11 +25,7 @@ function readConfig() {
 const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
 logger.info({ config: redactConfig(config) }, 'starting MarketPulse');
-if (config.NODE_ENV === 'production' && config.AUTH_MODE === 'none') {
-  logger.warn(
-    'AUTH_MODE=none in production: ANYONE WHO CAN REACH THIS PORT READS EVERY CUSTOMER. Set AUTH_MODE=required (see README, Security).',
-  );
-}
+warnIfUnprotected(config, logger);
 
 const database = await openConfiguredDatabase(config, logger);
 const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));

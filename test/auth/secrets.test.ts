@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { warnIfUnprotected } from '../../src/auth/exposure-warning.js';
 import { loadConfig, redactConfig } from '../../src/config.js';
 import { createGateway } from '../../src/http/server.js';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
@@ -43,6 +44,16 @@ describe('secrets', () => {
     } finally {
       await gateway.app.close();
     }
+  });
+
+  it('warns loudly at start when production runs without authentication, and only then', () => {
+    const warnings: string[] = [];
+    const logger = { warn: (message: string) => warnings.push(message) };
+    expect(warnIfUnprotected(loadConfig({ NODE_ENV: 'production' }), logger)).toBe(true);
+    expect(warnings[0]).toMatch(/AUTH_MODE=none in production: ANYONE WHO CAN REACH THIS PORT/);
+    expect(warnIfUnprotected(loadConfig({}), logger)).toBe(false);
+    expect(warnIfUnprotected(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'required', JWT_SECRET, JWT_ISSUER: 'https://i', JWT_AUDIENCE: 'a' }), logger)).toBe(false);
+    expect(warnings).toHaveLength(1);
   });
 
   it('masks JWT_SECRET in the configuration logged at start-up', () => {

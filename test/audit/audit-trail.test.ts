@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
+import { AuditWriter } from '../../src/modules/audit/audit-writer.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';
@@ -121,6 +122,37 @@ describe('the audit trail', () => {
     const rows = await auditRows();
     expect(rows).toHaveLength(20);
     expect(new Set(rows.map((row) => row.request_id)).size).toBe(20);
+  });
+});
+
+describe('the audit writer when PostgreSQL refuses the write', () => {
+  it('keeps the entries and writes them on a later flush, losing none', async () => {
+    await clearTrail();
+    const errors: object[] = [];
+    const writer = new AuditWriter(database.handle.db, { error: (details) => errors.push(details) }, { flushIntervalMs: 600_000, batchSize: 2, maxPending: 100 });
+    const entry = (n: number) => ({
+      occurredAt: new Date(),
+      requestId: `req-retry-${n}`,
+      principal: 'api-key:7',
+      role: 'analyst' as const,
+      clientIp: null,
+      operationName: null,
+      customerIds: [String(n)],
+    });
+    await sql`ALTER TABLE audit_log RENAME TO audit_log_away`.execute(database.handle.db);
+    try {
+      for (let n = 1; n <= 5; n++) writer.record(entry(n));
+      await writer.flush();
+      expect(writer.backlog).toBe(5);
+      expect(errors.length).toBeGreaterThan(0);
+      // The log says how many wait, never which customers.
+      expect(JSON.stringify(errors)).not.toContain('req-retry');
+    } finally {
+      await sql`ALTER TABLE audit_log_away RENAME TO audit_log`.execute(database.handle.db);
+    }
+    await writer.close();
+    expect(writer.backlog).toBe(0);
+    expect((await auditRows()).map((row) => row.request_id)).toEqual([1, 2, 3, 4, 5].map((n) => `req-retry-${n}`));
   });
 });
 

@@ -61,6 +61,15 @@ const schema = z.object({
   QUERY_MAX_TOKENS: positiveInt.default(2_000),
   QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  SUBSCRIPTION_DEBOUNCE_MS: nonNegativeInt.default(250),
+  SUBSCRIPTION_MAX_WAIT_MS: positiveInt.default(2_000),
+  SUBSCRIPTIONS_MAX_PER_CONNECTION: positiveInt.default(10),
+  SUBSCRIPTIONS_MAX_PER_INSTANCE: positiveInt.default(10_000),
+  // 0 turns the server's pings (and so the dead-socket check) off.
+  SUBSCRIPTION_KEEPALIVE_MS: nonNegativeInt.default(12_000),
+  SUBSCRIPTION_INIT_TIMEOUT_MS: positiveInt.default(3_000),
+  // 0 keeps sockets without subscriptions open for ever.
+  SUBSCRIPTION_IDLE_TIMEOUT_MS: nonNegativeInt.default(300_000),
   // Unset: introspection follows NODE_ENV (off in production).
   INTROSPECTION: z
     .enum(['true', 'false', ''])

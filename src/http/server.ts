@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
@@ -16,24 +16,45 @@ import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.pl
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
+import {
+  defaultSubscriptionConfig,
+  registerSubscriptionServer,
+  type ChangeFeed,
+  type SubscriptionConfig,
+  type SubscriptionServer,
+} from '../subscriptions/ws-server.js';
 import { registerHealthRoute } from './health.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
-  Partial<QueryLimitsConfig>;
+  Partial<QueryLimitsConfig> &
+  // Unset subscription settings take their defaults (src/subscriptions/ws-server.ts).
+  Partial<SubscriptionConfig>;
 
 const GRAPHQL_PATH = '/graphql';
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
   cache?: GatewayCache;
+  /** Where changes to the data are heard; with one, GraphQL subscriptions are served over WebSocket on /graphql. */
+  changes?: ChangeFeed;
 }
 
 export interface Gateway {
   app: FastifyInstance;
   apollo: ApolloServer<GraphQLContext>;
+  /** The WebSocket side, when the gateway hears changes (GatewayOptions.changes). */
+  subscriptions?: SubscriptionServer;
+}
+
+function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
+  const picked: Partial<Record<keyof SubscriptionConfig, number>> = {};
+  for (const name of Object.keys(defaultSubscriptionConfig) as (keyof SubscriptionConfig)[]) {
+    if (config[name] !== undefined) picked[name] = config[name];
+  }
+  return picked;
 }
 
 /** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production) and GET /healthz. */
@@ -52,7 +73,8 @@ export async function createGateway(
     requestIdHeader: 'x-request-id',
   });
   const cursors = new CursorCodec(config.CURSOR_SECRET);
-  const auth = createAuthHook(createAuthenticator(config, database.db), GRAPHQL_PATH, config.AUTH_MODE === 'required');
+  const authenticate = createAuthenticator(config, database.db);
+  const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
   // too, to know the caller's cache scope.
   const contextFor = async (request: FastifyRequest) => createContext(database.db, cursors, auth.principalOf(request));
@@ -91,6 +113,29 @@ export async function createGateway(
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));
   }
-  await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
-  return { app, apollo };
+  if (!options.changes) {
+    await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
+    return { app, apollo };
+  }
+  // Subscriptions share the path: a GET that asks to upgrade goes to graphql-ws, any other GET to Apollo.
+  const subscriptions = await registerSubscriptionServer(app, {
+    schema,
+    db: database.db,
+    cursors,
+    authenticate,
+    limits,
+    config: { ...defaultSubscriptionConfig, ...definedOnly(config) },
+    changes: options.changes,
+    logger: app.log.child({ component: 'subscriptions' }),
+    production,
+    formatError,
+  });
+  await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor, method: ['POST', 'OPTIONS'] });
+  app.route({
+    method: 'GET',
+    url: GRAPHQL_PATH,
+    handler: fastifyApolloHandler(apollo, { context: contextFor }),
+    wsHandler: subscriptions.wsHandler,
+  });
+  return { app, apollo, subscriptions: { stats: subscriptions.stats, registry: subscriptions.registry } };
 }

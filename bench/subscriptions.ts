@@ -288,7 +288,7 @@ function render(runs: GatewayRun[], postgres: string, commit: string): string {
     ),
     ...withIdle.steps.map((step) => summary(`${activeCount} active + ${int(step.idle)} idle, debounce ${withIdle.debounceMs} ms`, step.rounds)),
     '',
-    '| subscribers held | open sockets | gateway RSS | RSS per idle subscriber | time to subscribe them | pushes to idle subscribers |',
+    '| subscribers held | open sockets | gateway RSS | RSS per idle subscriber | time to open the step\'s new subscribers | pushes to idle subscribers |',
     '|---|---:|---:|---:|---:|---:|',
     `| none | 0 | ${withIdle.baselineRss.toFixed(0)} MiB | | | |`,
     `| ${activeCount} active | ${activeCount} | ${withIdle.activeRss.toFixed(0)} MiB | | | |`,
@@ -300,7 +300,9 @@ function render(runs: GatewayRun[], postgres: string, commit: string): string {
     'The delay is mostly the debounce: a change is recomputed once no other change has come for',
     '`SUBSCRIPTION_DEBOUNCE_MS`; the rest is recomputing each changed live query once (4 at a time) and writing',
     'its result to its subscribers. Idle subscribers cost memory and a recomputation of their live queries per',
-    'change, but no pushes, since their results do not change.',
+    'change, but no pushes, since their results do not change. The idle steps are set with `--idle` (the largest',
+    'here is bounded by the file descriptors of the one process that holds every client socket, not by the gateway);',
+    'a gateway holds `SUBSCRIPTIONS_MAX_PER_INSTANCE` (10,000 by default; the benchmark raises it) subscriptions.',
     SUBSCRIPTIONS_SECTION_END,
   ];
   return `${lines.join('\n')}\n`;

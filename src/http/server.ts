@@ -16,6 +16,7 @@ import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.pl
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
+import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
 import {
   defaultSubscriptionConfig,
   registerSubscriptionServer,
@@ -99,6 +100,7 @@ export async function createGateway(
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
       costLimitPlugin(schema, limits),
+      noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
       // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
       ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),

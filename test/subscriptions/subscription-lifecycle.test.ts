@@ -76,6 +76,33 @@ describe('subscription caps', () => {
   });
 });
 
+describe('the GraphQL path with subscriptions on', () => {
+  it('still answers queries over GET and POST, and serves Sandbox', async () => {
+    const gateway = await startLiveGateway(database.handle);
+    try {
+      const get = await gateway.app.inject({
+        method: 'GET',
+        url: `/graphql?query=${encodeURIComponent('{ dashboard { totalRevenue } }')}`,
+        headers: { 'apollo-require-preflight': 'true' },
+      });
+      expect(get.statusCode).toBe(200);
+      expect(get.json()).toEqual({ data: { dashboard: { totalRevenue: '12.00' } } });
+      const post = await gateway.request('{ dashboard { totalTransactions } }');
+      expect(post.body).toEqual({ data: { dashboard: { totalTransactions: 1 } } });
+      const sandbox = await gateway.app.inject({ method: 'GET', url: '/graphql', headers: { accept: 'text/html' } });
+      expect(sandbox.statusCode).toBe(200);
+      expect(sandbox.headers['content-type']).toMatch(/text\/html/);
+      // A subscription sent over HTTP is refused, not executed.
+      const overHttp = await gateway.request('subscription { dashboardUpdated { totalRevenue } }');
+      expect(overHttp.status).toBe(400);
+      expect(overHttp.body.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+      expect(overHttp.body.data).toBeUndefined();
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
 describe('socket clean-up', () => {
   it('closes a socket that does not initialise in time', async () => {
     const gateway = await startLiveGateway(database.handle, { SUBSCRIPTION_INIT_TIMEOUT_MS: 200 });

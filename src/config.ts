@@ -70,6 +70,8 @@ const schema = z.object({
   SUBSCRIPTION_INIT_TIMEOUT_MS: positiveInt.default(3_000),
   // 0 keeps sockets without subscriptions open for ever.
   SUBSCRIPTION_IDLE_TIMEOUT_MS: nonNegativeInt.default(300_000),
+  // 0: credentials are checked only when a socket initialises and when it subscribes.
+  SUBSCRIPTION_REAUTH_INTERVAL_MS: nonNegativeInt.default(60_000),
   // Unset: introspection follows NODE_ENV (off in production).
   INTROSPECTION: z
     .enum(['true', 'false', ''])

@@ -18,7 +18,7 @@ import { getComplexity } from 'graphql-query-complexity';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
-import { AuthenticationError, type Authenticate } from '../auth/authenticate.js';
+import { AuthenticationError, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { createContext } from '../graphql/context.js';
@@ -40,6 +40,7 @@ export type SubscriptionConfig = Pick<
   | 'SUBSCRIPTION_KEEPALIVE_MS'
   | 'SUBSCRIPTION_INIT_TIMEOUT_MS'
   | 'SUBSCRIPTION_IDLE_TIMEOUT_MS'
+  | 'SUBSCRIPTION_REAUTH_INTERVAL_MS'
 >;
 
 export const defaultSubscriptionConfig: SubscriptionConfig = {
@@ -50,6 +51,7 @@ export const defaultSubscriptionConfig: SubscriptionConfig = {
   SUBSCRIPTION_KEEPALIVE_MS: 12_000,
   SUBSCRIPTION_INIT_TIMEOUT_MS: 3_000,
   SUBSCRIPTION_IDLE_TIMEOUT_MS: 300_000,
+  SUBSCRIPTION_REAUTH_INTERVAL_MS: 60_000,
 };
 
 /** Where changes to the data are heard (src/cache/change-listener.ts). */
@@ -87,6 +89,8 @@ export interface SubscriptionServer {
 /** One open, initialised socket: who it is and what it follows. */
 interface Connection {
   principal: Principal;
+  /** As sent when the socket initialised: checked again for every subscription and every so often. */
+  credentials: Credentials;
   /** Subscriptions held or being set up. */
   subscriptions: number;
   idleTimer: NodeJS.Timeout | undefined;
@@ -142,7 +146,7 @@ export async function registerSubscriptionServer(
     logger,
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
-  const connections = new WeakMap<SocketContext, Connection>();
+  const connections = new Map<SocketContext, Connection>();
   const formatLimits = limitErrorCodes({ hideSuggestions: options.production });
   const validationRules = [...specifiedRules, ...queryLimitRules(limits)];
   const estimators = [costEstimator(limits.defaultPageSize)];
@@ -152,6 +156,35 @@ export async function registerSubscriptionServer(
     const { http: _http, ...extensions } = formatted.extensions ?? {};
     return options.formatError({ ...formatted, extensions }, error);
   };
+
+  const closeUnauthenticated = (context: SocketContext, error: AuthenticationError) => {
+    context.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
+  };
+
+  // Credentials are checked again every so often, so that a socket does not outlive its token or API key. Sockets
+  // that share credentials share the check.
+  const reauthenticate = async () => {
+    const byCredentials = new Map<string, SocketContext[]>();
+    for (const context of connections.keys()) {
+      const key = stableJson(connections.get(context)!.credentials);
+      byCredentials.set(key, [...(byCredentials.get(key) ?? []), context]);
+    }
+    for (const contexts of byCredentials.values()) {
+      try {
+        await authenticate(connections.get(contexts[0]!)!.credentials);
+      } catch (error) {
+        if (!(error instanceof AuthenticationError)) {
+          logger.warn({ err: error }, 'could not check the credentials of open sockets');
+          continue;
+        }
+        for (const context of contexts) closeUnauthenticated(context, error);
+      }
+    }
+  };
+  const reauthentication =
+    config.SUBSCRIPTION_REAUTH_INTERVAL_MS > 0
+      ? setInterval(() => void reauthenticate(), config.SUBSCRIPTION_REAUTH_INTERVAL_MS).unref()
+      : undefined;
 
   const armIdleTimer = (context: SocketContext, connection: Connection) => {
     clearTimeout(connection.idleTimer);
@@ -231,14 +264,14 @@ export async function registerSubscriptionServer(
         };
         try {
           const principal = await authenticate(credentials);
-          const connection: Connection = { principal, subscriptions: 0, idleTimer: undefined };
+          const connection: Connection = { principal, credentials, subscriptions: 0, idleTimer: undefined };
           connections.set(context, connection);
           armIdleTimer(context, connection);
           return true;
         } catch (error) {
           if (!(error instanceof AuthenticationError)) throw error;
           // 4401 rather than graphql-ws's 4403 for a refused connection: clients do not retry it.
-          context.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
+          closeUnauthenticated(context, error);
           return false;
         }
       },
@@ -250,6 +283,14 @@ export async function registerSubscriptionServer(
           stats.refused += 1;
           return [...errors];
         };
+        // A token may have expired, or an API key been revoked, since the socket initialised.
+        try {
+          await authenticate(connection.credentials);
+        } catch (error) {
+          if (!(error instanceof AuthenticationError)) throw error;
+          closeUnauthenticated(context, error);
+          return refuse([refusal('UNAUTHENTICATED', error.message)]);
+        }
         const prepared = prepare(payload);
         if (Array.isArray(prepared)) return refuse(prepared);
         const overCap = reserve(connection);
@@ -314,6 +355,7 @@ export async function registerSubscriptionServer(
     preClose(done) {
       // Going away (1001): graphql-ws clients reconnect, to another instance behind the same address.
       stopHearing();
+      clearInterval(reauthentication);
       for (const socket of sockets) socket.close(1001, 'Server is shutting down');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   DASHBOARD_TOTALS,
@@ -157,5 +158,34 @@ describe('dashboardUpdated', () => {
         { date: '2025-07-01', totalRevenue: '42.00' },
       ],
     });
+  });
+
+  // Needs a second session to kill the listening one, which the embedded PGlite does not have.
+  it.runIf(inject('databaseUrl'))('recomputes after the change listener reconnects, since changes made meanwhile were not announced', async () => {
+    const received = subscribeTotals();
+    await received.waitForResults(1);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const killListener = () =>
+      admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'marketpulse-listener' AND datname = current_database()`,
+      );
+    try {
+      // Without any write: the reconnection alone recomputes the live queries (and pushes nothing new).
+      const { stats } = gateway.subscriptions;
+      const recomputed = stats.recomputations;
+      await killListener();
+      await eventually(() => stats.recomputations > recomputed, 10_000, 'a recomputation after the reconnection');
+      expect(received.results).toHaveLength(1);
+
+      await killListener();
+      // Written while the listener is away (it reconnects after a backoff of 100 ms at least).
+      await insertTransaction(database.handle, { amount: '7.25', date: '2025-03-22T08:00:00Z' });
+      await received.waitForResults(2);
+      expect(received.last!.dashboardUpdated).toEqual(await expectedTotals(database.handle, RANGE.from, RANGE.to));
+    } finally {
+      await admin.end();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, revokeApiKey } from '../../src/auth/api-key.repository.js';
 import { authConfig, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
@@ -6,6 +7,7 @@ import {
   Received,
   connect,
   eventually,
+  sleep,
   insertTransaction,
   seedCatalogue,
   startLiveGateway,
@@ -154,5 +156,42 @@ describe('subscriptions with AUTH_MODE=required', () => {
     const query = new Received<TotalsMessage>(viewer, '{ dashboard { totalRevenue } }');
     await query.ended();
     expect(query.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+  });
+
+  it('refuses a new subscription once the token of the socket has expired', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const expiring = connect(gateway.url, { authorization: `Bearer ${await signToken({ role: 'viewer', expiresAt })}` });
+    cleanups.push(() => void expiring.dispose());
+    const first = new Received<TotalsMessage>(expiring, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
+    await first.waitForResults(1);
+
+    await sleep(Math.max(0, (expiresAt + 1) * 1000 - Date.now()));
+    const second = new Received<TotalsMessage>(expiring, DASHBOARD_TOTALS, { from: '2025-03-02', to: '2025-03-31' });
+    await second.ended();
+    expect(second.results).toEqual([]);
+    expect(expiring.closes[0]?.code).toBe(4401);
+  });
+});
+
+describe('subscriptions of a revoked API key', () => {
+  it('closes the socket with 4401 at the next check of its credentials', async () => {
+    const checking = await startLiveGateway(database.handle, { ...authConfig, SUBSCRIPTION_REAUTH_INTERVAL_MS: 200 });
+    try {
+      const { key, record } = await createApiKey(database.handle.db, 'live-wall-display', 'viewer');
+      const display = connect(checking.url, { 'x-api-key': key });
+      cleanups.push(() => void display.dispose());
+      const received = new Received<TotalsMessage>(display, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
+      await received.waitForResults(1);
+      await sleep(500);
+      expect(display.closes).toEqual([]);
+
+      await revokeApiKey(database.handle.db, { id: record.id });
+      await received.ended(5_000);
+      expect(received.closeEvent?.code).toBe(4401);
+      expect(received.closeEvent?.reason).toMatch(/revoked/);
+      await eventually(() => checking.subscriptions.stats.openSockets === 0, 2_000, 'the socket forgotten');
+    } finally {
+      await checking.close();
+    }
   });
 });

@@ -17,13 +17,8 @@ import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, 
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
-import {
-  defaultSubscriptionConfig,
-  registerSubscriptionServer,
-  type ChangeFeed,
-  type SubscriptionConfig,
-  type SubscriptionServer,
-} from '../subscriptions/ws-server.js';
+import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
+import { registerSubscriptionServer, type ChangeFeed, type SubscriptionServer } from '../subscriptions/ws-server.js';
 import { registerHealthRoute } from './health.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &

@@ -1,68 +1,28 @@
 import { createHash } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import {
-  GraphQLError,
-  execute,
-  getOperationAST,
-  getVariableValues,
-  parse,
-  print,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-} from 'graphql';
-import { getComplexity } from 'graphql-query-complexity';
+import { execute, print, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { Kysely } from 'kysely';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
 import { AuthenticationError, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
-import type { Config } from '../config.js';
 import { createContext } from '../graphql/context.js';
-import { costEstimator, limitErrorCodes, queryLimitRules, LimitCode, type QueryLimits } from '../graphql/limits/query-limits.js';
-import type { CursorCodec } from '../modules/shared/cursor.js';
 import type { Database } from '../db/database.js';
-import type { Kysely } from 'kysely';
+import { limitErrorCodes, type QueryLimits } from '../graphql/limits/query-limits.js';
+import type { CursorCodec } from '../modules/shared/cursor.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
 import type { LiveSubscription } from './live-subscription.js';
 import { stableJson } from './stable-json.js';
+import { createSubscriptionCheck, refusal, SubscriptionErrorCode } from './subscription-checks.js';
+import type { SubscriptionConfig } from './subscription-config.js';
 import { SubscriptionStats } from './subscription-stats.js';
-
-export type SubscriptionConfig = Pick<
-  Config,
-  | 'SUBSCRIPTION_DEBOUNCE_MS'
-  | 'SUBSCRIPTION_MAX_WAIT_MS'
-  | 'SUBSCRIPTIONS_MAX_PER_CONNECTION'
-  | 'SUBSCRIPTIONS_MAX_PER_INSTANCE'
-  | 'SUBSCRIPTION_KEEPALIVE_MS'
-  | 'SUBSCRIPTION_INIT_TIMEOUT_MS'
-  | 'SUBSCRIPTION_IDLE_TIMEOUT_MS'
-  | 'SUBSCRIPTION_REAUTH_INTERVAL_MS'
->;
-
-export const defaultSubscriptionConfig: SubscriptionConfig = {
-  SUBSCRIPTION_DEBOUNCE_MS: 250,
-  SUBSCRIPTION_MAX_WAIT_MS: 2_000,
-  SUBSCRIPTIONS_MAX_PER_CONNECTION: 10,
-  SUBSCRIPTIONS_MAX_PER_INSTANCE: 10_000,
-  SUBSCRIPTION_KEEPALIVE_MS: 12_000,
-  SUBSCRIPTION_INIT_TIMEOUT_MS: 3_000,
-  SUBSCRIPTION_IDLE_TIMEOUT_MS: 300_000,
-  SUBSCRIPTION_REAUTH_INTERVAL_MS: 60_000,
-};
 
 /** Where changes to the data are heard (src/cache/change-listener.ts). */
 export interface ChangeFeed {
   onChange(listener: () => void): () => void;
 }
-
-export const SubscriptionErrorCode = {
-  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
-  BAD_REQUEST: 'BAD_REQUEST',
-} as const;
 
 /** How long a closing server waits for clients to answer its close frame before cutting their sockets. */
 const CLOSE_GRACE_MS = 2_000;
@@ -107,22 +67,6 @@ function firstOf(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function refusal(code: string, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, ...extensions } });
-}
-
-function withCode(error: GraphQLError, code: string): GraphQLError {
-  return new GraphQLError(error.message, {
-    nodes: error.nodes,
-    source: error.source,
-    positions: error.positions,
-    path: error.path,
-    originalError: error.originalError,
-    // A limit's own code (and its limitCode marker) wins over the generic one.
-    extensions: { code, ...error.extensions },
-  });
-}
-
 /**
  * GraphQL subscriptions over WebSocket (graphql-transport-ws, through graphql-ws's @fastify/websocket adapter) on
  * the GraphQL path. The socket authenticates once, when it initialises, with the same credentials as HTTP
@@ -148,8 +92,7 @@ export async function registerSubscriptionServer(
   const stopHearing = options.changes.onChange(() => registry.changed());
   const connections = new Map<SocketContext, Connection>();
   const formatLimits = limitErrorCodes({ hideSuggestions: options.production });
-  const validationRules = [...specifiedRules, ...queryLimitRules(limits)];
-  const estimators = [costEstimator(limits.defaultPageSize)];
+  const checkSubscription = createSubscriptionCheck(schema, limits);
 
   const formatForSocket = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = formatLimits(error.toJSON());
@@ -214,40 +157,6 @@ export async function registerSubscriptionServer(
     return undefined;
   };
 
-  /** Checks a subscription as a query is checked; returns what to run, or why not. */
-  const prepare = (
-    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
-  ): { document: DocumentNode; variables: Record<string, unknown> } | GraphQLError[] => {
-    let document: DocumentNode;
-    try {
-      document = parse(payload.query, { maxTokens: limits.maxTokens });
-    } catch (error) {
-      return [error instanceof GraphQLError ? withCode(error, 'GRAPHQL_PARSE_FAILED') : refusal('GRAPHQL_PARSE_FAILED', 'Invalid document')];
-    }
-    const invalid = validate(schema, document, validationRules);
-    if (invalid.length > 0) return invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
-    const operation = getOperationAST(document, payload.operationName ?? undefined);
-    if (!operation) return [refusal(SubscriptionErrorCode.BAD_REQUEST, 'Unable to identify the operation: give its operationName')];
-    if (operation.operation !== 'subscription') {
-      return [
-        refusal(SubscriptionErrorCode.BAD_REQUEST, 'Only subscriptions are served over WebSocket; send queries to POST /graphql'),
-      ];
-    }
-    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-    if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
-    const cost = getComplexity({
-      schema,
-      query: document,
-      variables: payload.variables ?? {},
-      operationName: payload.operationName ?? undefined,
-      estimators,
-    });
-    if (cost > limits.maxCost) {
-      return [refusal(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })];
-    }
-    return { document, variables: payload.variables ?? {} };
-  };
-
   const graphqlWs = makeHandler<Record<string, unknown> | undefined, Record<PropertyKey, never>>(
     {
       schema,
@@ -291,7 +200,7 @@ export async function registerSubscriptionServer(
           closeUnauthenticated(context, error);
           return refuse([refusal('UNAUTHENTICATED', error.message)]);
         }
-        const prepared = prepare(payload);
+        const prepared = checkSubscription(payload);
         if (Array.isArray(prepared)) return refuse(prepared);
         const overCap = reserve(connection);
         if (overCap) return refuse([overCap]);

@@ -162,7 +162,9 @@ class LiveQuery {
   /** Resolves once there is a first result, or the attempt at one failed (then `last` is unset). */
   async ready(): Promise<void> {
     if (this.last) return;
-    await this.refresh();
+    // Joining while the first result is being computed waits for it; asking again would compute it twice.
+    if (this.running) await this.running;
+    else await this.refresh();
   }
 
   /** Computes the result afresh; a call while one runs makes it run once more when done, not twice more. */
@@ -175,7 +177,8 @@ class LiveQuery {
       do {
         this.again = false;
         await this.computeOnce();
-      } while (this.again && this.subscribers.size > 0);
+        // A change during the first computation must not be lost to the subscribers still waiting for it.
+      } while (this.again && (this.subscribers.size > 0 || this.joining > 0));
     })().finally(() => {
       this.running = undefined;
     });

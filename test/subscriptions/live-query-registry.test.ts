@@ -138,6 +138,20 @@ describe('LiveQueryRegistry', () => {
     expect(state.runs).toBe(3);
   });
 
+  it('does not lose a change made while the first result is being computed', async () => {
+    const { registry: live } = registry();
+    const { state, spec } = source();
+    state.delayMs = 1_000;
+    const joining = join(live, spec);
+    await vi.advanceTimersByTimeAsync(100);
+    state.value = 2;
+    live.changed();
+    await vi.advanceTimersByTimeAsync(3_000);
+    const subscriber = await joining;
+    expect(state.runs).toBe(2);
+    expect(await drain(subscriber)).toEqual([{ value: 2 }]);
+  });
+
   it('refuses a subscription whose first result has errors, and keeps no live query for it', async () => {
     const { registry: live, stats } = registry();
     const forbidden = new GraphQLError('This field needs the analyst role or higher', { extensions: { code: 'FORBIDDEN' } });

@@ -151,6 +151,18 @@ describe('subscriptions with AUTH_MODE=required', () => {
     expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'from' });
   });
 
+  it('gives every refusal a code: parse and validation failures too', async () => {
+    const viewer = await client('viewer');
+    const malformed = new Received<TotalsMessage>(viewer, 'subscription { dashboardUpdated { totalRevenue }');
+    const unknown = new Received<TotalsMessage>(viewer, 'subscription { dashboardUpdated { totalRevenu } }');
+    const twoFields = new Received<TotalsMessage>(viewer, 'subscription { a: dashboardUpdated { totalRevenue } b: revenueUpdated { totalRevenue } }');
+    await Promise.all([malformed.ended(), unknown.ended(), twoFields.ended()]);
+    expect(malformed.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(twoFields.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(viewer.closes).toEqual([]);
+  });
+
   it('serves only subscriptions over WebSocket', async () => {
     const viewer = await client('viewer');
     const query = new Received<TotalsMessage>(viewer, '{ dashboard { totalRevenue } }');

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
@@ -8,6 +8,7 @@ import { describeMachine } from './machine.js';
 import { parseOptions, USAGE, UsageError, type BenchOptions } from './options.js';
 import { stopAll, stopEverythingOnExit } from './processes.js';
 import { renderResults, type RunResults } from './report.js';
+import { keepSections } from './results-sections.js';
 import type { LoadOutcome, Outcome, OutcomeIndex, ProbeOutcome, Scenario } from './scenario.js';
 import { catalogue } from './scenarios.js';
 import { ensurePostgraphileInstalled, provideRedis, startService, type RunningService, type ServiceContext } from './services.js';
@@ -268,7 +269,9 @@ async function main(): Promise<number> {
   const base = options.only ? 'results.partial' : 'results';
   const markdownFile = path.join(benchDir, options.only ? 'results.partial.md' : 'RESULTS.md');
   writeFileSync(path.join(benchDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(markdownFile, renderResults(results, catalogue));
+  // Sections written by other benchmarks (bench/subscriptions.ts) stay in RESULTS.md.
+  const previous = existsSync(markdownFile) ? readFileSync(markdownFile, 'utf8') : '';
+  writeFileSync(markdownFile, keepSections(previous, renderResults(results, catalogue)));
   log(`wrote ${path.relative(repoRoot, markdownFile)} and bench/${base}.json`);
   for (const target of results.targets) {
     const mark = target.verdict === null ? '➖' : target.verdict.ok ? '✅' : '❌';

@@ -63,7 +63,7 @@ const GATEWAY_VARIABLES = [
 ];
 const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_', 'AUTH_', 'JWT_', 'RATE_LIMIT_', 'QUERY_', 'AUDIT_', 'CORS_'];
 
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (GATEWAY_VARIABLES.includes(name) || GATEWAY_PREFIXES.some((prefix) => name.startsWith(prefix))) delete env[name];

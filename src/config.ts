@@ -80,6 +80,17 @@ const schema = z.object({
       if (value === undefined || value === '' || value === 'false') return false;
       return value === 'true' ? true : value;
     }),
+  SUBSCRIPTION_DEBOUNCE_MS: nonNegativeInt.default(250),
+  SUBSCRIPTION_MAX_WAIT_MS: positiveInt.default(2_000),
+  SUBSCRIPTIONS_MAX_PER_CONNECTION: positiveInt.default(10),
+  SUBSCRIPTIONS_MAX_PER_INSTANCE: positiveInt.default(10_000),
+  // 0 turns the server's pings (and so the dead-socket check) off.
+  SUBSCRIPTION_KEEPALIVE_MS: nonNegativeInt.default(12_000),
+  SUBSCRIPTION_INIT_TIMEOUT_MS: positiveInt.default(3_000),
+  // 0 keeps sockets without subscriptions open for ever.
+  SUBSCRIPTION_IDLE_TIMEOUT_MS: nonNegativeInt.default(300_000),
+  // 0: credentials are checked only when a socket initialises and when it subscribes.
+  SUBSCRIPTION_REAUTH_INTERVAL_MS: nonNegativeInt.default(60_000),
   // Unset: introspection follows NODE_ENV (off in production).
   INTROSPECTION: z
     .enum(['true', 'false', ''])

@@ -51,6 +51,8 @@ const { app } = await createGateway(config, database, logger, {
     reportTimezone: config.REPORT_TIMEZONE,
   },
   ...(rateLimitRedis ? { rateLimitRedis } : {}),
+  // Subscriptions are recomputed when the change feed announces a write.
+  changes,
 });
 await app.listen({ host: config.HOST, port: config.PORT });
 logger.info(`MarketPulse is serving http://${config.HOST}:${config.PORT}/graphql`);
@@ -61,6 +63,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) process.exit(1);
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // app.close() closes the subscription sockets (1001) and ends their live queries before the change
+    // listener and the database go.
     app
       .close()
       .then(() => Promise.all([changes.close(), store.close(), rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect())]))

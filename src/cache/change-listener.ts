@@ -39,6 +39,7 @@ export class ChangeListener {
   private readonly instance = randomBytes(3).toString('hex');
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  private readonly changeListeners = new Set<() => void>();
 
   private constructor(
     private readonly database: DatabaseHandle,
@@ -62,6 +63,8 @@ export class ChangeListener {
           if (session !== listener.sessions || listener.closed) return;
           listener.hearing = true;
           waiting.resolve();
+          // Back after a lost session: whatever was announced meanwhile is lost, so tell of a change anyway.
+          if (session > 0) listener.notifyChange();
         });
       },
       onConnectionError: (error) => {
@@ -92,8 +95,18 @@ export class ChangeListener {
     return this.listening.promise;
   }
 
+  /**
+   * Calls `listener` after every announced change, and after a reconnection (changes made while the session
+   * was away were not announced to it). Returns the function that stops calling it.
+   */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.changeListeners.clear();
     this.hearing = false;
     clearTimeout(this.retry);
     const unlisten = this.unlisten;
@@ -116,6 +129,17 @@ export class ChangeListener {
       this.key = `${this.highest}~${version}`;
     }
     this.logger.debug({ dataVersion: this.key }, 'data changed');
+    this.notifyChange();
+  }
+
+  private notifyChange() {
+    for (const listener of this.changeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'a change listener failed');
+      }
+    }
   }
 
   private async readVersion(): Promise<void> {

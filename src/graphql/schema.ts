@@ -5,10 +5,13 @@ import { authChecker } from '../auth/auth-checker.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
+import { DashboardSubscriptionResolver } from '../modules/dashboard/dashboard.subscription.js';
 import { ProductResolver } from '../modules/products/product.resolver.js';
 import { RevenueResolver } from '../modules/revenue/revenue.resolver.js';
+import { RevenueSubscriptionResolver } from '../modules/revenue/revenue.subscription.js';
 import { Customer } from '../modules/customers/customer.type.js';
 import { Product } from '../modules/products/product.type.js';
+import { noPubSub } from '../subscriptions/served-by-live-queries.js';
 import { NodeResolver } from './node.resolver.js';
 
 let built: Promise<GraphQLSchema> | undefined;
@@ -16,10 +19,21 @@ let built: Promise<GraphQLSchema> | undefined;
 /** The one schema of the gateway (type-graphql keeps its metadata globally, so it is built once). */
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   built ??= buildSchema({
-    resolvers: [DashboardResolver, ProductRevenueResolver, RevenueResolver, CustomerResolver, ProductResolver, NodeResolver, AuditResolver],
+    resolvers: [
+      DashboardResolver,
+      ProductRevenueResolver,
+      RevenueResolver,
+      CustomerResolver,
+      ProductResolver,
+      NodeResolver,
+      DashboardSubscriptionResolver,
+      RevenueSubscriptionResolver,
+      AuditResolver,
+    ],
     orphanedTypes: [Customer, Product],
     validate: false,
     authChecker,
+    pubSub: noPubSub,
     // Role checks throw FORBIDDEN themselves; nothing reaches type-graphql's own UNAUTHORIZED.
     authMode: 'error',
   });

@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
 import type { Redis } from 'ioredis';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -22,6 +22,9 @@ import { auditPlugin } from '../modules/audit/audit.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { RateBudget, createRateLimitHooks } from '../graphql/limits/rate-limit.js';
 import { ANONYMOUS } from '../auth/principal.js';
+import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
+import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
+import { registerSubscriptionServer, type ChangeFeed, type SubscriptionServer } from '../subscriptions/ws-server.js';
 import { registerHealthRoute } from './health.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
@@ -29,7 +32,9 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
-  Partial<QueryLimitsConfig>;
+  Partial<QueryLimitsConfig> &
+  // Unset subscription settings take their defaults (src/subscriptions/ws-server.ts).
+  Partial<SubscriptionConfig>;
 
 const GRAPHQL_PATH = '/graphql';
 
@@ -38,6 +43,8 @@ export interface GatewayOptions {
   cache?: GatewayCache;
   /** Where rate budgets are shared between gateways; without it, each gateway counts its own. */
   rateLimitRedis?: Redis;
+  /** Where changes to the data are heard; with one, GraphQL subscriptions are served over WebSocket on /graphql. */
+  changes?: ChangeFeed;
 }
 
 export interface Gateway {
@@ -45,6 +52,16 @@ export interface Gateway {
   apollo: ApolloServer<GraphQLContext>;
   /** The audit trail's writer; closing the app writes what it still holds. */
   audit: AuditWriter;
+  /** The WebSocket side, when the gateway hears changes (GatewayOptions.changes). */
+  subscriptions?: SubscriptionServer;
+}
+
+function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
+  const picked: Partial<Record<keyof SubscriptionConfig, number>> = {};
+  for (const name of Object.keys(defaultSubscriptionConfig) as (keyof SubscriptionConfig)[]) {
+    if (config[name] !== undefined) picked[name] = config[name];
+  }
+  return picked;
 }
 
 /** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production) and GET /healthz. */
@@ -65,7 +82,8 @@ export async function createGateway(
     trustProxy: config.TRUST_PROXY ?? false,
   });
   const cursors = new CursorCodec(config.CURSOR_SECRET);
-  const auth = createAuthHook(createAuthenticator(config, database.db), GRAPHQL_PATH, config.AUTH_MODE === 'required');
+  const authenticate = createAuthenticator(config, database.db);
+  const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
   // too, to know the caller's cache scope.
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
@@ -121,6 +139,7 @@ export async function createGateway(
       serviceUnavailableStatusPlugin(),
       costLimitPlugin(schema, limits),
       auditPlugin(audit),
+      noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
       // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
       ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
@@ -151,6 +170,29 @@ export async function createGateway(
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));
   }
-  await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
-  return { app, apollo, audit };
+  if (!options.changes) {
+    await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
+    return { app, apollo, audit };
+  }
+  // Subscriptions share the path: a GET that asks to upgrade goes to graphql-ws, any other GET to Apollo.
+  const subscriptions = await registerSubscriptionServer(app, {
+    schema,
+    db: database.db,
+    cursors,
+    authenticate,
+    limits,
+    config: { ...defaultSubscriptionConfig, ...definedOnly(config) },
+    changes: options.changes,
+    logger: app.log.child({ component: 'subscriptions' }),
+    production,
+    formatError,
+  });
+  await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor, method: ['POST', 'OPTIONS'] });
+  app.route({
+    method: 'GET',
+    url: GRAPHQL_PATH,
+    handler: fastifyApolloHandler(apollo, { context: contextFor }),
+    wsHandler: subscriptions.wsHandler,
+  });
+  return { app, apollo, audit, subscriptions: { stats: subscriptions.stats, registry: subscriptions.registry } };
 }

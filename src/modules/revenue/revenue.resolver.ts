@@ -21,6 +21,25 @@ function bucketCount(from: string, to: string, granularity: Granularity): number
   return (ty - fy) * 12 + (tm - fm) + 1;
 }
 
+/** The series `revenue` answers (and `revenueUpdated` pushes): an open end is taken from the data. */
+export async function resolveRevenueSeries(
+  ctx: GraphQLContext,
+  from: string | null,
+  to: string | null,
+  granularityArg: Granularity | null,
+): Promise<RevenueSeriesSource> {
+  const granularity = granularityArg ?? Granularity.DAY;
+  const range = checkRange(from, to);
+  const bounds = range.from && range.to ? undefined : await readDataBounds(ctx.db);
+  const first = range.from ?? bounds?.firstDay;
+  const last = range.to ?? bounds?.lastDay;
+  if (!first || !last || first > last) return new RevenueSeriesSource(null, granularity);
+  if (bucketCount(first, last, granularity) > MAX_SERIES_POINTS) {
+    throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);
+  }
+  return new RevenueSeriesSource({ from: first, to: last }, granularity);
+}
+
 @Resolver(() => RevenueSeries)
 export class RevenueResolver {
   @Query(() => RevenueSeries, {
@@ -33,16 +52,7 @@ export class RevenueResolver {
     @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularityArg: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
-    const granularity = granularityArg ?? Granularity.DAY;
-    const range = checkRange(from, to);
-    const bounds = range.from && range.to ? undefined : await readDataBounds(ctx.db);
-    const first = range.from ?? bounds?.firstDay;
-    const last = range.to ?? bounds?.lastDay;
-    if (!first || !last || first > last) return new RevenueSeriesSource(null, granularity);
-    if (bucketCount(first, last, granularity) > MAX_SERIES_POINTS) {
-      throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);
-    }
-    return new RevenueSeriesSource({ from: first, to: last }, granularity);
+    return resolveRevenueSeries(ctx, from, to, granularityArg);
   }
 
   @FieldResolver(() => DateScalar, { nullable: true, description: 'First day of the range the series covers; null when there is no data.' })

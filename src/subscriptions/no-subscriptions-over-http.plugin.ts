@@ -1,0 +1,21 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError } from 'graphql';
+
+/**
+ * graphql-js can execute a subscription operation once, like a query, and Apollo Server would answer it over
+ * HTTP with a single snapshot. A client that sent one expects a stream, so it is told where streams are served.
+ */
+export function noSubscriptionsOverHttpPlugin<Context extends object>(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation !== 'subscription') return;
+          throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP', {
+            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+          });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import {
+  GraphQLError,
+  getOperationAST,
+  getVariableValues,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
+import { getComplexity } from 'graphql-query-complexity';
+import { costEstimator, LimitCode, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+
+// A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this
+// for queries, and graphql-ws leaves it to us.
+
+export const SubscriptionErrorCode = {
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  BAD_REQUEST: 'BAD_REQUEST',
+} as const;
+
+/** An error refusing a subscription; graphql-ws sends it in an `error` message, and the socket stays open. */
+export function refusal(code: string, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+/** The error with `code` unless it carries a code (a limit's) already. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    // A limit's own code (and its limitCode marker) wins over the generic one.
+    extensions: { code, ...error.extensions },
+  });
+}
+
+export interface SubscribePayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+}
+
+export interface CheckedSubscription {
+  document: DocumentNode;
+  variables: Record<string, unknown>;
+}
+
+/**
+ * Parses (with the token limit), validates (standard rules, depth, aliases, directives), makes sure it is a
+ * subscription, coerces the variables and checks the cost with them; returns what to run, or why not.
+ */
+export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimits) {
+  const validationRules = [...specifiedRules, ...queryLimitRules(limits)];
+  const estimators = [costEstimator(limits.defaultPageSize)];
+  return (payload: SubscribePayload): CheckedSubscription | GraphQLError[] => {
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query, { maxTokens: limits.maxTokens });
+    } catch (error) {
+      return [error instanceof GraphQLError ? withCode(error, 'GRAPHQL_PARSE_FAILED') : refusal('GRAPHQL_PARSE_FAILED', 'Invalid document')];
+    }
+    const invalid = validate(schema, document, validationRules);
+    if (invalid.length > 0) return invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+    const operation = getOperationAST(document, payload.operationName ?? undefined);
+    if (!operation) return [refusal(SubscriptionErrorCode.BAD_REQUEST, 'Unable to identify the operation: give its operationName')];
+    if (operation.operation !== 'subscription') {
+      return [
+        refusal(SubscriptionErrorCode.BAD_REQUEST, 'Only subscriptions are served over WebSocket; send queries to POST /graphql'),
+      ];
+    }
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+    if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
+    const cost = getComplexity({
+      schema,
+      query: document,
+      variables: payload.variables ?? {},
+      operationName: payload.operationName ?? undefined,
+      estimators,
+    });
+    if (cost > limits.maxCost) {
+      return [refusal(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })];
+    }
+    return { document, variables: payload.variables ?? {} };
+  };
+}

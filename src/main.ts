@@ -3,10 +3,12 @@ import { openCacheStore } from './cache/cache-store.js';
 import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
+import { installGracefulShutdown } from './graceful-shutdown.js';
 import { createGateway } from './http/server.js';
 import { createLogger } from './logger.js';
 
-// Start-up only: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen.
+// Start-up only: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen,
+// then graceful shutdown on SIGTERM/SIGINT.
 
 function readConfig() {
   try {
@@ -39,7 +41,8 @@ const store = openCacheStore({
   logger: logger.child({ component: 'cache' }),
 });
 logger.info({ store: store.kind, ttlSeconds: config.CACHE_TTL_SECONDS }, 'response cache');
-const { app } = await createGateway(config, database, logger, {
+const gateway = await createGateway(config, database, logger, {
+  cacheStatus: () => store.status(),
   cache: {
     store: store.cache,
     ttlSeconds: config.CACHE_TTL_SECONDS,
@@ -48,23 +51,17 @@ const { app } = await createGateway(config, database, logger, {
     reportTimezone: config.REPORT_TIMEZONE,
   },
 });
-await app.listen({ host: config.HOST, port: config.PORT });
-logger.info(`MarketPulse is serving http://${config.HOST}:${config.PORT}/graphql`);
+const address = await gateway.app.listen({ host: config.HOST, port: config.PORT });
+logger.info(`MarketPulse is serving ${address}/graphql`);
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    app
-      .close()
-      .then(() => Promise.all([changes.close(), store.close()]))
-      .then(() => database.close())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      });
-  });
-}
+installGracefulShutdown(
+  {
+    beginShutdown: () => gateway.beginShutdown(),
+    closeServer: () => gateway.app.close(),
+    closeResources: async () => {
+      await Promise.all([changes.close(), store.close()]);
+      await database.close();
+    },
+  },
+  { delayMs: config.SHUTDOWN_DELAY_MS, graceMs: config.SHUTDOWN_GRACE_MS, logger },
+);

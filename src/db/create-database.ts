@@ -14,6 +14,21 @@ export interface DatabaseOptions {
   /** Called with the SQL of every statement Kysely runs (tests count statements per request). */
   onQuery?: (sql: string) => void;
   onError?: (error: unknown) => void;
+  /** Called after every statement on PostgreSQL with its prepared-statement name and duration (metrics). */
+  onStatement?: (name: string, seconds: number) => void;
+  /**
+   * The label of whatever is being served now (the request id), put in the session's application_name when
+   * a pooled connection is checked out, so that pg_stat_activity and the server's logs name the request.
+   */
+  sessionLabel?: () => string | undefined;
+}
+
+export interface PoolStats {
+  /** Open connections, idle ones included. */
+  total: number;
+  idle: number;
+  /** Callers queued for a connection. */
+  waiting: number;
 }
 
 export interface ListenEvents {
@@ -45,6 +60,8 @@ export interface DatabaseHandle {
    * at start-up is retried in the background and reported through `events`, never thrown.
    */
   listen?(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
+  /** The connection pool's counts (PostgreSQL only; PGlite is one in-process session). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -162,29 +179,69 @@ function trackListeners() {
   };
 }
 
+/** `mp_<relation>_<hash>`: stable for a statement text, and readable as a metric label or in pg_prepared_statements. */
+export function statementName(text: string): string {
+  const relation = /\bfrom\s+"?([a-z_][a-z0-9_]*)"?/i.exec(text)?.[1] ?? 'query';
+  // PostgreSQL truncates identifiers at 63 bytes; the hash keeps truncated names apart.
+  return `mp_${relation.slice(0, 40)}_${createHash('sha1').update(text).digest('hex').slice(0, 12)}`;
+}
+
+const APPLICATION_NAME = 'marketpulse';
+
 /**
  * Runs every parameterised statement as a named prepared statement (named after its text), so each pooled
  * session parses and plans a report query once instead of on every request. The gateway's statements are a
  * small fixed set, so the per-session cache stays small. Parameterless scripts (migrations) run as they are.
  * A migration that changes a view's columns makes sessions that prepared against the old shape fail until the
  * pool replaces them, so restart gateways after such a migration (as one would for new code anyway).
+ *
+ * The request id reaches PostgreSQL as the session's application_name, set when a connection is checked out
+ * for another request than the one it last served. A SQL comment in the statement would be free of round
+ * trips, but a named statement's text is sent once per session, so the comment pg_stat_activity showed would
+ * be that of the request that first prepared it; one `set_config` per checkout is the cheapest correct way.
  */
-function preparing(pool: pg.Pool): PostgresPool {
+function preparing(pool: pg.Pool, options: DatabaseOptions): PostgresPool {
   const named = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = named.get(text);
     if (!name) {
-      name = `mp_${createHash('sha1').update(text).digest('base64url')}`;
+      name = statementName(text);
       named.set(text, name);
     }
     return name;
   };
+  const labels = new WeakMap<pg.PoolClient, string>();
+  const { onStatement, sessionLabel } = options;
+  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    if (!onStatement) return run();
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      onStatement(name, (performance.now() - started) / 1000);
+    }
+  };
   return {
     connect: async () => {
       const client = await pool.connect();
+      const label = sessionLabel?.();
+      if (label !== undefined && labels.get(client) !== label) {
+        try {
+          await client.query('SELECT set_config($1, $2, false)', ['application_name', `${APPLICATION_NAME} ${label}`]);
+          labels.set(client, label);
+        } catch (error) {
+          client.release(error instanceof Error ? error : true);
+          throw error;
+        }
+      }
       return {
-        query: ((text: string, values: unknown[]) =>
-          values.length === 0 ? client.query(text) : client.query({ name: nameOf(text), text, values })) as unknown as PostgresPoolClient['query'],
+        // Parameterless statements (scripts, DDL) are timed under the name they would have, but sent as they are
+        // and not remembered.
+        query: ((text: string, values: unknown[]) => {
+          if (values.length === 0) return timed(statementName(text), () => client.query(text));
+          const name = nameOf(text);
+          return timed(name, () => client.query({ name, text, values }));
+        }) as unknown as PostgresPoolClient['query'],
         release: (destroy?: boolean) => client.release(destroy),
       };
     },
@@ -205,7 +262,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     max: options.poolMax ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     options: settings.join(' '),
-    application_name: 'marketpulse',
+    application_name: APPLICATION_NAME,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         KEEP_AS_TEXT.has(oid) ? identity : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -213,7 +270,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (error) => options.onError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing(pool) }), log: logger(options) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing(pool, options) }), log: logger(options) });
   const listeners = trackListeners();
   return {
     db,
@@ -226,6 +283,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     },
     listen: async (channel, onPayload, events) =>
       listeners.add(await listenOnPostgres(connectionString, options, channel, onPayload, events)),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: async () => {
       await listeners.closeAll();
       await db.destroy();

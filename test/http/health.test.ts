@@ -81,7 +81,7 @@ async function expectServiceUnavailable(gateway: TestGateway) {
   expect(status).toBe(503);
   for (const error of body.errors ?? []) {
     expect(error.message).not.toMatch(LEAK);
-    expect(Object.keys(error.extensions ?? {})).toEqual(['code']);
+    expect(Object.keys(error.extensions ?? {})).toEqual(['code', 'requestId']);
   }
 }
 

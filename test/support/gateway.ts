@@ -1,6 +1,6 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { createGateway, type Gateway, type GatewayOptions, type ServerConfig } from '../../src/http/server.js';
 
@@ -29,8 +29,9 @@ export async function startTestGateway(
   database: DatabaseHandle,
   config: Partial<ServerConfig> = {},
   options: GatewayOptions = {},
+  logger: Logger = pino({ level: 'silent' }),
 ): Promise<TestGateway> {
-  const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }), options);
+  const gateway = await createGateway({ ...testServerConfig, ...config }, database, logger, options);
   await gateway.app.ready();
   return {
     ...gateway,

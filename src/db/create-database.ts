@@ -188,6 +188,13 @@ export function statementName(text: string): string {
 
 const APPLICATION_NAME = 'marketpulse';
 
+/** The statement failed because its session is gone: terminated, shut down, or the connection dropped. */
+function isSessionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
+  return error instanceof Error && /Connection terminated|connection is closed|not queryable/i.test(error.message);
+}
+
 /**
  * Runs every parameterised statement as a named prepared statement (named after its text), so each pooled
  * session parses and plans a report query once instead of on every request. The gateway's statements are a
@@ -221,9 +228,24 @@ function preparing(pool: pg.Pool, options: DatabaseOptions): PostgresPool {
       onStatement(name, (performance.now() - started) / 1000);
     }
   };
+  const guarded = new WeakSet<pg.PoolClient>();
   return {
     connect: async () => {
       const client = await pool.connect();
+      // The pool listens for errors on idle clients only. A checked-out client whose backend is terminated
+      // emits 'error' once its query has failed; unheard, that would crash the process.
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', (error) => options.onError?.(error));
+      }
+      // A client whose statement failed because its session ended goes back to the pool destroyed, not idle,
+      // so that the next request does not get a dead connection before the pool notices.
+      let broken = false;
+      const watch = <T>(run: Promise<T>): Promise<T> =>
+        run.catch((error: unknown) => {
+          if (isSessionLost(error)) broken = true;
+          throw error;
+        });
       const label = sessionLabel?.();
       if (label !== undefined && labels.get(client) !== label) {
         try {
@@ -238,11 +260,11 @@ function preparing(pool: pg.Pool, options: DatabaseOptions): PostgresPool {
         // Parameterless statements (scripts, DDL) are timed under the name they would have, but sent as they are
         // and not remembered.
         query: ((text: string, values: unknown[]) => {
-          if (values.length === 0) return timed(statementName(text), () => client.query(text));
+          if (values.length === 0) return watch(timed(statementName(text), () => client.query(text)));
           const name = nameOf(text);
-          return timed(name, () => client.query({ name, text, values }));
+          return watch(timed(name, () => client.query({ name, text, values })));
         }) as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
+        release: (destroy?: boolean) => client.release(destroy || broken),
       };
     },
     end: () => pool.end(),

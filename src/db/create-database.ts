@@ -192,7 +192,7 @@ const APPLICATION_NAME = 'marketpulse';
 function isSessionLost(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
-  return error instanceof Error && /Connection terminated|connection is closed|not queryable/i.test(error.message);
+  return error instanceof Error && /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message);
 }
 
 /**
@@ -279,10 +279,17 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     // The report queries read small rollups; JIT compiling them costs hundreds of milliseconds and saves nothing.
     '-c jit=off',
   ];
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const pool = new pg.Pool({
     connectionString,
     max: options.poolMax ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // Both the wait for a new connection and the wait for a pooled one when all are in use.
+    connectionTimeoutMillis: connectTimeoutMs,
+    // PostgreSQL cancels a statement at statement_timeout itself; this client-side limit is for a server or a
+    // network that stops answering mid-statement, which would otherwise hold the request (and the connection)
+    // for as long as TCP takes to give up. The connection is then destroyed (isSessionLost).
+    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + connectTimeoutMs } : {}),
     options: settings.join(' '),
     application_name: APPLICATION_NAME,
     types: {

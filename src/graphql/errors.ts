@@ -46,7 +46,7 @@ export function isQueryTimeout(error: unknown): boolean {
 // A statement cancelled by an operator (pg_cancel_backend, 57014 without a timeout) is transient too.
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300|57014)/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED/;
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED|Query read timeout/;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

@@ -4,6 +4,8 @@ import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { currentRequest } from '../../src/observability/request-context.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
+import { connectPostgres } from '../../src/db/create-database.js';
+import { TcpProxy } from '../cache/tcp-proxy.js';
 import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 const DASHBOARD = { query: '{ dashboard { totalTransactions totalRevenue } }' };
@@ -126,6 +128,44 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
       const running = (await gatewaySessions(database, 'active')).filter((s) => s.application_name === 'marketpulse too-slow');
       expect(running).toEqual([]);
 
+      const after = await post(gateway, DASHBOARD);
+      expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
+    });
+  });
+
+  describe('PostgreSQL that stops answering mid-statement', () => {
+    let proxy: TcpProxy;
+    let handle: DatabaseHandle;
+    let gateway: TestGateway;
+
+    beforeAll(async () => {
+      const target = new URL(database.url!);
+      proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      await proxy.start('forward');
+      const viaProxy = new URL(target);
+      viaProxy.hostname = '127.0.0.1';
+      viaProxy.port = String(proxy.port);
+      handle = connectPostgres(viaProxy.toString(), { reportTimezone: 'UTC', statementTimeoutMs: 400, connectTimeoutMs: 400, poolMax: 3 });
+      gateway = await startTestGateway(handle);
+    });
+
+    afterAll(async () => {
+      await gateway?.close();
+      await handle?.close();
+      await proxy?.stop();
+    });
+
+    it('gives up after the statement and connect timeouts with 503 SERVICE_UNAVAILABLE, then recovers', async () => {
+      expect((await post(gateway, DASHBOARD)).body).toEqual(HEALTHY);
+      // Replies are held back: the server neither answers nor closes, as over a broken network.
+      proxy.setMode('stall');
+      const started = performance.now();
+      const response = await post(gateway, DASHBOARD);
+      const ms = performance.now() - started;
+      expect(response.status).toBe(503);
+      expect(codes(response.body)).toEqual(['SERVICE_UNAVAILABLE']);
+      expect(ms).toBeLessThan(5_000);
+      proxy.setMode('forward');
       const after = await post(gateway, DASHBOARD);
       expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
     });

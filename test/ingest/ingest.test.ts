@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, runIngestCommand } from '../../src/cli/ingest.js';
 import { readTransactionCsv } from '../../src/ingest/csv-source.js';
 import { ingestTransactions } from '../../src/ingest/ingest-transactions.js';
+import { ask, dashboard, openStore, pollUntil, startCachedGateway } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const HEADER = 'id,customer_id,product_id,quantity,amount,status,transaction_date';
@@ -178,6 +179,26 @@ describe.runIf(inject('databaseUrl'))('npm run ingest', () => {
              (SELECT sum(completed_count + pending_count + cancelled_count)::text FROM rollup_daily) AS counted,
              (SELECT count(*)::text FROM transactions) AS stored`.execute(database.handle.db);
     expect(sums[0]).toEqual({ rollup: '650.00', base: '650.00', counted: '4', stored: '4' });
+  });
+
+  it('makes cached answers stale: the next answer includes the new rows', async () => {
+    const gateway = await startCachedGateway(database.handle, openStore('memory', 'ingest:'));
+    try {
+      const query = dashboard();
+      expect((await ask(gateway, query)).body.data?.dashboard.totalTransactions).toBe(1);
+      expect((await ask(gateway, query)).cache?.hit).toBe(true);
+      const feed = [HEADER, '5001,1,1,1,10.00,completed,2025-04-01T00:00:00Z', '5002,2,1,1,10.00,completed,2025-04-01T00:00:00Z'];
+      expect(await ingest([await fileWith('fresh.csv', feed.join('\n'))])).toBe(EXIT_OK);
+      const { answer } = await pollUntil(
+        () => ask(gateway, query),
+        (a) => a.body.data?.dashboard.totalTransactions === 3,
+        5_000,
+      );
+      expect(answer.body.data?.dashboard.totalTransactions).toBe(3);
+      expect(answer.cache?.hit).toBe(false);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('leaves whole batches only when a batch fails at the database', async () => {

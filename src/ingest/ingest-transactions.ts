@@ -60,7 +60,10 @@ export class IngestFailure extends Error {
   }
 }
 
-export const DEFAULT_BATCH_SIZE = 10_000;
+// Each batch pays a fixed cost in the rollup triggers (recounting the distinct customers of every day, week and
+// month it touches), which a feed that is not in date order makes large: 1,000,000 shuffled rows took 74 s in
+// batches of 10,000 and 44 s in batches of 50,000 (27 s in date order). A batch of 50,000 commits in 1-3 s.
+export const DEFAULT_BATCH_SIZE = 50_000;
 
 class StrictRollback extends Error {}
 

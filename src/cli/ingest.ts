@@ -136,6 +136,11 @@ export async function runIngestCommand(
       strict: command.strict,
       createMissing: command.createMissing,
       batchSize: command.batchSize,
+      // Progress, and where a rerun would pick up: each line is a batch that is safely stored.
+      onBatch: (batch) =>
+        output.out(
+          `batch ${batch.batch}: lines ${batch.firstLine}-${batch.lastLine}, ${count(batch.rows)} row(s) ${command.strict ? 'written' : 'committed'}`,
+        ),
     });
     reportRejected(summary);
     output.out(describeSummary(summary, command.strict));

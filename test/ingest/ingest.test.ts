@@ -158,6 +158,7 @@ describe.runIf(inject('databaseUrl'))('npm run ingest', () => {
   it('reads standard input', async () => {
     const feed = [HEADER, '4001,1,1,1,10.00,completed,2025-04-01T00:00:00Z'].join('\r\n');
     expect(await ingest(['-'], Readable.from([feed]))).toBe(EXIT_OK);
+    expect(out[0]).toBe('batch 1: lines 2-2, 1 row(s) committed');
     expect((await rows()).map((r) => r.id)).toEqual(['500', '4001']);
   });
 

@@ -177,7 +177,7 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
     let gateway: TestGateway;
 
     beforeAll(async () => {
-      handle = await database.reopen({ poolMax: POOL_MAX, connectTimeoutMs: 500 });
+      handle = await database.reopen({ poolMax: POOL_MAX, connectTimeoutMs: 1_000 });
       gateway = await startTestGateway(handle);
     });
 
@@ -187,7 +187,7 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
     });
 
     it('queues or refuses with 503 SERVICE_UNAVAILABLE, never fails otherwise, and leaks nothing', async () => {
-      await setQueryDelay(database.handle, 0.1);
+      await setQueryDelay(database.handle, 0.2);
       const responses = await Promise.all(Array.from({ length: 200 }, () => post(gateway, DASHBOARD)));
       await setQueryDelay(database.handle, 0);
 
@@ -199,7 +199,7 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
         expect(codes(response.body)).toEqual(['SERVICE_UNAVAILABLE']);
         expect(response.headers['retry-after']).toBe('5');
       }
-      // Some were queued and served; the wait of 500 ms cannot hold 600 statements of 100 ms on 3 connections.
+      // Some were queued and served; a wait of one second cannot hold 600 statements of 200 ms on 3 connections.
       expect(served.length).toBeGreaterThan(0);
       expect(refused.length).toBeGreaterThan(0);
 

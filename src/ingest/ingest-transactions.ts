@@ -165,18 +165,24 @@ export async function ingestTransactions(
       // Reported when awaited (at the next flush or at the end); this only keeps Node from calling it unhandled.
       inFlight.catch(() => undefined);
     };
-    for await (const item of source) {
-      summary.rows += 1;
-      if ('reason' in item) {
-        summary.rejected.push(item);
-        continue;
+    try {
+      for await (const item of source) {
+        summary.rows += 1;
+        if ('reason' in item) {
+          summary.rejected.push(item);
+          continue;
+        }
+        if (batch.has(item.id)) {
+          batch.delete(item.id);
+          duplicatesInBatch += 1;
+        }
+        batch.set(item.id, item);
+        if (batch.size >= batchSize) await flush();
       }
-      if (batch.has(item.id)) {
-        batch.delete(item.id);
-        duplicatesInBatch += 1;
-      }
-      batch.set(item.id, item);
-      if (batch.size >= batchSize) await flush();
+    } catch (error) {
+      // The input failed (an I/O error): let the batch being written settle before the caller closes the pool.
+      await inFlight.catch(() => undefined);
+      throw error;
     }
     await flush();
     await inFlight;

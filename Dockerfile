@@ -25,9 +25,13 @@ COPY sql ./sql
 COPY src ./src
 USER node
 EXPOSE 4000
-# Slim images have no curl; node's built-in fetch does. 127.0.0.1, not localhost, which may resolve to ::1.
+# Liveness: /healthz (readiness, /readyz, is for the load balancer). Slim images have no curl; node's
+# built-in fetch does. 127.0.0.1, not localhost, which may resolve to ::1.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# SIGTERM starts a graceful shutdown: /readyz turns 503, in-flight requests finish within SHUTDOWN_GRACE_MS
+# (10 s by default; give `docker stop -t` / the orchestrator's grace period a little more).
+STOPSIGNAL SIGTERM
 # node with tsx's loader rather than the tsx CLI: the CLI would run the app in a child process,
 # one more process between the container's signals and the server.
 CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -43,6 +43,10 @@ const schema = z.object({
   PG_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
   PG_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
   HEALTH_TIMEOUT_MS: positiveInt.default(2_000),
+  // On SIGTERM/SIGINT: keep serving this long with /readyz at 503 so load balancers notice, then drain.
+  SHUTDOWN_DELAY_MS: nonNegativeInt.default(0),
+  // The longest a shutdown may take; past it the process exits 1 with whatever is still in flight.
+  SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
   CURSOR_SECRET: z.string().min(16).default('marketpulse-cursor-integrity'),
   REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
   CACHE_TTL_SECONDS: nonNegativeInt.default(60),
@@ -99,6 +103,9 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+/** Every variable the gateway reads (the README's configuration table documents each). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as (keyof Config)[];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -5,10 +5,12 @@ import { createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
+import { installGracefulShutdown } from './graceful-shutdown.js';
 import { createGateway } from './http/server.js';
 import { createLogger } from './logger.js';
 
-// Start-up only: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen.
+// Start-up only: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen,
+// then graceful shutdown on SIGTERM/SIGINT.
 
 function readConfig() {
   try {
@@ -42,7 +44,8 @@ const rateLimitRedis =
   config.REDIS_URL && config.RATE_LIMIT_POINTS > 0
     ? createRedisClient(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, logger: logger.child({ component: 'rate-limit' }) })
     : undefined;
-const { app } = await createGateway(config, database, logger, {
+const gateway = await createGateway(config, database, logger, {
+  cacheStatus: () => store.status(),
   cache: {
     store: store.cache,
     ttlSeconds: config.CACHE_TTL_SECONDS,
@@ -54,25 +57,19 @@ const { app } = await createGateway(config, database, logger, {
   // Subscriptions are recomputed when the change feed announces a write.
   changes,
 });
-await app.listen({ host: config.HOST, port: config.PORT });
-logger.info(`MarketPulse is serving http://${config.HOST}:${config.PORT}/graphql`);
+const address = await gateway.app.listen({ host: config.HOST, port: config.PORT });
+logger.info(`MarketPulse is serving ${address}/graphql`);
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // app.close() closes the subscription sockets (1001) and ends their live queries before the change
-    // listener and the database go.
-    app
-      .close()
-      .then(() => Promise.all([changes.close(), store.close(), rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect())]))
-      .then(() => database.close())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      });
-  });
-}
+installGracefulShutdown(
+  {
+    beginShutdown: () => gateway.beginShutdown(),
+    // Closing the server also closes the subscription sockets (1001) and ends their live queries, before the
+    // change listener and the database go.
+    closeServer: () => gateway.app.close(),
+    closeResources: async () => {
+      await Promise.all([changes.close(), store.close(), rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect())]);
+      await database.close();
+    },
+  },
+  { delayMs: config.SHUTDOWN_DELAY_MS, graceMs: config.SHUTDOWN_GRACE_MS, logger },
+);

@@ -17,18 +17,26 @@ export interface CacheStore {
   kind: 'redis' | 'memory';
   /** Every key already starts with the key prefix. */
   cache: KeyValueCache<string>;
+  /** Whether the store can be used now: the in-process LRU always can, Redis while connected. */
+  status(): 'up' | 'down' | 'memory';
   close(): Promise<void>;
 }
 
 export function openCacheStore(options: CacheStoreOptions): CacheStore {
   if (!options.redisUrl) {
     const lru = new InMemoryLRUCache<string>({ maxSize: options.maxMegabytes * 2 ** 20 });
-    return { kind: 'memory', cache: new PrefixingKeyValueCache(lru, options.keyPrefix), close: async () => lru.clear() };
+    return {
+      kind: 'memory',
+      cache: new PrefixingKeyValueCache(lru, options.keyPrefix),
+      status: () => 'memory',
+      close: async () => lru.clear(),
+    };
   }
   const client = createRedisClient(options.redisUrl, options);
   return {
     kind: 'redis',
     cache: new PrefixingKeyValueCache(new RedisKeyValueCache(client, options.logger), options.keyPrefix),
+    status: () => (client.status === 'ready' ? 'up' : 'down'),
     close: async () => {
       // Closing on purpose is no outage to report.
       client.removeAllListeners('close');

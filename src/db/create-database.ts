@@ -14,6 +14,21 @@ export interface DatabaseOptions {
   /** Called with the SQL of every statement Kysely runs (tests count statements per request). */
   onQuery?: (sql: string) => void;
   onError?: (error: unknown) => void;
+  /** Called after every statement on PostgreSQL with its prepared-statement name and duration (metrics). */
+  onStatement?: (name: string, seconds: number) => void;
+  /**
+   * The label of whatever is being served now (the request id), put in the session's application_name when
+   * a pooled connection is checked out, so that pg_stat_activity and the server's logs name the request.
+   */
+  sessionLabel?: () => string | undefined;
+}
+
+export interface PoolStats {
+  /** Open connections, idle ones included. */
+  total: number;
+  idle: number;
+  /** Callers queued for a connection. */
+  waiting: number;
 }
 
 export interface ListenEvents {
@@ -45,6 +60,8 @@ export interface DatabaseHandle {
    * at start-up is retried in the background and reported through `events`, never thrown.
    */
   listen?(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
+  /** The connection pool's counts (PostgreSQL only; PGlite is one in-process session). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -162,30 +179,92 @@ function trackListeners() {
   };
 }
 
+/** `mp_<relation>_<hash>`: stable for a statement text, and readable as a metric label or in pg_prepared_statements. */
+export function statementName(text: string): string {
+  const relation = /\bfrom\s+"?([a-z_][a-z0-9_]*)"?/i.exec(text)?.[1] ?? 'query';
+  // PostgreSQL truncates identifiers at 63 bytes; the hash keeps truncated names apart.
+  return `mp_${relation.slice(0, 40)}_${createHash('sha1').update(text).digest('hex').slice(0, 12)}`;
+}
+
+const APPLICATION_NAME = 'marketpulse';
+
+/** The statement failed because its session is gone: terminated, shut down, or the connection dropped. */
+function isSessionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
+  return error instanceof Error && /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message);
+}
+
 /**
  * Runs every parameterised statement as a named prepared statement (named after its text), so each pooled
  * session parses and plans a report query once instead of on every request. The gateway's statements are a
  * small fixed set, so the per-session cache stays small. Parameterless scripts (migrations) run as they are.
  * A migration that changes a view's columns makes sessions that prepared against the old shape fail until the
  * pool replaces them, so restart gateways after such a migration (as one would for new code anyway).
+ *
+ * The request id reaches PostgreSQL as the session's application_name, set when a connection is checked out
+ * for another request than the one it last served. A SQL comment in the statement would be free of round
+ * trips, but a named statement's text is sent once per session, so the comment pg_stat_activity showed would
+ * be that of the request that first prepared it; one `set_config` per checkout is the cheapest correct way.
  */
-function preparing(pool: pg.Pool): PostgresPool {
+function preparing(pool: pg.Pool, options: DatabaseOptions): PostgresPool {
   const named = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = named.get(text);
     if (!name) {
-      name = `mp_${createHash('sha1').update(text).digest('base64url')}`;
+      name = statementName(text);
       named.set(text, name);
     }
     return name;
   };
+  const labels = new WeakMap<pg.PoolClient, string>();
+  const { onStatement, sessionLabel } = options;
+  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    if (!onStatement) return run();
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      onStatement(name, (performance.now() - started) / 1000);
+    }
+  };
+  const guarded = new WeakSet<pg.PoolClient>();
   return {
     connect: async () => {
       const client = await pool.connect();
+      // The pool listens for errors on idle clients only. A checked-out client whose backend is terminated
+      // emits 'error' once its query has failed; unheard, that would crash the process.
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', (error) => options.onError?.(error));
+      }
+      // A client whose statement failed because its session ended goes back to the pool destroyed, not idle,
+      // so that the next request does not get a dead connection before the pool notices.
+      let broken = false;
+      const watch = <T>(run: Promise<T>): Promise<T> =>
+        run.catch((error: unknown) => {
+          if (isSessionLost(error)) broken = true;
+          throw error;
+        });
+      const label = sessionLabel?.();
+      if (label !== undefined && labels.get(client) !== label) {
+        try {
+          await client.query('SELECT set_config($1, $2, false)', ['application_name', `${APPLICATION_NAME} ${label}`]);
+          labels.set(client, label);
+        } catch (error) {
+          client.release(error instanceof Error ? error : true);
+          throw error;
+        }
+      }
       return {
-        query: ((text: string, values: unknown[]) =>
-          values.length === 0 ? client.query(text) : client.query({ name: nameOf(text), text, values })) as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
+        // Parameterless statements (scripts, DDL) are timed under the name they would have, but sent as they are
+        // and not remembered.
+        query: ((text: string, values: unknown[]) => {
+          if (values.length === 0) return watch(timed(statementName(text), () => client.query(text)));
+          const name = nameOf(text);
+          return watch(timed(name, () => client.query({ name, text, values })));
+        }) as unknown as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy || broken),
       };
     },
     end: () => pool.end(),
@@ -200,12 +279,19 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     // The report queries read small rollups; JIT compiling them costs hundreds of milliseconds and saves nothing.
     '-c jit=off',
   ];
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const pool = new pg.Pool({
     connectionString,
     max: options.poolMax ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // Both the wait for a new connection and the wait for a pooled one when all are in use.
+    connectionTimeoutMillis: connectTimeoutMs,
+    // PostgreSQL cancels a statement at statement_timeout itself; this client-side limit is for a server or a
+    // network that stops answering mid-statement, which would otherwise hold the request (and the connection)
+    // for as long as TCP takes to give up. The connection is then destroyed (isSessionLost).
+    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + connectTimeoutMs } : {}),
     options: settings.join(' '),
-    application_name: 'marketpulse',
+    application_name: APPLICATION_NAME,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         KEEP_AS_TEXT.has(oid) ? identity : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -213,7 +299,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (error) => options.onError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing(pool) }), log: logger(options) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing(pool, options) }), log: logger(options) });
   const listeners = trackListeners();
   return {
     db,
@@ -226,6 +312,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     },
     listen: async (channel, onPayload, events) =>
       listeners.add(await listenOnPostgres(connectionString, options, channel, onPayload, events)),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: async () => {
       await listeners.closeAll();
       await db.destroy();

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { DatabaseHandle } from './create-database.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/migrations/', import.meta.url));
@@ -43,4 +43,30 @@ export async function migrateToLatest(handle: DatabaseHandle, dir = MIGRATIONS_D
     throw new Error(`${what}: ${reason}`, { cause: result.error });
   }
   return result;
+}
+
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * The migrations in `dir` that the database has not applied (all of them when it has none). Reads the
+ * directory once per call; the readiness probe keeps the file names and passes them in.
+ */
+export async function findPendingMigrations(handle: DatabaseHandle, expected: readonly string[]): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(handle.db);
+    applied = new Set(rows.map((row) => row.name));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return [...expected];
+    throw error;
+  }
+  return expected.filter((name) => !applied.has(name));
+}
+
+/** The names migrations are recorded under: the .sql files of `dir`, without the extension, in order. */
+export async function readMigrationNames(dir = MIGRATIONS_DIR): Promise<string[]> {
+  return (await readdir(dir))
+    .filter((file) => file.endsWith('.sql'))
+    .sort()
+    .map((file) => file.replace(/\.sql$/, ''));
 }

@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import { observeStatement } from '../observability/metrics.js';
+import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from './create-database.js';
 import { migrateToLatest } from './migrator.js';
@@ -21,6 +23,8 @@ export async function openConfiguredDatabase(config: Config, log: Logger): Promi
     connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
+    onStatement: observeStatement,
+    sessionLabel: () => currentRequest()?.requestId,
   };
   if (config.DATABASE_URL) {
     const handle = connectPostgres(config.DATABASE_URL, options);

@@ -1,9 +1,11 @@
 import { GraphQLError, parse, visit, type GraphQLFormattedError, type ValueNode } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { currentRequest } from '../observability/request-context.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 
@@ -21,10 +23,30 @@ export function serviceUnavailable(): GraphQLError {
   });
 }
 
+/** A statement ran past PG_STATEMENT_TIMEOUT_MS and PostgreSQL cancelled it; also a 503. */
+export function queryTimeout(): GraphQLError {
+  return new GraphQLError('The query took too long and was cancelled; try again shortly or ask for less', {
+    extensions: { code: ErrorCode.QUERY_TIMEOUT },
+  });
+}
+
+/** The error codes that make a response HTTP 503 with Retry-After. */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set([ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.QUERY_TIMEOUT]);
+
+const QUERY_CANCELED = '57014';
+
+/** PostgreSQL cancelled the statement because of statement_timeout (not a cancel asked for by somebody). */
+export function isQueryTimeout(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if ((error as { code?: unknown }).code === QUERY_CANCELED && /statement timeout/.test(error.message)) return true;
+  return error.cause !== undefined && isQueryTimeout(error.cause);
+}
+
 // Connection-level failures: the server is down, restarting, refusing connections, or unreachable.
-const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300)/;
+// A statement cancelled by an operator (pg_cancel_backend, 57014 without a timeout) is transient too.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300|57014)/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED/;
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED|Query read timeout/;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -86,6 +108,10 @@ export interface ErrorLogger {
 export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
+    if (isQueryTimeout(original)) {
+      const { message, extensions } = queryTimeout();
+      return { message, locations: formatted.locations, path: formatted.path, extensions: { code: extensions.code } };
+    }
     if (isDatabaseUnavailable(original)) {
       const { message, extensions } = serviceUnavailable();
       return { message, locations: formatted.locations, path: formatted.path, extensions: { code: extensions.code } };
@@ -113,7 +139,7 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
       }
       return formatted;
     }
-    options.logger.error({ err: original, path: formatted.path }, 'unexpected error while resolving a request');
+    options.logger.error({ err: original, path: formatted.path, requestId: currentRequest()?.requestId }, 'unexpected error while resolving a request');
     return {
       message: 'Internal server error',
       locations: formatted.locations,

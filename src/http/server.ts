@@ -4,7 +4,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
 import type { Redis } from 'ioredis';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
@@ -25,7 +25,13 @@ import { ANONYMOUS } from '../auth/principal.js';
 import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
 import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
 import { registerSubscriptionServer, type ChangeFeed, type SubscriptionServer } from '../subscriptions/ws-server.js';
+import { observePool } from '../observability/metrics.js';
+import { requestIdFrom } from '../observability/request-context.js';
+import { observeSubscriptions } from '../observability/subscription-metrics.js';
+import { registerRequestObservation } from '../observability/request-log.js';
 import { registerHealthRoute } from './health.route.js';
+import { registerMetricsRoute } from './metrics.route.js';
+import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
   Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
@@ -45,6 +51,8 @@ export interface GatewayOptions {
   rateLimitRedis?: Redis;
   /** Where changes to the data are heard; with one, GraphQL subscriptions are served over WebSocket on /graphql. */
   changes?: ChangeFeed;
+  /** What /readyz reports about the cache store (Redis up or down, or the in-process LRU). */
+  cacheStatus?: () => CacheStatus;
 }
 
 export interface Gateway {
@@ -52,6 +60,8 @@ export interface Gateway {
   apollo: ApolloServer<GraphQLContext>;
   /** The audit trail's writer; closing the app writes what it still holds. */
   audit: AuditWriter;
+  /** Starts shutting down: /readyz answers 503 from now on, while requests are still served. */
+  beginShutdown(): void;
   /** The WebSocket side, when the gateway hears changes (GatewayOptions.changes). */
   subscriptions?: SubscriptionServer;
 }
@@ -64,7 +74,7 @@ function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
   return picked;
 }
 
-/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production) and GET /healthz. */
+/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production), /healthz, /readyz and /metrics. */
 export async function createGateway(
   config: ServerConfig,
   database: DatabaseHandle,
@@ -76,11 +86,15 @@ export async function createGateway(
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: limits.maxBodyBytes,
-    // Clients may send their own request id; otherwise Fastify makes one.
-    requestIdHeader: 'x-request-id',
+    // Clients may send their own request id (x-request-id); otherwise one is made (request-context.ts).
+    requestIdHeader: false,
+    genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
+    // One line per request, written by request-log.ts with what Fastify's two lines lack.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // Behind a load balancer, the client address (audit trail, rate limits) comes from X-Forwarded-For.
     trustProxy: config.TRUST_PROXY ?? false,
   });
+  let stopping = false;
   const cursors = new CursorCodec(config.CURSOR_SECRET);
   const authenticate = createAuthenticator(config, database.db);
   const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
@@ -149,7 +163,20 @@ export async function createGateway(
 
   // After Apollo has drained (its drain plugin runs in onClose too, registered earlier), the trail is complete.
   app.addHook('onClose', async () => audit.close());
+  registerRequestObservation(app, GRAPHQL_PATH);
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
+  registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping });
+  registerMetricsRoute(app);
+  // While shutting down, keep-alive connections are closed after their current answer, so that closing the
+  // server waits for in-flight requests and not for idle sockets.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (stopping) void reply.header('connection', 'close');
+    return payload;
+  });
+  if (database.poolStats) {
+    const unobserve = observePool(database.poolStats);
+    app.addHook('onClose', async () => unobserve());
+  }
   registerHttpLimits(app, GRAPHQL_PATH, limits);
   // Browsers on other origins may call the gateway only from the allow list; without one, none may. First
   // among the hooks, so that a 401 or 429 still reaches the page that asked.
@@ -170,9 +197,12 @@ export async function createGateway(
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));
   }
+  const beginShutdown = () => {
+    stopping = true;
+  };
   if (!options.changes) {
     await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor });
-    return { app, apollo, audit };
+    return { app, apollo, audit, beginShutdown };
   }
   // Subscriptions share the path: a GET that asks to upgrade goes to graphql-ws, any other GET to Apollo.
   const subscriptions = await registerSubscriptionServer(app, {
@@ -187,6 +217,8 @@ export async function createGateway(
     production,
     formatError,
   });
+  const unobserveSubscriptions = observeSubscriptions(subscriptions.stats);
+  app.addHook('onClose', async () => unobserveSubscriptions());
   await app.register(fastifyApollo(apollo), { path: GRAPHQL_PATH, context: contextFor, method: ['POST', 'OPTIONS'] });
   app.route({
     method: 'GET',
@@ -194,5 +226,5 @@ export async function createGateway(
     handler: fastifyApolloHandler(apollo, { context: contextFor }),
     wsHandler: subscriptions.wsHandler,
   });
-  return { app, apollo, audit, subscriptions: { stats: subscriptions.stats, registry: subscriptions.registry } };
+  return { app, apollo, audit, beginShutdown, subscriptions: { stats: subscriptions.stats, registry: subscriptions.registry } };
 }

@@ -96,6 +96,7 @@ export async function startCachedGateway(
   const changes = shared ?? (await ChangeListener.start(database, silentLogger));
   await changes.whenListening();
   const gateway = await startTestGateway(database, {}, {
+    cacheStatus: () => store.status(),
     cache: {
       store: store.cache,
       ttlSeconds: options.ttlSeconds ?? 60,

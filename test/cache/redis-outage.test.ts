@@ -127,11 +127,20 @@ describe('when Redis goes away mid-run and comes back', () => {
     expect((await ask(gateway, QUERY)).cache?.hit).toBe(true);
   });
 
+  async function readiness() {
+    const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+    return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+  }
+
   it('serves uncached within a bounded time while Redis is down, and uses the cache again once it is back', async () => {
+    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' } });
     await proxy.stop();
     await expectServedUncached(gateway, 10);
+    // Degraded, not unready: the load balancer keeps sending traffic, which is answered uncached.
+    expect(await readiness()).toEqual({ status: 200, body: { status: 'degraded', database: 'up', migrations: 'current', cache: 'down' } });
     await proxy.start('forward');
     await expectCachedAgain();
+    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' } });
   });
 
   it('serves uncached within a bounded time while Redis stalls, and uses the cache again once it answers', async () => {

@@ -20,6 +20,9 @@ interface ComposeService {
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   restart?: string;
+  profiles?: string[];
+  volumes?: string[];
+  stop_grace_period?: string;
 }
 
 const compose = parse(readRepoFile('docker-compose.yml')) as { services: Record<string, ComposeService> };
@@ -91,8 +94,20 @@ const finalCommand = JSON.parse(finalStageArgs('CMD').at(-1) ?? '[]') as string[
 const copiedSources = finalStage.filter((i) => i.keyword === 'COPY').flatMap(contextSources);
 
 describe('docker-compose.yml', () => {
-  it('defines the postgres, redis, migrate, seed and gateway services', () => {
-    expect(Object.keys(services).sort()).toEqual(['gateway', 'migrate', 'postgres', 'redis', 'seed']);
+  it('defines the postgres, redis, migrate, seed and gateway services, and prometheus behind a profile', () => {
+    const always = Object.entries(services).filter(([, service]) => !service.profiles?.length);
+    expect(always.map(([name]) => name).sort()).toEqual(['gateway', 'migrate', 'postgres', 'redis', 'seed']);
+    expect(serviceNamed('prometheus').profiles).toEqual(['monitoring']);
+  });
+
+  it('has Prometheus scrape the gateway /metrics with the committed example configuration', () => {
+    const prometheus = serviceNamed('prometheus');
+    expect(prometheus.volumes).toContain('./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+    const config = parse(readRepoFile('deploy/prometheus.yml')) as {
+      scrape_configs: { metrics_path: string; static_configs: { targets: string[] }[] }[];
+    };
+    expect(config.scrape_configs[0]?.metrics_path).toBe('/metrics');
+    expect(config.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['gateway:4000']);
   });
 
   it('runs PostgreSQL 16 and Redis 7', () => {
@@ -152,15 +167,23 @@ describe('docker-compose.yml', () => {
 
   it('gives every long-running service a healthcheck', () => {
     const longRunning = Object.entries(services).filter(([, service]) => (service.restart ?? 'no') !== 'no');
-    expect(longRunning.map(([name]) => name).sort()).toEqual(['gateway', 'postgres', 'redis']);
+    expect(longRunning.map(([name]) => name).sort()).toEqual(['gateway', 'postgres', 'prometheus', 'redis']);
     for (const [name, service] of longRunning) {
       expect(service.healthcheck?.disable, name).not.toBe(true);
       expect(healthcheckText(service), name).not.toBe('');
     }
   });
 
-  it('checks gateway health through /healthz', () => {
+  it('checks gateway health through /healthz and readiness through /readyz', () => {
     expect(healthcheckText(serviceNamed('gateway'))).toContain('/healthz');
+    expect(healthcheckText(serviceNamed('gateway'))).toContain('/readyz');
+  });
+
+  it('gives the gateway longer to stop than its own shutdown grace period', () => {
+    const gateway = serviceNamed('gateway');
+    const graceMs = Number(environmentOf(gateway).SHUTDOWN_GRACE_MS);
+    expect(graceMs).toBeGreaterThan(0);
+    expect(Number(/^(\d+)s$/.exec(gateway.stop_grace_period ?? '')?.[1]) * 1000).toBeGreaterThan(graceMs);
   });
 });
 

@@ -69,6 +69,8 @@ describe('the embedded PostgreSQL start path (no DATABASE_URL)', () => {
       try {
         const health = await gateway.app.inject({ method: 'GET', url: '/healthz' });
         expect(health.json()).toEqual({ status: 'ok', database: 'up' });
+        const ready = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+        expect(ready.json()).toEqual({ status: 'ready', database: 'up', migrations: 'current' });
 
         const { status, body } = await gateway.request<{ dashboard: { totalRevenue: string; totalTransactions: number } }, never>(
           DASHBOARD,

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -74,6 +75,18 @@ function expectDown(response: { statusCode: number; body: string; headers: Recor
   expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', database: 'down' });
 }
 
+async function expectNotReady(gateway: TestGateway) {
+  const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+  expect(response.statusCode).toBe(503);
+  expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', database: 'down' });
+}
+
+async function expectReady(gateway: TestGateway) {
+  const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+  expect(response.statusCode).toBe(200);
+  expect(JSON.parse(response.body)).toEqual({ status: 'ready', database: 'up', migrations: 'current' });
+}
+
 async function expectServiceUnavailable(gateway: TestGateway) {
   const { status, body } = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
   expect(body.errors?.map((e) => e.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
@@ -81,7 +94,7 @@ async function expectServiceUnavailable(gateway: TestGateway) {
   expect(status).toBe(503);
   for (const error of body.errors ?? []) {
     expect(error.message).not.toMatch(LEAK);
-    expect(Object.keys(error.extensions ?? {})).toEqual(['code']);
+    expect(Object.keys(error.extensions ?? {})).toEqual(['code', 'requestId']);
   }
 }
 
@@ -109,6 +122,35 @@ describe('GET /healthz', () => {
     const response = await gateway.app.inject({ method: 'GET', url: '/healthz' });
     expectHealthy(response);
     expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('has /readyz report ready with the migrations current', async () => {
+    await expectReady(gateway);
+  });
+
+  it('has /readyz report pending migrations as not ready', async () => {
+    await sql`UPDATE kysely_migration SET name = name || '_renamed' WHERE name = '005_api_keys'`.execute(database.handle.db);
+    try {
+      const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', database: 'up', migrations: 'pending', pending: ['005_api_keys'] });
+    } finally {
+      await sql`UPDATE kysely_migration SET name = '005_api_keys' WHERE name = '005_api_keys_renamed'`.execute(database.handle.db);
+    }
+    await expectReady(gateway);
+  });
+
+  it('has /readyz answer 503 once shutdown has begun, while /healthz stays up', async () => {
+    const stopping = await startTestGateway(database.handle);
+    try {
+      stopping.beginShutdown();
+      const response = await stopping.app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(JSON.parse(response.body)).toEqual({ status: 'stopping' });
+      expectHealthy(await stopping.app.inject({ method: 'GET', url: '/healthz' }));
+    } finally {
+      await stopping.close();
+    }
   });
 
   it('needs neither GraphQL nor auth headers', async () => {
@@ -140,6 +182,10 @@ describe('GET /healthz with PostgreSQL unreachable', () => {
   it('keeps serving: a second health check answers too', async () => {
     expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
     expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+  });
+
+  it('is not ready', async () => {
+    await expectNotReady(gateway);
   });
 
   it('reports SERVICE_UNAVAILABLE to GraphQL without host names or SQL', async () => {
@@ -177,6 +223,7 @@ describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away an
   it('is up, goes down and recovers on the same gateway and database handle', async () => {
     // Up: warm the pool so that there are idle connections for the outage to cut.
     expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    await expectReady(gateway);
     const before = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
     expect(before.body).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
 
@@ -187,6 +234,7 @@ describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away an
     expect(down.ms).toBeLessThan(HEALTH_TIMEOUT_MS);
     await expectServiceUnavailable(gateway);
     expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    await expectNotReady(gateway);
 
     // Hung: connections are accepted but nothing answers; the check still gives up before the health timeout.
     await proxy.start('blackhole');
@@ -199,6 +247,7 @@ describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away an
     // Back: same port, same handle, same gateway.
     await proxy.start('forward');
     expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+    await expectReady(gateway);
     const after = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
     expect(after).toEqual({ status: 200, body: { data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } } });
   });

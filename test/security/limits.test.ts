@@ -53,7 +53,7 @@ describe('query limits', () => {
       const { status, body } = await gateway.request(nested(12));
       expect(status).toBe(400);
       expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
-      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_DEEP', maxDepth: 10 });
+      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_DEEP', maxDepth: 10, requestId: expect.any(String) });
       expect(body.data).toBeUndefined();
     });
 
@@ -136,7 +136,7 @@ describe('query limits', () => {
       expect(status).toBe(400);
       expect(codes(body)).toEqual(['QUERY_TOO_COMPLEX']);
       expect(body.errors?.[0]?.extensions?.cost).toBeGreaterThan(5_000);
-      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', cost: expect.any(Number), maxCost: 5_000 });
+      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', cost: expect.any(Number), maxCost: 5_000, requestId: expect.any(String) });
     });
 
     it('counts page sizes given through variables', async () => {
@@ -168,7 +168,7 @@ describe('query limits', () => {
         payload: JSON.stringify({ query: `{ __typename }`, variables: { padding: 'x'.repeat(2 * 1024 * 1024) } }),
       });
       expect(response.statusCode).toBe(413);
-      expect(response.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      expect(response.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'PAYLOAD_TOO_LARGE', requestId: expect.any(String) } }] });
     });
 
     it('refuses a batched array with 400 and a code', async () => {

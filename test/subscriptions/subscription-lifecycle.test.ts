@@ -67,6 +67,12 @@ describe('subscription caps', () => {
       await b3.waitForResults(1);
       expect(gateway.subscriptions.stats.activeSubscriptions).toBe(3);
       expect(gateway.subscriptions.stats.refused).toBe(2);
+      // The same numbers in /metrics, for Prometheus.
+      const metrics = (await gateway.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^marketpulse_subscriptions_active 3$/m);
+      expect(metrics).toMatch(/^marketpulse_subscription_sockets_open 2$/m);
+      expect(metrics).toMatch(/^marketpulse_subscriptions_refused_total 2$/m);
+      expect(metrics).toMatch(/^marketpulse_subscription_pushes_total 4$/m);
     } finally {
       await a.dispose();
       await b.dispose();

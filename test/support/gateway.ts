@@ -1,6 +1,6 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { createGateway, type Gateway, type GatewayOptions, type ServerConfig } from '../../src/http/server.js';
 
@@ -28,6 +28,8 @@ export const testServerConfig: ServerConfig = {
 export interface TestGatewayOptions {
   /** Listen on an ephemeral port of 127.0.0.1 and send every request over a real socket with fetch. */
   overHttp?: boolean;
+  /** Where the gateway logs; silent by default. */
+  logger?: Logger;
 }
 
 export async function startTestGateway(
@@ -36,7 +38,7 @@ export async function startTestGateway(
   options: GatewayOptions = {},
   testOptions: TestGatewayOptions = {},
 ): Promise<TestGateway> {
-  const gateway = await createGateway({ ...testServerConfig, ...config }, database, pino({ level: 'silent' }), options);
+  const gateway = await createGateway({ ...testServerConfig, ...config }, database, testOptions.logger ?? pino({ level: 'silent' }), options);
   await gateway.app.ready();
   let send: (payload: string, headers: Record<string, string>) => Promise<{ status: number; headers: Record<string, unknown>; text: string }>;
   if (testOptions.overHttp) {

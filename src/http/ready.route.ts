@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import type { DatabaseHandle } from '../db/create-database.js';
+import { findPendingMigrations, readMigrationNames } from '../db/migrator.js';
+
+export type CacheStatus = 'up' | 'down' | 'memory';
+
+export interface ReadinessOptions {
+  database: DatabaseHandle;
+  timeoutMs: number;
+  /** The response cache's store: Redis up or down, or the in-process LRU. Without a cache, not reported. */
+  cacheStatus?: () => CacheStatus;
+  /** True once shutdown has begun: the load balancer must stop sending requests here. */
+  stopping: () => boolean;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * GET /readyz: whether a load balancer should send this gateway traffic. 503 while shutting down, while
+ * PostgreSQL does not answer within `timeoutMs`, or while migrations are pending (the views may not match
+ * the code). Redis is reported but never fails it: without Redis the gateway answers uncached
+ * (`"status":"degraded"`, still 200). /healthz stays the cheap liveness answer.
+ */
+export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptions) {
+  let expected: Promise<string[]> | undefined;
+  app.get('/readyz', async (request, reply) => {
+    void reply.header('cache-control', 'no-store');
+    if (options.stopping()) return reply.code(503).send({ status: 'stopping' });
+    const cache = options.cacheStatus?.();
+    const cacheField = cache === undefined ? {} : { cache };
+    let pending: string[];
+    try {
+      expected ??= readMigrationNames();
+      const names = await expected;
+      await options.database.ping(options.timeoutMs);
+      pending = await withTimeout(findPendingMigrations(options.database, names), options.timeoutMs);
+    } catch (error) {
+      request.log.warn({ err: error }, 'readiness check: database did not answer');
+      return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
+    }
+    if (pending.length > 0) {
+      return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
+    }
+    const status = cache === 'down' ? 'degraded' : 'ready';
+    return reply.code(200).send({ status, database: 'up', migrations: 'current', ...cacheField });
+  });
+}

@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, redactConfig } from '../../src/config.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('configuration', () => {
+  it('documents every variable in the README configuration table', () => {
+    const readme = readFileSync(new URL('README.md', `file://${ROOT}`), 'utf8');
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z_]+)`(?: \/ `([A-Z_]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]]).filter(Boolean));
+    expect(CONFIG_VARIABLES.filter((name) => !documented.has(name))).toEqual([]);
+  });
+
+  it('has operational defaults: pool, timeouts and shutdown', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PG_POOL_MAX: 10,
+      PG_CONNECT_TIMEOUT_MS: 5_000,
+      PG_STATEMENT_TIMEOUT_MS: 30_000,
+      HEALTH_TIMEOUT_MS: 2_000,
+      SHUTDOWN_DELAY_MS: 0,
+      SHUTDOWN_GRACE_MS: 10_000,
+    });
+  });
+
+  it('reports every bad operational setting at once', () => {
+    const found = problems({ PG_POOL_MAX: '0', PG_STATEMENT_TIMEOUT_MS: 'soon', SHUTDOWN_DELAY_MS: '-1', SHUTDOWN_GRACE_MS: '0', LOG_LEVEL: 'loud' });
+    expect(found.map((problem) => problem.split(':')[0]).sort()).toEqual(
+      ['LOG_LEVEL', 'PG_POOL_MAX', 'PG_STATEMENT_TIMEOUT_MS', 'SHUTDOWN_DELAY_MS', 'SHUTDOWN_GRACE_MS'].sort(),
+    );
+  });
+
+  it('redacts every secret from the configuration it prints', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://app:db-s3cret@db:5432/marketpulse',
+      REDIS_URL: 'redis://default:redis-s3cret@cache:6379',
+      CURSOR_SECRET: 'cursor-s3cret-0123456789',
+      JWT_SECRET: 'jwt-s3cret-0123456789-0123456789-0123',
+      JWT_ISSUER: 'https://issuer.test',
+      JWT_AUDIENCE: 'marketpulse',
+    });
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toMatch(/s3cret/);
+  });
+
+  it('makes `npm start` exit 1 listing every problem, before connecting to anything', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH,
+        PORT: 'eighty',
+        PG_POOL_MAX: '-3',
+        SHUTDOWN_GRACE_MS: 'never',
+        DATABASE_URL: 'mysql://root:hunter2@db/x',
+      },
+    });
+    expect(result.status).toBe(1);
+    for (const name of ['PORT', 'PG_POOL_MAX', 'SHUTDOWN_GRACE_MS', 'DATABASE_URL']) expect(result.stderr).toContain(`${name}:`);
+    expect(result.stderr + result.stdout).not.toContain('hunter2');
+  });
+});

@@ -202,6 +202,8 @@ async function startGateway(databaseUrl: string, debounceMs: number): Promise<{ 
       CACHE_TTL_SECONDS: '0',
       SUBSCRIPTION_DEBOUNCE_MS: String(debounceMs),
       SUBSCRIPTIONS_MAX_PER_INSTANCE: '100000',
+      // Every subscriber connects from this one address: as one anonymous client it would spend any budget.
+      RATE_LIMIT_POINTS: '0',
     },
     logDir,
   });

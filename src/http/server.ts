@@ -214,6 +214,7 @@ export async function createGateway(
     production,
     formatError,
     ...(rateBudget ? { rateLimit: { budget: rateBudget, keyOf: rateKeyOf } } : {}),
+    audit,
   });
   const unobserveSubscriptions = observeSubscriptions(subscriptions.stats);
   app.addHook('onClose', async () => unobserveSubscriptions());

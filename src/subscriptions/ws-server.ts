@@ -12,10 +12,13 @@ import { createContext } from '../graphql/context.js';
 import type { Database } from '../db/database.js';
 import { limitErrorCodes, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
+import type { AuditWriter } from '../modules/audit/audit-writer.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
+import { requestIdFrom } from '../observability/request-context.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
 import type { LiveSubscription } from './live-subscription.js';
 import { stableJson } from './stable-json.js';
+import { auditDeliveries } from './subscription-audit.js';
 import { createSubscriptionCheck, refusal, SubscriptionErrorCode } from './subscription-checks.js';
 import type { SubscriptionConfig } from './subscription-config.js';
 import { SubscriptionStats } from './subscription-stats.js';
@@ -45,6 +48,8 @@ export interface SubscriptionServerOptions {
    * request); without it, subscriptions are not charged (rate limiting is off).
    */
   rateLimit?: { budget: RateBudget; keyOf: (principal: Principal, clientIp: string) => string };
+  /** The audit trail's writer, the one HTTP requests record in. */
+  audit: Pick<AuditWriter, 'record'>;
 }
 
 export interface SubscriptionServer {
@@ -79,7 +84,7 @@ function firstOf(value: unknown): string | undefined {
  * requests; every subscription passes the same limits as a query (depth, aliases, directives, tokens, cost), is
  * charged to the caller's rate budget, and its first result is computed with the caller's role, so a field beyond
  * it refuses the subscription. Subscriptions then follow a live query of the registry, which recomputes it after
- * changes in the data.
+ * changes in the data; every result holding customer-level data is audited as it is sent to each subscriber.
  *
  * Registers @fastify/websocket on `app` and returns the handler to put on the GET route of the path as
  * `wsHandler`, with the server's numbers.
@@ -200,7 +205,7 @@ export async function registerSubscriptionServer(
         }
       },
 
-      async onSubscribe(context, _id, payload) {
+      async onSubscribe(context, id, payload) {
         const connection = connections.get(context);
         if (!connection) return [refusal('UNAUTHENTICATED', 'The connection is not authenticated')];
         const refuse = (errors: readonly GraphQLError[]) => {
@@ -239,11 +244,27 @@ export async function registerSubscriptionServer(
           .digest('base64');
         let joined;
         try {
-          joined = await registry.join({
-            key,
-            execute: async () =>
-              execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue: newContext() }),
-          });
+          joined = await registry.join(
+            {
+              key,
+              execute: async () => {
+                const contextValue = newContext();
+                const result = await execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue });
+                // Gathered once per execution, however many subscribers the live query has; each subscriber's
+                // audit entry takes the customers from here when the result reaches its socket.
+                const access = contextValue.customerAccess;
+                return { result, ...(access.touched ? { customerIds: access.customerIds } : {}) };
+              },
+            },
+            auditDeliveries(options.audit, {
+              principal: connection.principal,
+              clientIp: request.ip ?? null,
+              // The upgrade request's id (its x-request-id when sane, as on HTTP) names the socket; the
+              // subscription id, held to the same rule, tells its subscriptions apart.
+              requestId: `${request.id}#${requestIdFrom(id)}`,
+              operationName: prepared.operationName,
+            }),
+          );
         } catch (error) {
           release();
           throw error;

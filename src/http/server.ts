@@ -21,7 +21,7 @@ import { AuditWriter, defaultAuditWriterOptions } from '../modules/audit/audit-w
 import { auditPlugin } from '../modules/audit/audit.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
 import { RateBudget, createRateLimitHooks } from '../graphql/limits/rate-limit.js';
-import { ANONYMOUS } from '../auth/principal.js';
+import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
 import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
 import { registerSubscriptionServer, type ChangeFeed, type SubscriptionServer } from '../subscriptions/ws-server.js';
@@ -101,23 +101,20 @@ export async function createGateway(
   // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
   // too, to know the caller's cache scope.
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
-  const rateKeyOf = (request: FastifyRequest) => {
-    const principal = auth.principalOf(request);
-    return principal === ANONYMOUS ? `ip:${request.ip}` : principal.id;
-  };
-  const rateLimit =
+  // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both.
+  const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);
+  const rateBudget =
     config.RATE_LIMIT_POINTS && config.RATE_LIMIT_POINTS > 0
-      ? createRateLimitHooks(
-          new RateBudget({
-            points: config.RATE_LIMIT_POINTS,
-            windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS ?? 60,
-            ...(options.rateLimitRedis ? { redis: options.rateLimitRedis } : {}),
-            keyPrefix: config.CACHE_KEY_PREFIX ?? 'marketpulse:',
-          }),
-          GRAPHQL_PATH,
-          rateKeyOf,
-        )
+      ? new RateBudget({
+          points: config.RATE_LIMIT_POINTS,
+          windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS ?? 60,
+          ...(options.rateLimitRedis ? { redis: options.rateLimitRedis } : {}),
+          keyPrefix: config.CACHE_KEY_PREFIX ?? 'marketpulse:',
+        })
       : undefined;
+  const rateLimit = rateBudget
+    ? createRateLimitHooks(rateBudget, GRAPHQL_PATH, (request) => rateKeyOf(auth.principalOf(request), request.ip))
+    : undefined;
   const contextFor = async (request: FastifyRequest) =>
     createContext(database.db, cursors, auth.principalOf(request), {
       requestId: request.id,
@@ -216,6 +213,8 @@ export async function createGateway(
     logger: app.log.child({ component: 'subscriptions' }),
     production,
     formatError,
+    ...(rateBudget ? { rateLimit: { budget: rateBudget, keyOf: rateKeyOf } } : {}),
+    audit,
   });
   const unobserveSubscriptions = observeSubscriptions(subscriptions.stats);
   app.addHook('onClose', async () => unobserveSubscriptions());

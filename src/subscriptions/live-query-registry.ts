@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { LiveSubscription } from './live-subscription.js';
+import { LiveSubscription, type LiveResult } from './live-subscription.js';
 import type { SubscriptionStats } from './subscription-stats.js';
 
 export interface LiveQueryLogger {
@@ -21,7 +21,7 @@ export interface LiveQueryRegistryOptions {
 /** One distinct live query: its key (operation, variables, role) and how to compute its result afresh. */
 export interface LiveQuerySpec {
   key: string;
-  execute(): Promise<ExecutionResult>;
+  execute(): Promise<LiveResult>;
 }
 
 export type JoinResult = { subscription: LiveSubscription } | { errors: readonly GraphQLError[] };
@@ -55,8 +55,9 @@ export class LiveQueryRegistry {
   /**
    * Subscribes to the live query `spec.key`, computing its first result if nobody follows it yet. A first
    * result with errors (a field beyond the caller's role, a bad argument) refuses the subscription with them.
+   * `onDelivered` runs each time a result (the first included) is handed to this subscriber's socket.
    */
-  async join(spec: LiveQuerySpec): Promise<JoinResult> {
+  async join(spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void): Promise<JoinResult> {
     let query = this.queries.get(spec.key);
     if (!query) {
       query = new LiveQuery(spec, this.options);
@@ -74,13 +75,16 @@ export class LiveQueryRegistry {
       this.forgetIfUnused(query);
       return { errors: query.failure ?? [] };
     }
-    const subscription = new LiveSubscription(() => (this.options.stats.pushes += 1));
+    const subscription = new LiveSubscription((delivered) => {
+      this.options.stats.pushes += 1;
+      onDelivered?.(delivered);
+    });
     query.subscribers.add(subscription);
     subscription.whenEnded(() => {
       query.subscribers.delete(subscription);
       this.forgetIfUnused(query);
     });
-    subscription.deliver(last.result);
+    subscription.deliver(last.delivered);
     return { subscription };
   }
 
@@ -146,7 +150,7 @@ class LiveQuery {
   readonly subscribers = new Set<LiveSubscription>();
   /** Subscribers waiting for the first result; the query is kept while there are any. */
   joining = 0;
-  last: { result: ExecutionResult; hash: string } | undefined;
+  last: { delivered: LiveResult; hash: string } | undefined;
   /** Errors of the last attempt at a first result, which refuse the subscribers waiting for it. */
   failure: readonly GraphQLError[] | undefined;
   private running: Promise<void> | undefined;
@@ -187,14 +191,15 @@ class LiveQuery {
 
   private async computeOnce(): Promise<void> {
     this.options.stats.recomputations += 1;
-    let result: ExecutionResult;
+    let computed: LiveResult;
     try {
-      result = await this.spec.execute();
+      computed = await this.spec.execute();
     } catch (error) {
       this.options.logger.warn({ err: error }, 'a live query failed');
       if (!this.last) this.failure = [new GraphQLError('Internal server error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
       return;
     }
+    const { result } = computed;
     if (result.errors && result.errors.length > 0) {
       if (!this.last) {
         this.failure = result.errors;
@@ -210,8 +215,8 @@ class LiveQuery {
       this.options.stats.unchanged += 1;
       return;
     }
-    this.last = { result, hash };
+    this.last = { delivered: computed, hash };
     this.failure = undefined;
-    for (const subscriber of this.subscribers) subscriber.deliver(result);
+    for (const subscriber of this.subscribers) subscriber.deliver(computed);
   }
 }

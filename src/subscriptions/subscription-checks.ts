@@ -46,6 +46,10 @@ export interface SubscribePayload {
 export interface CheckedSubscription {
   document: DocumentNode;
   variables: Record<string, unknown>;
+  /** The operation's name in the document (what the audit trail records), null for an anonymous one. */
+  operationName: string | null;
+  /** The query cost, with the variables: what the subscription is charged (plus 1) to the rate budget. */
+  cost: number;
 }
 
 /**
@@ -83,6 +87,6 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     if (cost > limits.maxCost) {
       return [refusal(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })];
     }
-    return { document, variables: payload.variables ?? {} };
+    return { document, variables: payload.variables ?? {}, operationName: operation.name?.value ?? null, cost };
   };
 }

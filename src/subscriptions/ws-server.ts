@@ -11,10 +11,14 @@ import type { Principal } from '../auth/principal.js';
 import { createContext } from '../graphql/context.js';
 import type { Database } from '../db/database.js';
 import { limitErrorCodes, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
+import type { AuditWriter } from '../modules/audit/audit-writer.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
+import { requestIdFrom } from '../observability/request-context.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
 import type { LiveSubscription } from './live-subscription.js';
 import { stableJson } from './stable-json.js';
+import { auditDeliveries } from './subscription-audit.js';
 import { createSubscriptionCheck, refusal, SubscriptionErrorCode } from './subscription-checks.js';
 import type { SubscriptionConfig } from './subscription-config.js';
 import { SubscriptionStats } from './subscription-stats.js';
@@ -39,6 +43,13 @@ export interface SubscriptionServerOptions {
   production: boolean;
   /** The error masking of HTTP responses, applied to errors sent over sockets too. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  /**
+   * The rate budget HTTP requests draw on, and whose budget a caller spends (`clientIp`: of the upgrade
+   * request); without it, subscriptions are not charged (rate limiting is off).
+   */
+  rateLimit?: { budget: RateBudget; keyOf: (principal: Principal, clientIp: string) => string };
+  /** The audit trail's writer, the one HTTP requests record in. */
+  audit: Pick<AuditWriter, 'record'>;
 }
 
 export interface SubscriptionServer {
@@ -70,9 +81,10 @@ function firstOf(value: unknown): string | undefined {
 /**
  * GraphQL subscriptions over WebSocket (graphql-transport-ws, through graphql-ws's @fastify/websocket adapter) on
  * the GraphQL path. The socket authenticates once, when it initialises, with the same credentials as HTTP
- * requests; every subscription passes the same limits as a query (depth, aliases, directives, tokens, cost)
- * and its first result is computed with the caller's role, so a field beyond it refuses the subscription.
- * Subscriptions then follow a live query of the registry, which recomputes it after changes in the data.
+ * requests; every subscription passes the same limits as a query (depth, aliases, directives, tokens, cost), is
+ * charged to the caller's rate budget, and its first result is computed with the caller's role, so a field beyond
+ * it refuses the subscription. Subscriptions then follow a live query of the registry, which recomputes it after
+ * changes in the data; every result holding customer-level data is audited as it is sent to each subscriber.
  *
  * Registers @fastify/websocket on `app` and returns the handler to put on the GET route of the path as
  * `wsHandler`, with the server's numbers.
@@ -93,6 +105,14 @@ export async function registerSubscriptionServer(
   const connections = new Map<SocketContext, Connection>();
   const formatLimits = limitErrorCodes({ hideSuggestions: options.production });
   const checkSubscription = createSubscriptionCheck(schema, limits);
+
+  // Each subscribe message is charged before anything runs: a subscription executes (or joins) a live query,
+  // so subscribing and unsubscribing in a loop would otherwise be free executions. Pushes are not charged.
+  const overBudget = async (principal: Principal, clientIp: string, points: number): Promise<GraphQLError | undefined> => {
+    if (!options.rateLimit) return undefined;
+    const state = await options.rateLimit.budget.charge(options.rateLimit.keyOf(principal, clientIp), points);
+    return state.limited ? rateLimitedError(state) : undefined;
+  };
 
   const formatForSocket = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = formatLimits(error.toJSON());
@@ -185,7 +205,7 @@ export async function registerSubscriptionServer(
         }
       },
 
-      async onSubscribe(context, _id, payload) {
+      async onSubscribe(context, id, payload) {
         const connection = connections.get(context);
         if (!connection) return [refusal('UNAUTHENTICATED', 'The connection is not authenticated')];
         const refuse = (errors: readonly GraphQLError[]) => {
@@ -201,6 +221,10 @@ export async function registerSubscriptionServer(
           return refuse([refusal('UNAUTHENTICATED', error.message)]);
         }
         const prepared = checkSubscription(payload);
+        const request = context.extra.request;
+        // Like a request over HTTP: 1 point for arriving, whether or not it is valid, and its cost when it is.
+        const refusedByBudget = await overBudget(connection.principal, request.ip, Array.isArray(prepared) ? 1 : prepared.cost + 1);
+        if (refusedByBudget) return refuse([refusedByBudget]);
         if (Array.isArray(prepared)) return refuse(prepared);
         const overCap = reserve(connection);
         if (overCap) return refuse([overCap]);
@@ -213,18 +237,34 @@ export async function registerSubscriptionServer(
         };
         const { document, variables } = prepared;
         // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
-        const contextValue = () => createContext(db, cursors, connection.principal);
-        const scope = contextValue().cacheScope;
+        const newContext = () => createContext(db, cursors, connection.principal);
+        const scope = newContext().cacheScope;
         const key = createHash('sha256')
           .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
           .digest('base64');
         let joined;
         try {
-          joined = await registry.join({
-            key,
-            execute: async () =>
-              execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue: contextValue() }),
-          });
+          joined = await registry.join(
+            {
+              key,
+              execute: async () => {
+                const contextValue = newContext();
+                const result = await execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue });
+                // Gathered once per execution, however many subscribers the live query has; each subscriber's
+                // audit entry takes the customers from here when the result reaches its socket.
+                const access = contextValue.customerAccess;
+                return { result, ...(access.touched ? { customerIds: access.customerIds } : {}) };
+              },
+            },
+            auditDeliveries(options.audit, {
+              principal: connection.principal,
+              clientIp: request.ip ?? null,
+              // The upgrade request's id (its x-request-id when sane, as on HTTP) names the socket; the
+              // subscription id, held to the same rule, tells its subscriptions apart.
+              requestId: `${request.id}#${requestIdFrom(id)}`,
+              operationName: prepared.operationName,
+            }),
+          );
         } catch (error) {
           release();
           throw error;

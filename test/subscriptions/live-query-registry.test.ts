@@ -1,7 +1,7 @@
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LiveQueryRegistry, type LiveQuerySpec } from '../../src/subscriptions/live-query-registry.js';
-import type { LiveSubscription } from '../../src/subscriptions/live-subscription.js';
+import type { LiveResult, LiveSubscription } from '../../src/subscriptions/live-subscription.js';
 import { SubscriptionStats } from '../../src/subscriptions/subscription-stats.js';
 
 // The registry on its own, with fake timers: when it recomputes, and what it sends to whom.
@@ -12,22 +12,25 @@ function registry(stats = new SubscriptionStats()) {
   return { stats, registry: new LiveQueryRegistry({ debounceMs: 250, maxWaitMs: 2_000, stats, logger: silent }) };
 }
 
-/** A live query whose result is whatever `value` holds when it runs; `runs` counts its executions. */
+/**
+ * A live query whose result is whatever `value` holds when it runs, having read the customers `customerIds`
+ * holds (none when undefined); `runs` counts its executions.
+ */
 function source(key = 'k') {
-  const state = { value: 1, runs: 0, delayMs: 0 };
+  const state: { value: number; runs: number; delayMs: number; customerIds?: string[] } = { value: 1, runs: 0, delayMs: 0 };
   const spec: LiveQuerySpec = {
     key,
-    async execute(): Promise<ExecutionResult> {
+    async execute(): Promise<LiveResult> {
       state.runs += 1;
       if (state.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
-      return { data: { value: state.value } };
+      return { result: { data: { value: state.value } }, ...(state.customerIds ? { customerIds: state.customerIds } : {}) };
     },
   };
   return { state, spec };
 }
 
-async function join(live: LiveQueryRegistry, spec: LiveQuerySpec): Promise<LiveSubscription> {
-  const joined = await live.join(spec);
+async function join(live: LiveQueryRegistry, spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void): Promise<LiveSubscription> {
+  const joined = await live.join(spec, onDelivered);
   if ('errors' in joined) throw new Error(`refused: ${joined.errors.map((error) => error.message).join()}`);
   return joined.subscription;
 }
@@ -155,7 +158,7 @@ describe('LiveQueryRegistry', () => {
   it('refuses a subscription whose first result has errors, and keeps no live query for it', async () => {
     const { registry: live, stats } = registry();
     const forbidden = new GraphQLError('This field needs the analyst role or higher', { extensions: { code: 'FORBIDDEN' } });
-    const joined = await live.join({ key: 'denied', execute: async () => ({ data: { value: null }, errors: [forbidden] }) });
+    const joined = await live.join({ key: 'denied', execute: async () => ({ result: { data: { value: null }, errors: [forbidden] } }) });
     expect(joined).toEqual({ errors: [forbidden] });
     expect(stats.liveQueries).toBe(0);
     expect(live.size).toBe(0);
@@ -166,7 +169,7 @@ describe('LiveQueryRegistry', () => {
     let fail = false;
     const subscriber = await join(live, {
       key: 'flaky',
-      execute: async () => (fail ? { errors: [new GraphQLError('The database is unavailable')] } : { data: { value: 1 } }),
+      execute: async () => ({ result: fail ? { errors: [new GraphQLError('The database is unavailable')] } : { data: { value: 1 } } }),
     });
     await drain(subscriber);
     fail = true;
@@ -179,6 +182,43 @@ describe('LiveQueryRegistry', () => {
     live.changed();
     await vi.advanceTimersByTimeAsync(300);
     expect(stats.recomputations).toBe(2);
+  });
+
+  it('hands each subscriber the customers of every result it is sent, gathered once per execution', async () => {
+    const { registry: live } = registry();
+    const { state, spec } = source();
+    state.customerIds = ['1', '2'];
+    const seen = { a: [] as (readonly string[] | undefined)[], b: [] as (readonly string[] | undefined)[] };
+    const a = await join(live, spec, (delivered) => seen.a.push(delivered.customerIds));
+    const b = await join(live, spec, (delivered) => seen.b.push(delivered.customerIds));
+    // Offered is not sent: nothing is reported until the socket takes the result.
+    expect(seen).toEqual({ a: [], b: [] });
+    // `a` reads as fast as results come (a read is always waiting); `b` reads one result now and then.
+    expect(await drain(a)).toEqual([{ value: 1 }]);
+    expect((await b.next()).value?.data).toEqual({ value: 1 });
+    expect(state.runs).toBe(1);
+    expect(seen).toEqual({ a: [['1', '2']], b: [['1', '2']] });
+
+    // An unchanged result is not sent, so it reports nothing.
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(state.runs).toBe(2);
+    expect(await drain(a)).toEqual([]);
+    expect(seen).toEqual({ a: [['1', '2']], b: [['1', '2']] });
+
+    // Two changed results: `a` is sent both; `b` is sent the newest alone, and reports only that one.
+    state.value = 2;
+    state.customerIds = ['3'];
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    state.value = 3;
+    state.customerIds = ['4'];
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(state.runs).toBe(4);
+    expect(await drain(a)).toEqual([{ value: 2 }, { value: 3 }]);
+    expect((await b.next()).value?.data).toEqual({ value: 3 });
+    expect(seen).toEqual({ a: [['1', '2'], ['3'], ['4']], b: [['1', '2'], ['4']] });
   });
 
   it('ends every subscription when closed', async () => {

@@ -4,7 +4,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 import { ChangeListener } from '../../src/cache/change-listener.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { GatewayOptions, ServerConfig } from '../../src/http/server.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';
 import { silentLogger } from '../cache/cache-fixtures.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -18,10 +18,14 @@ export interface LiveGateway extends TestGateway {
   subscriptions: SubscriptionServer;
 }
 
-export async function startLiveGateway(database: DatabaseHandle, config: Partial<ServerConfig> = {}): Promise<LiveGateway> {
+export async function startLiveGateway(
+  database: DatabaseHandle,
+  config: Partial<ServerConfig> = {},
+  options: Omit<GatewayOptions, 'changes'> = {},
+): Promise<LiveGateway> {
   const changes = await ChangeListener.start(database, silentLogger);
   await changes.whenListening();
-  const gateway = await startTestGateway(database, config, { changes });
+  const gateway = await startTestGateway(database, config, { ...options, changes });
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });
   const address = gateway.app.server.address();
   if (!address || typeof address === 'string') throw new Error('the gateway did not listen on a port');
@@ -42,12 +46,28 @@ export interface CloseInfo {
   reason: string;
 }
 
+export interface ConnectOptions {
+  /** Headers of the upgrade request (x-request-id, X-Forwarded-For). */
+  headers?: Record<string, string>;
+  /** Ids for the client's subscriptions, instead of graphql-ws's random UUIDs. */
+  generateID?: () => string;
+}
+
+function withHeaders(headers: Record<string, string>) {
+  return class extends WebSocket {
+    constructor(address: string, protocols?: string | string[]) {
+      super(address, protocols, { headers });
+    }
+  };
+}
+
 /** A graphql-ws client that does not retry, and remembers how its socket closed. */
-export function connect(url: string, connectionParams?: Record<string, unknown>): Client & { closes: CloseInfo[] } {
+export function connect(url: string, connectionParams?: Record<string, unknown>, options: ConnectOptions = {}): Client & { closes: CloseInfo[] } {
   const closes: CloseInfo[] = [];
   const client = createClient({
     url,
-    webSocketImpl: WebSocket,
+    webSocketImpl: options.headers ? withHeaders(options.headers) : WebSocket,
+    ...(options.generateID ? { generateID: options.generateID } : {}),
     retryAttempts: 0,
     lazy: false,
     // Errors such as a refused connection are read from `closes` and from the subscriptions themselves.

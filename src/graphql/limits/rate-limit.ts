@@ -73,6 +73,21 @@ function rateLimitedMessage(state: RateLimitState): string {
 }
 
 /**
+ * The error refusing work past the budget: RATE_LIMITED with `retryAfterSeconds`. Over HTTP it also makes the
+ * answer a 429 with Retry-After; the WebSocket side drops the `http` extension and keeps the rest.
+ */
+export function rateLimitedError(state: RateLimitState): GraphQLError {
+  const retryAfter = secondsUntil(state.res);
+  return new GraphQLError(rateLimitedMessage(state), {
+    extensions: {
+      code: RATE_LIMITED,
+      retryAfterSeconds: retryAfter,
+      http: { status: 429, headers: new Map([['retry-after', String(retryAfter)]]) },
+    },
+  });
+}
+
+/**
  * Wires a budget into the GraphQL route. Every request is charged 1 point when it arrives (before its body is
  * parsed), so a spent budget turns requests away cheaply, cache hits and invalid documents included; a request
  * that runs is charged the rest of its cost once the cost is known (`chargeCost`). Every answer carries the
@@ -112,16 +127,7 @@ export function createRateLimitHooks(budget: RateBudget, graphqlPath: string, ke
     if (points <= 0) return;
     const state = await budget.charge(keyOf(request), points);
     states.set(request, state);
-    if (state.limited) {
-      const retryAfter = String(secondsUntil(state.res));
-      throw new GraphQLError(rateLimitedMessage(state), {
-        extensions: {
-          code: RATE_LIMITED,
-          retryAfterSeconds: secondsUntil(state.res),
-          http: { status: 429, headers: new Map([['retry-after', retryAfter]]) },
-        },
-      });
-    }
+    if (state.limited) throw rateLimitedError(state);
   }
 
   return { onRequest, onSend, chargeCost };

@@ -3,15 +3,15 @@ import { toGlobalId } from '../../graphql/global-id.js';
 import { DateTimeScalar } from '../../graphql/scalars.js';
 import type { AuditRecord } from './audit.repository.js';
 
-@ObjectType({ description: 'One request that read customer-level data: who asked, with which role, and which customers the answer held.' })
+@ObjectType({ description: 'One request that read customer-level data, or one result holding such data sent to a subscription: who asked, with which role, and which customers the answer held.' })
 export class AuditEntry {
   @Field(() => ID, { description: 'Position of the entry in the trail (ascending in the order entries were written).' })
   id!: string;
 
-  @Field(() => DateTimeScalar, { description: 'When the request arrived.' })
+  @Field(() => DateTimeScalar, { description: 'When the request arrived; for a subscription, when the result was sent.' })
   occurredAt!: string;
 
-  @Field(() => String, { description: 'The request id: the `x-request-id` the client sent, or the one the gateway made and returned in that header.' })
+  @Field(() => String, { description: 'The request id: the `x-request-id` the client sent, or the one the gateway made and returned in that header. For a subscription, that of its WebSocket upgrade request, then `#` and the subscription id.' })
   requestId!: string;
 
   @Field(() => String, { description: '`jwt:<subject>`, `api-key:<id>`, or `anonymous` when the gateway runs without authentication.' })

@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisClient } from '../../src/cache/redis-cache.js';
+import type { ServerConfig } from '../../src/http/server.js';
+import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
+import { redisUrl, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import {
+  DASHBOARD_TOTALS,
+  Received,
+  connect,
+  eventually,
+  insertTransaction,
+  seedCatalogue,
+  sleep,
+  startLiveGateway,
+  type ConnectOptions,
+  type LiveGateway,
+  type TotalsMessage,
+} from './subscription-fixtures.js';
+
+// Subscriptions draw on the rate budget of HTTP requests: the same budget (same Redis keys), charged the
+// subscription's cost plus 1 for each subscribe message, before anything runs.
+//
+// Costs with the default estimator: DASHBOARD_TOTALS is 4 (dashboardUpdated 1 + three fields), so a subscribe
+// is charged 5; `{ dashboard { totalRevenue } }` over HTTP is 2.
+const SUBSCRIBE_CHARGE = 5;
+const CHEAP = { query: '{ dashboard { totalRevenue } }' };
+const MARCH = { from: '2025-03-01', to: '2025-03-31' };
+
+let database: TestDatabase;
+let redis: Redis;
+const opened: LiveGateway[] = [];
+const prefixes: string[] = [];
+const cleanups: (() => void)[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  await seedCatalogue(database.handle);
+  await insertTransaction(database.handle, { amount: '80.00', date: '2025-03-05T10:00:00Z' });
+  redis = createRedisClient(redisUrl, { commandTimeoutMs: 500, logger: silentLogger });
+  await new Promise((resolve) => redis.once('ready', resolve));
+});
+
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+afterAll(async () => {
+  await Promise.all(opened.map((gateway) => gateway.close()));
+  for (const prefix of prefixes) await removeKeys(prefix);
+  redis?.disconnect();
+  await database?.drop();
+});
+
+async function gatewayWith(config: Partial<ServerConfig> & { RATE_LIMIT_POINTS: number; RATE_LIMIT_WINDOW_SECONDS: number }): Promise<LiveGateway> {
+  const prefix = uniquePrefix('subscription-rate-limit');
+  prefixes.push(prefix);
+  const gateway = await startLiveGateway(database.handle, { ...config, CACHE_KEY_PREFIX: prefix }, { rateLimitRedis: redis });
+  opened.push(gateway);
+  return gateway;
+}
+
+function client(gateway: LiveGateway, connectionParams?: Record<string, unknown>, options?: ConnectOptions) {
+  const opened = connect(gateway.url, connectionParams, options);
+  cleanups.push(() => void opened.dispose());
+  return opened;
+}
+
+describe('the rate budget of subscriptions', () => {
+  it('charges a subscription its cost plus 1 from the budget HTTP requests draw on, and charges no push', async () => {
+    const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: 100, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    const token = await signToken({ role: 'viewer', subject: 'dana' });
+    const socket = client(gateway, { authorization: `Bearer ${token}` });
+    const live = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, MARCH);
+    await live.waitForResults(1);
+
+    const afterSubscribe = await gateway.post(CHEAP, bearer(token));
+    expect(afterSubscribe.status).toBe(200);
+    expect(afterSubscribe.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2));
+
+    // A push is the server's doing: it costs the subscriber nothing.
+    await insertTransaction(database.handle, { amount: '20.00', date: '2025-03-06T10:00:00Z' });
+    await live.waitForResults(2);
+    expect(live.last!.dashboardUpdated.totalRevenue).toBe('100.00');
+    const afterPush = await gateway.post(CHEAP, bearer(token));
+    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2 - 2));
+
+    // Another subject's budget is its own.
+    const other = await gateway.post(CHEAP, bearer(await signToken({ role: 'viewer', subject: 'eli' })));
+    expect(other.headers['ratelimit-remaining']).toBe('98');
+  });
+
+  it('refuses a subscribe past the budget with RATE_LIMITED, keeps the socket open, and serves it again after the window', async () => {
+    // Room for two subscriptions (10 points) and not a third. The window is long enough for a busy machine to
+    // make the three subscribe messages within it.
+    const gateway = await gatewayWith({ RATE_LIMIT_POINTS: 12, RATE_LIMIT_WINDOW_SECONDS: 5 });
+    const socket = client(gateway);
+    const first = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, MARCH);
+    await first.waitForResults(1);
+    const second = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from: '2025-03-02', to: '2025-03-31' });
+    await second.waitForResults(1);
+
+    const refused = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from: '2025-03-03', to: '2025-03-31' });
+    await refused.ended();
+    expect(refused.results).toEqual([]);
+    expect(refused.errors).toHaveLength(1);
+    const extensions = refused.errors![0]!.extensions!;
+    expect(extensions.code).toBe('RATE_LIMITED');
+    expect(extensions).not.toHaveProperty('http');
+    const retryAfterSeconds = extensions.retryAfterSeconds as number;
+    expect(retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(retryAfterSeconds).toBeLessThanOrEqual(5);
+    expect(socket.closes).toEqual([]);
+    expect(gateway.subscriptions.stats.activeSubscriptions).toBe(2);
+
+    // Nobody is authenticated: HTTP requests from the same address spend the same budget, now spent.
+    expect((await gateway.post(CHEAP)).status).toBe(429);
+
+    await sleep(retryAfterSeconds * 1_000 + 200);
+    const later = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from: '2025-03-03', to: '2025-03-31' });
+    await later.waitForResults(1);
+    expect(later.last!.dashboardUpdated.totalTransactions).toBeGreaterThan(0);
+    expect(socket.closes).toEqual([]);
+  });
+
+  it('charges an anonymous subscriber by the client address of its upgrade request, X-Forwarded-For included behind a proxy', async () => {
+    const gateway = await gatewayWith({ RATE_LIMIT_POINTS: 100, RATE_LIMIT_WINDOW_SECONDS: 60, TRUST_PROXY: true });
+    const socket = client(gateway, undefined, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    const live = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, MARCH);
+    await live.waitForResults(1);
+
+    const sameClient = await gateway.post(CHEAP, { 'x-forwarded-for': '203.0.113.7' });
+    expect(sameClient.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2));
+    const anotherClient = await gateway.post(CHEAP, { 'x-forwarded-for': '198.51.100.9' });
+    expect(anotherClient.headers['ratelimit-remaining']).toBe('98');
+  });
+
+  it('charges 1 point for a subscribe message refused by the query limits, as HTTP does for a request', async () => {
+    const gateway = await gatewayWith({ RATE_LIMIT_POINTS: 100, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    const socket = client(gateway);
+    const invalid = new Received<TotalsMessage>(socket, 'subscription { dashboardUpdated { totalRevenu } }');
+    await invalid.ended();
+    expect(invalid.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    await eventually(() => gateway.subscriptions.stats.refused === 1, 2_000, 'the refusal counted');
+    expect((await gateway.post(CHEAP)).headers['ratelimit-remaining']).toBe(String(100 - 1 - 2));
+  });
+});

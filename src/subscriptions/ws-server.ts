@@ -120,6 +120,9 @@ export async function registerSubscriptionServer(
     return options.formatError({ ...formatted, extensions }, error);
   };
 
+  // graphql-ws closes refused connections with 4403, which its clients do not retry; 4429 says to come back later.
+  const TOO_MANY_REQUESTS_CLOSE = 4429;
+
   const closeUnauthenticated = (context: SocketContext, error: AuthenticationError) => {
     context.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
   };
@@ -193,6 +196,13 @@ export async function registerSubscriptionServer(
         };
         try {
           const principal = await authenticate(credentials);
+          // Opening a socket costs 1 point, like any request arriving over HTTP: a client that opens and closes
+          // sockets in a loop (each one authenticated, an API key being a database lookup) spends its budget.
+          const refusedByBudget = await overBudget(principal, context.extra.request.ip, 1);
+          if (refusedByBudget) {
+            context.extra.socket.close(TOO_MANY_REQUESTS_CLOSE, refusedByBudget.message.slice(0, 120));
+            return false;
+          }
           const connection: Connection = { principal, credentials, subscriptions: 0, idleTimer: undefined };
           connections.set(context, connection);
           armIdleTimer(context, connection);

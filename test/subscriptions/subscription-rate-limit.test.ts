@@ -19,12 +19,13 @@ import {
   type TotalsMessage,
 } from './subscription-fixtures.js';
 
-// Subscriptions draw on the rate budget of HTTP requests: the same budget (same Redis keys), charged the
-// subscription's cost plus 1 for each subscribe message, before anything runs.
+// Subscriptions draw on the rate budget of HTTP requests: the same budget (same Redis keys), charged 1 point for
+// opening a socket and the subscription's cost plus 1 for each subscribe message, before anything runs.
 //
 // Costs with the default estimator: DASHBOARD_TOTALS is 4 (dashboardUpdated 1 + three fields), so a subscribe
 // is charged 5; `{ dashboard { totalRevenue } }` over HTTP is 2.
 const SUBSCRIBE_CHARGE = 5;
+const SOCKET_CHARGE = 1;
 const CHEAP = { query: '{ dashboard { totalRevenue } }' };
 const MARCH = { from: '2025-03-01', to: '2025-03-31' };
 
@@ -77,14 +78,14 @@ describe('the rate budget of subscriptions', () => {
 
     const afterSubscribe = await gateway.post(CHEAP, bearer(token));
     expect(afterSubscribe.status).toBe(200);
-    expect(afterSubscribe.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2));
+    expect(afterSubscribe.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2));
 
     // A push is the server's doing: it costs the subscriber nothing.
     await insertTransaction(database.handle, { amount: '20.00', date: '2025-03-06T10:00:00Z' });
     await live.waitForResults(2);
     expect(live.last!.dashboardUpdated.totalRevenue).toBe('100.00');
     const afterPush = await gateway.post(CHEAP, bearer(token));
-    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2 - 2));
+    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2 - 2));
 
     // Another subject's budget is its own.
     const other = await gateway.post(CHEAP, bearer(await signToken({ role: 'viewer', subject: 'eli' })));
@@ -92,9 +93,9 @@ describe('the rate budget of subscriptions', () => {
   });
 
   it('refuses a subscribe past the budget with RATE_LIMITED, keeps the socket open, and serves it again after the window', async () => {
-    // Room for two subscriptions (10 points) and not a third. The window is long enough for a busy machine to
-    // make the three subscribe messages within it.
-    const gateway = await gatewayWith({ RATE_LIMIT_POINTS: 12, RATE_LIMIT_WINDOW_SECONDS: 5 });
+    // Room for the socket (1 point) and two subscriptions (10 points) and not a third. The window is long enough
+    // for a busy machine to make the three subscribe messages within it.
+    const gateway = await gatewayWith({ RATE_LIMIT_POINTS: 13, RATE_LIMIT_WINDOW_SECONDS: 5 });
     const socket = client(gateway);
     const first = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, MARCH);
     await first.waitForResults(1);
@@ -131,7 +132,7 @@ describe('the rate budget of subscriptions', () => {
     await live.waitForResults(1);
 
     const sameClient = await gateway.post(CHEAP, { 'x-forwarded-for': '203.0.113.7' });
-    expect(sameClient.headers['ratelimit-remaining']).toBe(String(100 - SUBSCRIBE_CHARGE - 2));
+    expect(sameClient.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2));
     const anotherClient = await gateway.post(CHEAP, { 'x-forwarded-for': '198.51.100.9' });
     expect(anotherClient.headers['ratelimit-remaining']).toBe('98');
   });
@@ -143,6 +144,21 @@ describe('the rate budget of subscriptions', () => {
     await invalid.ended();
     expect(invalid.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     await eventually(() => gateway.subscriptions.stats.refused === 1, 2_000, 'the refusal counted');
-    expect((await gateway.post(CHEAP)).headers['ratelimit-remaining']).toBe(String(100 - 1 - 2));
+    expect((await gateway.post(CHEAP)).headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - 1 - 2));
+  });
+
+  it('charges 1 point for opening a socket, and closes one opened past the budget with 4429', async () => {
+    // Two sockets with a subscription each spend 2 × (1 + 5) = 12 points, the whole budget.
+    const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: 12, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    const token = await signToken({ role: 'viewer', subject: 'opener' });
+    for (const from of ['2025-03-01', '2025-03-02']) {
+      const socket = client(gateway, { authorization: `Bearer ${token}` });
+      await new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from, to: '2025-03-31' }).waitForResults(1);
+    }
+    const refused = client(gateway, { authorization: `Bearer ${token}` });
+    await eventually(() => refused.closes.length > 0, 5_000, 'the third socket closed');
+    expect(refused.closes[0]!.code).toBe(4429);
+    expect(refused.closes[0]!.reason).toMatch(/Rate limit/);
+    expect(gateway.subscriptions.stats.activeSubscriptions).toBe(2);
   });
 });

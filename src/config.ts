@@ -75,6 +75,7 @@ const schema = z.object({
   RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
   AUDIT_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   AUDIT_BATCH_SIZE: positiveInt.default(500),
+  AUDIT_RETENTION_DAYS: nonNegativeInt.default(365),
   // Fastify's trustProxy: false, true (trust every proxy), or a comma-separated list of proxy addresses/CIDRs.
   TRUST_PROXY: z
     .string()

@@ -34,7 +34,7 @@ import { registerMetricsRoute } from './metrics.route.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -125,6 +125,7 @@ export async function createGateway(
     ...defaultAuditWriterOptions,
     ...(config.AUDIT_FLUSH_INTERVAL_MS ? { flushIntervalMs: config.AUDIT_FLUSH_INTERVAL_MS } : {}),
     ...(config.AUDIT_BATCH_SIZE ? { batchSize: config.AUDIT_BATCH_SIZE } : {}),
+    ...(config.AUDIT_RETENTION_DAYS !== undefined ? { retentionDays: config.AUDIT_RETENTION_DAYS } : {}),
   });
   const caching = options.cache ? createResponseCaching(options.cache) : undefined;
 

@@ -156,6 +156,23 @@ describe('the audit writer when PostgreSQL refuses the write', () => {
   });
 });
 
+describe('audit retention', () => {
+  it('deletes entries older than the retention period and keeps the rest', async () => {
+    await clearTrail();
+    await sql`
+      INSERT INTO audit_log (occurred_at, request_id, principal, role, customer_count, customer_ids)
+      VALUES (now() - interval '400 days', 'req-old', 'anonymous', 'admin', 0, '{}'),
+             (now() - interval '300 days', 'req-kept', 'anonymous', 'admin', 0, '{}'),
+             (now(), 'req-new', 'anonymous', 'admin', 0, '{}')`.execute(database.handle.db);
+    const logger = { error: () => undefined };
+    const keepForever = new AuditWriter(database.handle.db, logger, { flushIntervalMs: 600_000, batchSize: 10, maxPending: 10, retentionDays: 0 });
+    expect(await keepForever.prune()).toBe(0);
+    const yearly = new AuditWriter(database.handle.db, logger, { flushIntervalMs: 600_000, batchSize: 10, maxPending: 10, retentionDays: 365 });
+    expect(await yearly.prune()).toBe(1);
+    expect((await auditRows()).map((row) => row.request_id)).toEqual(['req-kept', 'req-new']);
+  });
+});
+
 describe('reading the audit trail', () => {
   it('refuses an analyst asking for the audit trail with FORBIDDEN', async () => {
     const analyst = bearer(await signToken({ role: 'analyst' }));

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { insertAuditEntries, type AuditEntry } from './audit.repository.js';
+import { deleteAuditEntriesBefore, insertAuditEntries, type AuditEntry } from './audit.repository.js';
 
 export interface AuditWriterOptions {
   /** Longest an entry waits in memory before it is written. */
@@ -12,13 +12,24 @@ export interface AuditWriterOptions {
    * log) rather than letting an outage grow the heap without bound.
    */
   maxPending: number;
+  /** Entries older than this many days are deleted, at most once per `pruneIntervalMs`; 0 keeps them for ever. */
+  retentionDays?: number;
+  pruneIntervalMs?: number;
 }
 
 export interface AuditLogger {
   error(details: object, message: string): void;
 }
 
-export const defaultAuditWriterOptions: AuditWriterOptions = { flushIntervalMs: 1_000, batchSize: 500, maxPending: 50_000 };
+export const defaultAuditWriterOptions: AuditWriterOptions = {
+  flushIntervalMs: 1_000,
+  batchSize: 500,
+  maxPending: 50_000,
+  retentionDays: 365,
+  pruneIntervalMs: 60 * 60 * 1_000,
+};
+
+const MS_PER_DAY = 24 * 60 * 60 * 1_000;
 
 /**
  * Writes audit entries in batches, off the request path: `record` only appends to a buffer, and a timer (or a
@@ -31,6 +42,7 @@ export class AuditWriter {
   private writing: Promise<void> | undefined;
   private dropped = 0;
   private closed = false;
+  private lastPruneAt = -Infinity;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -93,6 +105,22 @@ export class AuditWriter {
     if (this.dropped > 0) {
       this.logger.error({ dropped: this.dropped }, 'audit entries were dropped while PostgreSQL did not take them');
       this.dropped = 0;
+    }
+    // Retention rides on writes: a gateway that writes no entries has none to age out either. Every gateway
+    // prunes on its own schedule; the DELETE is idempotent, so several of them doing it costs nothing more.
+    if (performance.now() - this.lastPruneAt >= (this.options.pruneIntervalMs ?? 0)) await this.prune();
+  }
+
+  /** Deletes entries older than the retention period (none when it is 0); returns how many went. */
+  async prune(): Promise<number> {
+    const days = this.options.retentionDays ?? 0;
+    this.lastPruneAt = performance.now();
+    if (days <= 0) return 0;
+    try {
+      return await deleteAuditEntriesBefore(this.db, new Date(Date.now() - days * MS_PER_DAY));
+    } catch (error) {
+      this.logger.error({ err: error }, 'could not delete expired audit entries; will try again');
+      return 0;
     }
   }
 

@@ -99,3 +99,9 @@ export async function countAuditEntries(db: Kysely<Database>, filter: AuditFilte
   const row = await filtered(db, filter).select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow();
   return row.count;
 }
+
+/** Deletes the entries that occurred before `cutoff`; returns how many went. */
+export async function deleteAuditEntriesBefore(db: Kysely<Database>, cutoff: Date): Promise<number> {
+  const result = await db.deleteFrom('audit_log').where('occurred_at', '<', cutoff.toISOString()).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -19,6 +19,12 @@ export const redisUrl = fromEnv ?? 'redis://127.0.0.1:6379';
 
 export const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * A Redis command timeout for tests about what the cache holds rather than how it fails: on a loaded machine a
+ * command may take longer than the production default of 100 ms, and a timed-out write would read as a miss.
+ */
+export const PATIENT_MS = 1_000;
+
 export function uniquePrefix(file: string): string {
   return `mp-test:${file}:${randomBytes(4).toString('hex')}:`;
 }

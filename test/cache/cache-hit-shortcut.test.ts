@@ -15,6 +15,7 @@ import {
   uniquePrefix,
   waitForRedis,
   type CachedGateway,
+  PATIENT_MS,
 } from './cache-fixtures.js';
 
 const prefix = uniquePrefix('cache-hit-shortcut');
@@ -56,7 +57,7 @@ describe('answering cache hits before Apollo', () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '12.34', 2);
     await waitForRedis();
-    redis = openStore('redis', prefix);
+    redis = openStore('redis', prefix, { commandTimeoutMs: PATIENT_MS });
     counting = new CountingCache(redis.cache);
     gateway = await startCachedGateway(database.handle, { ...redis, cache: counting });
   });

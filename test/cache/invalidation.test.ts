@@ -21,6 +21,7 @@ import {
   uniquePrefix,
   waitForRedis,
   type CachedGateway,
+  PATIENT_MS,
 } from './cache-fixtures.js';
 
 const prefix = uniquePrefix('invalidation');
@@ -60,7 +61,7 @@ describe.each(['redis', 'memory'] as const)('invalidation with the cache on %s',
     database = await createTestDatabase();
     await insertSale(database.handle, '50.00');
     if (kind === 'redis') await waitForRedis();
-    store = openStore(kind, `${prefix}${kind}:`);
+    store = openStore(kind, `${prefix}${kind}:`, { commandTimeoutMs: PATIENT_MS });
     gateway = await startCachedGateway(database.handle, store);
   });
 
@@ -106,7 +107,7 @@ describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways
     database = await createTestDatabase();
     await insertSale(database.handle, '10.00');
     await waitForRedis();
-    store = openStore('redis', keys);
+    store = openStore('redis', keys, { commandTimeoutMs: PATIENT_MS });
   });
 
   afterAll(async () => {
@@ -118,7 +119,7 @@ describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways
   it('lets two gateways sharing one Redis both see a change, and share entries from then on', async () => {
     const other = await database.reopen();
     const a = await startCachedGateway(database.handle, store);
-    const b = await startCachedGateway(other, openStore('redis', keys));
+    const b = await startCachedGateway(other, openStore('redis', keys, { commandTimeoutMs: PATIENT_MS }));
     try {
       const before = await ask(a, TOTALS);
       expect((await ask(b, TOTALS)).body.data).toEqual(before.body.data);

@@ -14,6 +14,7 @@ import {
   uniquePrefix,
   waitForRedis,
   type CachedGateway,
+  PATIENT_MS,
 } from './cache-fixtures.js';
 
 const prefix = uniquePrefix('response-cache');
@@ -27,7 +28,7 @@ describe.each(['redis', 'memory'] as const)('the response cache on %s', (kind) =
     database = await createTestDatabase();
     await insertSale(database.handle, '100.00', 3);
     if (kind === 'redis') await waitForRedis();
-    store = openStore(kind, `${prefix}${kind}:`);
+    store = openStore(kind, `${prefix}${kind}:`, { commandTimeoutMs: PATIENT_MS });
     gateway = await startCachedGateway(database.handle, store);
   });
 
@@ -152,7 +153,7 @@ describe('on a Redis shared by gateways', () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '10.00', 1, '2025-03-10T23:30:00Z');
     await waitForRedis();
-    store = openStore('redis', keys);
+    store = openStore('redis', keys, { commandTimeoutMs: PATIENT_MS });
   });
 
   afterAll(async () => {

@@ -150,3 +150,18 @@ export function redactConfig(config: Config): Record<string, unknown> {
   }
   return redacted;
 }
+
+/** What the one-shot data commands (seed, ingest) read: the database and the report zone, nothing else. */
+export interface ToolEnvironment {
+  databaseUrl: string | undefined;
+  reportTimezone: string;
+}
+
+/**
+ * The environment of a one-shot data command. Only these two variables, and unvalidated here: the commands
+ * check them and answer with their own usage errors, and a server setting they never use (a bad JWT_SECRET,
+ * say) must not stop an ETL job.
+ */
+export function readToolEnvironment(env: NodeJS.ProcessEnv = process.env): ToolEnvironment {
+  return { databaseUrl: env.DATABASE_URL?.trim() || undefined, reportTimezone: env.REPORT_TIMEZONE?.trim() || 'UTC' };
+}

@@ -2,6 +2,7 @@ import { createReadStream, realpathSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { readToolEnvironment, type ToolEnvironment } from '../config.js';
 import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
 import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';
@@ -38,14 +39,7 @@ Exit status: 0 every row written; 1 rows refused (listed by line on stderr); 2 b
 3 a batch failed at the database (earlier batches are written, later ones not).
 Environment: DATABASE_URL (required), REPORT_TIMEZONE (default UTC).`;
 
-export interface IngestEnvironment {
-  databaseUrl: string | undefined;
-  reportTimezone: string;
-}
-
-export function readEnvironment(env: NodeJS.ProcessEnv = process.env): IngestEnvironment {
-  return { databaseUrl: env.DATABASE_URL?.trim() || undefined, reportTimezone: env.REPORT_TIMEZONE?.trim() || 'UTC' };
-}
+export type IngestEnvironment = ToolEnvironment;
 
 export interface CommandOutput {
   out(line: string): void;
@@ -177,5 +171,5 @@ function invokedDirectly(): boolean {
 
 // Imported (by the tests) it only exports; run as a script it ingests.
 if (invokedDirectly()) {
-  process.exitCode = await runIngestCommand(process.argv.slice(2), readEnvironment());
+  process.exitCode = await runIngestCommand(process.argv.slice(2), readToolEnvironment());
 }

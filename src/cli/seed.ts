@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { readToolEnvironment, type ToolEnvironment } from '../config.js';
 import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
 import {
@@ -14,18 +15,7 @@ import {
   type SeedOptions,
 } from '../seed/seed-database.js';
 
-export interface SeedEnvironment {
-  databaseUrl: string | undefined;
-  reportTimezone: string;
-}
-
-/** The command's only read of process.env: a one-shot tool needs two variables, not the server's config. */
-export function readEnvironment(env: NodeJS.ProcessEnv = process.env): SeedEnvironment {
-  return {
-    databaseUrl: env.DATABASE_URL?.trim() || undefined,
-    reportTimezone: env.REPORT_TIMEZONE?.trim() || 'UTC',
-  };
-}
+export type SeedEnvironment = ToolEnvironment;
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -234,5 +224,5 @@ function invokedDirectly(): boolean {
 
 // Imported (by the tests) it only exports; run as a script it seeds.
 if (invokedDirectly()) {
-  process.exitCode = await runSeedCommand(process.argv.slice(2), readEnvironment());
+  process.exitCode = await runSeedCommand(process.argv.slice(2), readToolEnvironment());
 }

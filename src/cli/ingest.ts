@@ -1,8 +1,8 @@
-import { createReadStream, realpathSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { invokedDirectly } from './invoked-directly.js';
 import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
 import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';
@@ -161,15 +161,7 @@ export async function runIngestCommand(
   }
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
 // Imported (by the tests) it only exports; run as a script it ingests.
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   process.exitCode = await runIngestCommand(process.argv.slice(2), readToolEnvironment());
 }

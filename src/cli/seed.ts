@@ -1,7 +1,6 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { invokedDirectly } from './invoked-directly.js';
 import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
 import {
@@ -214,15 +213,7 @@ export async function runSeedCommand(
   }
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
 // Imported (by the tests) it only exports; run as a script it seeds.
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   process.exitCode = await runSeedCommand(process.argv.slice(2), readToolEnvironment());
 }

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactConfig } from '../../src/config.js';
-
-function problems(env: NodeJS.ProcessEnv): string[] {
-  try {
-    loadConfig(env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-}
+import { loadConfig, redactConfig } from '../../src/config.js';
+import { configProblems as problems } from '../support/config.js';
 
 describe('cache configuration', () => {
   it('caches for a minute in the process by default', () => {

@@ -2,19 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, redactConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config.js';
+import { configProblems as problems } from '../support/config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function problems(env: NodeJS.ProcessEnv): string[] {
-  try {
-    loadConfig(env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-}
 
 describe('configuration', () => {
   it('documents every variable in the README configuration table', () => {

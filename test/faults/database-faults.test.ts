@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 import { connectPostgres } from '../../src/db/create-database.js';
 import { TcpProxy } from '../cache/tcp-proxy.js';
-import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
+import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 const DASHBOARD = { query: '{ dashboard { totalTransactions totalRevenue } }' };
 const HEALTHY = { data: { dashboard: { totalTransactions: 1, totalRevenue: '25.00' } }, extensions: { cost: { requested: 3, maximum: 5_000 } } };
@@ -53,9 +53,7 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await installQueryDelay(database.handle);
-    await sql`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוח', now())`.execute(database.handle.db);
-    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`.execute(database.handle.db);
-    await sql`INSERT INTO transactions VALUES (1, 1, 1, 1, 25.00, 'completed', '2025-03-10T12:00:00Z')`.execute(database.handle.db);
+    await insertOneSale(database.handle);
   });
 
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
+import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARD = JSON.stringify({ query: '{ dashboard { totalTransactions totalRevenue } }' });
@@ -104,9 +104,7 @@ describe.runIf(inject('databaseUrl'))('SIGTERM', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await installQueryDelay(database.handle);
-    await sql`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוח', now())`.execute(database.handle.db);
-    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`.execute(database.handle.db);
-    await sql`INSERT INTO transactions VALUES (1, 1, 1, 1, 25.00, 'completed', '2025-03-10T12:00:00Z')`.execute(database.handle.db);
+    await insertOneSale(database.handle);
   });
 
   afterAll(async () => {

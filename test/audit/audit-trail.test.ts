@@ -7,16 +7,7 @@ import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-
-interface AuditRow {
-  request_id: string;
-  principal: string;
-  role: string;
-  client_ip: string | null;
-  operation_name: string | null;
-  customer_count: number;
-  customer_ids: string[];
-}
+import { clearAuditTrail, readAuditRows } from './audit-fixtures.js';
 
 type CustomersPage = { customers: { edges: { node: { id: string; name: string } }[] } | null };
 
@@ -25,16 +16,9 @@ const CUSTOMERS = `query TopCustomers($n: Int) { customers(first: $n) { edges { 
 let database: TestDatabase;
 let gateway: TestGateway;
 
-async function auditRows(): Promise<AuditRow[]> {
-  const { rows } = await sql<AuditRow>`
-    SELECT request_id, principal, role, client_ip, operation_name, customer_count, customer_ids::text[] AS customer_ids
-    FROM audit_log ORDER BY id`.execute(database.handle.db);
-  return rows;
-}
+const auditRows = () => readAuditRows(database.handle);
 
-async function clearTrail(): Promise<void> {
-  await sql`TRUNCATE audit_log`.execute(database.handle.db);
-}
+const clearTrail = () => clearAuditTrail(database.handle);
 
 beforeAll(async () => {
   database = await createTestDatabase();

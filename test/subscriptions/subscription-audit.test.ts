@@ -14,6 +14,7 @@ import {
   type LiveGateway,
   type TotalsMessage,
 } from './subscription-fixtures.js';
+import { readAuditRows } from '../audit/audit-fixtures.js';
 
 // Subscribers are audited like HTTP requests: every result holding customer-level data that reaches a
 // subscriber's socket is an entry of the trail, written by the gateway's one AuditWriter.
@@ -30,16 +31,6 @@ type TopCustomersMessage = {
 };
 
 const MARCH = { from: '2025-03-01', to: '2025-03-31' };
-
-interface AuditRow {
-  request_id: string;
-  principal: string;
-  role: string;
-  client_ip: string | null;
-  operation_name: string | null;
-  customer_count: number;
-  customer_ids: string[];
-}
 
 let database: TestDatabase;
 let gateway: LiveGateway;
@@ -66,12 +57,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function auditRows(): Promise<AuditRow[]> {
-  const { rows } = await sql<AuditRow>`
-    SELECT request_id, principal, role, client_ip, operation_name, customer_count, customer_ids::text[] AS customer_ids
-    FROM audit_log ORDER BY id`.execute(database.handle.db);
-  return rows;
-}
+const auditRows = () => readAuditRows(database.handle);
 
 /**
  * Independently of the views: the top customers (completed revenue on the product, ties by id) of the product

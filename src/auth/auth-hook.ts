@@ -1,12 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
+import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
 import { AuthenticationError, type Authenticate } from './authenticate.js';
 import { ANONYMOUS, type Principal } from './principal.js';
-
-/** The answer to a request without acceptable credentials, shaped as a GraphQL response. */
-export function unauthenticatedBody(message: string) {
-  return { errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] };
-}
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -21,9 +17,8 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
   const principals = new WeakMap<FastifyRequest, Principal>();
 
   async function onRequest(request: FastifyRequest, reply: FastifyReply) {
-    if (request.routeOptions.url !== graphqlPath) return;
-    // The Sandbox landing page (GET without an operation) is static HTML; its operations come back as POSTs.
-    if (request.method === 'GET' && !/[?&](query|extensions)=/.test(request.url)) return;
+    // The Sandbox page itself is static HTML; its operations come back as POSTs.
+    if (!carriesOperation(request, graphqlPath)) return;
     try {
       const principal = await authenticate({
         authorization: header(request.headers.authorization),
@@ -32,7 +27,7 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
       principals.set(request, principal);
     } catch (error) {
       if (!(error instanceof AuthenticationError)) throw error;
-      return reply.code(401).header('www-authenticate', 'Bearer').header('cache-control', 'no-store').send(unauthenticatedBody(error.message));
+      return sendGraphQLError(reply.header('www-authenticate', 'Bearer').header('cache-control', 'no-store'), 401, error.code, error.message);
     }
   }
 

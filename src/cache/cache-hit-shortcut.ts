@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
-import type { GraphQLContext } from '../graphql/context.js';
+import type { Principal } from '../auth/principal.js';
 import { responseCacheKey } from './response-cache-key.js';
 import { PERSISTED_QUERY_PREFIX, type ResponseCaching } from './response-cache.js';
 
@@ -68,7 +68,7 @@ async function sourceOf(body: Record<string, unknown>, caching: ResponseCaching)
 export function createCacheHitShortcut(
   caching: ResponseCaching,
   graphqlPath: string,
-  contextFor: (request: FastifyRequest) => Promise<GraphQLContext>,
+  principalOf: (request: FastifyRequest) => Principal,
 ) {
   return async function answerFromCache(request: FastifyRequest, reply: FastifyReply) {
     if (request.method !== 'POST' || request.routeOptions.url !== graphqlPath || !caching.cache.hearsChanges()) return;
@@ -83,7 +83,7 @@ export function createCacheHitShortcut(
     if (source === undefined) return;
 
     const dataVersion = caching.cache.dataVersion();
-    const keyContext = caching.keyContext(await contextFor(request), dataVersion);
+    const keyContext = caching.keyContext(principalOf(request), dataVersion);
     const key = responseCacheKey(source, operationName ?? null, variables ?? {}, keyContext);
     const stored = await caching.answers.get(key);
     if (stored === undefined) {

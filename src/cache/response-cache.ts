@@ -5,6 +5,7 @@ import ApolloServerPluginResponseCache from '@apollo/server-plugin-response-cach
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { createHash } from 'node:crypto';
 import type { GraphQLContext } from '../graphql/context.js';
+import type { Principal } from '../auth/principal.js';
 import { cacheScope } from './cache-scope.js';
 import { ReadThroughCache } from './read-through-cache.js';
 import { responseCacheKey, type CacheKeyContext } from './response-cache-key.js';
@@ -61,7 +62,7 @@ export interface ResponseCaching {
   localPersistedQueries: KeyValueCache<string>;
   /** Request bodies whose answer the shortcut already looked up and missed: Apollo must not look again. */
   lookedUp: WeakSet<object>;
-  keyContext(context: GraphQLContext, dataVersion: string): CacheKeyContext;
+  keyContext(principal: Principal, dataVersion: string): CacheKeyContext;
 }
 
 /**
@@ -78,10 +79,10 @@ export function createResponseCaching(cache: GatewayCache): ResponseCaching {
     new InMemoryLRUCache<string>({ maxSize: PERSISTED_QUERY_LOCAL_BYTES }),
   );
   const lookedUp = new WeakSet<object>();
-  const keyContext = (context: GraphQLContext, dataVersion: string): CacheKeyContext => ({
+  const keyContext = (principal: Principal, dataVersion: string): CacheKeyContext => ({
     dataVersion,
     reportTimezone: cache.reportTimezone,
-    scope: cacheScope(context),
+    scope: cacheScope(principal),
   });
 
   // The version a request started with, kept for both its cache key and its freshness report, so that a
@@ -120,7 +121,7 @@ export function createResponseCaching(cache: GatewayCache): ResponseCaching {
             // two keys per request (private, then shared), and a scope's answers are all its own anyway.
             // Without a sessionId hook, a field ever hinted PRIVATE is simply not cached.
             extraCacheKeyData: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) =>
-              keyContext(contextValue, versionOf(contextValue)),
+              keyContext(contextValue.principal, versionOf(contextValue)),
             shouldReadFromCache: async ({ request }: GraphQLRequestContext<GraphQLContext>) =>
               cache.hearsChanges() &&
               !(request.http?.body && typeof request.http.body === 'object' && lookedUp.has(request.http.body)),

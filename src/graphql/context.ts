@@ -12,8 +12,6 @@ export interface GraphQLContext {
   loaders: ReturnType<typeof createLoaders>;
   /** Who is asking (ANONYMOUS, reading everything, with AUTH_MODE=none). */
   principal: Principal;
-  /** Whose cached answers this request may share: `public` without authentication, else the role. */
-  cacheScope: string;
   /** The request id (from `x-request-id`, or made by the server), for the audit trail. */
   requestId: string;
   /** The client's address as the server sees it (`TRUST_PROXY` decides whether X-Forwarded-For counts). */
@@ -50,8 +48,6 @@ export function createContext(
     db,
     cursors,
     principal,
-    // Answers differ only by role (no field reads per-principal data), so callers of one role share them.
-    cacheScope: principal === ANONYMOUS ? 'public' : `role:${principal.role}`,
     requestId: origin.requestId,
     clientIp: origin.clientIp,
     customerAccess: new CustomerAccess(),

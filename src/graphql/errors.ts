@@ -108,13 +108,10 @@ export interface ErrorLogger {
 export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    if (isQueryTimeout(original)) {
-      const { message, extensions } = queryTimeout();
-      return { message, locations: formatted.locations, path: formatted.path, extensions: { code: extensions.code } };
-    }
-    if (isDatabaseUnavailable(original)) {
-      const { message, extensions } = serviceUnavailable();
-      return { message, locations: formatted.locations, path: formatted.path, extensions: { code: extensions.code } };
+    // The timeout first: its SQLSTATE (57014) is also one of the "unavailable" ones.
+    const database = isQueryTimeout(original) ? queryTimeout() : isDatabaseUnavailable(original) ? serviceUnavailable() : undefined;
+    if (database) {
+      return { message: database.message, locations: formatted.locations, path: formatted.path, extensions: { code: database.extensions.code } };
     }
     if (original instanceof GraphQLError) {
       if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && VALUE_ERROR.test(formatted.message)) {

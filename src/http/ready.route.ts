@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { DatabaseHandle } from '../db/create-database.js';
+import { withTimeout, type DatabaseHandle } from '../db/create-database.js';
 import { findPendingMigrations, readMigrationNames } from '../db/migrator.js';
 
 export type CacheStatus = 'up' | 'down' | 'memory';
@@ -11,14 +11,6 @@ export interface ReadinessOptions {
   cacheStatus?: () => CacheStatus;
   /** True once shutdown has begun: the load balancer must stop sending requests here. */
   stopping: () => boolean;
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -39,7 +31,7 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
       expected ??= readMigrationNames();
       const names = await expected;
       await options.database.ping(options.timeoutMs);
-      pending = await withTimeout(findPendingMigrations(options.database, names), options.timeoutMs);
+      pending = await withTimeout(findPendingMigrations(options.database, names), options.timeoutMs, 'PostgreSQL');
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check: database did not answer');
       return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });

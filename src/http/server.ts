@@ -4,6 +4,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
 import type { Redis } from 'ioredis';
+import type { GraphQLFormattedError } from 'graphql';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
@@ -98,8 +99,6 @@ export async function createGateway(
   const cursors = new CursorCodec(config.CURSOR_SECRET);
   const authenticate = createAuthenticator(config, database.db);
   const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
-  // One context per request, with the caller authenticated in onRequest; the cache-hit shortcut builds it
-  // too, to know the caller's cache scope.
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
   // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both.
   const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);
@@ -115,6 +114,7 @@ export async function createGateway(
   const rateLimit = rateBudget
     ? createRateLimitHooks(rateBudget, GRAPHQL_PATH, (request) => rateKeyOf(auth.principalOf(request), request.ip))
     : undefined;
+  // One context per request, with the caller authenticated in onRequest.
   const contextFor = async (request: FastifyRequest) =>
     createContext(database.db, cursors, auth.principalOf(request), {
       requestId: request.id,
@@ -132,9 +132,11 @@ export async function createGateway(
   const schema = await buildGatewaySchema();
   const formatError = createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' });
   const formatLimits = limitErrorCodes({ hideSuggestions: production });
+  // Limit codes put back (and suggestions hidden in production), then masking: for queries and subscriptions.
+  const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) => formatError(formatLimits(formatted), error);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    formatError: (formatted, error) => formatError(formatLimits(formatted), error),
+    formatError: formatGraphQLError,
     validationRules: queryLimitRules(limits),
     parseOptions: { maxTokens: limits.maxTokens },
     includeStacktraceInErrorResponses: false,
@@ -176,8 +178,8 @@ export async function createGateway(
     app.addHook('onClose', async () => unobserve());
   }
   registerHttpLimits(app, GRAPHQL_PATH, limits);
-  // Browsers on other origins may call the gateway only from the allow list; without one, none may. First
-  // among the hooks, so that a 401 or 429 still reaches the page that asked.
+  // Browsers on other origins may call the gateway only from the allow list; without one, none may. Before
+  // the hooks that answer early (401, 429), so that their answers still reach the page that asked.
   await app.register(fastifyCors, {
     origin: config.CORS_ORIGINS ?? [],
     methods: ['GET', 'POST'],
@@ -193,7 +195,7 @@ export async function createGateway(
   }
   if (caching && caching.cache.ttlSeconds > 0) {
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
-    app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, contextFor));
+    app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, auth.principalOf));
   }
   const beginShutdown = () => {
     stopping = true;
@@ -213,7 +215,7 @@ export async function createGateway(
     changes: options.changes,
     logger: app.log.child({ component: 'subscriptions' }),
     production,
-    formatError,
+    formatError: formatGraphQLError,
     ...(rateBudget ? { rateLimit: { budget: rateBudget, keyOf: rateKeyOf } } : {}),
     audit,
   });

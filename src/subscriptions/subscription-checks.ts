@@ -8,8 +8,7 @@ import {
   type DocumentNode,
   type GraphQLSchema,
 } from 'graphql';
-import { getComplexity } from 'graphql-query-complexity';
-import { costEstimator, LimitCode, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { createCostCheck, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
 
 // A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this
 // for queries, and graphql-ws leaves it to us.
@@ -58,7 +57,7 @@ export interface CheckedSubscription {
  */
 export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimits) {
   const validationRules = [...specifiedRules, ...queryLimitRules(limits)];
-  const estimators = [costEstimator(limits.defaultPageSize)];
+  const costs = createCostCheck(schema, limits);
   return (payload: SubscribePayload): CheckedSubscription | GraphQLError[] => {
     let document: DocumentNode;
     try {
@@ -77,16 +76,9 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
-    const cost = getComplexity({
-      schema,
-      query: document,
-      variables: payload.variables ?? {},
-      operationName: payload.operationName ?? undefined,
-      estimators,
-    });
-    if (cost > limits.maxCost) {
-      return [refusal(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })];
-    }
+    const cost = costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
+    const tooComplex = costs.overLimit(cost);
+    if (tooComplex) return [tooComplex];
     return { document, variables: payload.variables ?? {}, operationName: operation.name?.value ?? null, cost };
   };
 }

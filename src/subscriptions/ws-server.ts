@@ -8,9 +8,10 @@ import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
 import { AuthenticationError, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
+import { cacheScope } from '../cache/cache-scope.js';
 import { createContext } from '../graphql/context.js';
 import type { Database } from '../db/database.js';
-import { limitErrorCodes, type QueryLimits } from '../graphql/limits/query-limits.js';
+import type { QueryLimits } from '../graphql/limits/query-limits.js';
 import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
 import type { AuditWriter } from '../modules/audit/audit-writer.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
@@ -41,7 +42,7 @@ export interface SubscriptionServerOptions {
   changes: ChangeFeed;
   logger: FastifyBaseLogger;
   production: boolean;
-  /** The error masking of HTTP responses, applied to errors sent over sockets too. */
+  /** The error formatting of HTTP responses (limit codes, masking), applied to errors sent over sockets too. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   /**
    * The rate budget HTTP requests draw on, and whose budget a caller spends (`clientIp`: of the upgrade
@@ -103,7 +104,6 @@ export async function registerSubscriptionServer(
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
   const connections = new Map<SocketContext, Connection>();
-  const formatLimits = limitErrorCodes({ hideSuggestions: options.production });
   const checkSubscription = createSubscriptionCheck(schema, limits);
 
   // Each subscribe message is charged before anything runs: a subscription executes (or joins) a live query,
@@ -115,9 +115,10 @@ export async function registerSubscriptionServer(
   };
 
   const formatForSocket = (error: GraphQLError): GraphQLFormattedError => {
-    const formatted = formatLimits(error.toJSON());
+    // The gateway's own formatting, as for queries; the `http` extension (status, headers) has no meaning here.
+    const formatted = options.formatError(error.toJSON(), error);
     const { http: _http, ...extensions } = formatted.extensions ?? {};
-    return options.formatError({ ...formatted, extensions }, error);
+    return { ...formatted, extensions };
   };
 
   // graphql-ws closes refused connections with 4403, which its clients do not retry; 4429 says to come back later.
@@ -248,7 +249,7 @@ export async function registerSubscriptionServer(
         const { document, variables } = prepared;
         // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
         const newContext = () => createContext(db, cursors, connection.principal);
-        const scope = newContext().cacheScope;
+        const scope = cacheScope(connection.principal);
         const key = createHash('sha256')
           .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
           .digest('base64');

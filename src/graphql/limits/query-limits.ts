@@ -18,6 +18,7 @@ import {
 } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import { sendGraphQLError } from '../early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
 // run in graphql-js's single validation pass, before anything executes); tokens are a parser option, so a huge
@@ -200,30 +201,41 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   };
 }
 
+/** The cost of operations, the same for queries over HTTP and subscriptions over WebSocket. */
+export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits) {
+  const estimators = [costEstimator(limits.defaultPageSize)];
+  return {
+    /** The cost of the operation with these variables; throws when the variables do not fit their types. */
+    costOf: (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): number =>
+      getComplexity({ schema, query: document, variables, operationName, estimators }),
+    /** QUERY_TOO_COMPLEX for a cost over the limit. */
+    overLimit: (cost: number): GraphQLError | undefined =>
+      cost > limits.maxCost
+        ? limitError(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })
+        : undefined,
+  };
+}
+
 /** Checks each operation's cost against its variables and reports it in `extensions.cost` and the `x-query-cost` header. */
 export function costLimitPlugin<Context extends { chargeCost(points: number): Promise<void> }>(
   schema: GraphQLSchema,
   limits: QueryLimits,
 ): ApolloServerPlugin<Context> {
-  const estimators = [costEstimator(limits.defaultPageSize)];
+  const check = createCostCheck(schema, limits);
   return {
     async requestDidStart() {
       let cost: number | undefined;
       return {
         async didResolveOperation({ request, document, operationName, contextValue }) {
           try {
-            cost = getComplexity({ schema, query: document, variables: request.variables ?? {}, operationName: operationName ?? undefined, estimators });
+            cost = check.costOf(document, request.variables ?? {}, operationName ?? undefined);
           } catch {
             // Variables that do not fit their types: the operation will not run, and execution reports them
             // as BAD_USER_INPUT naming the argument.
             return;
           }
-          if (cost > limits.maxCost) {
-            throw limitError(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, {
-              cost,
-              maxCost: limits.maxCost,
-            });
-          }
+          const tooComplex = check.overLimit(cost);
+          if (tooComplex) throw tooComplex;
           // The request paid 1 point of its rate budget on arrival; the rest of its cost before it runs.
           await contextValue.chargeCost(cost - 1);
         },
@@ -270,10 +282,6 @@ export function limitErrorCodes(options: { hideSuggestions: boolean }) {
   };
 }
 
-function errorBody(code: string, message: string): string {
-  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
-}
-
 /**
  * HTTP rules for the GraphQL path: a JSON array (batch) is refused with 400 and a body over the limit with 413,
  * both as GraphQL-style errors. They run in preValidation, before the cache-hit shortcut (preHandler) and Apollo.
@@ -281,18 +289,12 @@ function errorBody(code: string, message: string): string {
 export function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLimits): void {
   app.addHook('preValidation', async (request, reply) => {
     if (request.routeOptions.url === path && Array.isArray(request.body)) {
-      return reply
-        .code(400)
-        .type('application/json; charset=utf-8')
-        .send(errorBody(LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request'));
+      return sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
     }
   });
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply
-        .code(413)
-        .type('application/json; charset=utf-8')
-        .send(errorBody(LimitCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`));
+      return sendGraphQLError(reply, 413, LimitCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`);
     }
     throw error;
   });

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
+import { carriesOperation, sendGraphQLError } from '../early-answer.js';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -98,21 +99,13 @@ export function createRateLimitHooks(budget: RateBudget, graphqlPath: string, ke
   const options = budget.options;
 
   async function onRequest(request: FastifyRequest, reply: FastifyReply) {
-    if (request.routeOptions.url !== graphqlPath) return;
-    // The Sandbox page itself is static HTML.
-    if (request.method === 'GET' && !/[?&](query|extensions)=/.test(request.url)) return;
+    if (!carriesOperation(request, graphqlPath)) return;
     const state = await budget.charge(keyOf(request), 1);
     states.set(request, state);
     if (state.limited) {
-      return reply
-        .code(429)
-        .header('cache-control', 'no-store')
-        .type('application/json; charset=utf-8')
-        .send(
-          JSON.stringify({
-            errors: [{ message: rateLimitedMessage(state), extensions: { code: RATE_LIMITED, retryAfterSeconds: secondsUntil(state.res) } }],
-          }),
-        );
+      return sendGraphQLError(reply.header('cache-control', 'no-store'), 429, RATE_LIMITED, rateLimitedMessage(state), {
+        retryAfterSeconds: secondsUntil(state.res),
+      });
     }
   }
 

@@ -30,6 +30,11 @@ export function queryTimeout(): GraphQLError {
   });
 }
 
+/** Something failed that the caller cannot mend; the real error is logged where it happened. */
+export function internalError(): GraphQLError {
+  return new GraphQLError('Internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
+}
+
 /** The error codes that make a response HTTP 503 with Retry-After. */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set([ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.QUERY_TIMEOUT]);
 

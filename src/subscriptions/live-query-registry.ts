@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import { LiveSubscription, type LiveResult } from './live-subscription.js';
 import type { SubscriptionStats } from './subscription-stats.js';
+import { internalError } from '../graphql/errors.js';
 
 export interface LiveQueryLogger {
   warn(details: object, message: string): void;
@@ -14,8 +15,6 @@ export interface LiveQueryRegistryOptions {
   maxWaitMs: number;
   stats: SubscriptionStats;
   logger: LiveQueryLogger;
-  /** Live queries recomputed at the same time; the rest of the pool stays free for requests. */
-  concurrency?: number;
 }
 
 /** One distinct live query: its key (operation, variables, role) and how to compute its result afresh. */
@@ -26,7 +25,8 @@ export interface LiveQuerySpec {
 
 export type JoinResult = { subscription: LiveSubscription } | { errors: readonly GraphQLError[] };
 
-const DEFAULT_CONCURRENCY = 4;
+/** Live queries recomputed at the same time; the rest of the pool stays free for requests. */
+const CONCURRENCY = 4;
 
 /**
  * The live queries of one gateway. Subscribers asking the same thing (same document, variables and role)
@@ -42,10 +42,8 @@ export class LiveQueryRegistry {
   private firstChangeAt: number | undefined;
   private lastChangeAt = 0;
   private closed = false;
-  private readonly concurrency: number;
 
   constructor(private readonly options: LiveQueryRegistryOptions) {
-    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
   get size(): number {
@@ -73,7 +71,8 @@ export class LiveQueryRegistry {
     const last = query.last;
     if (!last || this.closed) {
       this.forgetIfUnused(query);
-      return { errors: query.failure ?? [] };
+      // A failure of the first computation, or the registry closing under the subscriber.
+      return { errors: query.failure ?? [internalError()] };
     }
     const subscription = new LiveSubscription((delivered) => {
       this.options.stats.pushes += 1;
@@ -130,7 +129,7 @@ export class LiveQueryRegistry {
         await queries[next++]!.refresh();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, queries.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queries.length) }, worker));
   }
 
   private forgetIfUnused(query: LiveQuery): void {
@@ -196,7 +195,7 @@ class LiveQuery {
       computed = await this.spec.execute();
     } catch (error) {
       this.options.logger.warn({ err: error }, 'a live query failed');
-      if (!this.last) this.failure = [new GraphQLError('Internal server error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
+      if (!this.last) this.failure = [internalError()];
       return;
     }
     const { result } = computed;

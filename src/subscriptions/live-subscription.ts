@@ -27,10 +27,6 @@ export class LiveSubscription implements AsyncIterableIterator<ExecutionResult> 
    */
   constructor(private readonly onDelivered: (delivered: LiveResult) => void) {}
 
-  get done(): boolean {
-    return this.ended;
-  }
-
   /** Hands `delivered` to the subscriber, replacing one it has not read yet. */
   deliver(delivered: LiveResult): void {
     if (this.ended) return;

@@ -131,14 +131,16 @@ export async function registerSubscriptionServer(
   // Credentials are checked again every so often, so that a socket does not outlive its token or API key. Sockets
   // that share credentials share the check.
   const reauthenticate = async () => {
-    const byCredentials = new Map<string, SocketContext[]>();
-    for (const context of connections.keys()) {
-      const key = stableJson(connections.get(context)!.credentials);
-      byCredentials.set(key, [...(byCredentials.get(key) ?? []), context]);
+    const byCredentials = new Map<string, { credentials: Credentials; contexts: SocketContext[] }>();
+    for (const [context, { credentials }] of connections) {
+      const key = JSON.stringify([credentials.authorization ?? null, credentials.apiKey ?? null]);
+      const group = byCredentials.get(key);
+      if (group) group.contexts.push(context);
+      else byCredentials.set(key, { credentials, contexts: [context] });
     }
-    for (const contexts of byCredentials.values()) {
+    for (const { credentials, contexts } of byCredentials.values()) {
       try {
-        await authenticate(connections.get(contexts[0]!)!.credentials);
+        await authenticate(credentials);
       } catch (error) {
         if (!(error instanceof AuthenticationError)) {
           logger.warn({ err: error }, 'could not check the credentials of open sockets');
@@ -282,9 +284,7 @@ export async function registerSubscriptionServer(
         }
         if ('errors' in joined) {
           release();
-          return refuse(
-            joined.errors.length > 0 ? joined.errors : [refusal('INTERNAL_SERVER_ERROR', 'Internal server error')],
-          );
+          return refuse(joined.errors);
         }
         joined.subscription.whenEnded(release);
         const live: LiveExecutionContext = { live: joined.subscription };

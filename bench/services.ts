@@ -61,9 +61,9 @@ const GATEWAY_VARIABLES = [
   'NODE_ENV', 'HOST', 'PORT', 'LOG_LEVEL', 'DATABASE_URL', 'DATA_DIR', 'EMBEDDED_SEED_TRANSACTIONS',
   'REPORT_TIMEZONE', 'HEALTH_TIMEOUT_MS', 'CURSOR_SECRET', 'REDIS_URL',
 ];
-const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_', 'AUTH_', 'JWT_', 'RATE_LIMIT_', 'QUERY_', 'AUDIT_', 'CORS_'];
+const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_', 'AUTH_', 'JWT_', 'RATE_LIMIT_', 'QUERY_', 'AUDIT_', 'CORS_', 'SUBSCRIPTION_', 'SUBSCRIPTIONS_', 'SHUTDOWN_'];
 
-export function cleanEnv(): NodeJS.ProcessEnv {
+function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (GATEWAY_VARIABLES.includes(name) || GATEWAY_PREFIXES.some((prefix) => name.startsWith(prefix))) delete env[name];
@@ -82,35 +82,35 @@ async function answersGraphQL(url: string): Promise<boolean> {
   return status === 200;
 }
 
-async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gateway' }>, ctx: ServiceContext): Promise<RunningService> {
-  const database = await ctx.database(spec.database);
-  const redisUrl = spec.cache === 'on' || spec.redis ? await ctx.redis(spec.database) : undefined;
-  const target = new URL(database.url);
-  const counter = spec.countStatements
-    ? await StatementCounter.start({ host: target.hostname || 'localhost', port: Number(target.port || 5432) })
-    : undefined;
+/**
+ * A gateway as a child process (`node --import tsx src/main.ts`) on a free loopback port, with the benchmark's
+ * settings over a clean environment, once it answers /healthz. Used by `npm run bench` and `bench:subscriptions`.
+ */
+export async function startGatewayProcess(
+  id: string,
+  settings: { databaseUrl: string; env?: Record<string, string> },
+  where: { repoRoot: string; logDir: string },
+): Promise<{ proc: Supervised; url: string; port: number }> {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...cleanEnv(),
-    DATABASE_URL: counter ? counter.proxiedUrl(database.url) : database.url,
-    HOST: LOOPBACK,
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-    REPORT_TIMEZONE: 'UTC',
-    CACHE_TTL_SECONDS: spec.cache === 'on' ? String(ctx.cacheTtlSeconds) : '0',
-    // Load from one client would spend any realistic budget in a second; variants that measure the
-    // limiter set a budget it never reaches.
-    RATE_LIMIT_POINTS: '0',
-    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-    ...spec.env,
-  };
   const proc = startProcess(id, {
     command: process.execPath,
     args: ['--import', 'tsx', 'src/main.ts'],
-    cwd: ctx.repoRoot,
-    env,
-    logDir: ctx.logDir,
+    cwd: where.repoRoot,
+    env: {
+      ...cleanEnv(),
+      DATABASE_URL: settings.databaseUrl,
+      HOST: LOOPBACK,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      REPORT_TIMEZONE: 'UTC',
+      CACHE_TTL_SECONDS: '0',
+      // Load from one client would spend any realistic budget in a second; variants that measure the
+      // limiter set a budget it never reaches.
+      RATE_LIMIT_POINTS: '0',
+      ...settings.env,
+    },
+    logDir: where.logDir,
   });
   const url = `http://${LOOPBACK}:${port}`;
   // Two minutes: a gateway may have work to do on start (rebuilding rollups for another time zone, say).
@@ -119,6 +119,31 @@ async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gate
     async () => (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).status === 200,
     { timeoutMs: 120_000, exited: proc.exited },
   ).catch((error: unknown) => failWithLog(proc, error));
+  return { proc, url, port };
+}
+
+async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gateway' }>, ctx: ServiceContext): Promise<RunningService> {
+  const database = await ctx.database(spec.database);
+  const redisUrl = spec.cache === 'on' || spec.redis ? await ctx.redis(spec.database) : undefined;
+  const target = new URL(database.url);
+  const counter = spec.countStatements
+    ? await StatementCounter.start({ host: target.hostname || 'localhost', port: Number(target.port || 5432) })
+    : undefined;
+  const { proc, url } = await startGatewayProcess(
+    id,
+    {
+      databaseUrl: counter ? counter.proxiedUrl(database.url) : database.url,
+      env: {
+        ...(spec.cache === 'on' ? { CACHE_TTL_SECONDS: String(ctx.cacheTtlSeconds) } : {}),
+        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+        ...spec.env,
+      },
+    },
+    ctx,
+  ).catch(async (error: unknown) => {
+    await counter?.close();
+    throw error;
+  });
   const notes: string[] = [];
   if (spec.cache === 'on' && !redisUrl) notes.push('no Redis to be had: the gateway used its in-process LRU');
   return {

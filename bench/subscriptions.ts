@@ -7,10 +7,10 @@ import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { prepareDatabase, readServerVersion, withDatabase } from './databases.js';
-import { freePort, LOOPBACK, waitUntil } from './http.js';
-import { startProcess, stopAll, stopEverythingOnExit, tailOf, type Supervised } from './processes.js';
+import { LOOPBACK } from './http.js';
+import { stopAll, stopEverythingOnExit, type Supervised } from './processes.js';
 import { SUBSCRIPTIONS_SECTION_END, SUBSCRIPTIONS_SECTION_START, withSection } from './results-sections.js';
-import { cleanEnv } from './services.js';
+import { startGatewayProcess } from './services.js';
 
 // `npm run bench:subscriptions`: how many subscribers one gateway holds, and how long a transaction written
 // straight into PostgreSQL takes to reach the subscribers whose figures it changes.
@@ -186,35 +186,11 @@ interface GatewayRun {
 }
 
 async function startGateway(databaseUrl: string, debounceMs: number): Promise<{ proc: Supervised; url: string }> {
-  const port = await freePort();
-  const proc = startProcess(`gateway-subscriptions-${debounceMs}`, {
-    command: process.execPath,
-    args: ['--import', 'tsx', 'src/main.ts'],
-    cwd: repoRoot,
-    env: {
-      ...cleanEnv(),
-      DATABASE_URL: databaseUrl,
-      HOST: LOOPBACK,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      REPORT_TIMEZONE: 'UTC',
-      CACHE_TTL_SECONDS: '0',
-      SUBSCRIPTION_DEBOUNCE_MS: String(debounceMs),
-      SUBSCRIPTIONS_MAX_PER_INSTANCE: '100000',
-      // Every subscriber connects from this one address: as one anonymous client it would spend any budget.
-      RATE_LIMIT_POINTS: '0',
-    },
-    logDir,
-  });
-  const url = `http://${LOOPBACK}:${port}`;
-  await waitUntil('gateway', async () => (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).status === 200, {
-    timeoutMs: 120_000,
-    exited: proc.exited,
-  }).catch(async (error: unknown) => {
-    await proc.stop();
-    throw new Error(`${String(error)}\n${tailOf(proc.logFile)}`);
-  });
+  const { proc, port } = await startGatewayProcess(
+    `gateway-subscriptions-${debounceMs}`,
+    { databaseUrl, env: { SUBSCRIPTION_DEBOUNCE_MS: String(debounceMs), SUBSCRIPTIONS_MAX_PER_INSTANCE: '100000' } },
+    { repoRoot, logDir },
+  );
   return { proc, url: `ws://${LOOPBACK}:${port}/graphql` };
 }
 

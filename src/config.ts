@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 // The one place that reads process.env. Every problem is reported at once, before anything starts.
 
-const isTimeZone = (zone: string) => {
+/** Whether `zone` is an IANA time zone name this runtime knows. */
+export const isTimeZone = (zone: string) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: zone });
     return true;
@@ -138,17 +139,16 @@ export function redactConfig(config: Config): Record<string, unknown> {
     CURSOR_SECRET: '[redacted]',
     ...(config.JWT_SECRET ? { JWT_SECRET: '[redacted]' } : {}),
   };
-  if (config.DATABASE_URL) {
-    const url = new URL(config.DATABASE_URL);
-    if (url.password) url.password = '***';
-    redacted.DATABASE_URL = url.toString();
-  }
-  if (config.REDIS_URL) {
-    const url = new URL(config.REDIS_URL);
-    if (url.password) url.password = '***';
-    redacted.REDIS_URL = url.toString();
-  }
+  if (config.DATABASE_URL) redacted.DATABASE_URL = maskPassword(config.DATABASE_URL);
+  if (config.REDIS_URL) redacted.REDIS_URL = maskPassword(config.REDIS_URL);
   return redacted;
+}
+
+/** The URL with its password, if any, replaced by `***`; throws on a string that is not a URL. */
+export function maskPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
 }
 
 /** What the one-shot data commands (seed, ingest) read: the database and the report zone, nothing else. */

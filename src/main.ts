@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { warnIfUnprotected } from './auth/exposure-warning.js';
 import { openCacheStore } from './cache/cache-store.js';
-import { createRedisClient } from './cache/redis-cache.js';
+import { closeRedisClient, createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
@@ -67,7 +67,7 @@ installGracefulShutdown(
     // change listener and the database go.
     closeServer: () => gateway.app.close(),
     closeResources: async () => {
-      await Promise.all([changes.close(), store.close(), rateLimitRedis?.quit().catch(() => rateLimitRedis.disconnect())]);
+      await Promise.all([changes.close(), store.close(), rateLimitRedis && closeRedisClient(rateLimitRedis)]);
       await database.close();
     },
   },

@@ -1,5 +1,5 @@
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
-import { createRedisClient, RedisKeyValueCache } from './redis-cache.js';
+import { closeRedisClient, createRedisClient, RedisKeyValueCache } from './redis-cache.js';
 import type { CacheLogger } from './throttled-warn.js';
 
 export interface CacheStoreOptions {
@@ -37,12 +37,6 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
     kind: 'redis',
     cache: new PrefixingKeyValueCache(new RedisKeyValueCache(client, options.logger), options.keyPrefix),
     status: () => (client.status === 'ready' ? 'up' : 'down'),
-    close: async () => {
-      // Closing on purpose is no outage to report.
-      client.removeAllListeners('close');
-      // quit() waits for a reply that a dead server never sends; disconnect() does not wait.
-      if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-      else client.disconnect();
-    },
+    close: () => closeRedisClient(client),
   };
 }

@@ -48,6 +48,14 @@ export function createRedisClient(url: string, options: RedisCacheOptions): Redi
 }
 
 /** Apollo's KeyValueCache over ioredis, where a failure of any kind is a miss (get) or a no-op (set, delete). */
+/** Closes a client of createRedisClient on purpose: without an outage warning, and without waiting on a dead server. */
+export async function closeRedisClient(client: Redis): Promise<void> {
+  client.removeAllListeners('close');
+  // quit() waits for a reply that a dead server never sends; disconnect() does not wait.
+  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+  else client.disconnect();
+}
+
 export class RedisKeyValueCache implements KeyValueCache<string> {
   private readonly warn: ReturnType<typeof createThrottledWarn>;
 

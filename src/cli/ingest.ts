@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { readToolEnvironment, type ToolEnvironment } from '../config.js';
-import { invokedDirectly } from './invoked-directly.js';
-import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
+import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
+import { connectPostgres } from '../db/create-database.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
 import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';
 import { COLUMNS, HeaderError, STATUSES } from '../ingest/transaction-row.js';
@@ -39,16 +39,7 @@ Exit status: 0 every row written; 1 rows refused (listed by line on stderr); 2 b
 3 a batch failed at the database (earlier batches are written, later ones not).
 Environment: DATABASE_URL (required), REPORT_TIMEZONE (default UTC).`;
 
-export type IngestEnvironment = ToolEnvironment;
-
-export interface CommandOutput {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-const consoleOutput: CommandOutput = { out: (line) => console.log(line), err: (line) => console.error(line) };
-
-export type OpenDatabase = (url: string, options: DatabaseOptions) => DatabaseHandle;
+export type { CommandOutput, OpenDatabase } from './command.js';
 
 interface IngestCommand {
   file: string | undefined;
@@ -84,15 +75,13 @@ function parseCommand(args: string[]): IngestCommand | 'help' | string {
   return { file, strict: values.strict, createMissing: values['create-missing'], batchSize };
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
 function describeSummary(summary: IngestSummary, strict: boolean): string {
   const written = `${count(summary.inserted)} inserted, ${count(summary.updated)} updated, ${count(summary.unchanged)} unchanged`;
   const created =
     summary.createdCustomers + summary.createdProducts > 0
       ? `; created ${count(summary.createdCustomers)} placeholder customers and ${count(summary.createdProducts)} placeholder products`
       : '';
-  const rate = count(Math.round(summary.rows / Math.max(summary.seconds, 0.001)));
+  const rate = rowsPerSecond(summary.rows, summary.seconds);
   const head = `read ${count(summary.rows)} rows: ${count(summary.rejected.length)} refused`;
   if (!summary.committed) return `${head}; --strict: nothing was written (${summary.seconds.toFixed(1)} s)`;
   return `${head}, ${written}${created}; ${count(summary.batches)} batch(es) ${strict ? 'in one transaction' : 'committed'} in ${summary.seconds.toFixed(1)} s (${rate} rows/s)`;
@@ -101,7 +90,7 @@ function describeSummary(summary: IngestSummary, strict: boolean): string {
 /** Runs `ingest` with the given arguments and returns the exit code; output goes through `output`. */
 export async function runIngestCommand(
   args: string[],
-  environment: IngestEnvironment,
+  environment: ToolEnvironment,
   output: CommandOutput = consoleOutput,
   stdin: Readable = process.stdin,
   open: OpenDatabase = connectPostgres,

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { readToolEnvironment, type ToolEnvironment } from '../config.js';
-import { invokedDirectly } from './invoked-directly.js';
-import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
+import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
+import { connectPostgres } from '../db/create-database.js';
+import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
 import {
   DEFAULT_DAYS,
@@ -13,8 +14,6 @@ import {
   SeedOptionsError,
   type SeedOptions,
 } from '../seed/seed-database.js';
-
-export type SeedEnvironment = ToolEnvironment;
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -36,17 +35,7 @@ Loads deterministic demo data into DATABASE_URL (run \`npm run migrate\` first).
 
 Environment: DATABASE_URL (required), REPORT_TIMEZONE (default UTC).`;
 
-export interface CommandOutput {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-const consoleOutput: CommandOutput = {
-  out: (line) => console.log(line),
-  err: (line) => console.error(line),
-};
-
-export type OpenDatabase = (url: string, options: DatabaseOptions) => DatabaseHandle;
+export type { CommandOutput, OpenDatabase } from './command.js';
 
 class UsageError extends Error {}
 
@@ -114,20 +103,9 @@ function parseCommand(args: string[]): SeedCommand | 'help' {
   return { options, ifEmpty: values['if-empty'], reset: values.reset };
 }
 
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function redact(url: string): string {
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    return maskPassword(url);
   } catch {
     return '(unparseable DATABASE_URL)';
   }
@@ -142,12 +120,10 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-const UNDEFINED_TABLE = '42P01';
-
 /** Runs `seed` with the given arguments and returns the process exit code; output goes through `output`. */
 export async function runSeedCommand(
   args: string[],
-  environment: SeedEnvironment,
+  environment: ToolEnvironment,
   output: CommandOutput = consoleOutput,
   open: OpenDatabase = connectPostgres,
 ): Promise<number> {
@@ -198,11 +174,10 @@ export async function runSeedCommand(
     }
     const summary = await seedDatabase(handle.db, { ...command.options, reset: !empty });
     const rows = summary.customers + summary.products + summary.transactions;
-    const count = (n: number) => n.toLocaleString('en-US');
     output.out(
       `seeded ${count(summary.transactions)} transactions, ${count(summary.customers)} customers and ` +
         `${count(summary.products)} products from ${summary.from} to ${summary.until} in ` +
-        `${summary.seconds.toFixed(1)} s (${count(Math.round(rows / Math.max(summary.seconds, 0.001)))} rows/s)`,
+        `${summary.seconds.toFixed(1)} s (${rowsPerSecond(rows, summary.seconds)} rows/s)`,
     );
     return EXIT_OK;
   } catch (error) {

@@ -89,6 +89,9 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: str
 
 const RECONNECT_BASE_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
+// The defaults of PG_CONNECT_TIMEOUT_MS and PG_STATEMENT_TIMEOUT_MS, for handles opened without them (tests, tools).
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
  * LISTEN on a dedicated pg.Client, not a pooled one: the pool recycles idle connections, and a notification
@@ -124,7 +127,7 @@ async function listenOnPostgres(
     retry = undefined;
     const client = new pg.Client({
       connectionString,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       application_name: 'marketpulse-listener',
       // A peer that vanishes without closing the socket is noticed by TCP keepalive, not by an idle LISTEN.
       keepAlive: true,
@@ -273,15 +276,15 @@ function preparing(pool: pg.Pool, options: DatabaseOptions): PostgresPool {
 }
 
 export function connectPostgres(connectionString: string, options: DatabaseOptions): DatabaseHandle {
+  const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const settings = [
     `-c marketpulse.report_timezone=${options.reportTimezone}`,
     '-c TimeZone=UTC',
-    `-c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
+    `-c statement_timeout=${statementTimeoutMs}`,
     // The report queries read small rollups; JIT compiling them costs hundreds of milliseconds and saves nothing.
     '-c jit=off',
   ];
-  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const pool = new pg.Pool({
     connectionString,
     max: options.poolMax ?? 10,

@@ -17,13 +17,10 @@ class SqlFileMigrationProvider implements MigrationProvider {
   ) {}
 
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await readdir(this.dir)).filter((file) => file.endsWith('.sql')).sort();
     const migrations: Record<string, Migration> = {};
-    for (const file of files) {
-      const script = await readFile(path.join(this.dir, file), 'utf8');
-      migrations[file.replace(/\.sql$/, '')] = {
-        up: (db) => this.handle.runScript(db, script),
-      };
+    for (const name of await readMigrationNames(this.dir)) {
+      const script = await readFile(path.join(this.dir, `${name}.sql`), 'utf8');
+      migrations[name] = { up: (db) => this.handle.runScript(db, script) };
     }
     return migrations;
   }
@@ -45,11 +42,12 @@ export async function migrateToLatest(handle: DatabaseHandle, dir = MIGRATIONS_D
   return result;
 }
 
-const UNDEFINED_TABLE = '42P01';
+/** PostgreSQL's SQLSTATE for a table that does not exist (a database never migrated). */
+export const UNDEFINED_TABLE = '42P01';
 
 /**
- * The migrations in `dir` that the database has not applied (all of them when it has none). Reads the
- * directory once per call; the readiness probe keeps the file names and passes them in.
+ * Of the `expected` migration names (readMigrationNames, which the readiness probe reads once and keeps), the
+ * ones the database has not applied; all of them when it has applied none.
  */
 export async function findPendingMigrations(handle: DatabaseHandle, expected: readonly string[]): Promise<string[]> {
   let applied: Set<string>;

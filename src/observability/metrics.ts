@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStats } from '../db/create-database.js';
 
 /**
  * The process's one Prometheus registry, served by GET /metrics. Other modules register their own metrics
@@ -52,16 +53,10 @@ export const cacheMisses = new Counter({
   registers: [metricsRegistry],
 });
 
-export interface PoolCounts {
-  total: number;
-  idle: number;
-  waiting: number;
-}
-
-const pools = new Set<() => PoolCounts>();
+const pools = new Set<() => PoolStats>();
 
 /** Reports a connection pool in `marketpulse_db_pool_connections` until the returned function is called. */
-export function observePool(counts: () => PoolCounts): () => void {
+export function observePool(counts: () => PoolStats): () => void {
   pools.add(counts);
   return () => void pools.delete(counts);
 }

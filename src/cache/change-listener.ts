@@ -33,7 +33,6 @@ export class ChangeListener {
   private key = '0';
   private unlisten: Unlisten | undefined;
   private listening = deferred();
-  private hearing = false;
   /** Counts lost sessions, so that a version read on a session that has dropped since is not trusted. */
   private sessions = 0;
   private readonly instance = randomBytes(3).toString('hex');
@@ -49,19 +48,12 @@ export class ChangeListener {
   /** Starts listening. A database that is down does not stop the gateway: the listener catches up later. */
   static async start(database: DatabaseHandle, logger: ChangeListenerLogger): Promise<ChangeListener> {
     const listener = new ChangeListener(database, logger);
-    if (!database.listen) {
-      logger.warn({}, 'this database handle cannot LISTEN: cached answers may be stale until their TTL ends');
-      await listener.readVersion();
-      listener.hearing = true;
-      return listener;
-    }
     listener.unlisten = await database.listen(CHANGE_CHANNEL, (payload) => listener.announced(payload), {
       onListening: () => {
         const waiting = listener.listening;
         const session = listener.sessions;
         void listener.readVersion().then(() => {
           if (session !== listener.sessions || listener.closed) return;
-          listener.hearing = true;
           waiting.resolve();
           // Back after a lost session: whatever was announced meanwhile is lost, so tell of a change anyway.
           if (session > 0) listener.notifyChange();
@@ -69,7 +61,6 @@ export class ChangeListener {
       },
       onConnectionError: (error) => {
         listener.sessions += 1;
-        listener.hearing = false;
         logger.warn({ err: error }, 'the change listener lost its database session; reconnecting');
         if (listener.listening.settled) listener.listening = deferred();
       },
@@ -87,7 +78,8 @@ export class ChangeListener {
    * is false a change may go unnoticed, so no cached answer may be served.
    */
   get hearsChanges(): boolean {
-    return this.hearing;
+    // Listening is settled once the version has been read on the current session, and renewed when it is lost.
+    return !this.closed && this.listening.settled;
   }
 
   /** Resolves once the listener listens and has read the current version (again, after a reconnection). */
@@ -107,7 +99,6 @@ export class ChangeListener {
   async close(): Promise<void> {
     this.closed = true;
     this.changeListeners.clear();
-    this.hearing = false;
     clearTimeout(this.retry);
     const unlisten = this.unlisten;
     this.unlisten = undefined;

@@ -59,7 +59,7 @@ export interface DatabaseHandle {
    * pool. Resolves after the first attempt to listen, whether it succeeded or not: a database that is down
    * at start-up is retried in the background and reported through `events`, never thrown.
    */
-  listen?(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
+  listen(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
   /** The connection pool's counts (PostgreSQL only; PGlite is one in-process session). */
   poolStats?(): PoolStats;
   close(): Promise<void>;

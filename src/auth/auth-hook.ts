@@ -1,12 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
 import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
-import { AuthenticationError, type Authenticate } from './authenticate.js';
+import { AuthenticationError, CREDENTIALS_REQUIRED, credentialsFrom, type Authenticate } from './authenticate.js';
 import { ANONYMOUS, type Principal } from './principal.js';
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /**
  * Authenticates every request to the GraphQL route in `onRequest`, before the body is read, before the
@@ -20,10 +16,7 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
     // The Sandbox page itself is static HTML; its operations come back as POSTs.
     if (!carriesOperation(request, graphqlPath)) return;
     try {
-      const principal = await authenticate({
-        authorization: header(request.headers.authorization),
-        apiKey: header(request.headers['x-api-key']),
-      });
+      const principal = await authenticate(credentialsFrom(request.headers));
       principals.set(request, principal);
     } catch (error) {
       if (!(error instanceof AuthenticationError)) throw error;
@@ -36,7 +29,7 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
     const principal = principals.get(request);
     if (principal) return principal;
     if (!required) return ANONYMOUS;
-    throw new GraphQLError('Authentication required: send a Bearer token or an x-api-key header', {
+    throw new GraphQLError(CREDENTIALS_REQUIRED, {
       extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
     });
   }

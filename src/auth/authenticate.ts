@@ -12,6 +12,25 @@ export interface Credentials {
   apiKey?: string;
 }
 
+/** The first non-empty string of a header (or connection parameter) that may be repeated. */
+function firstString(value: unknown): string | undefined {
+  if (Array.isArray(value)) return firstString(value[0]);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The credentials a caller sent: `Authorization` and `x-api-key` from the HTTP headers, or, for a WebSocket,
+ * from `connection_init`'s payload first (browsers cannot set headers on a WebSocket) and then the upgrade's.
+ */
+export function credentialsFrom(headers: Record<string, unknown>, params: Record<string, unknown> = {}): Credentials {
+  return {
+    authorization: firstString(params.authorization) ?? firstString(params.Authorization) ?? firstString(headers.authorization),
+    apiKey: firstString(params['x-api-key']) ?? firstString(params.apiKey) ?? firstString(headers['x-api-key']),
+  };
+}
+
+export const CREDENTIALS_REQUIRED = 'Authentication required: send a Bearer token or an x-api-key header';
+
 /** Why a request was turned away; the message is for the caller and never repeats what they sent. */
 export class AuthenticationError extends Error {
   readonly code = 'UNAUTHENTICATED';
@@ -62,6 +81,6 @@ export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Data
       if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <token>"');
       return fromToken(match[1]!);
     }
-    throw new AuthenticationError('Authentication required: send a Bearer token or an x-api-key header');
+    throw new AuthenticationError(CREDENTIALS_REQUIRED);
   };
 }

@@ -19,11 +19,11 @@ export interface Principal {
 /** With AUTH_MODE=none every caller reads everything, as before authentication existed. */
 export const ANONYMOUS: Principal = { kind: 'anonymous', id: 'anonymous', role: 'admin' };
 
-export function hasRole(principal: Principal, required: Role): boolean {
+function hasRole(principal: Principal, required: Role): boolean {
   return ROLES.indexOf(principal.role) >= ROLES.indexOf(required);
 }
 
-export function forbidden(required: Role): GraphQLError {
+function forbidden(required: Role): GraphQLError {
   return new GraphQLError(`This field needs the ${required} role or higher`, { extensions: { code: 'FORBIDDEN' } });
 }
 

@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
-import { AuthenticationError, type Authenticate, type Credentials } from '../auth/authenticate.js';
+import { AuthenticationError, credentialsFrom, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
 import { createContext } from '../graphql/context.js';
@@ -72,11 +72,6 @@ type SocketContext = Context<Record<string, unknown> | undefined, Extra>;
 
 interface LiveExecutionContext {
   live: LiveSubscription;
-}
-
-function firstOf(value: unknown): string | undefined {
-  if (Array.isArray(value)) return firstOf(value[0]);
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /**
@@ -190,13 +185,7 @@ export async function registerSubscriptionServer(
       connectionInitWaitTimeout: config.SUBSCRIPTION_INIT_TIMEOUT_MS,
 
       async onConnect(context) {
-        const params = context.connectionParams ?? {};
-        const headers = context.extra.request.headers;
-        // Browsers cannot set headers on a WebSocket, so credentials usually come in connection_init's payload.
-        const credentials = {
-          authorization: firstOf(params.authorization) ?? firstOf(params.Authorization) ?? firstOf(headers.authorization),
-          apiKey: firstOf(params['x-api-key']) ?? firstOf(params.apiKey) ?? firstOf(headers['x-api-key']),
-        };
+        const credentials = credentialsFrom(context.extra.request.headers, context.connectionParams ?? {});
         try {
           const principal = await authenticate(credentials);
           // Opening a socket costs 1 point, like any request arriving over HTTP: a client that opens and closes

@@ -65,7 +65,7 @@ function limitError(code: string, message: string, details: Record<string, unkno
 }
 
 /** The most selections a document's fragments may expand to: past it, walking the document costs more than answering it. */
-export const MAX_FRAGMENT_EXPANSION = 10_000;
+const MAX_FRAGMENT_EXPANSION = 10_000;
 
 type FragmentShape = 'sound' | 'unknown-or-cyclic' | 'too-large';
 
@@ -129,7 +129,7 @@ function fragmentShape(document: DocumentNode): FragmentShape {
  * standard rules (KnownFragmentNames, NoFragmentCycles), and one that expands past MAX_FRAGMENT_EXPANSION is
  * refused before it is walked.
  */
-export function maxDepthRule(maxDepth: number): ValidationRule {
+function maxDepthRule(maxDepth: number): ValidationRule {
   const depthRule = depthLimit(maxDepth) as (context: Pick<ValidationContext, 'getDocument' | 'reportError'>) => unknown;
   return (context: ValidationContext): ASTVisitor => {
     const document = context.getDocument();
@@ -176,10 +176,10 @@ function countingRule(counts: (node: ASTNode) => boolean, max: number, code: str
   });
 }
 
-export const maxAliasesRule = (max: number) =>
+const maxAliasesRule = (max: number) =>
   countingRule((node) => node.kind === Kind.FIELD && node.alias !== undefined, max, LimitCode.TOO_MANY_ALIASES, 'aliases');
 
-export const maxDirectivesRule = (max: number) =>
+const maxDirectivesRule = (max: number) =>
   countingRule((node) => node.kind === Kind.DIRECTIVE, max, LimitCode.TOO_MANY_DIRECTIVES, 'directives');
 
 const MULTIPLIERS = ['first', 'last', 'limit', 'days'];

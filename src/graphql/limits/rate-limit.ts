@@ -58,7 +58,7 @@ export class RateBudget {
 const secondsUntil = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1_000));
 
 /** The RateLimit header fields (IETF draft "RateLimit header fields for HTTP"), plus Retry-After when limited. */
-export function rateLimitHeaders(state: RateLimitState, options: RateLimitOptions): Record<string, string> {
+function rateLimitHeaders(state: RateLimitState, options: RateLimitOptions): Record<string, string> {
   const headers: Record<string, string> = {
     'ratelimit-limit': String(options.points),
     'ratelimit-remaining': String(Math.max(0, state.res.remainingPoints)),

@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
 import type { Principal } from '../auth/principal.js';
 import { responseCacheKey } from './response-cache-key.js';
-import { PERSISTED_QUERY_PREFIX, type ResponseCaching } from './response-cache.js';
+import { PERSISTED_QUERY_PREFIX } from './persisted-documents.js';
+import type { ResponseCaching } from './response-cache.js';
 
 // A cached answer is already JSON text in the store. Through Apollo, a hit is parsed, run through the request
 // pipeline and serialised again, which costs more than the whole rest of the request: the dashboard from the

@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 
+/** Apollo's prefix for persisted queries (inside the store's prefix). */
+export const PERSISTED_QUERY_PREFIX = 'apq:';
+
 /** The manifest GraphQL Code Generator writes from schema/operations (`npm run codegen`). */
 export const PERSISTED_DOCUMENTS_FILE = fileURLToPath(new URL('../../schema/persisted/persisted-documents.json', import.meta.url));
 
@@ -19,7 +22,7 @@ export function loadPersistedDocuments(file = PERSISTED_DOCUMENTS_FILE): Map<str
     if (createHash('sha256').update(query).digest('hex') !== hash) {
       throw new Error(`${file}: the hash ${key} does not match its document; run npm run codegen`);
     }
-    documents.set(`apq:${hash}`, query);
+    documents.set(`${PERSISTED_QUERY_PREFIX}${hash}`, query);
   }
   return documents;
 }

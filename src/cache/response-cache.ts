@@ -38,8 +38,6 @@ export interface CacheFreshness {
 
 /** The response-cache plugin's own prefix for answers (inside the store's prefix). */
 export const ANSWER_PREFIX = 'fqc:';
-/** Apollo's prefix for persisted queries (inside the store's prefix). */
-export const PERSISTED_QUERY_PREFIX = 'apq:';
 
 // Persisted queries are immutable under their hash; a day is long enough for clients that keep using them,
 // and a client whose hash expired simply sends the query again.

@@ -9,19 +9,18 @@ import type { TransactionRow } from './transaction-row.js';
 
 const arrayOf = (values: readonly string[]) => `{${values.join(',')}}`;
 
-/** Which of `ids` are customers. */
-export async function findCustomerIds(db: Kysely<Database>, ids: readonly string[]): Promise<Set<string>> {
+/** Which of `ids` exist in `table`. */
+async function findExistingIds(db: Kysely<Database>, table: 'customers' | 'products', ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await sql<{ id: string }>`SELECT id FROM customers WHERE id = ANY(${arrayOf(ids)}::bigint[])`.execute(db);
+  const { rows } = await sql<{ id: string }>`SELECT id FROM ${sql.table(table)} WHERE id = ANY(${arrayOf(ids)}::bigint[])`.execute(db);
   return new Set(rows.map((row) => String(row.id)));
 }
 
+/** Which of `ids` are customers. */
+export const findCustomerIds = (db: Kysely<Database>, ids: readonly string[]) => findExistingIds(db, 'customers', ids);
+
 /** Which of `ids` are products. */
-export async function findProductIds(db: Kysely<Database>, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await sql<{ id: string }>`SELECT id FROM products WHERE id = ANY(${arrayOf(ids)}::bigint[])`.execute(db);
-  return new Set(rows.map((row) => String(row.id)));
-}
+export const findProductIds = (db: Kysely<Database>, ids: readonly string[]) => findExistingIds(db, 'products', ids);
 
 /** Placeholder customers for `--create-missing`: a name that says so, no email or city, created now. */
 export async function createPlaceholderCustomers(db: Kysely<Database>, ids: readonly string[]): Promise<void> {

@@ -140,6 +140,9 @@ export async function createGateway(
     validationRules: queryLimitRules(limits),
     parseOptions: { maxTokens: limits.maxTokens },
     includeStacktraceInErrorResponses: false,
+    // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
+    // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
+    stopOnTerminationSignals: false,
     // Decided by our configuration rather than by Apollo reading process.env itself.
     introspection: config.INTROSPECTION ?? !production,
     // Apollo's default, stated: a GET, or a POST a form could send, needs a header a form cannot set.

@@ -162,8 +162,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     return `${alias} = ${withServer}`;
   });
 
-  let process_: ServerProcess | undefined;
-  const port = await onAFreePort(async (port) => {
+  const { port, running } = await onAFreePort(async (port): Promise<{ port: number; running: ServerProcess }> => {
     const config = [
       '[databases]',
       ...databases,
@@ -190,13 +189,11 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
       await started.stop('SIGKILL');
       throw error;
     }
-    process_ = started;
-    return port;
+    return { port, running: started };
   }).catch(async (error: unknown) => {
     await dir.remove();
     throw error;
   });
-  const running = process_!;
   const host = '127.0.0.1';
 
   async function admin(command: string): Promise<Record<string, unknown>[]> {

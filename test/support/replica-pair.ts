@@ -47,7 +47,7 @@ export interface ReplicaPair {
   primaryUrl(database?: string): string;
   /** A URL of `database` on the replica (read-only), as the superuser. */
   replicaUrl(database?: string): string;
-  /** Runs one statement on one of the servers, on a connection of its own. */
+  /** Runs one statement in the `postgres` database of one of the servers, on a connection of its own. */
   query<R extends object = Record<string, unknown>>(node: Node, text: string, values?: unknown[]): Promise<R[]>;
   /** Creates a database on the primary and returns once the replica has it too. */
   createDatabase(name: string): Promise<void>;
@@ -60,7 +60,7 @@ export interface ReplicaPair {
   /** pg_wal_replay_pause() on the replica: it keeps receiving WAL, applies none of it. */
   pauseReplay(): Promise<void>;
   resumeReplay(): Promise<void>;
-  /** Stops the replica (fast shutdown); its port stays reserved for startReplica. */
+  /** Stops the replica (fast shutdown); startReplica starts it again on the same port. */
   stopReplica(): Promise<void>;
   /** Starts the stopped replica again and waits until it streams. */
   startReplica(): Promise<void>;

@@ -18,6 +18,7 @@ import {
 } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import { SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
 import { sendGraphQLError } from '../early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
@@ -186,7 +187,8 @@ const MULTIPLIERS = ['first', 'last', 'limit', 'days'];
 
 /**
  * Every field costs 1; a list field costs its page size (first/last, or limit/days, or their schema default,
- * or defaultPageSize for a connection) times what is selected under it.
+ * or defaultPageSize for a connection) times what is selected under it. Revenue series are priced before
+ * this, by seriesCostEstimator.
  */
 export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   return ({ field, args, childComplexity }) => {
@@ -201,13 +203,25 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   };
 }
 
-/** The cost of operations, the same for queries over HTTP and subscriptions over WebSocket. */
-export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits) {
-  const estimators = [costEstimator(limits.defaultPageSize)];
+/**
+ * The cost of operations, the same for queries over HTTP and subscriptions over WebSocket. Revenue series are
+ * priced by their bucket count (src/modules/revenue/revenue.cost.ts); one with an open end needs the data's
+ * bounds from `span`, read only when a document has such a series and they are not known for the current data.
+ * Without `span`, an open end is priced at the longest series there can be.
+ */
+export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span?: SeriesSpan) {
+  const estimators = [seriesCostEstimator(), costEstimator(limits.defaultPageSize)];
+  const price = (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined, pricing: SeriesPricing) =>
+    getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
   return {
-    /** The cost of the operation with these variables; throws when the variables do not fit their types. */
-    costOf: (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): number =>
-      getComplexity({ schema, query: document, variables, operationName, estimators }),
+    /** The cost of the operation with these variables; rejects when the variables do not fit their types. */
+    costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number> => {
+      const known = span?.known();
+      const first = new SeriesPricing(document, known, known !== undefined || !span);
+      const cost = price(document, variables, operationName, first);
+      if (!first.needsBounds || !span) return cost;
+      return price(document, variables, operationName, new SeriesPricing(document, await span.read(), true));
+    },
     /** QUERY_TOO_COMPLEX for a cost over the limit. */
     overLimit: (cost: number): GraphQLError | undefined =>
       cost > limits.maxCost
@@ -220,15 +234,16 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits) {
 export function costLimitPlugin<Context extends { chargeCost(points: number): Promise<void> }>(
   schema: GraphQLSchema,
   limits: QueryLimits,
+  span?: SeriesSpan,
 ): ApolloServerPlugin<Context> {
-  const check = createCostCheck(schema, limits);
+  const check = createCostCheck(schema, limits, span);
   return {
     async requestDidStart() {
       let cost: number | undefined;
       return {
         async didResolveOperation({ request, document, operationName, contextValue }) {
           try {
-            cost = check.costOf(document, request.variables ?? {}, operationName ?? undefined);
+            cost = await check.costOf(document, request.variables ?? {}, operationName ?? undefined);
           } catch {
             // Variables that do not fit their types: the operation will not run, and execution reports them
             // as BAD_USER_INPUT naming the argument.

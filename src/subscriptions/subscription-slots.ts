@@ -27,11 +27,22 @@ export interface Slot {
  */
 export class SubscriptionSlots {
   private readonly byPrincipal = new Map<string, number>();
+  // Made once: a socket sending subscribes faster than they are served is refused thousands of times a second,
+  // and a GraphQLError captures a stack trace when it is made.
+  private readonly refusals: Record<keyof SlotCaps, GraphQLError>;
 
   constructor(
     private readonly caps: SlotCaps,
     private readonly stats: SubscriptionStats,
-  ) {}
+  ) {
+    const full = (cap: 'connection' | 'principal' | 'instance', max: number, message: string) =>
+      refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, message, { max, cap });
+    this.refusals = {
+      perConnection: full('connection', caps.perConnection, `A connection may hold, or be setting up, at most ${caps.perConnection} subscriptions`),
+      perPrincipal: full('principal', caps.perPrincipal, `A client may hold at most ${caps.perPrincipal} subscriptions on this server`),
+      perInstance: full('instance', caps.perInstance, 'This server holds as many subscriptions as it can; try again later'),
+    };
+  }
 
   /** How many places `principalKey` holds. */
   heldBy(principalKey: string): number {
@@ -40,26 +51,10 @@ export class SubscriptionSlots {
 
   /** A place for a subscription on `holder`'s socket for `principalKey`, or TOO_MANY_SUBSCRIPTIONS saying which cap is full. */
   take(holder: SlotHolder, principalKey: string): Slot | GraphQLError {
-    const { perConnection, perPrincipal, perInstance } = this.caps;
-    if (holder.subscriptions >= perConnection) {
-      return refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, `A connection may hold, or be setting up, at most ${perConnection} subscriptions`, {
-        max: perConnection,
-        cap: 'connection',
-      });
-    }
+    if (holder.subscriptions >= this.caps.perConnection) return this.refusals.perConnection;
     const held = this.heldBy(principalKey);
-    if (held >= perPrincipal) {
-      return refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, `A client may hold at most ${perPrincipal} subscriptions on this server`, {
-        max: perPrincipal,
-        cap: 'principal',
-      });
-    }
-    if (this.stats.activeSubscriptions >= perInstance) {
-      return refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, 'This server holds as many subscriptions as it can; try again later', {
-        max: perInstance,
-        cap: 'instance',
-      });
-    }
+    if (held >= this.caps.perPrincipal) return this.refusals.perPrincipal;
+    if (this.stats.activeSubscriptions >= this.caps.perInstance) return this.refusals.perInstance;
     holder.subscriptions += 1;
     this.byPrincipal.set(principalKey, held + 1);
     this.stats.activeSubscriptions += 1;

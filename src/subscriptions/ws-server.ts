@@ -35,6 +35,9 @@ export interface ChangeFeed {
   onChange(listener: () => void): () => void;
 }
 
+/** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
+const COMPLETED_BEFORE_STARTING = refusal('BAD_REQUEST', 'The subscription was completed before it started');
+
 /** How long a closing server waits for clients to answer its close frame before cutting their sockets. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -276,12 +279,15 @@ export async function registerSubscriptionServer(
           // once that is known, both before the database is asked anything.
           const refusedOnArrival = await overBudget(connection.principalKey, 1);
           if (refusedOnArrival) return refuse([refusedOnArrival]);
+          // Completed by the client (or its socket closed) meanwhile: nothing more to check or compute, and
+          // graphql-ws sends nothing for it.
+          const completed = () => !(id in context.subscriptions);
+          if (completed()) return [COMPLETED_BEFORE_STARTING];
           const prepared = await checkSubscription(payload);
           if (Array.isArray(prepared)) return refuse(prepared);
           const refusedByCost = await overBudget(connection.principalKey, prepared.cost);
           if (refusedByCost) return refuse([refusedByCost]);
-          // Completed by the client (or its socket closed) while it was checked: nothing to compute.
-          if (!(id in context.subscriptions)) return [refusal('BAD_REQUEST', 'The subscription was completed before it started')];
+          if (completed()) return [COMPLETED_BEFORE_STARTING];
 
           const { document, variables } = prepared;
           // Answers differ only by role, so callers of one role share a live query, like they share cached answers.

@@ -83,7 +83,15 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
-    const cost = await costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
+    let cost: number | undefined;
+    try {
+      cost = await costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+    // The variables were coerced above; this is for the type checker.
+    if (cost === undefined) return [refusal('BAD_USER_INPUT', 'The variables do not fit their types')];
     const tooComplex = costs.overLimit(cost);
     if (tooComplex) return [tooComplex];
     return { document, variables: payload.variables ?? {}, operationName: operation.name?.value ?? null, cost };

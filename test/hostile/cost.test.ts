@@ -145,6 +145,17 @@ describe('the cost of revenue series', () => {
     expect(allMonths.body.extensions?.cost).toEqual({ requested: seriesCost(await monthsOfData(), 0, 1), maximum: DEFAULT_MAX_COST });
   });
 
+  it('refuses a document whose fragments are too many to price, rather than running it unpriced', async () => {
+    // Twelve fragments, each spreading the next twice: 4,096 selections of `name` under each of 100 customers, a
+    // cost of about 410,000 that graphql-query-complexity gives up counting (past 10,000 nodes).
+    const fragments = ['fragment F12 on Customer { name }'];
+    for (let level = 11; level >= 0; level--) fragments.push(`fragment F${level} on Customer { ...F${level + 1} ...F${level + 1} }`);
+    const answer = await gateway.post({ query: `{ customers(first: 100) { edges { node { ...F0 } } } } ${fragments.join(' ')}` });
+    expect(answer.status).toBe(400);
+    expect(answer.body.data).toBeUndefined();
+    expect(answer.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
+  });
+
   it('holds subscriptions to the same prices', async () => {
     const client = connect(gateway.url);
     cleanups.push(() => void client.dispose());

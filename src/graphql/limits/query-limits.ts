@@ -4,6 +4,8 @@ import {
   GraphQLError,
   Kind,
   getNamedType,
+  getOperationAST,
+  getVariableValues,
   isCompositeType,
   visit,
   type ASTNode,
@@ -213,20 +215,35 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
   const estimators = [seriesCostEstimator(), costEstimator(limits.defaultPageSize)];
   const price = (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined, pricing: SeriesPricing) =>
     getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
+  const tooComplex = (message: string, details: Record<string, unknown>) =>
+    limitError(LimitCode.QUERY_TOO_COMPLEX, message, { ...details, maxCost: limits.maxCost });
   return {
-    /** The cost of the operation with these variables; rejects when the variables do not fit their types. */
-    costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number> => {
+    /**
+     * The cost of the operation with these variables; undefined when the variables do not fit their types (the
+     * operation will not run, and execution reports them as BAD_USER_INPUT naming the argument). Throws
+     * QUERY_TOO_COMPLEX when the document cannot be priced: graphql-query-complexity gives up on a document
+     * whose fragments spread into more than 10,000 selections, and a document that cannot be priced must not
+     * run unpriced.
+     */
+    costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number | undefined> => {
+      const operation = getOperationAST(document, operationName);
+      if (!operation || getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
+      const priced = (pricing: SeriesPricing) => {
+        try {
+          return price(document, variables, operationName, pricing);
+        } catch (error) {
+          throw tooComplex(`Query cannot be priced: ${error instanceof Error ? error.message : String(error)}`, {});
+        }
+      };
       const known = span?.known();
       const first = new SeriesPricing(document, known, known !== undefined || !span);
-      const cost = price(document, variables, operationName, first);
+      const cost = priced(first);
       if (!first.needsBounds || !span) return cost;
-      return price(document, variables, operationName, new SeriesPricing(document, await span.read(), true));
+      return priced(new SeriesPricing(document, await span.read(), true));
     },
     /** QUERY_TOO_COMPLEX for a cost over the limit. */
     overLimit: (cost: number): GraphQLError | undefined =>
-      cost > limits.maxCost
-        ? limitError(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })
-        : undefined,
+      cost > limits.maxCost ? tooComplex(`Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost }) : undefined,
   };
 }
 
@@ -242,13 +259,8 @@ export function costLimitPlugin<Context extends { chargeCost(points: number): Pr
       let cost: number | undefined;
       return {
         async didResolveOperation({ request, document, operationName, contextValue }) {
-          try {
-            cost = await check.costOf(document, request.variables ?? {}, operationName ?? undefined);
-          } catch {
-            // Variables that do not fit their types: the operation will not run, and execution reports them
-            // as BAD_USER_INPUT naming the argument.
-            return;
-          }
+          cost = await check.costOf(document, request.variables ?? {}, operationName ?? undefined);
+          if (cost === undefined) return;
           const tooComplex = check.overLimit(cost);
           if (tooComplex) throw tooComplex;
           // The request paid 1 point of its rate budget on arrival; the rest of its cost before it runs.

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
+import { nestedDeeperThan } from '../../src/graphql/limits/nesting.js';
+import { stableJson } from '../../src/graphql/stable-json.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import type { ServerConfig } from '../../src/http/server.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
@@ -67,6 +70,33 @@ const subscribeText = (id: string, variablesText: string, query = DASHBOARD_TOTA
 
 const errorCodes = (message: ServerMessage | undefined) =>
   ((message?.payload ?? []) as { extensions?: { code?: string } }[]).map((error) => error.extensions?.code);
+
+describe('keys built from what a client sent', () => {
+  it('serialise any JSON value as JSON.stringify does, whatever the order of its keys', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const text = stableJson(value);
+        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+        // The same members in reverse order name the same key.
+        const reversed = JSON.parse(JSON.stringify(value), (_key, inner: unknown) =>
+          inner && typeof inner === 'object' && !Array.isArray(inner) ? Object.fromEntries(Object.entries(inner).reverse()) : inner,
+        ) as unknown;
+        expect(stableJson(reversed)).toBe(text);
+      }),
+    );
+    expect(stableJson({ b: [1, { d: null, c: 'x' }], a: undefined, e: () => 1 })).toBe('{"b":[1,{"c":"x","d":null}]}');
+  });
+
+  it('serialise and measure values nested 100,000 levels deep without overflowing the stack', () => {
+    const deep = JSON.parse(nested(100_000)) as unknown;
+    expect(stableJson(deep)).toBe(nested(100_000));
+    expect(nestedDeeperThan(deep, 32)).toBe(true);
+    expect(nestedDeeperThan(JSON.parse(nested(32)), 32)).toBe(false);
+    expect(nestedDeeperThan(JSON.parse(nested(33)), 32)).toBe(true);
+    expect(nestedDeeperThan([[[]]], 2)).toBe(true);
+    expect(nestedDeeperThan({ orderBy: { field: 'NAME', direction: 'ASC' }, from: '2025-03-01' }, 2)).toBe(false);
+  });
+});
 
 describe('variables nested thousands of levels deep', () => {
   it('refuses each such subscription with BAD_USER_INPUT, keeps its socket open and leaves no place taken', async () => {

@@ -90,6 +90,8 @@ const schema = z.object({
   SUBSCRIPTION_MAX_WAIT_MS: positiveInt.default(2_000),
   SUBSCRIPTIONS_MAX_PER_CONNECTION: positiveInt.default(10),
   SUBSCRIPTIONS_MAX_PER_INSTANCE: positiveInt.default(10_000),
+  // Per gateway: one API key, JWT subject or (unauthenticated) client address cannot take every place.
+  SUBSCRIPTIONS_MAX_PER_PRINCIPAL: positiveInt.default(100),
   // 0 turns the server's pings (and so the dead-socket check) off.
   SUBSCRIPTION_KEEPALIVE_MS: nonNegativeInt.default(12_000),
   SUBSCRIPTION_INIT_TIMEOUT_MS: positiveInt.default(3_000),

@@ -12,8 +12,8 @@ import type { ResponseCaching } from './response-cache.js';
 // not sure about (GET requests, persisted-query registrations, unusual Accept headers, a miss) goes on to
 // Apollo, where the response-cache plugin serves or computes and stores it as usual.
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
+export const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json; charset=utf-8';
 // Offered only so that negotiation picks what Apollo would; an answer of this type is left to Apollo.
 const CALLBACK_TYPE = 'application/json; callbackSpec=1.0; charset=utf-8';
 
@@ -21,7 +21,7 @@ const typeByAccept = new Map<string, string | null>();
 const MAX_ACCEPT_VALUES = 64;
 
 /** The media type Apollo answers with for this Accept header (chooseContentTypeForSingleResultResponse). */
-function responseType(accept: string | undefined): string | null {
+export function responseType(accept: string | undefined): string | null {
   if (!accept) return JSON_TYPE;
   let type = typeByAccept.get(accept);
   if (type === undefined) {

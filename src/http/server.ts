@@ -18,6 +18,8 @@ import { buildGatewaySchema } from '../graphql/schema.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
+import { registerNestingLimit } from '../graphql/limits/nesting.js';
+import { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 import { AuditWriter, defaultAuditWriterOptions } from '../modules/audit/audit-writer.js';
 import { auditPlugin } from '../modules/audit/audit.plugin.js';
 import { CursorCodec } from '../modules/shared/cursor.js';
@@ -100,7 +102,8 @@ export async function createGateway(
   const authenticate = createAuthenticator(config, database.db);
   const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
-  // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both.
+  // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both; the
+  // per-principal cap on subscriptions counts by the same key.
   const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);
   const rateBudget =
     config.RATE_LIMIT_POINTS && config.RATE_LIMIT_POINTS > 0
@@ -130,6 +133,12 @@ export async function createGateway(
   const caching = options.cache ? createResponseCaching(options.cache) : undefined;
 
   const schema = await buildGatewaySchema();
+  // Revenue series with an open end are priced by the data's first and last day, read again after changes.
+  const seriesSpan = new SeriesSpan(database.db, app.log.child({ component: 'cost' }));
+  if (options.changes) {
+    const unhear = options.changes.onChange(() => seriesSpan.changed());
+    app.addHook('onClose', async () => unhear());
+  }
   const formatError = createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' });
   const formatLimits = limitErrorCodes({ hideSuggestions: production });
   // Limit codes put back (and suggestions hidden in production), then masking: for queries and subscriptions.
@@ -154,7 +163,7 @@ export async function createGateway(
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
-      costLimitPlugin(schema, limits),
+      costLimitPlugin(schema, limits, seriesSpan),
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
@@ -181,6 +190,7 @@ export async function createGateway(
     app.addHook('onClose', async () => unobserve());
   }
   registerHttpLimits(app, GRAPHQL_PATH, limits);
+  registerNestingLimit(app, GRAPHQL_PATH);
   // Browsers on other origins may call the gateway only from the allow list; without one, none may. Before
   // the hooks that answer early (401, 429), so that their answers still reach the page that asked.
   await app.register(fastifyCors, {
@@ -219,7 +229,10 @@ export async function createGateway(
     logger: app.log.child({ component: 'subscriptions' }),
     production,
     formatError: formatGraphQLError,
-    ...(rateBudget ? { rateLimit: { budget: rateBudget, keyOf: rateKeyOf } } : {}),
+    principalKey: rateKeyOf,
+    ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
+    corsOrigins: config.CORS_ORIGINS ?? [],
+    seriesSpan,
     audit,
   });
   const unobserveSubscriptions = observeSubscriptions(subscriptions.stats);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { LiveSubscription, type LiveResult } from './live-subscription.js';
+import { LiveSubscription, type LiveResult, type PushAdmission } from './live-subscription.js';
 import type { SubscriptionStats } from './subscription-stats.js';
 import { internalError } from '../graphql/errors.js';
 
@@ -53,9 +53,10 @@ export class LiveQueryRegistry {
   /**
    * Subscribes to the live query `spec.key`, computing its first result if nobody follows it yet. A first
    * result with errors (a field beyond the caller's role, a bad argument) refuses the subscription with them.
-   * `onDelivered` runs each time a result (the first included) is handed to this subscriber's socket.
+   * `onDelivered` runs each time a result (the first included) is handed to this subscriber's socket;
+   * `admitPush`, when given, is asked before each later one (see LiveSubscription).
    */
-  async join(spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void): Promise<JoinResult> {
+  async join(spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void, admitPush?: PushAdmission): Promise<JoinResult> {
     let query = this.queries.get(spec.key);
     if (!query) {
       query = new LiveQuery(spec, this.options);
@@ -77,7 +78,7 @@ export class LiveQueryRegistry {
     const subscription = new LiveSubscription((delivered) => {
       this.options.stats.pushes += 1;
       onDelivered?.(delivered);
-    });
+    }, admitPush);
     query.subscribers.add(subscription);
     subscription.whenEnded(() => {
       query.subscribers.delete(subscription);

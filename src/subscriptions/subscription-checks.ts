@@ -8,7 +8,9 @@ import {
   type DocumentNode,
   type GraphQLSchema,
 } from 'graphql';
+import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../graphql/limits/nesting.js';
 import { createCostCheck, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 
 // A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this
 // for queries, and graphql-ws leaves it to us.
@@ -40,6 +42,7 @@ export interface SubscribePayload {
   query: string;
   operationName?: string | null;
   variables?: Record<string, unknown> | null;
+  extensions?: Record<string, unknown> | null;
 }
 
 export interface CheckedSubscription {
@@ -52,13 +55,17 @@ export interface CheckedSubscription {
 }
 
 /**
- * Parses (with the token limit), validates (standard rules, depth, aliases, directives), makes sure it is a
- * subscription, coerces the variables and checks the cost with them; returns what to run, or why not.
+ * Refuses variables or extensions nested past MAX_VARIABLES_DEPTH, then parses (with the token limit),
+ * validates (standard rules, depth, aliases, directives), makes sure it is a subscription, coerces the
+ * variables and checks the cost with them; returns what to run, or why not.
  */
-export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimits) {
+export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimits, span?: SeriesSpan) {
   const validationRules = [...specifiedRules, ...queryLimitRules(limits)];
-  const costs = createCostCheck(schema, limits);
-  return (payload: SubscribePayload): CheckedSubscription | GraphQLError[] => {
+  const costs = createCostCheck(schema, limits, span);
+  return async (payload: SubscribePayload): Promise<CheckedSubscription | GraphQLError[]> => {
+    // First: the live query's key, the cost check and a scalar's error message all walk the variables.
+    if (nestedDeeperThan(payload.variables, MAX_VARIABLES_DEPTH)) return [tooDeeplyNested('variables')];
+    if (nestedDeeperThan(payload.extensions, MAX_VARIABLES_DEPTH)) return [tooDeeplyNested('extensions')];
     let document: DocumentNode;
     try {
       document = parse(payload.query, { maxTokens: limits.maxTokens });
@@ -76,7 +83,15 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
-    const cost = costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
+    let cost: number | undefined;
+    try {
+      cost = await costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+    // The variables were coerced above; this is for the type checker.
+    if (cost === undefined) return [refusal('BAD_USER_INPUT', 'The variables do not fit their types')];
     const tooComplex = costs.overLimit(cost);
     if (tooComplex) return [tooComplex];
     return { document, variables: payload.variables ?? {}, operationName: operation.name?.value ?? null, cost };

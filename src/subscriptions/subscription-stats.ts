@@ -5,7 +5,7 @@
 export class SubscriptionStats {
   /** WebSockets open on /graphql, initialised or not. */
   openSockets = 0;
-  /** Subscriptions being served, over all sockets. */
+  /** Subscriptions being served or set up, over all sockets: the places the caps count. */
   activeSubscriptions = 0;
   /** Distinct live queries (same operation, variables and role): each is computed once per change. */
   liveQueries = 0;
@@ -15,7 +15,7 @@ export class SubscriptionStats {
   pushes = 0;
   /** Recomputations whose result equalled the last one, so nothing was sent. */
   unchanged = 0;
-  /** Subscriptions refused: limits, roles, bad arguments, caps. */
+  /** Subscriptions refused: limits, roles, bad arguments, caps, budgets. */
   refused = 0;
 
   snapshot(): Readonly<Omit<SubscriptionStats, 'snapshot'>> {

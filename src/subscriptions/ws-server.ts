@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { execute, print, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, execute, print, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { decodeJwt } from 'jose';
 import type { Kysely } from 'kysely';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
@@ -11,23 +12,31 @@ import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
 import { createContext } from '../graphql/context.js';
 import type { Database } from '../db/database.js';
+import { sendGraphQLError } from '../graphql/early-answer.js';
+import { internalError } from '../graphql/errors.js';
 import type { QueryLimits } from '../graphql/limits/query-limits.js';
 import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
+import { stableJson } from '../graphql/stable-json.js';
 import type { AuditWriter } from '../modules/audit/audit-writer.js';
+import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
 import { requestIdFrom } from '../observability/request-context.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
-import type { LiveSubscription } from './live-subscription.js';
-import { stableJson } from './stable-json.js';
+import type { LiveSubscription, PushAdmission } from './live-subscription.js';
+import { socketOriginAllowed } from './socket-origin.js';
 import { auditDeliveries } from './subscription-audit.js';
-import { createSubscriptionCheck, refusal, SubscriptionErrorCode } from './subscription-checks.js';
+import { createSubscriptionCheck, refusal } from './subscription-checks.js';
 import type { SubscriptionConfig } from './subscription-config.js';
+import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
 
 /** Where changes to the data are heard (src/cache/change-listener.ts). */
 export interface ChangeFeed {
   onChange(listener: () => void): () => void;
 }
+
+/** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
+const COMPLETED_BEFORE_STARTING = refusal('BAD_REQUEST', 'The subscription was completed before it started');
 
 /** How long a closing server waits for clients to answer its close frame before cutting their sockets. */
 const CLOSE_GRACE_MS = 2_000;
@@ -45,10 +54,16 @@ export interface SubscriptionServerOptions {
   /** The error formatting of HTTP responses (limit codes, masking), applied to errors sent over sockets too. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   /**
-   * The rate budget HTTP requests draw on, and whose budget a caller spends (`clientIp`: of the upgrade
-   * request); without it, subscriptions are not charged (rate limiting is off).
+   * Whose subscriptions (SUBSCRIPTIONS_MAX_PER_PRINCIPAL) and rate budget a caller's are: its principal, or the
+   * client address of the upgrade request when nobody is authenticated.
    */
-  rateLimit?: { budget: RateBudget; keyOf: (principal: Principal, clientIp: string) => string };
+  principalKey: (principal: Principal, clientIp: string) => string;
+  /** The rate budget HTTP requests draw on; without it, subscriptions are not charged (rate limiting is off). */
+  rateLimit?: { budget: RateBudget };
+  /** The origins whose browser pages may open sockets besides the gateway's own (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  /** The data's bounds, for pricing revenue series with an open end (see createCostCheck). */
+  seriesSpan?: SeriesSpan;
   /** The audit trail's writer, the one HTTP requests record in. */
   audit: Pick<AuditWriter, 'record'>;
 }
@@ -61,8 +76,12 @@ export interface SubscriptionServer {
 /** One open, initialised socket: who it is and what it follows. */
 interface Connection {
   principal: Principal;
-  /** As sent when the socket initialised: checked again for every subscription and every so often. */
+  /** Whose subscription places and rate budget this socket's are (SubscriptionServerOptions.principalKey). */
+  principalKey: string;
+  /** As sent when the socket initialised: checked again every SUBSCRIPTION_REAUTH_INTERVAL_MS. */
   credentials: Credentials;
+  /** When its bearer token expires (epoch ms), checked at every subscribe without a lookup; API keys have none. */
+  expiresAt: number | undefined;
   /** Subscriptions held or being set up. */
   subscriptions: number;
   idleTimer: NodeJS.Timeout | undefined;
@@ -76,11 +95,14 @@ interface LiveExecutionContext {
 
 /**
  * GraphQL subscriptions over WebSocket (graphql-transport-ws, through graphql-ws's @fastify/websocket adapter) on
- * the GraphQL path. The socket authenticates once, when it initialises, with the same credentials as HTTP
- * requests; every subscription passes the same limits as a query (depth, aliases, directives, tokens, cost), is
- * charged to the caller's rate budget, and its first result is computed with the caller's role, so a field beyond
- * it refuses the subscription. Subscriptions then follow a live query of the registry, which recomputes it after
- * changes in the data; every result holding customer-level data is audited as it is sent to each subscriber.
+ * the GraphQL path. A browser page may open a socket only from the gateway's own origin or CORS_ORIGINS. The
+ * socket authenticates once, when it initialises, with the same credentials as HTTP requests, and keeps that
+ * principal (checked again every so often); every subscription takes a place under the caps as soon as it
+ * arrives, passes the same limits as a query (depth, aliases, directives, tokens, cost), is charged to the
+ * caller's rate budget before any database work, and its first result is computed with the caller's role, so a
+ * field beyond it refuses the subscription. Subscriptions then follow a live query of the registry, which
+ * recomputes it after changes in the data; each push is charged to the subscriber's budget, and every result
+ * holding customer-level data is audited as it is sent to each subscriber.
  *
  * Registers @fastify/websocket on `app` and returns the handler to put on the GET route of the path as
  * `wsHandler`, with the server's numbers.
@@ -99,13 +121,23 @@ export async function registerSubscriptionServer(
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
   const connections = new Map<SocketContext, Connection>();
-  const checkSubscription = createSubscriptionCheck(schema, limits);
+  const checkSubscription = createSubscriptionCheck(schema, limits, options.seriesSpan);
+  const slots = new SubscriptionSlots(
+    {
+      perConnection: config.SUBSCRIPTIONS_MAX_PER_CONNECTION,
+      perPrincipal: config.SUBSCRIPTIONS_MAX_PER_PRINCIPAL,
+      perInstance: config.SUBSCRIPTIONS_MAX_PER_INSTANCE,
+    },
+    stats,
+  );
+  const allowedOrigins = new Set(options.corsOrigins);
 
-  // Each subscribe message is charged before anything runs: a subscription executes (or joins) a live query,
-  // so subscribing and unsubscribing in a loop would otherwise be free executions. Pushes are not charged.
-  const overBudget = async (principal: Principal, clientIp: string, points: number): Promise<GraphQLError | undefined> => {
-    if (!options.rateLimit) return undefined;
-    const state = await options.rateLimit.budget.charge(options.rateLimit.keyOf(principal, clientIp), points);
+  // A subscription executes (or joins) a live query, and every push sends a freshly computed result: both are
+  // charged, so that subscribing in a loop, or holding subscriptions on data that keeps changing, spends budget
+  // as querying does.
+  const overBudget = async (principalKey: string, points: number): Promise<GraphQLError | undefined> => {
+    if (!options.rateLimit || points <= 0) return undefined;
+    const state = await options.rateLimit.budget.charge(principalKey, points);
     return state.limited ? rateLimitedError(state) : undefined;
   };
 
@@ -115,6 +147,11 @@ export async function registerSubscriptionServer(
     const { http: _http, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions };
   };
+
+  // graphql-ws wraps an error a subscription's iterator throws (a push it refused) in a GraphQLError of its
+  // own, without the extensions: the original one is what the client must see.
+  const unwrapped = (error: GraphQLError): GraphQLError =>
+    error.extensions.code === undefined && error.originalError instanceof GraphQLError ? error.originalError : error;
 
   // graphql-ws closes refused connections with 4403, which its clients do not retry; 4429 says to come back later.
   const TOO_MANY_REQUESTS_CLOSE = 4429;
@@ -160,22 +197,19 @@ export async function registerSubscriptionServer(
     }, config.SUBSCRIPTION_IDLE_TIMEOUT_MS);
   };
 
-  const reserve = (connection: Connection): GraphQLError | undefined => {
-    if (connection.subscriptions >= config.SUBSCRIPTIONS_MAX_PER_CONNECTION) {
-      return refusal(
-        SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS,
-        `A connection may hold at most ${config.SUBSCRIPTIONS_MAX_PER_CONNECTION} subscriptions`,
-        { max: config.SUBSCRIPTIONS_MAX_PER_CONNECTION },
+  /** A push the subscriber's budget cannot pay for ends the subscription (the socket stays open). */
+  const chargePushes = (principalKey: string, cost: number): PushAdmission | undefined => {
+    const budget = options.rateLimit?.budget;
+    if (!budget) return undefined;
+    return async () => {
+      const state = await budget.charge(principalKey, cost);
+      if (!state.limited) return undefined;
+      const spent = rateLimitedError(state);
+      return new GraphQLError(
+        `Rate limit reached: this client's query budget cannot pay for this subscription's next result, so the subscription has ended; subscribe again in ${String(spent.extensions.retryAfterSeconds)} s`,
+        { extensions: spent.extensions },
       );
-    }
-    if (stats.activeSubscriptions >= config.SUBSCRIPTIONS_MAX_PER_INSTANCE) {
-      return refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, 'This server holds as many subscriptions as it can; try again later', {
-        max: config.SUBSCRIPTIONS_MAX_PER_INSTANCE,
-      });
-    }
-    connection.subscriptions += 1;
-    stats.activeSubscriptions += 1;
-    return undefined;
+    };
   };
 
   const graphqlWs = makeHandler<Record<string, unknown> | undefined, Record<PropertyKey, never>>(
@@ -188,14 +222,22 @@ export async function registerSubscriptionServer(
         const credentials = credentialsFrom(context.extra.request.headers, context.connectionParams ?? {});
         try {
           const principal = await authenticate(credentials);
+          const principalKey = options.principalKey(principal, context.extra.request.ip);
           // Opening a socket costs 1 point, like any request arriving over HTTP: a client that opens and closes
           // sockets in a loop (each one authenticated, an API key being a database lookup) spends its budget.
-          const refusedByBudget = await overBudget(principal, context.extra.request.ip, 1);
+          const refusedByBudget = await overBudget(principalKey, 1);
           if (refusedByBudget) {
             context.extra.socket.close(TOO_MANY_REQUESTS_CLOSE, refusedByBudget.message.slice(0, 120));
             return false;
           }
-          const connection: Connection = { principal, credentials, subscriptions: 0, idleTimer: undefined };
+          const connection: Connection = {
+            principal,
+            principalKey,
+            credentials,
+            expiresAt: tokenExpiry(credentials),
+            subscriptions: 0,
+            idleTimer: undefined,
+          };
           connections.set(context, connection);
           armIdleTimer(context, connection);
           return true;
@@ -214,39 +256,47 @@ export async function registerSubscriptionServer(
           stats.refused += 1;
           return [...errors];
         };
-        // A token may have expired, or an API key been revoked, since the socket initialised.
-        try {
-          await authenticate(connection.credentials);
-        } catch (error) {
-          if (!(error instanceof AuthenticationError)) throw error;
-          closeUnauthenticated(context, error);
-          return refuse([refusal('UNAUTHENTICATED', error.message)]);
+        // The socket's principal stands (the periodic check closes it when an API key is revoked); only a
+        // token's expiry is checked here, which needs no lookup.
+        if (connection.expiresAt !== undefined && connection.expiresAt <= Date.now()) {
+          const expired = new AuthenticationError('The bearer token has expired');
+          closeUnauthenticated(context, expired);
+          return refuse([refusal('UNAUTHENTICATED', expired.message)]);
         }
-        const prepared = checkSubscription(payload);
-        const request = context.extra.request;
-        // Like a request over HTTP: 1 point for arriving, whether or not it is valid, and its cost when it is.
-        const refusedByBudget = await overBudget(connection.principal, request.ip, Array.isArray(prepared) ? 1 : prepared.cost + 1);
-        if (refusedByBudget) return refuse([refusedByBudget]);
-        if (Array.isArray(prepared)) return refuse(prepared);
-        const overCap = reserve(connection);
-        if (overCap) return refuse([overCap]);
+        // Taken before anything is awaited, so the caps bound the subscriptions being set up as well as the
+        // ones set up, and released on every way out but the one handing the subscription over.
+        const slot = slots.take(connection, connection.principalKey);
+        if (slot instanceof GraphQLError) return refuse([slot]);
         clearTimeout(connection.idleTimer);
-
         const release = () => {
-          connection.subscriptions -= 1;
-          stats.activeSubscriptions -= 1;
+          slot.release();
           if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN) armIdleTimer(context, connection);
         };
-        const { document, variables } = prepared;
-        // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
-        const newContext = () => createContext(db, cursors, connection.principal);
-        const scope = cacheScope(connection.principal);
-        const key = createHash('sha256')
-          .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
-          .digest('base64');
-        let joined;
+        let handedOver = false;
         try {
-          joined = await registry.join(
+          const request = context.extra.request;
+          // Like a request over HTTP: 1 point for arriving, whether or not it is valid, and the rest of its cost
+          // once that is known, both before the database is asked anything.
+          const refusedOnArrival = await overBudget(connection.principalKey, 1);
+          if (refusedOnArrival) return refuse([refusedOnArrival]);
+          // Completed by the client (or its socket closed) meanwhile: nothing more to check or compute, and
+          // graphql-ws sends nothing for it.
+          const completed = () => !(id in context.subscriptions);
+          if (completed()) return [COMPLETED_BEFORE_STARTING];
+          const prepared = await checkSubscription(payload);
+          if (Array.isArray(prepared)) return refuse(prepared);
+          const refusedByCost = await overBudget(connection.principalKey, prepared.cost);
+          if (refusedByCost) return refuse([refusedByCost]);
+          if (completed()) return [COMPLETED_BEFORE_STARTING];
+
+          const { document, variables } = prepared;
+          // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
+          const newContext = () => createContext(db, cursors, connection.principal);
+          const scope = cacheScope(connection.principal);
+          const key = createHash('sha256')
+            .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
+            .digest('base64');
+          const joined = await registry.join(
             {
               key,
               execute: async () => {
@@ -266,24 +316,26 @@ export async function registerSubscriptionServer(
               requestId: `${request.id}#${requestIdFrom(id)}`,
               operationName: prepared.operationName,
             }),
+            chargePushes(connection.principalKey, prepared.cost),
           );
+          if ('errors' in joined) return refuse(joined.errors);
+          joined.subscription.whenEnded(release);
+          handedOver = true;
+          const live: LiveExecutionContext = { live: joined.subscription };
+          return { schema, document, variableValues: variables, operationName: payload.operationName, contextValue: live };
         } catch (error) {
-          release();
-          throw error;
+          // Refused rather than thrown: graphql-ws would close the whole socket (4500) for one subscription.
+          logger.error({ err: error }, 'a subscription could not be set up');
+          return refuse([internalError()]);
+        } finally {
+          if (!handedOver) release();
         }
-        if ('errors' in joined) {
-          release();
-          return refuse(joined.errors);
-        }
-        joined.subscription.whenEnded(release);
-        const live: LiveExecutionContext = { live: joined.subscription };
-        return { schema, document, variableValues: variables, operationName: payload.operationName, contextValue: live };
       },
 
       // The subscription was set up in onSubscribe; graphql-ws drains its results into the socket.
       subscribe: (args) => (args.contextValue as LiveExecutionContext).live,
 
-      onError: (_context, _id, _payload, errors) => errors.map(formatForSocket),
+      onError: (_context, _id, _payload, errors) => errors.map((error) => formatForSocket(unwrapped(error))),
 
       onClose(context) {
         const connection = connections.get(context);
@@ -327,6 +379,17 @@ export async function registerSubscriptionServer(
     },
   });
 
+  // Before the upgrade: a page from another origin is answered 403 and never gets a socket.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.ws || socketOriginAllowed(request, allowedOrigins)) return;
+    return sendGraphQLError(
+      reply.header('cache-control', 'no-store'),
+      403,
+      'FORBIDDEN',
+      "WebSocket connections are accepted from the gateway's own origin and from CORS_ORIGINS only",
+    );
+  });
+
   function wsHandler(this: FastifyInstance, socket: WebSocket, request: Extra['request']) {
     stats.openSockets += 1;
     sockets.add(socket);
@@ -338,4 +401,17 @@ export async function registerSubscriptionServer(
   }
 
   return { stats, registry, wsHandler };
+}
+
+/** When a bearer token, verified already, expires (epoch ms); undefined for an API key or a token without `exp`. */
+function tokenExpiry(credentials: Credentials): number | undefined {
+  if (credentials.apiKey || !credentials.authorization) return undefined;
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(credentials.authorization)?.[1];
+  if (!token) return undefined;
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? exp * 1_000 : undefined;
+  } catch {
+    return undefined;
+  }
 }

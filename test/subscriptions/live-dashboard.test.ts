@@ -27,7 +27,8 @@ beforeAll(async () => {
   database = await createTestDatabase();
   await seedCatalogue(database.handle);
   await insertTransaction(database.handle, { amount: '100.00', date: '2025-03-05T10:00:00Z' });
-  gateway = await startLiveGateway(database.handle);
+  // 200 subscribers share a live query here, all from this one (anonymous) client address.
+  gateway = await startLiveGateway(database.handle, { SUBSCRIPTIONS_MAX_PER_PRINCIPAL: 1_000 });
 });
 
 afterEach(async () => {

@@ -221,6 +221,57 @@ describe('LiveQueryRegistry', () => {
     expect(seen).toEqual({ a: [['1', '2'], ['3'], ['4']], b: [['1', '2'], ['4']] });
   });
 
+  it('asks before each push, not the first result, and ends the subscription with a refusal instead of sending it', async () => {
+    const { registry: live, stats } = registry();
+    const { state, spec } = source();
+    const asked: unknown[] = [];
+    let refuse = false;
+    const admit = async (delivered: LiveResult) => {
+      asked.push(delivered.result.data);
+      return refuse ? new GraphQLError('over budget', { extensions: { code: 'RATE_LIMITED' } }) : undefined;
+    };
+    const joined = await live.join(spec, undefined, admit);
+    if ('errors' in joined) throw new Error('refused');
+    const subscriber = joined.subscription;
+    let ended = false;
+    subscriber.whenEnded(() => (ended = true));
+    expect(await drain(subscriber)).toEqual([{ value: 1 }]);
+    expect(asked).toEqual([]);
+
+    state.value = 2;
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(await drain(subscriber)).toEqual([{ value: 2 }]);
+    expect(asked).toEqual([{ value: 2 }]);
+
+    refuse = true;
+    state.value = 3;
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    await expect(outstanding.get(subscriber)).rejects.toMatchObject({ message: 'over budget', extensions: { code: 'RATE_LIMITED' } });
+    expect(asked).toEqual([{ value: 2 }, { value: 3 }]);
+    expect(ended).toBe(true);
+    expect(stats.pushes).toBe(2);
+    expect(stats.liveQueries).toBe(0);
+  });
+
+  it('ends a subscription whose push could not be admitted at all', async () => {
+    const { registry: live } = registry();
+    const { state, spec } = source();
+    const joined = await live.join(spec, undefined, async () => {
+      throw new Error('the budget store failed');
+    });
+    if ('errors' in joined) throw new Error('refused');
+    let ended = false;
+    joined.subscription.whenEnded(() => (ended = true));
+    expect(await drain(joined.subscription)).toEqual([{ value: 1 }]);
+    state.value = 2;
+    live.changed();
+    await vi.advanceTimersByTimeAsync(300);
+    await expect(outstanding.get(joined.subscription)).rejects.toThrow('the budget store failed');
+    expect(ended).toBe(true);
+  });
+
   it('ends every subscription when closed', async () => {
     const { registry: live } = registry();
     const subscriber = await join(live, source().spec);

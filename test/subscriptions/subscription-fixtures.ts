@@ -215,3 +215,69 @@ export const DASHBOARD_TOTALS = `subscription Totals($from: Date, $to: Date) {
 }`;
 
 export type TotalsMessage = { dashboardUpdated: Totals };
+
+/** A graphql-transport-ws message as the server sends it. */
+export interface ServerMessage {
+  id?: string;
+  type: string;
+  payload?: unknown;
+}
+
+export interface RawSocketOptions {
+  /** Headers of the upgrade request (Origin, X-Forwarded-*, credentials). */
+  headers?: Record<string, string>;
+  /** The payload of `connection_init`. */
+  connectionParams?: Record<string, unknown>;
+}
+
+/**
+ * A socket speaking graphql-transport-ws by hand, for what a graphql-ws client will not send: messages written as
+ * text (variables nested deeper than JSON.stringify can write), or thousands of them in one go.
+ */
+export class RawSocket {
+  readonly messages: ServerMessage[] = [];
+  closed: CloseInfo | undefined;
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => this.messages.push(JSON.parse(String(data)) as ServerMessage));
+    socket.on('close', (code, reason) => (this.closed = { code, reason: String(reason) }));
+  }
+
+  /** Opens and initialises a socket; rejects with the HTTP status when the upgrade is refused. */
+  static async open(url: string, options: RawSocketOptions = {}): Promise<RawSocket> {
+    const socket = new WebSocket(url, 'graphql-transport-ws', { headers: options.headers ?? {} });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('unexpected-response', (_request, response) => reject(new UpgradeRefused(response.statusCode ?? 0)));
+      socket.once('error', reject);
+    });
+    const raw = new RawSocket(socket);
+    socket.send(JSON.stringify({ type: 'connection_init', ...(options.connectionParams ? { payload: options.connectionParams } : {}) }));
+    await raw.until((messages) => messages.some((message) => message.type === 'connection_ack'), 5_000, 'connection_ack');
+    return raw;
+  }
+
+  send(text: string): void {
+    this.socket.send(text);
+  }
+
+  /** The messages about subscription `id`. */
+  about(id: string): ServerMessage[] {
+    return this.messages.filter((message) => message.id === id);
+  }
+
+  async until(accept: (messages: ServerMessage[]) => boolean, withinMs: number, what: string): Promise<void> {
+    await eventually(() => accept(this.messages) || this.closed !== undefined, withinMs, what);
+    if (!accept(this.messages)) throw new Error(`${what}: the socket closed first (${JSON.stringify(this.closed)})`);
+  }
+
+  close(): void {
+    this.socket.close(1000);
+  }
+}
+
+/** The WebSocket upgrade was answered with an HTTP status instead of 101. */
+export class UpgradeRefused extends Error {
+  constructor(readonly status: number) {
+    super(`the upgrade was refused with HTTP ${status}`);
+  }
+}

@@ -20,11 +20,13 @@ import {
 } from './subscription-fixtures.js';
 
 // Subscriptions draw on the rate budget of HTTP requests: the same budget (same Redis keys), charged 1 point for
-// opening a socket and the subscription's cost plus 1 for each subscribe message, before anything runs.
+// opening a socket, the subscription's cost plus 1 for each subscribe message, before anything runs, and the
+// subscription's cost for each push.
 //
 // Costs with the default estimator: DASHBOARD_TOTALS is 4 (dashboardUpdated 1 + three fields), so a subscribe
-// is charged 5; `{ dashboard { totalRevenue } }` over HTTP is 2.
+// is charged 5 and a push 4; `{ dashboard { totalRevenue } }` over HTTP is 2.
 const SUBSCRIBE_CHARGE = 5;
+const PUSH_CHARGE = 4;
 const SOCKET_CHARGE = 1;
 const CHEAP = { query: '{ dashboard { totalRevenue } }' };
 const MARCH = { from: '2025-03-01', to: '2025-03-31' };
@@ -69,7 +71,7 @@ function client(gateway: LiveGateway, connectionParams?: Record<string, unknown>
 }
 
 describe('the rate budget of subscriptions', () => {
-  it('charges a subscription its cost plus 1 from the budget HTTP requests draw on, and charges no push', async () => {
+  it('charges a subscription its cost plus 1 from the budget HTTP requests draw on, and each push its cost', async () => {
     const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: 100, RATE_LIMIT_WINDOW_SECONDS: 60 });
     const token = await signToken({ role: 'viewer', subject: 'dana' });
     const socket = client(gateway, { authorization: `Bearer ${token}` });
@@ -80,12 +82,12 @@ describe('the rate budget of subscriptions', () => {
     expect(afterSubscribe.status).toBe(200);
     expect(afterSubscribe.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2));
 
-    // A push is the server's doing: it costs the subscriber nothing.
+    // A push is a fresh result, computed for the subscriber: it costs what the subscription costs.
     await insertTransaction(database.handle, { amount: '20.00', date: '2025-03-06T10:00:00Z' });
     await live.waitForResults(2);
     expect(live.last!.dashboardUpdated.totalRevenue).toBe('100.00');
     const afterPush = await gateway.post(CHEAP, bearer(token));
-    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2 - 2));
+    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2 - PUSH_CHARGE - 2));
 
     // Another subject's budget is its own.
     const other = await gateway.post(CHEAP, bearer(await signToken({ role: 'viewer', subject: 'eli' })));
@@ -123,6 +125,32 @@ describe('the rate budget of subscriptions', () => {
     await later.waitForResults(1);
     expect(later.last!.dashboardUpdated.totalTransactions).toBeGreaterThan(0);
     expect(socket.closes).toEqual([]);
+  });
+
+  it('ends a subscription whose push its budget cannot pay with RATE_LIMITED, and keeps the socket open', async () => {
+    // Room for the socket, the subscription and one push; the second push is past the budget.
+    const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: SOCKET_CHARGE + SUBSCRIBE_CHARGE + PUSH_CHARGE, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    const token = await signToken({ role: 'viewer', subject: 'wall-display' });
+    const socket = client(gateway, { authorization: `Bearer ${token}` });
+    const live = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-30' });
+    await live.waitForResults(1);
+
+    await insertTransaction(database.handle, { amount: '1.00', date: '2025-03-07T10:00:00Z' });
+    await live.waitForResults(2);
+    await insertTransaction(database.handle, { amount: '2.00', date: '2025-03-08T10:00:00Z' });
+    await live.ended();
+
+    expect(live.results).toHaveLength(2);
+    expect(live.errors).toHaveLength(1);
+    const extensions = live.errors![0]!.extensions!;
+    expect(extensions.code).toBe('RATE_LIMITED');
+    expect(extensions.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(extensions).not.toHaveProperty('http');
+    expect(live.errors![0]!.message).toMatch(/subscription has ended/);
+    // The subscription ended and gave its place back; the socket is still open.
+    await eventually(() => gateway.subscriptions.stats.activeSubscriptions === 0, 2_000, 'the place released');
+    expect(socket.closes).toEqual([]);
+    expect(gateway.subscriptions.stats.openSockets).toBe(1);
   });
 
   it('charges an anonymous subscriber by the client address of its upgrade request, X-Forwarded-For included behind a proxy', async () => {

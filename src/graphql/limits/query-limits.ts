@@ -4,6 +4,8 @@ import {
   GraphQLError,
   Kind,
   getNamedType,
+  getOperationAST,
+  getVariableValues,
   isCompositeType,
   visit,
   type ASTNode,
@@ -18,6 +20,7 @@ import {
 } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import { SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
 import { sendGraphQLError } from '../early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
@@ -186,7 +189,8 @@ const MULTIPLIERS = ['first', 'last', 'limit', 'days'];
 
 /**
  * Every field costs 1; a list field costs its page size (first/last, or limit/days, or their schema default,
- * or defaultPageSize for a connection) times what is selected under it.
+ * or defaultPageSize for a connection) times what is selected under it. Revenue series are priced before
+ * this, by seriesCostEstimator.
  */
 export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   return ({ field, args, childComplexity }) => {
@@ -201,18 +205,45 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   };
 }
 
-/** The cost of operations, the same for queries over HTTP and subscriptions over WebSocket. */
-export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits) {
-  const estimators = [costEstimator(limits.defaultPageSize)];
+/**
+ * The cost of operations, the same for queries over HTTP and subscriptions over WebSocket. Revenue series are
+ * priced by their bucket count (src/modules/revenue/revenue.cost.ts); one with an open end needs the data's
+ * bounds from `span`, read only when a document has such a series and they are not known for the current data.
+ * Without `span`, an open end is priced at the longest series there can be.
+ */
+export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span?: SeriesSpan) {
+  const estimators = [seriesCostEstimator(), costEstimator(limits.defaultPageSize)];
+  const price = (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined, pricing: SeriesPricing) =>
+    getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
+  const tooComplex = (message: string, details: Record<string, unknown>) =>
+    limitError(LimitCode.QUERY_TOO_COMPLEX, message, { ...details, maxCost: limits.maxCost });
   return {
-    /** The cost of the operation with these variables; throws when the variables do not fit their types. */
-    costOf: (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): number =>
-      getComplexity({ schema, query: document, variables, operationName, estimators }),
+    /**
+     * The cost of the operation with these variables; undefined when the variables do not fit their types (the
+     * operation will not run, and execution reports them as BAD_USER_INPUT naming the argument). Throws
+     * QUERY_TOO_COMPLEX when the document cannot be priced: graphql-query-complexity gives up on a document
+     * whose fragments spread into more than 10,000 selections, and a document that cannot be priced must not
+     * run unpriced.
+     */
+    costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number | undefined> => {
+      const operation = getOperationAST(document, operationName);
+      if (!operation || getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
+      const priced = (pricing: SeriesPricing) => {
+        try {
+          return price(document, variables, operationName, pricing);
+        } catch (error) {
+          throw tooComplex(`Query cannot be priced: ${error instanceof Error ? error.message : String(error)}`, {});
+        }
+      };
+      const known = span?.known();
+      const first = new SeriesPricing(document, known, known !== undefined || !span);
+      const cost = priced(first);
+      if (!first.needsBounds || !span) return cost;
+      return priced(new SeriesPricing(document, await span.read(), true));
+    },
     /** QUERY_TOO_COMPLEX for a cost over the limit. */
     overLimit: (cost: number): GraphQLError | undefined =>
-      cost > limits.maxCost
-        ? limitError(LimitCode.QUERY_TOO_COMPLEX, `Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost, maxCost: limits.maxCost })
-        : undefined,
+      cost > limits.maxCost ? tooComplex(`Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost }) : undefined,
   };
 }
 
@@ -220,20 +251,16 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits) {
 export function costLimitPlugin<Context extends { chargeCost(points: number): Promise<void> }>(
   schema: GraphQLSchema,
   limits: QueryLimits,
+  span?: SeriesSpan,
 ): ApolloServerPlugin<Context> {
-  const check = createCostCheck(schema, limits);
+  const check = createCostCheck(schema, limits, span);
   return {
     async requestDidStart() {
       let cost: number | undefined;
       return {
         async didResolveOperation({ request, document, operationName, contextValue }) {
-          try {
-            cost = check.costOf(document, request.variables ?? {}, operationName ?? undefined);
-          } catch {
-            // Variables that do not fit their types: the operation will not run, and execution reports them
-            // as BAD_USER_INPUT naming the argument.
-            return;
-          }
+          cost = await check.costOf(document, request.variables ?? {}, operationName ?? undefined);
+          if (cost === undefined) return;
           const tooComplex = check.overLimit(cost);
           if (tooComplex) throw tooComplex;
           // The request paid 1 point of its rate budget on arrival; the rest of its cost before it runs.

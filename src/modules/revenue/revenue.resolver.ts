@@ -3,23 +3,9 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { badInput } from '../../graphql/errors.js';
 import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
 import { checkRange } from '../../graphql/validate.js';
+import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
 import { readDataBounds, readRevenuePoints } from './revenue.repository.js';
 import { Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
-
-/** Upper bound on the points of one series: ten years of days. Longer spans need a coarser granularity. */
-export const MAX_SERIES_POINTS = 3_660;
-
-const DAY_MS = 86_400_000;
-const dayNumber = (day: string) => Date.parse(`${day}T00:00:00Z`) / DAY_MS;
-
-function bucketCount(from: string, to: string, granularity: Granularity): number {
-  const days = dayNumber(to) - dayNumber(from) + 1;
-  if (granularity === Granularity.DAY) return days;
-  if (granularity === Granularity.WEEK) return Math.ceil(days / 7) + 1;
-  const [fy, fm] = from.split('-').map(Number) as [number, number];
-  const [ty, tm] = to.split('-').map(Number) as [number, number];
-  return (ty - fy) * 12 + (tm - fm) + 1;
-}
 
 /** The series `revenue` answers (and `revenueUpdated` pushes): an open end is taken from the data. */
 export async function resolveRevenueSeries(

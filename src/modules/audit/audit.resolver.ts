@@ -7,7 +7,7 @@ import { connectionTypes, type ConnectionShape } from '../shared/connection.type
 import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
 import { AuditEntry } from './audit-entry.type.js';
 import { AuditTrailArgs } from './audit.args.js';
-import { countAuditEntries, findAuditPage, type AuditFilter } from './audit.repository.js';
+import { auditOrder, countAuditEntries, findAuditPage, type AuditFilter } from './audit.repository.js';
 
 export const { Connection: AuditEntryConnection } = connectionTypes('AuditEntry', AuditEntry, 'audit entries');
 
@@ -31,7 +31,7 @@ export class AuditResolver {
     }
     // The filter is part of the cursor's scope: a cursor of one filtered trail does not page another.
     const scope = `audit|${JSON.stringify(filter)}`;
-    const request = toPageRequest(args, ctx.cursors, scope);
+    const request = toPageRequest(args, ctx.cursors, scope, auditOrder);
     const [rows, totalCount] = await Promise.all([findAuditPage(ctx.db, filter, request), countAuditEntries(ctx.db, filter)]);
     return { ...toConnectionPage(rows, request, ctx.cursors, scope, AuditEntry.from), totalCount };
   }

@@ -16,6 +16,7 @@ import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { createFormatError } from '../graphql/errors.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
+import { refusedDocumentStatusPlugin } from '../graphql/refused-document-status.plugin.js';
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { AuditWriter, defaultAuditWriterOptions } from '../modules/audit/audit-writer.js';
@@ -32,6 +33,7 @@ import { observeSubscriptions } from '../observability/subscription-metrics.js';
 import { registerRequestObservation } from '../observability/request-log.js';
 import { registerHealthRoute } from './health.route.js';
 import { registerMetricsRoute } from './metrics.route.js';
+import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
@@ -154,6 +156,7 @@ export async function createGateway(
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
+      refusedDocumentStatusPlugin(),
       costLimitPlugin(schema, limits),
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
@@ -180,7 +183,8 @@ export async function createGateway(
     const unobserve = observePool(database.poolStats);
     app.addHook('onClose', async () => unobserve());
   }
-  registerHttpLimits(app, GRAPHQL_PATH, limits);
+  registerHttpLimits(app, GRAPHQL_PATH);
+  registerProtocolErrors(app, GRAPHQL_PATH, limits);
   // Browsers on other origins may call the gateway only from the allow list; without one, none may. Before
   // the hooks that answer early (401, 429), so that their answers still reach the page that asked.
   await app.register(fastifyCors, {

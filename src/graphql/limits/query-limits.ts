@@ -35,6 +35,15 @@ export const LimitCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
 } as const;
 
+/** The limits on a document itself; a document over one is refused like an invalid one (refused-document-status.plugin.ts). */
+export const DOCUMENT_LIMIT_CODES: readonly string[] = [
+  LimitCode.QUERY_TOO_DEEP,
+  LimitCode.QUERY_TOO_COMPLEX,
+  LimitCode.TOO_MANY_ALIASES,
+  LimitCode.TOO_MANY_TOKENS,
+  LimitCode.TOO_MANY_DIRECTIVES,
+];
+
 export interface QueryLimits {
   maxDepth: number;
   maxCost: number;
@@ -283,19 +292,14 @@ export function limitErrorCodes(options: { hideSuggestions: boolean }) {
 }
 
 /**
- * HTTP rules for the GraphQL path: a JSON array (batch) is refused with 400 and a body over the limit with 413,
- * both as GraphQL-style errors. They run in preValidation, before the cache-hit shortcut (preHandler) and Apollo.
+ * HTTP rules for the GraphQL path: a JSON array (batch) is refused with 400. It runs in preValidation, before
+ * the cache-hit shortcut (preHandler) and Apollo. A body over the limit is refused by Fastify before any hook
+ * runs, with 413 (src/http/protocol-errors.ts).
  */
-export function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLimits): void {
+export function registerHttpLimits(app: FastifyInstance, path: string): void {
   app.addHook('preValidation', async (request, reply) => {
     if (request.routeOptions.url === path && Array.isArray(request.body)) {
       return sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
     }
-  });
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _request, reply) => {
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendGraphQLError(reply, 413, LimitCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`);
-    }
-    throw error;
   });
 }

@@ -65,7 +65,11 @@ const schema = z.object({
   QUERY_MAX_ALIASES: nonNegativeInt.default(15),
   QUERY_MAX_TOKENS: positiveInt.default(2_000),
   QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
+  // Comments are not tokens: a document's length is limited by itself.
+  QUERY_MAX_BYTES: positiveInt.default(32 * 1024),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  // Parsed and validated documents kept for reuse, counted by what they keep alive (src/graphql/document-store.ts).
+  DOCUMENT_CACHE_MB: positiveInt.default(32),
   // Comma-separated origins (scheme://host[:port]) whose browser pages may call the gateway.
   CORS_ORIGINS: z
     .string()

@@ -15,6 +15,7 @@ import type { DatabaseHandle } from '../db/create-database.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { createFormatError } from '../graphql/errors.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
+import { createDocumentStore } from '../graphql/document-store.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
 import { refusedDocumentStatusPlugin } from '../graphql/refused-document-status.plugin.js';
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
@@ -37,7 +38,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -46,6 +47,7 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
   Partial<SubscriptionConfig>;
 
 const GRAPHQL_PATH = '/graphql';
+const DEFAULT_DOCUMENT_CACHE_MB = 32;
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -141,6 +143,7 @@ export async function createGateway(
     formatError: formatGraphQLError,
     validationRules: queryLimitRules(limits),
     parseOptions: { maxTokens: limits.maxTokens },
+    documentStore: createDocumentStore((config.DOCUMENT_CACHE_MB ?? DEFAULT_DOCUMENT_CACHE_MB) * 2 ** 20),
     includeStacktraceInErrorResponses: false,
     // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
     // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
@@ -183,7 +186,7 @@ export async function createGateway(
     const unobserve = observePool(database.poolStats);
     app.addHook('onClose', async () => unobserve());
   }
-  registerHttpLimits(app, GRAPHQL_PATH);
+  registerHttpLimits(app, GRAPHQL_PATH, limits);
   registerProtocolErrors(app, GRAPHQL_PATH, limits);
   // Browsers on other origins may call the gateway only from the allow list; without one, none may. Before
   // the hooks that answer early (401, 429), so that their answers still reach the page that asked.

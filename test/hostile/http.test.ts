@@ -95,7 +95,8 @@ describe('refused documents', () => {
     ['an operation name the document lacks', { query: 'query A { __typename }', operationName: 'B' }, 'OPERATION_RESOLUTION_FAILURE'],
     ['too deep', { query: `{ customers { edges { node { ${'favoriteProduct { topCustomers { '.repeat(5)} id ${'} } '.repeat(5)} } } } }` }, 'QUERY_TOO_DEEP'],
     ['too many aliases', { query: `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: __typename`).join(' ')} }` }, 'TOO_MANY_ALIASES'],
-    ['too many tokens', { query: `{ ${'__typename '.repeat(3_000)} }` }, 'TOO_MANY_TOKENS'],
+    ['too many tokens', { query: `{ ${'__typename '.repeat(2_500)} }` }, 'TOO_MANY_TOKENS'],
+    ['too long', { query: `{ __typename } ${'#\n'.repeat(20_000)}` }, 'QUERY_TOO_LARGE'],
     ['too many directives', { query: `{ __typename ${'@include(if: true) '.repeat(60)} }` }, 'TOO_MANY_DIRECTIVES'],
     ['too costly', { query: '{ customers(first: 100) { edges { node { favoriteProduct { topCustomers(limit: 20) { favoriteProduct { topCustomers(limit: 20) { id } } } } } } } }' }, 'QUERY_TOO_COMPLEX'],
   ];

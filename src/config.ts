@@ -54,6 +54,8 @@ const schema = z.object({
   CACHE_KEY_PREFIX: z.string().default('marketpulse:'),
   CACHE_MAX_MB: positiveInt.default(64),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(100),
+  // The longest document an automatic persisted query may register (src/cache/persisted-documents.ts).
+  PERSISTED_QUERY_MAX_BYTES: nonNegativeInt.default(8 * 1024),
   AUTH_MODE: z.enum(['none', 'required']).default('none'),
   JWT_SECRET: optionalText.pipe(z.string().min(32, { message: 'must be at least 32 characters' }).optional()),
   JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),

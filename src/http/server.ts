@@ -10,6 +10,7 @@ import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
+import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
@@ -38,7 +39,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -48,6 +49,7 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
 
 const GRAPHQL_PATH = '/graphql';
 const DEFAULT_DOCUMENT_CACHE_MB = 32;
+const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -131,7 +133,8 @@ export async function createGateway(
     ...(config.AUDIT_BATCH_SIZE ? { batchSize: config.AUDIT_BATCH_SIZE } : {}),
     ...(config.AUDIT_RETENTION_DAYS !== undefined ? { retentionDays: config.AUDIT_RETENTION_DAYS } : {}),
   });
-  const caching = options.cache ? createResponseCaching(options.cache) : undefined;
+  const persistedQueryMaxBytes = config.PERSISTED_QUERY_MAX_BYTES ?? DEFAULT_PERSISTED_QUERY_MAX_BYTES;
+  const caching = options.cache ? createResponseCaching(options.cache, { persistedQueryMaxBytes }) : undefined;
 
   const schema = await buildGatewaySchema();
   const formatError = createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' });
@@ -161,6 +164,7 @@ export async function createGateway(
       serviceUnavailableStatusPlugin(),
       refusedDocumentStatusPlugin(),
       costLimitPlugin(schema, limits),
+      ...(caching ? [registrationPricePlugin<GraphQLContext>(persistedQueryMaxBytes)] : []),
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),

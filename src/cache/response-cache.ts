@@ -122,8 +122,10 @@ export function createResponseCaching(cache: GatewayCache, options: { persistedQ
               cache.hearsChanges() &&
               !(request.http?.body && typeof request.http.body === 'object' && lookedUp.has(request.http.body)),
             // Customer-level answers are never stored: every one is read from PostgreSQL, so the audit trail
-            // names exactly the customers each caller saw, and no customer data sits in a shared cache.
-            shouldWriteToCache: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) => !contextValue.customerAccess.touched,
+            // names exactly the customers each caller saw, and no customer data sits in a shared cache. Nor
+            // are answers a field asked to keep fresh (the audit trail itself).
+            shouldWriteToCache: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) =>
+              !contextValue.customerAccess.touched && !contextValue.neverCache,
             generateCacheKey: (requestContext, keyData) => {
               const data = keyData as { source: string; variables: Record<string, unknown>; extra: CacheKeyContext; sessionMode: number };
               // Never the case without a sessionId hook; should one be added, its keys stay apart from these.

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';
 import type { CacheStore } from '../../src/cache/cache-store.js';
@@ -121,5 +122,23 @@ describe('refused documents', () => {
     expect(ran.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const batch = await post(JSON.stringify([{ query: '{ __typename }' }]), { accept: JSON_ACCEPT });
     expect(batch.status).toBe(400);
+  });
+});
+
+describe('the audit trail', () => {
+  const TRAIL = '{ auditTrail(first: 5) { totalCount edges { node { requestId customerIds } } } }';
+
+  it('is never answered from the cache: each read sees the entries written since', async () => {
+    const seen: { cache: string | null; totalCount: number }[] = [];
+    for (let round = 0; round < 4; round++) {
+      await sql`INSERT INTO audit_log (occurred_at, request_id, principal, role, customer_count, customer_ids)
+                VALUES (now(), ${`hostile-${round}`}, 'anonymous', 'admin', 1, '{7}')`.execute(database.handle.db);
+      const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: TRAIL }) });
+      const body = (await response.json()) as { data: { auditTrail: { totalCount: number } } };
+      seen.push({ cache: response.headers.get('x-cache'), totalCount: body.data.auditTrail.totalCount });
+      // Time for the response cache to store the answer in the background, were it going to.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen).toEqual([1, 2, 3, 4].map((totalCount) => ({ cache: 'MISS', totalCount })));
   });
 });

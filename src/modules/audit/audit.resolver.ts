@@ -20,6 +20,9 @@ export class AuditResolver {
       'The audit trail of customer-level reads, newest first. Entries are written in batches, about a second after their request. Needs the admin role; null with FORBIDDEN otherwise.',
   })
   async auditTrail(@Args(() => AuditTrailArgs) args: AuditTrailArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<AuditEntry>> {
+    // The trail names customers and grows without the data version changing: a cached page would be stale
+    // and would keep customer data in the shared cache.
+    ctx.neverCache = true;
     const filter: AuditFilter = {
       ...(args.principal != null ? { principal: checkText('principal', args.principal) } : {}),
       ...(args.customerId != null ? { customerId: fromGlobalId(args.customerId, 'customerId', 'Customer').id } : {}),

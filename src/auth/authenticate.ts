@@ -2,7 +2,8 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
-import { findActiveApiKey } from './api-key.repository.js';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
+import { findActiveApiKey, isApiKeyShape } from './api-key.repository.js';
 import { ANONYMOUS, isRole, type Principal } from './principal.js';
 
 export type AuthConfig = Pick<Config, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ROLE_CLAIM'>;
@@ -28,6 +29,10 @@ export function credentialsFrom(headers: Record<string, unknown>, params: Record
     apiKey: firstString(params['x-api-key']) ?? firstString(params.apiKey) ?? firstString(headers['x-api-key']),
   };
 }
+
+const MAX_SUBJECT_LENGTH = 256;
+const REFUSED_KEYS_KEPT = 10_000;
+const REFUSED_KEY_TTL_MS = 10 * 60 * 1_000;
 
 export const CREDENTIALS_REQUIRED = 'Authentication required: send a Bearer token or an x-api-key header';
 
@@ -65,15 +70,29 @@ export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Data
       // jose's message can say which check failed; the caller learns only that the token was not accepted.
       throw new AuthenticationError('The bearer token is invalid or expired');
     }
+    // jose checks that `sub` is there, not that it names anybody: "" would make every such token one principal.
+    const subject = payload.sub;
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new AuthenticationError(`The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`);
+    }
     const role = payload[roleClaim];
     if (!isRole(role)) throw new AuthenticationError(`The bearer token has no valid "${roleClaim}" claim`);
-    return { kind: 'jwt', id: `jwt:${payload.sub}`, role };
+    return { kind: 'jwt', id: `jwt:${subject}`, role };
   }
+
+  // Keys that failed recently, so that sending one again costs no query. A key that is unknown now can only
+  // become known by being guessed, and a revoked one stays revoked, so a refusal never goes stale.
+  const refusedKeys = new InMemoryLRUCache<true>({ maxSize: REFUSED_KEYS_KEPT, ttl: REFUSED_KEY_TTL_MS });
+  const unknownKey = () => new AuthenticationError('The API key is unknown or revoked');
 
   return async ({ authorization, apiKey }) => {
     if (apiKey) {
+      if (!isApiKeyShape(apiKey) || (await refusedKeys.get(apiKey))) throw unknownKey();
       const record = await findActiveApiKey(db, apiKey);
-      if (!record) throw new AuthenticationError('The API key is unknown or revoked');
+      if (!record) {
+        await refusedKeys.set(apiKey, true);
+        throw unknownKey();
+      }
       return { kind: 'api-key', id: `api-key:${record.id}`, role: record.role };
     }
     if (authorization) {

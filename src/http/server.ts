@@ -8,6 +8,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
+import { FailedAuthentications } from '../auth/failed-authentications.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
@@ -39,7 +40,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUTH_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -50,6 +51,7 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
 const GRAPHQL_PATH = '/graphql';
 const DEFAULT_DOCUMENT_CACHE_MB = 32;
 const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
+const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -104,7 +106,14 @@ export async function createGateway(
   let stopping = false;
   const cursors = new CursorCodec(config.CURSOR_SECRET);
   const authenticate = createAuthenticator(config, database.db);
-  const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
+  const required = config.AUTH_MODE === 'required';
+  const failuresPerMinute = config.AUTH_FAILURES_PER_MINUTE ?? DEFAULT_AUTH_FAILURES_PER_MINUTE;
+  const auth = createAuthHook(
+    authenticate,
+    GRAPHQL_PATH,
+    required,
+    required && failuresPerMinute > 0 ? new FailedAuthentications(failuresPerMinute) : undefined,
+  );
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
   // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both.
   const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);

@@ -12,6 +12,9 @@ export const isTimeZone = (zone: string) => {
   }
 };
 
+/** Signs cursors when CURSOR_SECRET is not set: anybody who reads this file can sign cursors with it. */
+export const DEFAULT_CURSOR_SECRET = 'marketpulse-cursor-integrity';
+
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
@@ -48,7 +51,9 @@ const schema = z.object({
   SHUTDOWN_DELAY_MS: nonNegativeInt.default(0),
   // The longest a shutdown may take; past it the process exits 1 with whatever is still in flight.
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
-  CURSOR_SECRET: z.string().min(16).default('marketpulse-cursor-integrity'),
+  // The longest a client may take to send a request's headers and body; answers and WebSockets are not timed.
+  REQUEST_READ_TIMEOUT_MS: positiveInt.default(10_000),
+  CURSOR_SECRET: z.string().min(16).default(DEFAULT_CURSOR_SECRET),
   REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
   CACHE_TTL_SECONDS: nonNegativeInt.default(60),
   CACHE_KEY_PREFIX: z.string().default('marketpulse:'),

@@ -40,7 +40,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUTH_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUTH_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -52,6 +52,7 @@ const GRAPHQL_PATH = '/graphql';
 const DEFAULT_DOCUMENT_CACHE_MB = 32;
 const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
 const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
+const DEFAULT_REQUEST_READ_TIMEOUT_MS = 10_000;
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -92,9 +93,15 @@ export async function createGateway(
 ): Promise<Gateway> {
   const production = config.NODE_ENV === 'production';
   const limits: QueryLimits = queryLimitsFrom(config);
+  const readTimeoutMs = config.REQUEST_READ_TIMEOUT_MS ?? DEFAULT_REQUEST_READ_TIMEOUT_MS;
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: limits.maxBodyBytes,
+    // A client gets this long to send a whole request, headers and body: one dripping a byte at a time is cut
+    // (Node answers 408 and closes). Node stops timing a request once it is read, so a slow download of the
+    // answer is not cut, and a WebSocket leaves HTTP behind when it upgrades. Node checks every interval.
+    requestTimeout: readTimeoutMs,
+    http: { headersTimeout: readTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(readTimeoutMs / 4))) },
     // Clients may send their own request id (x-request-id); otherwise one is made (request-context.ts).
     requestIdHeader: false,
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),

@@ -1,8 +1,8 @@
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
-import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { findActiveApiKey, isApiKeyShape } from './api-key.repository.js';
 import { ANONYMOUS, isRole, type Principal } from './principal.js';
 
@@ -80,8 +80,9 @@ export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Data
     return { kind: 'jwt', id: `jwt:${subject}`, role };
   }
 
-  // Keys that failed recently, so that sending one again costs no query. A key that is unknown now can only
-  // become known by being guessed, and a revoked one stays revoked, so a refusal never goes stale.
+  // Keys that failed recently, so that sending one again costs no query. A key unknown now can only become
+  // known by being guessed, and a revoked one stays revoked: a refusal never goes stale, and the time limit
+  // only returns the memory.
   const refusedKeys = new InMemoryLRUCache<true>({ maxSize: REFUSED_KEYS_KEPT, ttl: REFUSED_KEY_TTL_MS });
   const unknownKey = () => new AuthenticationError('The API key is unknown or revoked');
 

@@ -23,7 +23,7 @@ import { sendGraphQLError, sendRefusedDocument } from '../early-answer.js';
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
 // run in graphql-js's single validation pass, before anything executes); tokens are a parser option, so a huge
 // document is refused while it is being read; cost needs the variables, so it is checked once the operation is
-// resolved; the document's size in bytes is checked before anything parses it (comments are no tokens, so the
+// resolved; the document's size in bytes is checked before anything parses it (comments are not tokens, so the
 // token limit does not bound it); body size and batching are HTTP rules applied before any hook of ours runs.
 
 export const LimitCode = {
@@ -299,7 +299,7 @@ export function limitErrorCodes(options: { hideSuggestions: boolean }) {
 
 /** QUERY_TOO_LARGE for a document longer than the limit (for subscriptions too); measured without copying it. */
 export function documentTooLarge(query: string, limits: Pick<QueryLimits, 'maxDocumentBytes'>): GraphQLError | undefined {
-  // A UTF-8 byte is at most one UTF-16 unit here, and a unit at most three bytes: most documents need no count.
+  // A UTF-16 unit is at most three bytes in UTF-8: a document of up to a third of the limit needs no count.
   if (query.length * 3 <= limits.maxDocumentBytes) return undefined;
   const bytes = Buffer.byteLength(query, 'utf8');
   if (bytes <= limits.maxDocumentBytes) return undefined;

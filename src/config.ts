@@ -67,8 +67,8 @@ const schema = z.object({
   JWT_ISSUER: optionalText,
   JWT_AUDIENCE: optionalText,
   JWT_ROLE_CLAIM: z.string().min(1).default('role'),
-  // Failed authentications a client address may have per minute before its credentials go unchecked; 0: no limit.
-  AUTH_FAILURES_PER_MINUTE: nonNegativeInt.default(20),
+  // API-key lookups that may find nothing per client address and minute before its keys go unread; 0: no limit.
+  API_KEY_FAILURES_PER_MINUTE: nonNegativeInt.default(20),
   QUERY_MAX_DEPTH: positiveInt.default(10),
   QUERY_MAX_COST: positiveInt.default(5_000),
   QUERY_MAX_ALIASES: nonNegativeInt.default(15),

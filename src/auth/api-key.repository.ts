@@ -39,7 +39,8 @@ const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
   revokedAt: row.revoked_at === null ? null : String(row.revoked_at),
 });
 
-function hashApiKey(key: string): string {
+/** The SHA-256 of a key, as stored; also how the gateway remembers keys without holding them. */
+export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 

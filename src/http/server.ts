@@ -8,7 +8,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
-import { FailedAuthentications } from '../auth/failed-authentications.js';
+import { FailedKeyLookups } from '../auth/failed-key-lookups.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
@@ -40,7 +40,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'AUTH_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -51,7 +51,7 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
 const GRAPHQL_PATH = '/graphql';
 const DEFAULT_DOCUMENT_CACHE_MB = 32;
 const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
-const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
+const DEFAULT_API_KEY_FAILURES_PER_MINUTE = 20;
 const DEFAULT_REQUEST_READ_TIMEOUT_MS = 10_000;
 
 export interface GatewayOptions {
@@ -112,15 +112,9 @@ export async function createGateway(
   });
   let stopping = false;
   const cursors = new CursorCodec(config.CURSOR_SECRET);
-  const authenticate = createAuthenticator(config, database.db);
-  const required = config.AUTH_MODE === 'required';
-  const failuresPerMinute = config.AUTH_FAILURES_PER_MINUTE ?? DEFAULT_AUTH_FAILURES_PER_MINUTE;
-  const auth = createAuthHook(
-    authenticate,
-    GRAPHQL_PATH,
-    required,
-    required && failuresPerMinute > 0 ? new FailedAuthentications(failuresPerMinute) : undefined,
-  );
+  const failuresPerMinute = config.API_KEY_FAILURES_PER_MINUTE ?? DEFAULT_API_KEY_FAILURES_PER_MINUTE;
+  const authenticate = createAuthenticator(config, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
+  const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
   // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both.
   const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);

@@ -168,6 +168,23 @@ describe('variables nested thousands of levels deep', () => {
   });
 });
 
+describe('documents padded past the size limit', () => {
+  it('refuses such a subscription with QUERY_TOO_LARGE before parsing it, and keeps the socket open', async () => {
+    const gateway = await gatewayWith({ QUERY_MAX_BYTES: 4_096 });
+    const socket = await rawSocket(gateway);
+    // Comments are not tokens: only the document's size in bytes stops this one.
+    const padding = '# padding\n'.repeat(1_000);
+    const query = `${padding}subscription { dashboardUpdated { totalRevenue } }`;
+    socket.send(JSON.stringify({ id: 'padded', type: 'subscribe', payload: { query } }));
+    await socket.until((messages) => messages.some((message) => message.id === 'padded'), 5_000, 'an answer to the padded subscription');
+    const [answer] = socket.about('padded');
+    expect(answer?.type).toBe('error');
+    expect(errorCodes(answer)).toEqual(['QUERY_TOO_LARGE']);
+    expect(socket.closed).toBeUndefined();
+    expect(gateway.subscriptions.stats.activeSubscriptions).toBe(0);
+  });
+});
+
 describe('one socket sending thousands of subscribe and complete messages', () => {
   // A pool (and a second handle on the database) exists on PostgreSQL only; the embedded database is one session.
   it.runIf(inject('databaseUrl'))('costs no database work per message: an unrelated request is answered promptly, and no pool checkout times out', async () => {

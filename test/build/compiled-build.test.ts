@@ -6,6 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { build } from '../../scripts/build.js';
+import { PERSISTED_DOCUMENTS_FILE } from '../../src/cache/persisted-documents.js';
+import { MIGRATIONS_DIR } from '../../src/db/migrator.js';
+import { compiledEntry } from '../support/built.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const scratch: string[] = [];
@@ -71,6 +74,18 @@ describe('npm run build', () => {
     await expect(build(layout)).rejects.toThrow(/broken\.ts/);
     expect(await readFile(path.join(layout.distDir, 'main.js'), 'utf8')).toBe(before);
     expect(await filesUnder(layout.distDir)).toEqual(['main.js', 'main.js.map']);
+  });
+
+  it('finds the migrations and the persisted-documents manifest from dist/ where the sources find them', () => {
+    // Both are read by paths relative to the module reading them; dist/ mirrors src/, so the paths agree.
+    const migrator = compiledEntry('src/db/migrator.ts').at(-1)!;
+    const manifest = compiledEntry('src/cache/persisted-documents.ts').at(-1)!;
+    const script = `const [m, p] = await Promise.all([import(${JSON.stringify(migrator)}), import(${JSON.stringify(manifest)})]);
+      console.log(JSON.stringify([m.MIGRATIONS_DIR, p.PERSISTED_DOCUMENTS_FILE]));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual([MIGRATIONS_DIR, PERSISTED_DOCUMENTS_FILE]);
+    expect(existsSync(MIGRATIONS_DIR) && existsSync(PERSISTED_DOCUMENTS_FILE)).toBe(true);
   });
 
   it('gives stack traces that name the TypeScript file and line', async () => {

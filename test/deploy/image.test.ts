@@ -67,11 +67,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
   const name = `mp_image_${randomBytes(5).toString('hex')}`;
-  const containers: string[] = [];
   let url: string;
   let handle: DatabaseHandle | undefined;
   let port: number;
-  let gateway: string;
+  let gateway: string | undefined;
 
   // Environment of every container: host networking, the test database, the report zone the expectation uses.
   const runArgs = () => ['--network', 'host', '-e', `DATABASE_URL=${url}`, '-e', 'REPORT_TIMEZONE=UTC'];
@@ -111,11 +110,10 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
       '--health-interval', '1s',
       TAG,
     ]);
-    containers.push(gateway);
   }, 20 * 60_000);
 
   afterAll(async () => {
-    await Promise.all(containers.map((id) => docker(['rm', '--force', id])));
+    if (gateway) await docker(['rm', '--force', gateway]);
     await handle?.close();
     if (!url) return;
     const admin = new pg.Client({ connectionString: databaseUrl });

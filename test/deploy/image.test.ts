@@ -70,7 +70,7 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
   let url: string;
   let handle: DatabaseHandle | undefined;
   let port: number;
-  let gateway: string | undefined;
+  let gateway: string;
 
   // Environment of every container: host networking, the test database, the report zone the expectation uses.
   const runArgs = () => ['--network', 'host', '-e', `DATABASE_URL=${url}`, '-e', 'REPORT_TIMEZONE=UTC'];

@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ComparisonPeriod, comparisonRange, isWholeMonths, type DayBounds } from '../../src/modules/revenue/revenue.periods.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+// The calendar rules of comparisons, against PostgreSQL's own date arithmetic: `date - interval '1 year'`
+// (which takes 29 February to 28 February) and `date - make_interval(months => n)`.
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+const { PREVIOUS_PERIOD, PREVIOUS_YEAR } = ComparisonPeriod;
+
+describe('comparisonRange', () => {
+  it.each([
+    // Whole months: the same number of months, February of a leap year whole.
+    ['2024-03-01', '2024-03-31', PREVIOUS_PERIOD, '2024-02-01', '2024-02-29'],
+    ['2023-03-01', '2023-03-31', PREVIOUS_PERIOD, '2023-02-01', '2023-02-28'],
+    ['2024-02-01', '2024-02-29', PREVIOUS_PERIOD, '2024-01-01', '2024-01-31'],
+    ['2024-01-01', '2024-03-31', PREVIOUS_PERIOD, '2023-10-01', '2023-12-31'],
+    ['2024-04-01', '2024-06-30', PREVIOUS_PERIOD, '2024-01-01', '2024-03-31'],
+    ['2024-01-01', '2024-12-31', PREVIOUS_PERIOD, '2023-01-01', '2023-12-31'],
+    ['2024-01-01', '2024-02-29', PREVIOUS_PERIOD, '2023-11-01', '2023-12-31'],
+    // Not whole months: the same number of days.
+    ['2024-03-05', '2024-03-14', PREVIOUS_PERIOD, '2024-02-24', '2024-03-04'],
+    ['2024-03-01', '2024-03-01', PREVIOUS_PERIOD, '2024-02-29', '2024-02-29'],
+    ['2024-03-15', '2024-04-30', PREVIOUS_PERIOD, '2024-01-28', '2024-03-14'],
+    ['2024-03-01', '2024-03-30', PREVIOUS_PERIOD, '2024-01-31', '2024-02-29'],
+    ['2024-01-31', '2024-01-31', PREVIOUS_PERIOD, '2024-01-30', '2024-01-30'],
+    // A year earlier, end by end.
+    ['2024-02-29', '2024-02-29', PREVIOUS_YEAR, '2023-02-28', '2023-02-28'],
+    ['2024-02-01', '2024-02-29', PREVIOUS_YEAR, '2023-02-01', '2023-02-28'],
+    ['2025-02-01', '2025-02-28', PREVIOUS_YEAR, '2024-02-01', '2024-02-28'],
+    ['2024-03-05', '2024-03-14', PREVIOUS_YEAR, '2023-03-05', '2023-03-14'],
+    ['2024-12-25', '2025-01-05', PREVIOUS_YEAR, '2023-12-25', '2024-01-05'],
+  ] as const)('compares %s..%s by %s with %s..%s', (from, to, period, expectedFrom, expectedTo) => {
+    expect(comparisonRange({ from, to }, period)).toEqual({ from: expectedFrom, to: expectedTo });
+  });
+
+  it('gives nothing for a comparison that would start before 0001-01-01', () => {
+    expect(comparisonRange({ from: '0001-01-01', to: '0001-01-31' }, PREVIOUS_PERIOD)).toBeUndefined();
+    expect(comparisonRange({ from: '0001-06-01', to: '0001-06-30' }, PREVIOUS_YEAR)).toBeUndefined();
+    expect(comparisonRange({ from: '0001-01-11', to: '0001-01-20' }, PREVIOUS_PERIOD)).toEqual({ from: '0001-01-01', to: '0001-01-10' });
+    expect(comparisonRange({ from: '0002-02-01', to: '0002-02-28' }, PREVIOUS_YEAR)).toEqual({ from: '0001-02-01', to: '0001-02-28' });
+  });
+
+  it('agrees with PostgreSQL date arithmetic on 3,000 random ranges, a third of them whole months', async () => {
+    const day = fc.integer({ min: Date.UTC(1, 0, 1) / 86_400_000 + 1, max: Date.UTC(9999, 11, 31) / 86_400_000 });
+    const toText = (n: number) => {
+      const date = new Date(n * 86_400_000);
+      return `${String(date.getUTCFullYear()).padStart(4, '0')}-${String(date.getUTCMonth() + 1).padStart(2, '0')}-${String(date.getUTCDate()).padStart(2, '0')}`;
+    };
+    const anyRange = fc.tuple(day, fc.integer({ min: 0, max: 800 })).map(([start, length]) => ({ from: toText(start), to: toText(start + length) }));
+    const wholeMonths = fc.tuple(fc.integer({ min: 1, max: 9_990 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 40 })).map(([year, month, extra]) => {
+      const end = new Date(Date.UTC(2000, month - 1 + extra + 1, 0));
+      end.setUTCFullYear(year + Math.floor((month - 1 + extra) / 12), ((month - 1 + extra) % 12) + 1, 0);
+      return { from: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-01`, to: toText(end.getTime() / 86_400_000) };
+    });
+    const ranges = fc.sample(fc.oneof({ arbitrary: anyRange, weight: 2 }, { arbitrary: wholeMonths, weight: 1 }), { numRuns: 3_000, seed: 12 });
+    expect(ranges.filter(isWholeMonths).length).toBeGreaterThan(900);
+
+    const { rows } = await sql<{ previousFrom: string; previousTo: string; yearFrom: string; yearTo: string }>`
+      SELECT CASE WHEN extract(day FROM f) = 1 AND t = (date_trunc('month', t) + interval '1 month' - interval '1 day')::date
+                  THEN (f - make_interval(months => ((extract(year FROM t) - extract(year FROM f)) * 12
+                                                     + extract(month FROM t) - extract(month FROM f) + 1)::int))::date
+                  ELSE f - (t - f + 1)
+             END::text AS "previousFrom",
+             (f - 1)::text AS "previousTo",
+             (f - interval '1 year')::date::text AS "yearFrom",
+             (t - interval '1 year')::date::text AS "yearTo"
+      FROM unnest(${ranges.map((r) => r.from)}::date[], ${ranges.map((r) => r.to)}::date[]) WITH ORDINALITY AS r(f, t, i)
+      ORDER BY i`.execute(database.handle.db);
+
+    // PostgreSQL goes on into years BC, which a Date cannot carry: there the gateway has no comparison.
+    const orNothing = (range: DayBounds) => (range.from.endsWith(' BC') ? undefined : range);
+    ranges.forEach((range, i) => {
+      const row = rows[i]!;
+      expect(comparisonRange(range, PREVIOUS_PERIOD), `${range.from}..${range.to}`).toEqual(orNothing({ from: row.previousFrom, to: row.previousTo }));
+      expect(comparisonRange(range, PREVIOUS_YEAR), `${range.from}..${range.to}`).toEqual(orNothing({ from: row.yearFrom, to: row.yearTo }));
+    });
+  });
+});

@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketCount } from '../../src/modules/revenue/revenue.buckets.js';
 import { ComparisonPeriod, comparisonRange, isWholeMonths, type DayBounds } from '../../src/modules/revenue/revenue.periods.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-// The calendar rules of comparisons, against PostgreSQL's own date arithmetic: `date - interval '1 year'`
-// (which takes 29 February to 28 February) and `date - make_interval(months => n)`.
+// The calendar rules of series and comparisons, against PostgreSQL's own date arithmetic: `date - interval
+// '1 year'` (which takes 29 February to 28 February), `date - make_interval(months => n)`, and the buckets
+// generate_series steps through from `date_trunc`.
 
 let database: TestDatabase;
 
@@ -18,6 +20,33 @@ afterAll(async () => {
 });
 
 const { PREVIOUS_PERIOD, PREVIOUS_YEAR } = ComparisonPeriod;
+
+const DAY_MS = 86_400_000;
+const dayText = (n: number) => {
+  const date = new Date(n * DAY_MS);
+  return `${String(date.getUTCFullYear()).padStart(4, '0')}-${String(date.getUTCMonth() + 1).padStart(2, '0')}-${String(date.getUTCDate()).padStart(2, '0')}`;
+};
+/** Any day from 0001-01-02 to 9999-12-31, as a day number. */
+const anyDay = fc.integer({ min: Date.UTC(1, 0, 1) / DAY_MS + 1, max: Date.UTC(9999, 11, 31) / DAY_MS });
+
+describe('bucketCount', () => {
+  it('counts the buckets PostgreSQL steps through, for 3,000 random ranges by day, week and month', async () => {
+    const ranges = fc.sample(
+      fc.tuple(fc.integer({ min: Date.UTC(1900, 0, 1) / DAY_MS, max: Date.UTC(2100, 0, 1) / DAY_MS }), fc.integer({ min: 0, max: 4_000 })),
+      { numRuns: 3_000, seed: 11 },
+    ).map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
+    const { rows } = await sql<{ day: number; week: number; month: number }>`
+      SELECT (SELECT count(*) FROM generate_series(f::timestamp, t::timestamp, interval '1 day'))::int AS day,
+             (SELECT count(*) FROM generate_series(date_trunc('week', f::timestamp), t::timestamp, interval '1 week'))::int AS week,
+             (SELECT count(*) FROM generate_series(date_trunc('month', f::timestamp), t::timestamp, interval '1 month'))::int AS month
+      FROM unnest(${ranges.map((r) => r.from)}::date[], ${ranges.map((r) => r.to)}::date[]) WITH ORDINALITY AS r(f, t, i)
+      ORDER BY i`.execute(database.handle.db);
+    ranges.forEach(({ from, to }, i) => {
+      const counts = { day: bucketCount(from, to, 'day'), week: bucketCount(from, to, 'week'), month: bucketCount(from, to, 'month') };
+      expect(counts, `${from}..${to}`).toEqual(rows[i]);
+    });
+  });
+});
 
 describe('comparisonRange', () => {
   it.each([
@@ -53,16 +82,11 @@ describe('comparisonRange', () => {
   });
 
   it('agrees with PostgreSQL date arithmetic on 3,000 random ranges, a third of them whole months', async () => {
-    const day = fc.integer({ min: Date.UTC(1, 0, 1) / 86_400_000 + 1, max: Date.UTC(9999, 11, 31) / 86_400_000 });
-    const toText = (n: number) => {
-      const date = new Date(n * 86_400_000);
-      return `${String(date.getUTCFullYear()).padStart(4, '0')}-${String(date.getUTCMonth() + 1).padStart(2, '0')}-${String(date.getUTCDate()).padStart(2, '0')}`;
-    };
-    const anyRange = fc.tuple(day, fc.integer({ min: 0, max: 800 })).map(([start, length]) => ({ from: toText(start), to: toText(start + length) }));
+    const anyRange = fc.tuple(anyDay, fc.integer({ min: 0, max: 800 })).map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
     const wholeMonths = fc.tuple(fc.integer({ min: 1, max: 9_990 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 40 })).map(([year, month, extra]) => {
       const end = new Date(Date.UTC(2000, month - 1 + extra + 1, 0));
       end.setUTCFullYear(year + Math.floor((month - 1 + extra) / 12), ((month - 1 + extra) % 12) + 1, 0);
-      return { from: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-01`, to: toText(end.getTime() / 86_400_000) };
+      return { from: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-01`, to: dayText(end.getTime() / DAY_MS) };
     });
     const ranges = fc.sample(fc.oneof({ arbitrary: anyRange, weight: 2 }, { arbitrary: wholeMonths, weight: 1 }), { numRuns: 3_000, seed: 12 });
     expect(ranges.filter(isWholeMonths).length).toBeGreaterThan(900);

@@ -195,7 +195,8 @@ export function seriesCostEstimator(): ComplexityEstimator {
     }
     if (type.name === SERIES_TYPE && field.name === COMPARISON_FIELD) {
       // Its range follows from the series it compares, whose field adds the buckets past the first.
-      context.comparisonPeriods.set(node, args.period === ComparisonPeriod.PREVIOUS_YEAR ? ComparisonPeriod.PREVIOUS_YEAR : ComparisonPeriod.PREVIOUS_PERIOD);
+      const period = args.period === ComparisonPeriod.PREVIOUS_YEAR ? ComparisonPeriod.PREVIOUS_YEAR : ComparisonPeriod.PREVIOUS_PERIOD;
+      context.comparisonPeriods.set(node, period);
       return 1 + childComplexity;
     }
     if (getNamedType(field.type).name === SERIES_TYPE) {

@@ -1,4 +1,6 @@
 import { badInput } from '../../graphql/errors.js';
+import type { DayRange } from '../../graphql/validate.js';
+import type { DataBounds } from './revenue.repository.js';
 
 // The range a comparison sets beside a range of report days. Calendar arithmetic on days only (no time zone is
 // involved: report days are already days), done here rather than in SQL because the cost model prices a
@@ -93,7 +95,7 @@ export function comparisonRange(range: DayBounds, period: ComparisonPeriod): Day
  * The report days a range covers once its open ends are taken from the data (its first or last day that has a
  * transaction); null when that leaves no days (no data, or data only outside the one end given).
  */
-export function resolveDays(range: { from?: string; to?: string }, bounds: { firstDay: string | null; lastDay: string | null } | undefined): DayBounds | null {
+export function resolveDays(range: DayRange, bounds: DataBounds | undefined): DayBounds | null {
   const from = range.from ?? bounds?.firstDay;
   const to = range.to ?? bounds?.lastDay;
   if (!from || !to || from > to) return null;

@@ -72,7 +72,8 @@ export class RevenueSeriesSource {
   /**
    * The same series over the range of `period`, one per period and series, so that aliases of one comparison
    * share its totals. Null unless both ends were given; BAD_USER_INPUT naming `period` when the compared range
-   * would have more than MAX_SERIES_POINTS buckets (a few days more than a long range of whole months).
+   * would have more than MAX_SERIES_POINTS buckets (a range near the limit may compare with one a little longer:
+   * a leap day more, or months of other lengths).
    */
   comparison(period: ComparisonPeriod): RevenueSeriesSource | null {
     if (!this.given || !this.range) return null;
@@ -80,7 +81,10 @@ export class RevenueSeriesSource {
     if (!compared) {
       const range = checkedComparisonRange(this.range, period);
       if (bucketCount(range.from, range.to, this.granularity) > MAX_SERIES_POINTS) {
-        throw badInput('period', `compares with ${range.from}..${range.to}, more than ${MAX_SERIES_POINTS} ${this.granularity} buckets; narrow the range or use a coarser granularity`);
+        throw badInput(
+          'period',
+          `compares with ${range.from}..${range.to}, more than ${MAX_SERIES_POINTS} ${this.granularity} buckets; narrow the range or use a coarser granularity`,
+        );
       }
       compared = new RevenueSeriesSource(range, this.granularity, true);
       this.comparisons.set(period, compared);

@@ -12,6 +12,9 @@ export const isTimeZone = (zone: string) => {
   }
 };
 
+/** Signs cursors when CURSOR_SECRET is not set: anybody who reads this file can sign cursors with it. */
+export const DEFAULT_CURSOR_SECRET = 'marketpulse-cursor-integrity';
+
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
@@ -48,24 +51,34 @@ const schema = z.object({
   SHUTDOWN_DELAY_MS: nonNegativeInt.default(0),
   // The longest a shutdown may take; past it the process exits 1 with whatever is still in flight.
   SHUTDOWN_GRACE_MS: positiveInt.default(10_000),
-  CURSOR_SECRET: z.string().min(16).default('marketpulse-cursor-integrity'),
+  // The longest a client may take to send a request's headers and body; answers and WebSockets are not timed.
+  REQUEST_READ_TIMEOUT_MS: positiveInt.default(10_000),
+  CURSOR_SECRET: z.string().min(16).default(DEFAULT_CURSOR_SECRET),
   REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
   CACHE_TTL_SECONDS: nonNegativeInt.default(60),
   CACHE_KEY_PREFIX: z.string().default('marketpulse:'),
   CACHE_MAX_MB: positiveInt.default(64),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(100),
+  // The longest document an automatic persisted query may register (src/cache/persisted-documents.ts).
+  PERSISTED_QUERY_MAX_BYTES: nonNegativeInt.default(8 * 1024),
   AUTH_MODE: z.enum(['none', 'required']).default('none'),
   JWT_SECRET: optionalText.pipe(z.string().min(32, { message: 'must be at least 32 characters' }).optional()),
   JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   JWT_ISSUER: optionalText,
   JWT_AUDIENCE: optionalText,
   JWT_ROLE_CLAIM: z.string().min(1).default('role'),
+  // API-key lookups that may find nothing per client address and minute before its keys go unread; 0: no limit.
+  API_KEY_FAILURES_PER_MINUTE: nonNegativeInt.default(20),
   QUERY_MAX_DEPTH: positiveInt.default(10),
   QUERY_MAX_COST: positiveInt.default(5_000),
   QUERY_MAX_ALIASES: nonNegativeInt.default(15),
   QUERY_MAX_TOKENS: positiveInt.default(2_000),
   QUERY_MAX_DIRECTIVES: nonNegativeInt.default(50),
+  // Comments are not tokens: a document's length is limited by itself.
+  QUERY_MAX_BYTES: positiveInt.default(32 * 1024),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
+  // Parsed and validated documents kept for reuse, counted by what they keep alive (src/graphql/document-store.ts).
+  DOCUMENT_CACHE_MB: positiveInt.default(32),
   // Comma-separated origins (scheme://host[:port]) whose browser pages may call the gateway.
   CORS_ORIGINS: z
     .string()

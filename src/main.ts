@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { warnIfUnprotected } from './auth/exposure-warning.js';
+import { warnAboutDefaultSecrets, warnIfUnprotected } from './auth/exposure-warning.js';
 import { openCacheStore } from './cache/cache-store.js';
 import { closeRedisClient, createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
@@ -28,6 +28,7 @@ const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
 logger.info({ config: redactConfig(config) }, 'starting MarketPulse');
 warnIfUnprotected(config, logger);
+warnAboutDefaultSecrets(config, logger);
 
 const database = await openConfiguredDatabase(config, logger);
 const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));

@@ -7,6 +7,13 @@ import type { Role } from './principal.js';
 // brute-force that a slow hash would protect. The key itself is shown once, when it is made.
 
 const KEY_PREFIX = 'mpk_';
+// The prefix and 32 bytes in base64url, as generateApiKey makes them.
+const KEY_SHAPE = /^mpk_[A-Za-z0-9_-]{43}$/;
+
+/** Whether `key` could be one of ours; anything else is refused without a query. */
+export function isApiKeyShape(key: string): boolean {
+  return KEY_SHAPE.test(key);
+}
 
 export interface ApiKeyRecord {
   id: string;
@@ -32,7 +39,8 @@ const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
   revokedAt: row.revoked_at === null ? null : String(row.revoked_at),
 });
 
-function hashApiKey(key: string): string {
+/** The SHA-256 of a key, as stored; also how the gateway remembers keys without holding them. */
+export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 

@@ -1,13 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
 import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
+import { RATE_LIMITED } from '../graphql/limits/rate-limit.js';
 import { AuthenticationError, CREDENTIALS_REQUIRED, credentialsFrom, type Authenticate } from './authenticate.js';
+import { TooManyFailedLookups } from './failed-key-lookups.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
 /**
  * Authenticates every request to the GraphQL route in `onRequest`, before the body is read, before the
- * cache-hit shortcut and before Apollo: a request turned away here gets 401 UNAUTHENTICATED and is never
- * answered from the cache. The principal is kept for the context function.
+ * cache-hit shortcut and before Apollo: a request turned away here gets 401 UNAUTHENTICATED (429 RATE_LIMITED
+ * when its address has failed too many API-key lookups) and is never answered from the cache. The principal
+ * is kept for the context function.
  */
 export function createAuthHook(authenticate: Authenticate, graphqlPath: string, required: boolean) {
   const principals = new WeakMap<FastifyRequest, Principal>();
@@ -16,11 +19,16 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
     // The Sandbox page itself is static HTML; its operations come back as POSTs.
     if (!carriesOperation(request, graphqlPath)) return;
     try {
-      const principal = await authenticate(credentialsFrom(request.headers));
+      const principal = await authenticate(credentialsFrom(request.headers), request.ip);
       principals.set(request, principal);
     } catch (error) {
+      const noStore = reply.header('cache-control', 'no-store');
+      if (error instanceof TooManyFailedLookups) {
+        const wait = String(error.retryAfterSeconds);
+        return sendGraphQLError(noStore.header('retry-after', wait), 429, RATE_LIMITED, error.message, { retryAfterSeconds: error.retryAfterSeconds });
+      }
       if (!(error instanceof AuthenticationError)) throw error;
-      return sendGraphQLError(reply.header('www-authenticate', 'Bearer').header('cache-control', 'no-store'), 401, error.code, error.message);
+      return sendGraphQLError(noStore.header('www-authenticate', 'Bearer'), 401, error.code, error.message);
     }
   }
 

@@ -1,8 +1,10 @@
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
-import { findActiveApiKey } from './api-key.repository.js';
+import { findActiveApiKey, hashApiKey, isApiKeyShape } from './api-key.repository.js';
+import { TooManyFailedLookups, type FailedKeyLookups } from './failed-key-lookups.js';
 import { ANONYMOUS, isRole, type Principal } from './principal.js';
 
 export type AuthConfig = Pick<Config, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ROLE_CLAIM'>;
@@ -29,6 +31,10 @@ export function credentialsFrom(headers: Record<string, unknown>, params: Record
   };
 }
 
+const MAX_SUBJECT_LENGTH = 256;
+const KEYS_REMEMBERED = 10_000;
+const KEY_MEMORY_MS = 10 * 60 * 1_000;
+
 export const CREDENTIALS_REQUIRED = 'Authentication required: send a Bearer token or an x-api-key header';
 
 /** Why a request was turned away; the message is for the caller and never repeats what they sent. */
@@ -36,14 +42,48 @@ export class AuthenticationError extends Error {
   readonly code = 'UNAUTHENTICATED';
 }
 
-export type Authenticate = (credentials: Credentials) => Promise<Principal>;
+/** `clientAddress`, when given, is where failed API-key lookups are counted (FailedKeyLookups). */
+export type Authenticate = (credentials: Credentials, clientAddress?: string) => Promise<Principal>;
+
+/**
+ * The API-key half of authentication, where the cost is: every lookup is a query. A key not shaped like ours
+ * is refused without one, and so is a key refused in the last minutes (a key unknown now can only become known
+ * by being guessed, and a revoked one stays revoked, so such a refusal never goes stale; the time limit only
+ * returns the memory). With `failures`, an address past its failed lookups has its keys refused unread
+ * (TooManyFailedLookups), except keys accepted in the last minutes: a client that shares its address with a
+ * bad one keeps working. Keys are remembered by their SHA-256, as the database stores them.
+ */
+function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | undefined) {
+  const refused = new InMemoryLRUCache<true>({ maxSize: KEYS_REMEMBERED, ttl: KEY_MEMORY_MS });
+  const accepted = new InMemoryLRUCache<true>({ maxSize: KEYS_REMEMBERED, ttl: KEY_MEMORY_MS });
+  const unknownKey = () => new AuthenticationError('The API key is unknown or revoked');
+
+  return async (key: string, clientAddress: string | undefined): Promise<Principal> => {
+    if (!isApiKeyShape(key)) throw unknownKey();
+    const hash = hashApiKey(key);
+    if (await refused.get(hash)) throw unknownKey();
+    if (failures && clientAddress !== undefined && !(await accepted.get(hash))) {
+      const wait = await failures.blockedFor(clientAddress);
+      if (wait > 0) throw new TooManyFailedLookups(wait);
+    }
+    // Looked up every time, known or not: a revocation takes effect at once.
+    const record = await findActiveApiKey(db, key);
+    if (!record) {
+      await Promise.all([refused.set(hash, true), accepted.delete(hash), clientAddress !== undefined && failures?.record(clientAddress)]);
+      throw unknownKey();
+    }
+    await accepted.set(hash, true);
+    return { kind: 'api-key', id: `api-key:${record.id}`, role: record.role };
+  };
+}
 
 /**
  * Who is asking. AUTH_MODE=none: everybody is ANONYMOUS (reads everything). AUTH_MODE=required: a Bearer JWT
  * (HS256 with JWT_SECRET, or a key from JWT_JWKS_URL; issuer, audience and expiry checked) or an API key;
- * anything else throws AuthenticationError.
+ * anything else throws AuthenticationError, and a key from an address with too many failed lookups
+ * TooManyFailedLookups.
  */
-export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Database>): Authenticate {
+export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Database>, failures?: FailedKeyLookups): Authenticate {
   if (config.AUTH_MODE !== 'required') return async () => ANONYMOUS;
   const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
   const jwks: JWTVerifyGetKey | undefined = config.JWT_JWKS_URL ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL)) : undefined;
@@ -65,17 +105,20 @@ export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Data
       // jose's message can say which check failed; the caller learns only that the token was not accepted.
       throw new AuthenticationError('The bearer token is invalid or expired');
     }
+    // jose checks that `sub` is there, not that it names anybody: "" would make every such token one principal.
+    const subject = payload.sub;
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new AuthenticationError(`The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`);
+    }
     const role = payload[roleClaim];
     if (!isRole(role)) throw new AuthenticationError(`The bearer token has no valid "${roleClaim}" claim`);
-    return { kind: 'jwt', id: `jwt:${payload.sub}`, role };
+    return { kind: 'jwt', id: `jwt:${subject}`, role };
   }
 
-  return async ({ authorization, apiKey }) => {
-    if (apiKey) {
-      const record = await findActiveApiKey(db, apiKey);
-      if (!record) throw new AuthenticationError('The API key is unknown or revoked');
-      return { kind: 'api-key', id: `api-key:${record.id}`, role: record.role };
-    }
+  const checkApiKey = createApiKeyCheck(db, failures);
+
+  return async ({ authorization, apiKey }, clientAddress) => {
+    if (apiKey) return checkApiKey(apiKey, clientAddress);
     if (authorization) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <token>"');

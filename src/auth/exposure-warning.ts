@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { DEFAULT_CURSOR_SECRET, type Config } from '../config.js';
 
 interface WarnLogger {
   warn(message: string): void;
@@ -14,4 +14,35 @@ export function warnIfUnprotected(config: Pick<Config, 'NODE_ENV' | 'AUTH_MODE'>
     'AUTH_MODE=none in production: ANYONE WHO CAN REACH THIS PORT READS EVERY CUSTOMER. Set AUTH_MODE=required (see README, Security).',
   );
   return true;
+}
+
+/** The database password docker-compose.yml sets: fine for the demo stack, known to everybody who read the file. */
+const COMPOSE_DATABASE_PASSWORD = 'marketpulse';
+
+function passwordOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Said once at start in production, for each secret still at a value published in this repository: with the
+ * built-in CURSOR_SECRET anybody can sign cursors for this gateway, and with the compose file's database
+ * password anybody who reaches PostgreSQL can log in. Returns the variables named.
+ */
+export function warnAboutDefaultSecrets(config: Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'DATABASE_URL'>, logger: WarnLogger): string[] {
+  if (config.NODE_ENV !== 'production') return [];
+  const named: string[] = [];
+  if (config.CURSOR_SECRET === DEFAULT_CURSOR_SECRET) {
+    named.push('CURSOR_SECRET');
+    logger.warn('CURSOR_SECRET is the built-in default, which anybody can read: set a random secret of 16+ characters, the same on every instance.');
+  }
+  if (passwordOf(config.DATABASE_URL) === COMPOSE_DATABASE_PASSWORD) {
+    named.push('DATABASE_URL');
+    logger.warn('DATABASE_URL uses the password docker-compose.yml ships with, which anybody can read: give PostgreSQL a password of its own.');
+  }
+  return named;
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import Negotiator from 'negotiator';
 import type { Principal } from '../auth/principal.js';
+import { responseMediaType } from '../graphql/early-answer.js';
 import { responseCacheKey } from './response-cache-key.js';
 import { PERSISTED_QUERY_PREFIX } from './persisted-documents.js';
 import type { ResponseCaching } from './response-cache.js';
@@ -11,27 +11,6 @@ import type { ResponseCaching } from './response-cache.js';
 // stored text spliced into the response, so a hit is one Redis GET and a string concatenation. Anything it is
 // not sure about (GET requests, persisted-query registrations, unusual Accept headers, a miss) goes on to
 // Apollo, where the response-cache plugin serves or computes and stores it as usual.
-
-export const JSON_TYPE = 'application/json; charset=utf-8';
-export const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json; charset=utf-8';
-// Offered only so that negotiation picks what Apollo would; an answer of this type is left to Apollo.
-const CALLBACK_TYPE = 'application/json; callbackSpec=1.0; charset=utf-8';
-
-const typeByAccept = new Map<string, string | null>();
-const MAX_ACCEPT_VALUES = 64;
-
-/** The media type Apollo answers with for this Accept header (chooseContentTypeForSingleResultResponse). */
-export function responseType(accept: string | undefined): string | null {
-  if (!accept) return JSON_TYPE;
-  let type = typeByAccept.get(accept);
-  if (type === undefined) {
-    const preferred = new Negotiator({ headers: { accept } }).mediaType([JSON_TYPE, GRAPHQL_RESPONSE_TYPE, CALLBACK_TYPE]);
-    type = preferred === JSON_TYPE || preferred === GRAPHQL_RESPONSE_TYPE ? preferred : null;
-    if (typeByAccept.size >= MAX_ACCEPT_VALUES) typeByAccept.clear();
-    typeByAccept.set(accept, type);
-  }
-  return type;
-}
 
 // The response-cache plugin stores JSON.stringify({ data, cachePolicy, cacheTime }). The data is taken as
 // the text between the first and the last two fields, which cannot occur inside it any later than they do.
@@ -78,7 +57,7 @@ export function createCacheHitShortcut(
     const { operationName, variables } = body;
     if (operationName != null && typeof operationName !== 'string') return;
     if (variables != null && !isRecord(variables)) return;
-    const type = responseType(request.headers.accept);
+    const type = responseMediaType(request.headers.accept);
     if (!type) return;
     const source = await sourceOf(body, caching);
     if (source === undefined) return;

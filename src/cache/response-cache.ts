@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin, GraphQLRequestContext, PersistedQueryOptions } from '@apollo/server';
 import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
-import { loadPersistedDocuments, PreloadedDocuments } from './persisted-documents.js';
+import { CappedRegistrations, loadPersistedDocuments, PERSISTED_QUERY_TTL_SECONDS, PreloadedDocuments } from './persisted-documents.js';
 import ApolloServerPluginResponseCache from '@apollo/server-plugin-response-cache';
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { createHash } from 'node:crypto';
@@ -39,9 +39,6 @@ export interface CacheFreshness {
 /** The response-cache plugin's own prefix for answers (inside the store's prefix). */
 export const ANSWER_PREFIX = 'fqc:';
 
-// Persisted queries are immutable under their hash; a day is long enough for clients that keep using them,
-// and a client whose hash expired simply sends the query again.
-const PERSISTED_QUERY_TTL_SECONDS = 24 * 60 * 60;
 const PERSISTED_QUERY_LOCAL_BYTES = 8 * 2 ** 20;
 // The plugin's sessionMode for a request without a session; this gateway never defines one.
 const NO_SESSION = 0;
@@ -67,10 +64,11 @@ export interface ResponseCaching {
  * Whole-response caching: Apollo's response-cache plugin with every field cacheable for `ttlSeconds`, keyed
  * by the query text, operation name and variables plus the data version, the report time zone and the
  * caller's scope (responseCacheKey). Errors are never cached. Automatic persisted queries live in the same
- * store, read through a local copy. The last plugin reports the freshness of every answer in
+ * store, read through a local copy, each kept an hour at most and only up to `persistedQueryMaxBytes`
+ * (persisted-documents.ts). The last plugin reports the freshness of every answer in
  * `extensions.cache` and an `x-cache` header.
  */
-export function createResponseCaching(cache: GatewayCache): ResponseCaching {
+export function createResponseCaching(cache: GatewayCache, options: { persistedQueryMaxBytes: number }): ResponseCaching {
   // The manifest's documents first, so their hashes work without a registration, then this process's copy.
   const localPersistedQueries = new PreloadedDocuments(
     loadPersistedDocuments(),
@@ -124,8 +122,10 @@ export function createResponseCaching(cache: GatewayCache): ResponseCaching {
               cache.hearsChanges() &&
               !(request.http?.body && typeof request.http.body === 'object' && lookedUp.has(request.http.body)),
             // Customer-level answers are never stored: every one is read from PostgreSQL, so the audit trail
-            // names exactly the customers each caller saw, and no customer data sits in a shared cache.
-            shouldWriteToCache: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) => !contextValue.customerAccess.touched,
+            // names exactly the customers each caller saw, and no customer data sits in a shared cache. Nor
+            // are answers a field asked to keep fresh (the audit trail itself).
+            shouldWriteToCache: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) =>
+              !contextValue.customerAccess.touched && !contextValue.neverCache,
             generateCacheKey: (requestContext, keyData) => {
               const data = keyData as { source: string; variables: Record<string, unknown>; extra: CacheKeyContext; sessionMode: number };
               // Never the case without a sessionId hook; should one be added, its keys stay apart from these.
@@ -138,7 +138,10 @@ export function createResponseCaching(cache: GatewayCache): ResponseCaching {
 
   return {
     cache,
-    persistedQueries: { cache: new ReadThroughCache(localPersistedQueries, cache.store), ttl: PERSISTED_QUERY_TTL_SECONDS },
+    persistedQueries: {
+      cache: new CappedRegistrations(new ReadThroughCache(localPersistedQueries, cache.store), options.persistedQueryMaxBytes),
+      ttl: PERSISTED_QUERY_TTL_SECONDS,
+    },
     plugins,
     answers: new PrefixingKeyValueCache(cache.store, ANSWER_PREFIX),
     localPersistedQueries,

@@ -5,12 +5,16 @@ import { sql, type RawBuilder } from 'kysely';
 
 export type SortDirection = 'asc' | 'desc';
 
+/** The type of a sort column, which decides what its values look like as PostgreSQL prints them. */
+export type SortValueType = 'numeric' | 'bigint' | 'timestamptz' | 'text';
+
 export interface KeysetOrder {
   /** Column to sort by; NULLs always come last. */
   column: string;
   direction: SortDirection;
   nullable: boolean;
-  /** Unique, non-null tie-breaker, always ascending. */
+  valueType: SortValueType;
+  /** Unique, non-null bigint tie-breaker, always ascending. */
   idColumn: string;
 }
 
@@ -25,6 +29,46 @@ export interface KeysetWindow {
   after?: KeysetPosition;
   before?: KeysetPosition;
   backward: boolean;
+}
+
+const BIGINT = /^-?\d{1,19}$/;
+const INT8_MAX = 2n ** 63n - 1n;
+const NUMERIC = /^-?\d{1,40}(?:\.\d{1,20})?$/;
+// timestamptz::text in the ISO DateStyle: 2025-11-20 09:15:00.123+00, 1999-01-08 04:05:06+05:30, ... BC.
+const TIMESTAMPTZ = /^(\d{4,6})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-]\d{2}(?::[0-5]\d){0,2}(?: BC)?$/;
+// Longer than any sort value the gateway prints (names included), and short enough to be cheap to refuse.
+const MAX_TEXT_LENGTH = 2_000;
+
+function isBigint(value: string): boolean {
+  return BIGINT.test(value) && BigInt(value) <= INT8_MAX && BigInt(value) >= -INT8_MAX - 1n;
+}
+
+function isTimestamp(value: string): boolean {
+  const match = TIMESTAMPTZ.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
+}
+
+const SORT_VALUE_CHECKS: Record<SortValueType, (value: string) => boolean> = {
+  numeric: (value) => NUMERIC.test(value),
+  bigint: isBigint,
+  timestamptz: isTimestamp,
+  // PostgreSQL text cannot hold NUL.
+  text: (value) => value.length <= MAX_TEXT_LENGTH && !value.includes('\u0000'),
+};
+
+/**
+ * Whether a position (from a cursor) is one PostgreSQL can compare with the order's columns. Cursors are
+ * signed, so this only matters when the signing secret is known to somebody else; even then a made-up
+ * position must be refused as bad input rather than fail in PostgreSQL.
+ */
+export function isKeysetPosition(order: KeysetOrder, position: KeysetPosition): boolean {
+  if (!isBigint(position.id)) return false;
+  if (position.value === null) return order.nullable;
+  return SORT_VALUE_CHECKS[order.valueType](position.value);
 }
 
 /** The rows strictly after `p` in the order. */

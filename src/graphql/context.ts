@@ -18,6 +18,8 @@ export interface GraphQLContext {
   clientIp: string | null;
   /** Which customers this request read, for the audit trail (and to keep such answers out of the cache). */
   customerAccess: CustomerAccess;
+  /** Set by fields whose answers must always be read afresh (the audit trail): the answer is never cached. */
+  neverCache: boolean;
   /** Charges the caller's rate budget; throws RATE_LIMITED past it. A no-op without rate limiting. */
   chargeCost(points: number): Promise<void>;
 }
@@ -51,6 +53,7 @@ export function createContext(
     requestId: origin.requestId,
     clientIp: origin.clientIp,
     customerAccess: new CustomerAccess(),
+    neverCache: false,
     chargeCost: origin.chargeCost ?? (async () => {}),
     get loaders() {
       loaders ??= createLoaders(db);

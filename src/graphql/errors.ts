@@ -4,6 +4,8 @@ import { currentRequest } from '../observability/request-context.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** The request itself is malformed (GraphQL over HTTP): bad JSON, no query, a persisted-query hash that does not match. */
+  BAD_REQUEST: 'BAD_REQUEST',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
@@ -119,6 +121,12 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
       return { message: database.message, locations: formatted.locations, path: formatted.path, extensions: { code: database.extensions.code } };
     }
     if (original instanceof GraphQLError) {
+      // Apollo refuses some malformed requests (a persisted-query hash that does not match its query, an
+      // unknown persisted-query version) with a 4xx status and no code, which would read as our fault.
+      const status = (original.extensions.http as { status?: unknown } | undefined)?.status;
+      if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof status === 'number' && status >= 400 && status < 500) {
+        return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.BAD_REQUEST } };
+      }
       if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && VALUE_ERROR.test(formatted.message)) {
         const argument = argumentAt(original);
         return {

@@ -5,17 +5,41 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 const DECIMAL = /^-?\d+\.\d{2}$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+// What clients may send (the parse side) is stricter than what the gateway prints: no amount with more digits
+// than any sum can have, and days and instants only in the years 1000 to 9999, so that every day derived from
+// one (a trend 366 days back, a week's Monday) is still a four-digit year PostgreSQL and the API agree on.
+const INPUT_DECIMAL = /^-?(?:0|[1-9]\d{0,29})\.\d{2}$/;
+const INPUT_DATE_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?Z$/;
+const MIN_INPUT_YEAR = 1000;
+// Longer than any value a scalar accepts: a longer string is refused before any pattern looks at it.
+const MAX_INPUT_LENGTH = 40;
+
 // A plain error (not a GraphQLError) lets graphql-js name the expected type and the value it found; the
 // error formatter then names the argument and reports BAD_USER_INPUT.
 function invalid(message: string): TypeError {
   return new TypeError(message);
 }
 
+/**
+ * The value as our part of the message shows it. graphql-js already names what it found before it; a long
+ * string is not repeated in full.
+ */
+function shown(value: unknown): string {
+  if (typeof value !== 'string') return 'a value that is not a string';
+  return value.length > MAX_INPUT_LENGTH ? `a string of ${value.length} characters` : JSON.stringify(value);
+}
+
+/** The string a client sent, when it is one short enough to be a value of a scalar. */
+function inputString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= MAX_INPUT_LENGTH ? value : undefined;
+}
+
 function parseDecimal(value: unknown): string {
-  if (typeof value !== 'string' || !DECIMAL.test(value)) {
-    throw invalid(`Decimal must be a string with exactly two decimals, such as "1523.46"; got ${JSON.stringify(value)}`);
+  const text = inputString(value);
+  if (text === undefined || !INPUT_DECIMAL.test(text)) {
+    throw invalid(`Decimal must be a string with exactly two decimals, such as "1523.46"; got ${shown(value)}`);
   }
-  return value;
+  return text;
 }
 
 export const DecimalScalar = new GraphQLScalarType<string, string>({
@@ -43,16 +67,23 @@ export function isCalendarDate(value: string): boolean {
   return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
+/** A calendar day a client may send: YYYY-MM-DD from 1000-01-01 to 9999-12-31. */
+function isInputDate(value: string): boolean {
+  return isCalendarDate(value) && Number(value.slice(0, 4)) >= MIN_INPUT_YEAR;
+}
+
 function parseDate(value: unknown): string {
-  if (typeof value !== 'string' || !isCalendarDate(value)) {
-    throw invalid(`Date must be a calendar day in YYYY-MM-DD form, such as "2025-02-28"; got ${JSON.stringify(value)}`);
+  const text = inputString(value);
+  if (text === undefined || !isInputDate(text)) {
+    throw invalid(`Date must be a calendar day in YYYY-MM-DD form from 1000-01-01 to 9999-12-31, such as "2025-02-28"; got ${shown(value)}`);
   }
-  return value;
+  return text;
 }
 
 export const DateScalar = new GraphQLScalarType<string, string>({
   name: 'Date',
-  description: 'A calendar day, YYYY-MM-DD, in the report time zone of the gateway (REPORT_TIMEZONE).',
+  description:
+    'A calendar day, YYYY-MM-DD, in the report time zone of the gateway (REPORT_TIMEZONE). Arguments take days from 1000-01-01 to 9999-12-31.',
   serialize: (value) => {
     if (typeof value !== 'string' || !isCalendarDate(value)) {
       throw new GraphQLError(`Date cannot represent ${JSON.stringify(value)}`);
@@ -65,26 +96,35 @@ export const DateScalar = new GraphQLScalarType<string, string>({
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
+/**
+ * An instant a client may send: a real day (2025-02-30 is not one) from the year 1000 to 9999, hours 00-23,
+ * minutes and seconds 00-59 (no leap second: PostgreSQL would move it to the next minute), at most
+ * microseconds, and Z. JavaScript's Date.parse is no judge: it takes 2025-02-30 for 2 March.
+ */
+export function isInputDateTime(value: string): boolean {
+  const match = INPUT_DATE_TIME.exec(value);
+  if (!match || !isInputDate(match[1]!)) return false;
+  return Number(match[2]) <= 23 && Number(match[3]) <= 59 && Number(match[4]) <= 59;
+}
+
+function parseDateTime(value: unknown): string {
+  const text = inputString(value);
+  if (text === undefined || !isInputDateTime(text)) {
+    throw invalid(`DateTime must be ISO 8601 in UTC from the year 1000 to 9999, such as "2025-11-20T09:15:00Z"; got ${shown(value)}`);
+  }
+  return text;
+}
+
 export const DateTimeScalar = new GraphQLScalarType<string, string>({
   name: 'DateTime',
-  description: 'An instant in ISO 8601, always in UTC with a Z suffix, e.g. "2025-11-20T09:15:00.000Z".',
+  description:
+    'An instant in ISO 8601, always in UTC with a Z suffix, e.g. "2025-11-20T09:15:00.000Z". Arguments take instants of the years 1000 to 9999, to the microsecond at most.',
   serialize: (value) => {
     if (typeof value !== 'string' || !DATE_TIME.test(value)) {
       throw new GraphQLError(`DateTime cannot represent ${JSON.stringify(value)}`);
     }
     return value;
   },
-  parseValue: (value) => {
-    if (typeof value !== 'string' || !DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-      throw invalid(`DateTime must be ISO 8601 in UTC, such as "2025-11-20T09:15:00Z"; got ${JSON.stringify(value)}`);
-    }
-    return value;
-  },
-  parseLiteral: (node) => {
-    const value = node.kind === Kind.STRING ? node.value : undefined;
-    if (typeof value !== 'string' || !DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-      throw invalid(`DateTime must be ISO 8601 in UTC, such as "2025-11-20T09:15:00Z"; got ${JSON.stringify(value)}`);
-    }
-    return value;
-  },
+  parseValue: (value) => parseDateTime(value),
+  parseLiteral: (node) => parseDateTime(node.kind === Kind.STRING ? node.value : undefined),
 });

@@ -8,14 +8,18 @@ import type { GraphQLFormattedError } from 'graphql';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createAuthHook } from '../auth/auth-hook.js';
 import { createAuthenticator, type AuthConfig } from '../auth/authenticate.js';
+import { FailedKeyLookups } from '../auth/failed-key-lookups.js';
 import { createCacheHitShortcut } from '../cache/cache-hit-shortcut.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
+import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { createFormatError } from '../graphql/errors.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
+import { createDocumentStore } from '../graphql/document-store.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
+import { refusedDocumentStatusPlugin } from '../graphql/refused-document-status.plugin.js';
 import { costLimitPlugin, limitErrorCodes, queryLimitRules, registerHttpLimits, type QueryLimits } from '../graphql/limits/query-limits.js';
 import { queryLimitsFrom, type QueryLimitsConfig } from '../graphql/limits/limits-config.js';
 import { registerNestingLimit } from '../graphql/limits/nesting.js';
@@ -34,10 +38,11 @@ import { observeSubscriptions } from '../observability/subscription-metrics.js';
 import { registerRequestObservation } from '../observability/request-log.js';
 import { registerHealthRoute } from './health.route.js';
 import { registerMetricsRoute } from './metrics.route.js';
+import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -46,6 +51,10 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
   Partial<SubscriptionConfig>;
 
 const GRAPHQL_PATH = '/graphql';
+const DEFAULT_DOCUMENT_CACHE_MB = 32;
+const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
+const DEFAULT_API_KEY_FAILURES_PER_MINUTE = 20;
+const DEFAULT_REQUEST_READ_TIMEOUT_MS = 10_000;
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -86,9 +95,15 @@ export async function createGateway(
 ): Promise<Gateway> {
   const production = config.NODE_ENV === 'production';
   const limits: QueryLimits = queryLimitsFrom(config);
+  const readTimeoutMs = config.REQUEST_READ_TIMEOUT_MS ?? DEFAULT_REQUEST_READ_TIMEOUT_MS;
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: limits.maxBodyBytes,
+    // A client gets this long to send a whole request, headers and body: one dripping a byte at a time is cut
+    // (Node answers 408 and closes). Node stops timing a request once it is read, so a slow download of the
+    // answer is not cut, and a WebSocket leaves HTTP behind when it upgrades. Node checks every interval.
+    requestTimeout: readTimeoutMs,
+    http: { headersTimeout: readTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(readTimeoutMs / 4))) },
     // Clients may send their own request id (x-request-id); otherwise one is made (request-context.ts).
     requestIdHeader: false,
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
@@ -99,7 +114,8 @@ export async function createGateway(
   });
   let stopping = false;
   const cursors = new CursorCodec(config.CURSOR_SECRET);
-  const authenticate = createAuthenticator(config, database.db);
+  const failuresPerMinute = config.API_KEY_FAILURES_PER_MINUTE ?? DEFAULT_API_KEY_FAILURES_PER_MINUTE;
+  const authenticate = createAuthenticator(config, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
   const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
   // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both; the
@@ -130,7 +146,8 @@ export async function createGateway(
     ...(config.AUDIT_BATCH_SIZE ? { batchSize: config.AUDIT_BATCH_SIZE } : {}),
     ...(config.AUDIT_RETENTION_DAYS !== undefined ? { retentionDays: config.AUDIT_RETENTION_DAYS } : {}),
   });
-  const caching = options.cache ? createResponseCaching(options.cache) : undefined;
+  const persistedQueryMaxBytes = config.PERSISTED_QUERY_MAX_BYTES ?? DEFAULT_PERSISTED_QUERY_MAX_BYTES;
+  const caching = options.cache ? createResponseCaching(options.cache, { persistedQueryMaxBytes }) : undefined;
 
   const schema = await buildGatewaySchema();
   // Revenue series with an open end are priced by the data's first and last day, read again after changes.
@@ -148,6 +165,7 @@ export async function createGateway(
     formatError: formatGraphQLError,
     validationRules: queryLimitRules(limits),
     parseOptions: { maxTokens: limits.maxTokens },
+    documentStore: createDocumentStore((config.DOCUMENT_CACHE_MB ?? DEFAULT_DOCUMENT_CACHE_MB) * 2 ** 20),
     includeStacktraceInErrorResponses: false,
     // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
     // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
@@ -163,7 +181,9 @@ export async function createGateway(
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
       serviceUnavailableStatusPlugin(),
+      refusedDocumentStatusPlugin(),
       costLimitPlugin(schema, limits, seriesSpan),
+      ...(caching ? [registrationPricePlugin<GraphQLContext>(persistedQueryMaxBytes)] : []),
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
@@ -191,6 +211,7 @@ export async function createGateway(
   }
   registerHttpLimits(app, GRAPHQL_PATH, limits);
   registerNestingLimit(app, GRAPHQL_PATH);
+  registerProtocolErrors(app, GRAPHQL_PATH, limits);
   // Browsers on other origins may call the gateway only from the allow list; without one, none may. Before
   // the hooks that answer early (401, 429), so that their answers still reach the page that asked.
   await app.register(fastifyCors, {

@@ -9,7 +9,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../graphql/limits/nesting.js';
-import { createCostCheck, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { createCostCheck, documentTooLarge, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 
 // A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this
@@ -55,7 +55,7 @@ export interface CheckedSubscription {
 }
 
 /**
- * Refuses variables or extensions nested past MAX_VARIABLES_DEPTH, then parses (with the token limit),
+ * Refuses variables or extensions nested past MAX_VARIABLES_DEPTH and documents over the size limit, then parses (with the token limit),
  * validates (standard rules, depth, aliases, directives), makes sure it is a subscription, coerces the
  * variables and checks the cost with them; returns what to run, or why not.
  */
@@ -66,6 +66,9 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     // First: the live query's key, the cost check and a scalar's error message all walk the variables.
     if (nestedDeeperThan(payload.variables, MAX_VARIABLES_DEPTH)) return [tooDeeplyNested('variables')];
     if (nestedDeeperThan(payload.extensions, MAX_VARIABLES_DEPTH)) return [tooDeeplyNested('extensions')];
+    // Before parsing, as over HTTP: the document store and the parser must not see a padded document.
+    const tooLarge = documentTooLarge(payload.query, limits);
+    if (tooLarge) return [tooLarge];
     let document: DocumentNode;
     try {
       document = parse(payload.query, { maxTokens: limits.maxTokens });

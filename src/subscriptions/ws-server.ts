@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
+import { TooManyFailedLookups } from '../auth/failed-key-lookups.js';
 import { AuthenticationError, credentialsFrom, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
@@ -221,7 +222,8 @@ export async function registerSubscriptionServer(
       async onConnect(context) {
         const credentials = credentialsFrom(context.extra.request.headers, context.connectionParams ?? {});
         try {
-          const principal = await authenticate(credentials);
+          // With the upgrade's address, so that a socket's made-up API keys count against it as over HTTP.
+          const principal = await authenticate(credentials, context.extra.request.ip);
           const principalKey = options.principalKey(principal, context.extra.request.ip);
           // Opening a socket costs 1 point, like any request arriving over HTTP: a client that opens and closes
           // sockets in a loop (each one authenticated, an API key being a database lookup) spends its budget.
@@ -242,6 +244,10 @@ export async function registerSubscriptionServer(
           armIdleTimer(context, connection);
           return true;
         } catch (error) {
+          if (error instanceof TooManyFailedLookups) {
+            context.extra.socket.close(TOO_MANY_REQUESTS_CLOSE, error.message.slice(0, 120));
+            return false;
+          }
           if (!(error instanceof AuthenticationError)) throw error;
           // 4401 rather than graphql-ws's 4403 for a refused connection: clients do not retry it.
           closeUnauthenticated(context, error);

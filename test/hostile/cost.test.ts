@@ -75,7 +75,8 @@ describe('the cost of revenue series', () => {
     const days = await daysBetween('2015-01-01', '2024-12-31');
     expect(days).toBe(3_653);
 
-    expect(answer.status).toBe(400);
+    // A refused document: 200 under application/json, as GraphQL over HTTP asks.
+    expect(answer.status).toBe(200);
     expect(answer.body.data).toBeUndefined();
     const extensions = answer.body.errors![0]!.extensions as CostExtensions;
     expect(extensions.code).toBe('QUERY_TOO_COMPLEX');
@@ -151,7 +152,7 @@ describe('the cost of revenue series', () => {
     const fragments = ['fragment F12 on Customer { name }'];
     for (let level = 11; level >= 0; level--) fragments.push(`fragment F${level} on Customer { ...F${level + 1} ...F${level + 1} }`);
     const answer = await gateway.post({ query: `{ customers(first: 100) { edges { node { ...F0 } } } } ${fragments.join(' ')}` });
-    expect(answer.status).toBe(400);
+    expect(answer.status).toBe(200);
     expect(answer.body.data).toBeUndefined();
     expect(answer.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
   });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { nestedDeeperThan } from '../../src/graphql/limits/nesting.js';
@@ -165,6 +166,42 @@ describe('variables nested thousands of levels deep', () => {
       await gateway.close();
       await store.close();
     }
+  });
+});
+
+describe('made-up API keys sent over sockets', () => {
+  it('count against the upgrade address like over HTTP: past API_KEY_FAILURES_PER_MINUTE the socket closes with 4429', async () => {
+    const gateway = await gatewayWith({ ...authConfig, API_KEY_FAILURES_PER_MINUTE: 3 });
+    const closeCodes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const socket = new WebSocket(gateway.url, 'graphql-transport-ws');
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': `mpk_${String(i).padStart(43, 'Q')}` } }));
+      closeCodes.push(await closed);
+    }
+    // Three lookups find nothing (4401 each); from then on the address's keys are not looked up at all.
+    expect(closeCodes).toEqual([4401, 4401, 4401, 4429, 4429]);
+  });
+});
+
+describe('documents padded past the size limit', () => {
+  it('refuses such a subscription with QUERY_TOO_LARGE before parsing it, and keeps the socket open', async () => {
+    const gateway = await gatewayWith({ QUERY_MAX_BYTES: 4_096 });
+    const socket = await rawSocket(gateway);
+    // Comments are not tokens: only the document's size in bytes stops this one.
+    const padding = '# padding\n'.repeat(1_000);
+    const query = `${padding}subscription { dashboardUpdated { totalRevenue } }`;
+    socket.send(JSON.stringify({ id: 'padded', type: 'subscribe', payload: { query } }));
+    await socket.until((messages) => messages.some((message) => message.id === 'padded'), 5_000, 'an answer to the padded subscription');
+    const [answer] = socket.about('padded');
+    expect(answer?.type).toBe('error');
+    expect(errorCodes(answer)).toEqual(['QUERY_TOO_LARGE']);
+    expect(socket.closed).toBeUndefined();
+    expect(gateway.subscriptions.stats.activeSubscriptions).toBe(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { GRAPHQL_RESPONSE_TYPE, JSON_TYPE, responseType } from '../../cache/cache-hit-shortcut.js';
+import { sendRefusedDocument } from '../early-answer.js';
 import { ErrorCode } from '../errors.js';
 
 // Variables (and extensions) arrive as JSON, which a parser reads to any depth without trouble; much of what
@@ -65,13 +65,9 @@ export function registerNestingLimit(app: FastifyInstance, graphqlPath: string):
     for (const what of ['variables', 'extensions'] as const) {
       const value = request.method === 'GET' ? fromQueryString(fields[what]) : fields[what];
       if (!nestedDeeperThan(value, MAX_VARIABLES_DEPTH)) continue;
-      const type = responseType(request.headers.accept) === GRAPHQL_RESPONSE_TYPE ? GRAPHQL_RESPONSE_TYPE : JSON_TYPE;
       const error = tooDeeplyNested(what);
-      return reply
-        .code(type === GRAPHQL_RESPONSE_TYPE ? 400 : 200)
-        .type(type)
-        .header('cache-control', 'no-store')
-        .send(JSON.stringify({ errors: [{ message: error.message, extensions: error.extensions }] }));
+      const { code, ...details } = error.extensions;
+      return sendRefusedDocument(reply.header('cache-control', 'no-store'), String(code), error.message, details);
     }
   });
 }

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   GraphQLError,
   Kind,
@@ -21,12 +21,13 @@ import {
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
-import { sendGraphQLError } from '../early-answer.js';
+import { sendGraphQLError, sendRefusedDocument } from '../early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
 // run in graphql-js's single validation pass, before anything executes); tokens are a parser option, so a huge
 // document is refused while it is being read; cost needs the variables, so it is checked once the operation is
-// resolved; body size and batching are HTTP rules that Fastify applies before any hook of ours runs.
+// resolved; the document's size in bytes is checked before anything parses it (comments are not tokens, so the
+// token limit does not bound it); body size and batching are HTTP rules applied before any hook of ours runs.
 
 export const LimitCode = {
   QUERY_TOO_DEEP: 'QUERY_TOO_DEEP',
@@ -34,9 +35,20 @@ export const LimitCode = {
   TOO_MANY_ALIASES: 'TOO_MANY_ALIASES',
   TOO_MANY_TOKENS: 'TOO_MANY_TOKENS',
   TOO_MANY_DIRECTIVES: 'TOO_MANY_DIRECTIVES',
+  QUERY_TOO_LARGE: 'QUERY_TOO_LARGE',
   BATCHING_NOT_SUPPORTED: 'BATCHING_NOT_SUPPORTED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
 } as const;
+
+/** The limits on a document itself; a document over one is refused like an invalid one (refused-document-status.plugin.ts). */
+export const DOCUMENT_LIMIT_CODES: readonly string[] = [
+  LimitCode.QUERY_TOO_DEEP,
+  LimitCode.QUERY_TOO_COMPLEX,
+  LimitCode.TOO_MANY_ALIASES,
+  LimitCode.TOO_MANY_TOKENS,
+  LimitCode.TOO_MANY_DIRECTIVES,
+  LimitCode.QUERY_TOO_LARGE,
+];
 
 export interface QueryLimits {
   maxDepth: number;
@@ -44,6 +56,8 @@ export interface QueryLimits {
   maxAliases: number;
   maxTokens: number;
   maxDirectives: number;
+  /** The longest document, in UTF-8 bytes, comments and white space included. */
+  maxDocumentBytes: number;
   maxBodyBytes: number;
   /** The page size a connection is costed at when the query gives neither `first` nor `last`. */
   defaultPageSize: number;
@@ -55,6 +69,7 @@ export const defaultQueryLimits: QueryLimits = {
   maxAliases: 15,
   maxTokens: 2_000,
   maxDirectives: 50,
+  maxDocumentBytes: 32 * 1024,
   maxBodyBytes: 100 * 1024,
   defaultPageSize: 20,
 };
@@ -309,20 +324,35 @@ export function limitErrorCodes(options: { hideSuggestions: boolean }) {
   };
 }
 
+/** QUERY_TOO_LARGE for a document longer than the limit (for subscriptions too); measured without copying it. */
+export function documentTooLarge(query: string, limits: Pick<QueryLimits, 'maxDocumentBytes'>): GraphQLError | undefined {
+  // A UTF-16 unit is at most three bytes in UTF-8: a document of up to a third of the limit needs no count.
+  if (query.length * 3 <= limits.maxDocumentBytes) return undefined;
+  const bytes = Buffer.byteLength(query, 'utf8');
+  if (bytes <= limits.maxDocumentBytes) return undefined;
+  return limitError(LimitCode.QUERY_TOO_LARGE, `Query document is ${bytes} bytes long; at most ${limits.maxDocumentBytes} are allowed`, {
+    maxBytes: limits.maxDocumentBytes,
+  });
+}
+
+function queryOf(request: FastifyRequest): unknown {
+  const source = request.method === 'GET' ? request.query : request.body;
+  return typeof source === 'object' && source !== null ? (source as Record<string, unknown>).query : undefined;
+}
+
 /**
- * HTTP rules for the GraphQL path: a JSON array (batch) is refused with 400 and a body over the limit with 413,
- * both as GraphQL-style errors. They run in preValidation, before the cache-hit shortcut (preHandler) and Apollo.
+ * HTTP rules for the GraphQL path, in preValidation, before the cache-hit shortcut (preHandler) and Apollo: a
+ * JSON array (batch) is refused with 400, and a document over QUERY_MAX_BYTES before anything parses it. A
+ * body over the limit is refused by Fastify before any hook runs, with 413 (src/http/protocol-errors.ts).
  */
 export function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLimits): void {
   app.addHook('preValidation', async (request, reply) => {
-    if (request.routeOptions.url === path && Array.isArray(request.body)) {
+    if (request.routeOptions.url !== path) return;
+    if (Array.isArray(request.body)) {
       return sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
     }
-  });
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _request, reply) => {
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendGraphQLError(reply, 413, LimitCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`);
-    }
-    throw error;
+    const query = queryOf(request);
+    const tooLarge = typeof query === 'string' ? documentTooLarge(query, limits) : undefined;
+    if (tooLarge) return sendRefusedDocument(reply, LimitCode.QUERY_TOO_LARGE, tooLarge.message, { maxBytes: limits.maxDocumentBytes });
   });
 }

@@ -38,7 +38,7 @@ export interface AuditFilter {
 }
 
 /** Newest first; entries of one instant in the order they were written. */
-export const auditOrder: KeysetOrder = { column: 'occurred_at', direction: 'desc', nullable: false, idColumn: 'id' };
+export const auditOrder: KeysetOrder = { column: 'occurred_at', direction: 'desc', nullable: false, valueType: 'timestamptz', idColumn: 'id' };
 
 /** Writes a batch of entries in one statement. */
 export async function insertAuditEntries(db: Kysely<Database>, entries: readonly AuditEntry[]): Promise<void> {

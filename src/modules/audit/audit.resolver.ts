@@ -7,7 +7,7 @@ import { connectionTypes, type ConnectionShape } from '../shared/connection.type
 import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
 import { AuditEntry } from './audit-entry.type.js';
 import { AuditTrailArgs } from './audit.args.js';
-import { countAuditEntries, findAuditPage, type AuditFilter } from './audit.repository.js';
+import { auditOrder, countAuditEntries, findAuditPage, type AuditFilter } from './audit.repository.js';
 
 export const { Connection: AuditEntryConnection } = connectionTypes('AuditEntry', AuditEntry, 'audit entries');
 
@@ -20,6 +20,9 @@ export class AuditResolver {
       'The audit trail of customer-level reads, newest first. Entries are written in batches, about a second after their request. Needs the admin role; null with FORBIDDEN otherwise.',
   })
   async auditTrail(@Args(() => AuditTrailArgs) args: AuditTrailArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<AuditEntry>> {
+    // The trail names customers and grows without the data version changing: a cached page would be stale
+    // and would keep customer data in the shared cache.
+    ctx.neverCache = true;
     const filter: AuditFilter = {
       ...(args.principal != null ? { principal: checkText('principal', args.principal) } : {}),
       ...(args.customerId != null ? { customerId: fromGlobalId(args.customerId, 'customerId', 'Customer').id } : {}),
@@ -31,7 +34,7 @@ export class AuditResolver {
     }
     // The filter is part of the cursor's scope: a cursor of one filtered trail does not page another.
     const scope = `audit|${JSON.stringify(filter)}`;
-    const request = toPageRequest(args, ctx.cursors, scope);
+    const request = toPageRequest(args, ctx.cursors, scope, auditOrder);
     const [rows, totalCount] = await Promise.all([findAuditPage(ctx.db, filter, request), countAuditEntries(ctx.db, filter)]);
     return { ...toConnectionPage(rows, request, ctx.cursors, scope, AuditEntry.from), totalCount };
   }

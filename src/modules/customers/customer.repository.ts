@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
 import { asInt, asIsoUtc, asMoney } from '../../db/sql-helpers.js';
 
 export interface CustomerRecord {
@@ -17,17 +17,17 @@ export interface CustomerRecord {
 
 export type CustomerSortField = 'LIFETIME_VALUE' | 'TRANSACTION_COUNT' | 'LAST_PURCHASE_AT' | 'NAME';
 
-const SORT_COLUMNS: Record<CustomerSortField, { column: string; nullable: boolean }> = {
-  LIFETIME_VALUE: { column: 'lifetime_value', nullable: false },
-  TRANSACTION_COUNT: { column: 'transaction_count', nullable: false },
-  LAST_PURCHASE_AT: { column: 'last_purchase_at', nullable: true },
-  NAME: { column: 'name', nullable: false },
+const SORT_COLUMNS: Record<CustomerSortField, { column: string; nullable: boolean; valueType: SortValueType }> = {
+  LIFETIME_VALUE: { column: 'lifetime_value', nullable: false, valueType: 'numeric' },
+  TRANSACTION_COUNT: { column: 'transaction_count', nullable: false, valueType: 'bigint' },
+  LAST_PURCHASE_AT: { column: 'last_purchase_at', nullable: true, valueType: 'timestamptz' },
+  NAME: { column: 'name', nullable: false, valueType: 'text' },
 };
 
 export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): KeysetOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
-  const { column, nullable } = SORT_COLUMNS[field];
-  return { column: `v_customer_analytics.${column}`, nullable, direction, idColumn: 'v_customer_analytics.customer_id' };
+  const { column, ...shape } = SORT_COLUMNS[field];
+  return { column: `v_customer_analytics.${column}`, ...shape, direction, idColumn: 'v_customer_analytics.customer_id' };
 }
 
 function selectCustomers(db: Kysely<Database>) {

@@ -27,7 +27,7 @@ export class CustomerResolver {
     const sort = customerSort(args.orderBy);
     const order = customerOrder(sort.field, sort.direction);
     const scope = `customers|${sort.field}|${sort.direction}|${search ?? ''}`;
-    const request = toPageRequest(args, ctx.cursors, scope);
+    const request = toPageRequest(args, ctx.cursors, scope, order);
     const [rows, totalCount] = await Promise.all([
       findCustomerPage(ctx.db, { search }, order, request),
       countCustomers(ctx.db, { search }),

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
 import { asInt, asMoney } from '../../db/sql-helpers.js';
 
 export interface ProductRecord {
@@ -17,16 +17,16 @@ export interface ProductRecord {
 
 export type ProductSortField = 'REVENUE' | 'UNITS_SOLD' | 'NAME';
 
-const SORT_COLUMNS: Record<ProductSortField, { column: string; nullable: boolean }> = {
-  REVENUE: { column: 'revenue', nullable: false },
-  UNITS_SOLD: { column: 'units_sold', nullable: false },
-  NAME: { column: 'name', nullable: false },
+const SORT_COLUMNS: Record<ProductSortField, { column: string; nullable: boolean; valueType: SortValueType }> = {
+  REVENUE: { column: 'revenue', nullable: false, valueType: 'numeric' },
+  UNITS_SOLD: { column: 'units_sold', nullable: false, valueType: 'bigint' },
+  NAME: { column: 'name', nullable: false, valueType: 'text' },
 };
 
 export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): KeysetOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
-  const { column, nullable } = SORT_COLUMNS[field];
-  return { column: `v_product_performance.${column}`, nullable, direction, idColumn: 'v_product_performance.product_id' };
+  const { column, ...shape } = SORT_COLUMNS[field];
+  return { column: `v_product_performance.${column}`, ...shape, direction, idColumn: 'v_product_performance.product_id' };
 }
 
 function selectProducts(db: Kysely<Database>) {

@@ -22,7 +22,7 @@ export class ProductResolver {
     const sort = productSort(args.orderBy);
     const order = productOrder(sort.field, sort.direction);
     const scope = `products|${sort.field}|${sort.direction}|${category ?? ''}`;
-    const request = toPageRequest(args, ctx.cursors, scope);
+    const request = toPageRequest(args, ctx.cursors, scope, order);
     const [rows, totalCount] = await Promise.all([
       findProductPage(ctx.db, { category }, order, request),
       countProducts(ctx.db, { category }),

@@ -1,7 +1,7 @@
 import { ArgsType, Field, Int } from 'type-graphql';
 import { badInput } from '../../graphql/errors.js';
-import type { KeysetPosition, KeysetWindow } from '../../db/keyset.js';
-import type { CursorCodec } from './cursor.js';
+import { isKeysetPosition, type KeysetOrder, type KeysetPosition, type KeysetWindow } from '../../db/keyset.js';
+import { invalidCursor, type CursorCodec } from './cursor.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -31,8 +31,11 @@ function checkSize(argument: string, value: number) {
   if (value < 0 || value > MAX_PAGE_SIZE) throw badInput(argument, `must be between 0 and ${MAX_PAGE_SIZE}; got ${value}`);
 }
 
-/** Validates the Relay arguments and decodes their cursors for an ordering/filter `scope`. */
-export function toPageRequest(args: ConnectionArgs, codec: CursorCodec, scope: string): PageRequest {
+/**
+ * Validates the Relay arguments and decodes their cursors for an ordering/filter `scope`; a position that
+ * cannot be one of `order`'s is refused like a tampered cursor.
+ */
+export function toPageRequest(args: ConnectionArgs, codec: CursorCodec, scope: string, order: KeysetOrder): PageRequest {
   const { first, after, last, before } = args;
   if (first != null && last != null) throw badInput('last', 'cannot be combined with "first"; page with first/after or last/before');
   if (last != null && after != null) throw badInput('after', 'pages forward and cannot be combined with "last"; use "before"');
@@ -40,8 +43,12 @@ export function toPageRequest(args: ConnectionArgs, codec: CursorCodec, scope: s
   if (first != null) checkSize('first', first);
   if (last != null) checkSize('last', last);
   const backward = last != null || (first == null && before != null);
-  const decode = (argument: string, cursor: string | null | undefined): KeysetPosition | undefined =>
-    cursor == null ? undefined : codec.decode(argument, cursor, scope);
+  const decode = (argument: string, cursor: string | null | undefined): KeysetPosition | undefined => {
+    if (cursor == null) return undefined;
+    const position = codec.decode(argument, cursor, scope);
+    if (!isKeysetPosition(order, position)) throw invalidCursor(argument);
+    return position;
+  };
   return {
     backward,
     limit: (backward ? last : first) ?? DEFAULT_PAGE_SIZE,

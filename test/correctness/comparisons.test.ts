@@ -289,15 +289,15 @@ describe('report days', () => {
 });
 
 describe('comparisons that cannot be made', () => {
-  it('answers BAD_USER_INPUT naming period for a comparison that would start before 0001-01-01, and the rest of the dashboard', async () => {
+  it('answers BAD_USER_INPUT naming period for a comparison that would start before 1000-01-01, and the rest of the dashboard', async () => {
     const { status, body } = await gateways.get('UTC')!.request<{ dashboard: { totalRevenue: string; comparison: null } }, Record<string, never>>(
-      '{ dashboard(from: "0001-01-01", to: "0001-01-31") { totalRevenue comparison { from } } }',
+      '{ dashboard(from: "1000-01-01", to: "1000-01-31") { totalRevenue comparison { from } } }',
     );
     expect(status).toBe(200);
     expect(body.data).toEqual({ dashboard: { totalRevenue: '0.00', comparison: null } });
     expect(body.errors).toHaveLength(1);
     expect(body.errors![0]).toMatchObject({ path: ['dashboard', 'comparison'], extensions: { code: 'BAD_USER_INPUT', argumentName: 'period' } });
-    expect(body.errors![0]!.message).toContain('0001-01-01');
+    expect(body.errors![0]!.message).toContain('1000-01-01');
   });
 
   it('answers BAD_USER_INPUT naming period for a series whose comparison has more buckets than a series may', async () => {

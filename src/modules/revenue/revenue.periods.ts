@@ -16,8 +16,12 @@ export interface DayBounds {
   to: string;
 }
 
-/** The earliest day a `Date` can carry. */
-export const FIRST_DAY = '0001-01-01';
+/**
+ * The earliest day a comparison may start: the earliest a `Date` argument takes, so that a range compared with
+ * is one a client could have asked for, and every day derived from it (a trend a year back, a week's Monday)
+ * keeps a four-digit year.
+ */
+export const FIRST_DAY = '1000-01-01';
 
 interface CalendarDay {
   year: number;
@@ -87,7 +91,7 @@ export function comparisonRange(range: DayBounds, period: ComparisonPeriod): Day
     const days = dayNumber(to) - dayNumber(from) + 1;
     result = { from: addDays(from, -days), to: addDays(from, -1) };
   }
-  if (result.from.year < 1) return undefined;
+  if (result.from.year < 1 || formatDay(result.from) < FIRST_DAY) return undefined;
   return { from: formatDay(result.from), to: formatDay(result.to) };
 }
 

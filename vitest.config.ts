@@ -1,13 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
+const swcOptions = JSON.parse(readFileSync(new URL('.swcrc', import.meta.url), 'utf8')) as Record<string, unknown>;
 
 export default defineConfig({
   // type-graphql's legacy decorators (parameter decorators included) need swc; Vite's default transform
-  // mis-compiles them. Types are always given explicitly in decorators, so no reflection metadata is emitted.
-  plugins: [swc.vite({ jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: false }, target: 'es2022' } })],
+  // mis-compiles them. The options are .swcrc's, the ones `npm run build` compiles dist/ with, and only those:
+  // nothing derived from tsconfig.json, no second lookup of .swcrc.
+  plugins: [swc.vite({ tsconfigFile: false, ...swcOptions, swcrc: false })],
   resolve: {
     // Node loads graphql's CommonJS entry for type-graphql and Apollo; Vite would give our sources the .mjs
     // one, and two copies of graphql break `instanceof` checks between them. One copy for everybody.

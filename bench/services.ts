@@ -83,8 +83,9 @@ async function answersGraphQL(url: string): Promise<boolean> {
 }
 
 /**
- * A gateway as a child process (`node --import tsx src/main.ts`) on a free loopback port, with the benchmark's
- * settings over a clean environment, once it answers /healthz. Used by `npm run bench` and `bench:subscriptions`.
+ * A gateway as a child process on a free loopback port, started as production starts it (`node dist/main.js`, which
+ * the npm scripts build first), with the benchmark's settings over a clean environment, once it answers /healthz.
+ * Used by `npm run bench` and `bench:subscriptions`.
  */
 export async function startGatewayProcess(
   id: string,
@@ -94,7 +95,7 @@ export async function startGatewayProcess(
   const port = await freePort();
   const proc = startProcess(id, {
     command: process.execPath,
-    args: ['--import', 'tsx', 'src/main.ts'],
+    args: ['--enable-source-maps', 'dist/main.js'],
     cwd: where.repoRoot,
     env: {
       ...cleanEnv(),

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config.js';
+import { compiledEntry } from '../support/built.js';
 import { configProblems as problems } from '../support/config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,7 +48,7 @@ describe('configuration', () => {
   });
 
   it('makes `npm start` exit 1 listing every problem, before connecting to anything', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const result = spawnSync(process.execPath, compiledEntry('src/main.ts'), {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,

@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { warnAboutDefaultSecrets } from '../../src/auth/exposure-warning.js';
 import { loadConfig } from '../../src/config.js';
+import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-// The gateway as operators run it (`node --import tsx src/main.ts`, NODE_ENV=production) against clients that
+// The gateway as operators run it (`node dist/main.js`, NODE_ENV=production) against clients that
 // send their requests a byte at a time, read their answers slowly, or keep a WebSocket open, and with the
 // built-in secrets left in place.
 
@@ -28,7 +29,7 @@ interface Started {
 async function startGateway(env: Record<string, string>): Promise<Started> {
   // No CURSOR_SECRET: the gateway runs with its built-in one.
   const { CURSOR_SECRET: _unset, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, compiledEntry('src/main.ts'), {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,7 +88,7 @@ function collect(socket: Socket): Promise<{ text: string; closedAt: number }> {
   return new Promise((resolve) => socket.once('close', () => resolve({ text, closedAt: Date.now() })));
 }
 
-describe('a production gateway started from src/main.ts', () => {
+describe('a production gateway started from its entry point', () => {
   let database: TestDatabase | undefined;
   let dataDir: string | undefined;
   let gateway: Started;

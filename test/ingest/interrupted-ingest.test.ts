@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,7 +59,7 @@ describe.runIf(inject('databaseUrl'))('an ingest killed mid-way', () => {
     await writeFeed(file);
     const count = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM transactions`.execute(database.handle.db)).rows[0]!.n;
 
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/ingest.ts', file, '--batch-size', String(BATCH)], {
+    child = spawn(process.execPath, [...compiledEntry('src/cli/ingest.ts'), file, '--batch-size', String(BATCH)], {
       cwd: ROOT,
       detached: true,
       stdio: 'ignore',
@@ -97,7 +98,7 @@ describe.runIf(inject('databaseUrl'))('an ingest killed mid-way', () => {
              (SELECT coalesce(sum(amount), 0)::text FROM transactions WHERE status = 'completed') AS base`.execute(database.handle.db);
     expect(sums[0]!.rollup).toBe(sums[0]!.base);
 
-    const again = spawn(process.execPath, ['--import', 'tsx', 'src/cli/ingest.ts', file], {
+    const again = spawn(process.execPath, [...compiledEntry('src/cli/ingest.ts'), file], {
       cwd: ROOT,
       stdio: 'ignore',
       env: { ...process.env, DATABASE_URL: database.url! },

@@ -13,6 +13,7 @@ import {
   type SeedOptions,
   type SeedSummary,
 } from '../../src/seed/seed-database.js';
+import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const OPTIONS = { transactions: 5_000, seed: 42, until: '2025-06-30' } satisfies SeedOptions;
@@ -267,7 +268,7 @@ describe('seed command', () => {
       const code = await runSeedCommand(args, { databaseUrl: 'embedded', reportTimezone: 'UTC' }, output, () => handle);
       return { code, stdout: lines.stdout.join('\n'), stderr: lines.stderr.join('\n') };
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/seed.ts', ...args], {
+    const child = spawn(process.execPath, [...compiledEntry('src/cli/seed.ts'), ...args], {
       cwd: repoRoot,
       env: { ...process.env, DATABASE_URL: target.url, REPORT_TIMEZONE: 'UTC' },
     });

@@ -48,6 +48,11 @@ export interface RedisSentinel {
   /** SIGKILLs the current master's process and returns its address. */
   killMaster(): Promise<RedisAddress>;
   /**
+   * SIGSTOPs the current master's process and returns its address: a hung master, whose connections stay open
+   * and whose replies never come. For waitForFailover it counts as killed; stop() ends it.
+   */
+  hangMaster(): Promise<RedisAddress>;
+  /**
    * Waits until the Sentinel names a master other than `previous` (the last killed one by default) and that node
    * answers as a master; returns it, with the time since the kill.
    */
@@ -231,6 +236,13 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     return { host: reply[0], port: Number(reply[1]) };
   }
 
+  async function runningMaster() {
+    const master = await currentMaster();
+    const node = nodes.get(master.port);
+    if (!node || node.process.hasExited()) throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
+    return { master, node };
+  }
+
   return {
     masterName,
     sentinels: sentinelPorts.map((port) => ({ host: HOST, port })),
@@ -238,10 +250,14 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     directory: dir.path,
     currentMaster,
     async killMaster() {
-      const master = await currentMaster();
-      const node = nodes.get(master.port);
-      if (!node || node.process.hasExited()) throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
+      const { master, node } = await runningMaster();
       await node.process.stop('SIGKILL');
+      lastKilled = { address: master, at: performance.now() };
+      return master;
+    },
+    async hangMaster() {
+      const { master, node } = await runningMaster();
+      process.kill(node.process.pid, 'SIGSTOP');
       lastKilled = { address: master, at: performance.now() };
       return master;
     },

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
 import { describeWhereAvailable } from '../support/availability.js';
@@ -12,7 +12,7 @@ import { dashboard, insertSale, sha256, uniquePrefix, type Dashboard } from './c
 // queries and rate budgets they share live on the master, and a failover costs them caching for a few
 // seconds, never an answer.
 
-const unavailable = redisSentinelUnavailable() ?? (inject('databaseUrl') ? undefined : 'no real PostgreSQL for the gateway process');
+const noDatabase = inject('databaseUrl') ? undefined : 'no real PostgreSQL for the gateway process';
 
 interface Answer<T = Dashboard> {
   status: number;
@@ -50,8 +50,8 @@ async function askUntilHit(gateway: GatewayProcess, payload: object, withinMs: n
   }
 }
 
-/** The keys under `prefix` on one data node, in database `db`. */
-async function keysOn(node: RedisAddress, prefix: string, options: { password?: string; db?: number } = {}): Promise<string[]> {
+/** The keys under `prefix` on one data node, connected to with `options` (password, database, TLS). */
+async function keysOn(node: RedisAddress, prefix: string, options: RedisOptions): Promise<string[]> {
   const client = new Redis({ ...node, ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
@@ -74,8 +74,8 @@ const SALE = { totalRevenue: '20.00', totalTransactions: 1 };
 interface Setup {
   name: string;
   harness: RedisSentinelOptions;
-  /** What the data nodes want for the keys check. */
-  nodeAuth: { password?: string; db?: number };
+  /** How the keys check connects to a data node. */
+  nodeOptions: (harness: RedisSentinel) => RedisOptions;
   /** Runs once the harness is up: ACL users, for example. */
   prepare?: (harness: RedisSentinel) => Promise<void>;
   /** The Redis variables of gateways A and B. */
@@ -107,7 +107,7 @@ const setups: Setup[] = [
   {
     name: 'without passwords',
     harness: {},
-    nodeAuth: {},
+    nodeOptions: () => ({}),
     env: (harness) => {
       const env = { REDIS_SENTINELS: sentinelList(harness), REDIS_SENTINEL_NAME: harness.masterName };
       return [env, env];
@@ -117,7 +117,7 @@ const setups: Setup[] = [
   {
     name: 'behind passwords, an ACL user on each side and database 3',
     harness: { password: DATA_PASSWORD, sentinelPassword: SENTINEL_PASSWORD },
-    nodeAuth: { password: DATA_PASSWORD, db: 3 },
+    nodeOptions: () => ({ password: DATA_PASSWORD, db: 3 }),
     async prepare(harness) {
       // ACL users are not replicated: every node gets its own.
       for (const node of await dataNodes(harness)) {
@@ -142,10 +142,21 @@ const setups: Setup[] = [
     },
     secrets: [DATA_PASSWORD, SENTINEL_PASSWORD, APP_PASSWORD, SENTINEL_USER_PASSWORD],
   },
+  {
+    name: 'over TLS only, to the Sentinel and the data nodes',
+    harness: { tls: true },
+    nodeOptions: (harness) => ({ tls: { ca: harness.tls!.ca } }),
+    env: (harness) => {
+      // The harness's certificate is self-signed: the gateway trusts it the way an operator adds a private CA.
+      const env = { REDIS_SENTINELS: sentinelList(harness), REDIS_SENTINEL_NAME: harness.masterName, REDIS_TLS: 'true', NODE_EXTRA_CA_CERTS: harness.tls!.caFile };
+      return [env, env];
+    },
+    secrets: [],
+  },
 ];
 
 for (const setup of setups) {
-  describeWhereAvailable(unavailable)(`gateways on Redis through a Sentinel, ${setup.name}`, () => {
+  describeWhereAvailable(redisSentinelUnavailable(setup.harness) ?? noDatabase)(`gateways on Redis through a Sentinel, ${setup.name}`, () => {
     const prefix = uniquePrefix('sentinel-gateway');
     let database: TestDatabase;
     let harness: RedisSentinel;
@@ -189,7 +200,7 @@ for (const setup of setups) {
       // B never computed this answer: its hit comes from Redis.
       const fromB = await askUntilHit(b, query, 5_000);
       expect(fromB.body.data).toEqual(first.body.data);
-      expect((await keysOn(await harness.currentMaster(), `${prefix}fqc:`, setup.nodeAuth)).length).toBeGreaterThan(0);
+      expect((await keysOn(await harness.currentMaster(), `${prefix}fqc:`, setup.nodeOptions(harness))).length).toBeGreaterThan(0);
       for (const gateway of [a, b]) {
         expect(await readiness(gateway)).toEqual({ status: 200, body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' } });
       }
@@ -208,7 +219,7 @@ for (const setup of setups) {
       // Each gateway counting on its own would give B a budget A had not touched.
       expect(second).toBeLessThan(first);
       expect(third).toBeLessThan(second);
-      expect((await keysOn(await harness.currentMaster(), `${prefix}rl`, setup.nodeAuth)).length).toBeGreaterThan(0);
+      expect((await keysOn(await harness.currentMaster(), `${prefix}rl`, setup.nodeOptions(harness))).length).toBeGreaterThan(0);
     });
 
     it('runs a persisted query registered at one gateway by its hash at the other', async () => {
@@ -222,7 +233,7 @@ for (const setup of setups) {
       expect(answered.status).toBe(200);
       expect(answered.body.errors).toBeUndefined();
       expect(answered.body.data).toEqual({ dashboard: { totalRevenue: SALE.totalRevenue } });
-      expect((await keysOn(await harness.currentMaster(), `${prefix}apq:`, setup.nodeAuth)).length).toBe(1);
+      expect((await keysOn(await harness.currentMaster(), `${prefix}apq:`, setup.nodeOptions(harness))).length).toBe(1);
     });
 
     it('answers every request while the master is killed, uncached until the failover, and caches again within 15 s of it', async () => {

@@ -15,11 +15,12 @@ import { TcpProxy } from './tcp-proxy.js';
 
 const opened: { stop(): Promise<void> }[] = [];
 const clients: Redis[] = [];
-const listeners: Redis[] = [];
+// ioredis clients of the test itself (not the gateway's kind), disconnected after each test.
+const plainClients: Redis[] = [];
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => closeRedisClient(client)));
-  for (const listener of listeners.splice(0)) listener.disconnect();
+  for (const plain of plainClients.splice(0)) plain.disconnect();
   await Promise.all(opened.splice(0).map((thing) => thing.stop()));
 });
 
@@ -134,7 +135,7 @@ describeWhereAvailable(redisSentinelUnavailable())('the Redis client through Sen
     racing.once('end', () => (gaveUp = true));
     // The announcement, heard straight from the Sentinel.
     const listener = new Redis({ ...redis.sentinels[0]!, maxRetriesPerRequest: 0 });
-    listeners.push(listener);
+    plainClients.push(listener);
     await listener.subscribe('+switch-master');
     const announced = once(listener, 'message');
     relay.setMode('stall');
@@ -150,4 +151,23 @@ describeWhereAvailable(redisSentinelUnavailable())('the Redis client through Sen
     // What this test sets up: ioredis gave the client up ('end') on the aborted lookup.
     expect(gaveUp).toBe(true);
   }, 60_000);
+});
+
+describeWhereAvailable(redisSentinelUnavailable())('the Redis client by URL', () => {
+  it('authenticates with the password and selects the database given beside the URL', async () => {
+    const redis = await startRedisSentinel({ password: 'beside-the-url' });
+    opened.push(redis);
+    const master = await redis.currentMaster();
+    const byUrl = createRedisClient(
+      { kind: 'url', url: `redis://${master.host}:${master.port}`, password: 'beside-the-url', db: 5 },
+      { commandTimeoutMs: 1_000, logger: silentLogger },
+    );
+    clients.push(byUrl);
+    await readyWithin(byUrl, 5_000);
+    await byUrl.set('mp-test:by-url', 'in database 5');
+    const direct = new Redis({ ...master, password: 'beside-the-url', db: 5, maxRetriesPerRequest: 0 });
+    plainClients.push(direct);
+    expect(await direct.get('mp-test:by-url')).toBe('in database 5');
+    expect(String(await byUrl.call('CLIENT', 'INFO'))).toMatch(/ db=5 /);
+  });
 });

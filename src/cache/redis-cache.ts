@@ -43,9 +43,10 @@ function sentinelOptions(connection: Extract<RedisConnection, { kind: 'sentinel'
     ...(connection.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
     sentinelCommandTimeout: connectTimeout,
     sentinelRetryStrategy: backoff,
+    // The detector's connections to the Sentinels keep ioredis's default of one reconnection attempt a minute:
+    // they have no error listener to give, so ioredis prints every failed attempt to stderr. The detector is
+    // made afresh at every reconnection of the client anyway.
     failoverDetector: true,
-    // The detector's own connections to the Sentinels; ioredis's default waits a minute before reconnecting one.
-    sentinelReconnectStrategy: backoff,
     // How long a connection the detector drops may take to close before it is destroyed (a hung master never
     // acknowledges the close).
     disconnectTimeout: connectTimeout,

@@ -309,6 +309,13 @@ for (const setup of setups) {
       }
     }, 60_000);
 
+    it('shuts down cleanly on SIGTERM, its Redis clients closed', async () => {
+      process.kill(b.child.pid!, 'SIGTERM');
+      const code = await Promise.race([b.exited, sleep(15_000).then(() => 'still running')]);
+      expect(code).toBe(0);
+      expect(b.logs.map((entry) => entry.msg)).toContain('shut down cleanly');
+    });
+
     if (setup.secrets.length > 0) {
       it('keeps its Redis passwords out of its output', () => {
         const output = [a, b].map((gateway) => JSON.stringify(gateway.logs) + gateway.output.tail(64 * 1024)).join('\n');

@@ -31,6 +31,48 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+// A secret is taken as given, spaces included; only an empty value counts as unset.
+const optionalSecret = z
+  .string()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const optionalBoolean = z
+  .enum(['true', 'false', ''])
+  .optional()
+  .transform((value) => (value === undefined || value === '' ? undefined : value === 'true'));
+
+const optionalNonNegativeInt = z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), nonNegativeInt.optional());
+
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+/** `host:port`, the host a name, an IPv4 address or a bracketed IPv6 address; undefined when it is not that. */
+export function parseHostPort(text: string): RedisAddress | undefined {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port < 1 || port > 65_535) return undefined;
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+// Comma-separated host:port; every malformed entry is named in one problem.
+const sentinelList = z
+  .string()
+  .optional()
+  .transform((value, context) => {
+    const entries = (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    const addresses = entries.map(parseHostPort);
+    const malformed = entries.filter((_, i) => addresses[i] === undefined);
+    if (malformed.length > 0) {
+      context.addIssue({ code: 'custom', message: `must be a comma-separated list of host:port; not host:port: ${malformed.map((m) => `'${m}'`).join(', ')}` });
+      return z.NEVER;
+    }
+    return addresses as RedisAddress[];
+  });
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('localhost'),
@@ -55,6 +97,16 @@ const schema = z.object({
   REQUEST_READ_TIMEOUT_MS: positiveInt.default(10_000),
   CURSOR_SECRET: z.string().min(16).default(DEFAULT_CURSOR_SECRET),
   REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
+  // Redis through Sentinel, instead of REDIS_URL: the Sentinels' addresses and the name they monitor the master under.
+  REDIS_SENTINELS: sentinelList,
+  REDIS_SENTINEL_NAME: optionalText,
+  REDIS_SENTINEL_USERNAME: optionalText,
+  REDIS_SENTINEL_PASSWORD: optionalSecret,
+  // The data nodes' credentials, database and TLS, with REDIS_SENTINELS or REDIS_URL (where the URL does not carry them).
+  REDIS_USERNAME: optionalText,
+  REDIS_PASSWORD: optionalSecret,
+  REDIS_DB: optionalNonNegativeInt,
+  REDIS_TLS: optionalBoolean,
   CACHE_TTL_SECONDS: nonNegativeInt.default(60),
   CACHE_KEY_PREFIX: z.string().default('marketpulse:'),
   CACHE_MAX_MB: positiveInt.default(64),
@@ -132,19 +184,116 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
-  }
-  const config = result.data;
+  // Each variable is parsed on its own, so that one bad value does not hide the problems between the others.
   const problems: string[] = [];
-  if (config.JWT_SECRET && config.JWT_JWKS_URL) problems.push('JWT_SECRET, JWT_JWKS_URL: set one of them, not both');
+  const values: Record<string, unknown> = {};
+  const invalid = new Set<string>();
+  for (const [name, field] of Object.entries(schema.shape)) {
+    const result = field.safeParse(env[name]);
+    if (result.success) {
+      values[name] = result.data;
+    } else {
+      invalid.add(name);
+      problems.push(...result.error.issues.map((issue) => `${[name, ...issue.path].join('.')}: ${issue.message}`));
+    }
+  }
+  const config = values as Partial<Config>;
+  /** Whether a variable was given, a value that failed to parse included. */
+  const given = (name: keyof Config) => {
+    const value = config[name];
+    return invalid.has(name) || (value !== undefined && !(Array.isArray(value) && value.length === 0));
+  };
+  if (given('JWT_SECRET') && given('JWT_JWKS_URL')) problems.push('JWT_SECRET, JWT_JWKS_URL: set one of them, not both');
   // A token from anybody's identity provider, or meant for another service, must not be accepted here.
-  if ((config.JWT_SECRET || config.JWT_JWKS_URL) && !(config.JWT_ISSUER && config.JWT_AUDIENCE)) {
+  if ((given('JWT_SECRET') || given('JWT_JWKS_URL')) && !(config.JWT_ISSUER && config.JWT_AUDIENCE)) {
     problems.push('JWT_ISSUER, JWT_AUDIENCE: both are required when tokens are accepted (JWT_SECRET or JWT_JWKS_URL)');
   }
+  problems.push(...redisProblems(config, given));
   if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  return config as Config;
+}
+
+/** What contradicts itself, or would be silently ignored, among the Redis variables. */
+function redisProblems(config: Partial<Config>, given: (name: keyof Config) => boolean): string[] {
+  const problems: string[] = [];
+  const sentinels = given('REDIS_SENTINELS');
+  const url = given('REDIS_URL');
+  if (url && sentinels) problems.push('REDIS_URL, REDIS_SENTINELS: set one of them, not both');
+  if (sentinels && !given('REDIS_SENTINEL_NAME')) {
+    problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the Sentinels monitor the master under)');
+  }
+  if (!sentinels) {
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (given(name)) problems.push(`${name}: only used with REDIS_SENTINELS, which is not set`);
+    }
+  }
+  if (!sentinels && !url) {
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_DB', 'REDIS_TLS'] as const) {
+      if (given(name)) problems.push(`${name}: only used with REDIS_URL or REDIS_SENTINELS, and neither is set`);
+    }
+  }
+  // AUTH with a user name and no password fails on the server; say so before connecting.
+  if (given('REDIS_USERNAME') && !given('REDIS_PASSWORD')) problems.push('REDIS_USERNAME: needs REDIS_PASSWORD');
+  if (given('REDIS_SENTINEL_USERNAME') && !given('REDIS_SENTINEL_PASSWORD')) {
+    problems.push('REDIS_SENTINEL_USERNAME: needs REDIS_SENTINEL_PASSWORD');
+  }
+  if (config.REDIS_URL) {
+    // One place for each setting: a variable that repeats a part of the URL is refused rather than ranked
+    // against it, so that nobody has to know which of the two wins.
+    const parsed = new URL(config.REDIS_URL);
+    const urlHasCredentials = parsed.username !== '' || parsed.password !== '' || parsed.searchParams.has('password');
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+      if (given(name) && urlHasCredentials) problems.push(`${name}: REDIS_URL carries credentials already; give them in one place`);
+    }
+    if (given('REDIS_DB') && (parsed.pathname.length > 1 || parsed.searchParams.has('db'))) {
+      problems.push('REDIS_DB: REDIS_URL names a database already (its path)');
+    }
+    const urlTls = parsed.protocol === 'rediss:';
+    if (config.REDIS_TLS !== undefined && config.REDIS_TLS !== urlTls) {
+      problems.push(`REDIS_TLS: is ${config.REDIS_TLS} but REDIS_URL is ${parsed.protocol}//; with a URL its scheme decides (rediss:// for TLS)`);
+    }
+  }
+  return problems;
+}
+
+/** How to reach Redis: a URL (with the parts it does not carry), or Sentinels and the master's name. */
+export type RedisConnection =
+  | { kind: 'url'; url: string; username?: string; password?: string; db?: number }
+  | {
+      kind: 'sentinel';
+      sentinels: RedisAddress[];
+      masterName: string;
+      username?: string;
+      password?: string;
+      sentinelUsername?: string;
+      sentinelPassword?: string;
+      db: number;
+      /** TLS to the Sentinels and to the data nodes alike. */
+      tls: boolean;
+    };
+
+/** The Redis a loaded configuration names, or undefined for none (the in-process LRU). */
+export function redisConnection(config: Config): RedisConnection | undefined {
+  const credentials = {
+    ...(config.REDIS_USERNAME === undefined ? {} : { username: config.REDIS_USERNAME }),
+    ...(config.REDIS_PASSWORD === undefined ? {} : { password: config.REDIS_PASSWORD }),
+  };
+  if (config.REDIS_SENTINELS.length > 0) {
+    return {
+      kind: 'sentinel',
+      sentinels: config.REDIS_SENTINELS,
+      masterName: config.REDIS_SENTINEL_NAME!,
+      ...credentials,
+      ...(config.REDIS_SENTINEL_USERNAME === undefined ? {} : { sentinelUsername: config.REDIS_SENTINEL_USERNAME }),
+      ...(config.REDIS_SENTINEL_PASSWORD === undefined ? {} : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD }),
+      db: config.REDIS_DB ?? 0,
+      tls: config.REDIS_TLS ?? false,
+    };
+  }
+  if (config.REDIS_URL) {
+    return { kind: 'url', url: config.REDIS_URL, ...credentials, ...(config.REDIS_DB === undefined ? {} : { db: config.REDIS_DB }) };
+  }
+  return undefined;
 }
 
 /** The configuration with secrets masked, for logging at start-up. */
@@ -156,13 +305,20 @@ export function redactConfig(config: Config): Record<string, unknown> {
   };
   if (config.DATABASE_URL) redacted.DATABASE_URL = maskPassword(config.DATABASE_URL);
   if (config.REDIS_URL) redacted.REDIS_URL = maskPassword(config.REDIS_URL);
+  for (const name of ['REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    if (config[name] !== undefined) redacted[name] = '[redacted]';
+  }
   return redacted;
 }
 
-/** The URL with its password, if any, replaced by `***`; throws on a string that is not a URL. */
+/**
+ * The URL with its password, if any, replaced by `***` (in the user info, and a `password` query parameter,
+ * which node-postgres and ioredis also read); throws on a string that is not a URL.
+ */
 export function maskPassword(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
   return parsed.toString();
 }
 

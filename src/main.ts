@@ -3,7 +3,7 @@ import { warnAboutDefaultSecrets, warnIfUnprotected } from './auth/exposure-warn
 import { openCacheStore } from './cache/cache-store.js';
 import { closeRedisClient, createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
-import { ConfigError, loadConfig, redactConfig } from './config.js';
+import { ConfigError, loadConfig, redactConfig, redisConnection } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
 import { installGracefulShutdown } from './graceful-shutdown.js';
 import { createGateway } from './http/server.js';
@@ -32,8 +32,10 @@ warnAboutDefaultSecrets(config, logger);
 
 const database = await openConfiguredDatabase(config, logger);
 const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));
+// Redis by URL or through Sentinels; the same connection settings for the cache and the rate budgets.
+const redis = redisConnection(config);
 const store = openCacheStore({
-  redisUrl: config.REDIS_URL,
+  redis,
   keyPrefix: config.CACHE_KEY_PREFIX,
   commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
   maxMegabytes: config.CACHE_MAX_MB,
@@ -42,8 +44,8 @@ const store = openCacheStore({
 logger.info({ store: store.kind, ttlSeconds: config.CACHE_TTL_SECONDS }, 'response cache');
 // Rate budgets get a client of their own, so that the cache's traffic never delays a request's budget check.
 const rateLimitRedis =
-  config.REDIS_URL && config.RATE_LIMIT_POINTS > 0
-    ? createRedisClient(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, logger: logger.child({ component: 'rate-limit' }) })
+  redis && config.RATE_LIMIT_POINTS > 0
+    ? createRedisClient(redis, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, logger: logger.child({ component: 'rate-limit' }) })
     : undefined;
 const gateway = await createGateway(config, database, logger, {
   cacheStatus: () => store.status(),

@@ -1,10 +1,11 @@
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
+import type { RedisConnection } from '../config.js';
 import { closeRedisClient, createRedisClient, RedisKeyValueCache } from './redis-cache.js';
 import type { CacheLogger } from './throttled-warn.js';
 
 export interface CacheStoreOptions {
-  /** Redis to share entries between gateways; without it, an LRU in this process. */
-  redisUrl?: string;
+  /** Redis (a connection, or a URL) to share entries between gateways; without it, an LRU in this process. */
+  redis?: RedisConnection | string | undefined;
   /** Put before every key, so that several deployments (or test files) can share one Redis. */
   keyPrefix: string;
   commandTimeoutMs: number;
@@ -23,7 +24,7 @@ export interface CacheStore {
 }
 
 export function openCacheStore(options: CacheStoreOptions): CacheStore {
-  if (!options.redisUrl) {
+  if (!options.redis) {
     const lru = new InMemoryLRUCache<string>({ maxSize: options.maxMegabytes * 2 ** 20 });
     return {
       kind: 'memory',
@@ -32,7 +33,7 @@ export function openCacheStore(options: CacheStoreOptions): CacheStore {
       close: async () => lru.clear(),
     };
   }
-  const client = createRedisClient(options.redisUrl, options);
+  const client = createRedisClient(options.redis, options);
   return {
     kind: 'redis',
     cache: new PrefixingKeyValueCache(new RedisKeyValueCache(client, options.logger), options.keyPrefix),

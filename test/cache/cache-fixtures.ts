@@ -35,7 +35,7 @@ export function openStore(
   options: { url?: string; commandTimeoutMs?: number; logger?: CacheLogger } = {},
 ): CacheStore {
   return openCacheStore({
-    redisUrl: kind === 'redis' ? (options.url ?? redisUrl) : undefined,
+    redis: kind === 'redis' ? (options.url ?? redisUrl) : undefined,
     keyPrefix,
     commandTimeoutMs: options.commandTimeoutMs ?? 100,
     maxMegabytes: 8,

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config.js';
-import { compiledEntry } from '../support/built.js';
 import { configProblems as problems } from '../support/config.js';
+import { gatewayCommand } from '../support/gateway-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -48,8 +48,9 @@ describe('configuration', () => {
   });
 
   it('makes `npm start` exit 1 listing every problem, before connecting to anything', () => {
-    const result = spawnSync(process.execPath, compiledEntry('src/main.ts'), {
-      cwd: ROOT,
+    const { command, args, cwd } = gatewayCommand();
+    const result = spawnSync(command, args, {
+      cwd,
       encoding: 'utf8',
       timeout: 60_000,
       env: {

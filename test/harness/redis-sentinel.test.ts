@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -157,5 +158,46 @@ describeWhereAvailable(unavailable)('Redis with a replica and a Sentinel, behind
     expect(writableAfterKillMs).toBeLessThan(15_000);
     expect(await serverPortOf(client)).toBe(failover.master.port);
     expect(await client.get('mp:harness:kept')).toBe('written before the failover');
+  });
+});
+
+describeWhereAvailable(redisSentinelUnavailable({ tls: true }))('Redis with a replica and a Sentinel, over TLS only', () => {
+  let harness: RedisSentinel;
+
+  beforeAll(async () => {
+    harness = await startRedisSentinel({ tls: true });
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  /** What a node answers to PING on a connection of `kind`: its first reply line, or how the connection ended. */
+  async function ping(address: RedisAddress, kind: 'plain' | 'tls'): Promise<string> {
+    const socket = kind === 'tls' ? tls.connect({ ...address, ca: harness.tls!.ca }) : net.connect(address);
+    socket.on('error', () => undefined);
+    socket.write('PING\r\n');
+    let received = '';
+    try {
+      for await (const chunk of socket) {
+        received += String(chunk);
+        if (received.includes('\r\n')) break;
+      }
+    } catch {
+      // reset by the server: what it does with a plain-text command on a TLS port
+    }
+    socket.destroy();
+    return received.includes('\r\n') ? received.split('\r\n')[0]! : 'closed';
+  }
+
+  it('answers only TLS, with a certificate for 127.0.0.1, at the nodes and at the Sentinel', async () => {
+    const master = await harness.currentMaster();
+    for (const address of [master, harness.sentinels[0]!]) {
+      expect(await ping(address, 'plain')).toBe('closed');
+      expect(await ping(address, 'tls')).toBe('+PONG');
+    }
+    // Replication runs over TLS too: the Sentinel saw the replica in sync before the start returned.
+    const replicas = (await harness.command(harness.sentinels[0]!, 'SENTINEL', 'REPLICAS', harness.masterName)) as unknown[];
+    expect(replicas).toHaveLength(1);
   });
 });

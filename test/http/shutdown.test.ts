@@ -1,78 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARD = JSON.stringify({ query: '{ dashboard { totalTransactions totalRevenue } }' });
 const SLOW_SECONDS = 3;
 const SHUTDOWN_DELAY_MS = 1_500;
 
-interface Started {
-  child: ChildProcess;
-  base: string;
-  logs: { msg: string }[];
-  exited: Promise<number | null>;
-}
-
-/** Starts the gateway as `npm start` would on a real PostgreSQL, in a process group of its own. */
-async function startGateway(databaseUrl: string): Promise<Started> {
-  // node with tsx's loader, as the container runs it: the signal goes to the gateway itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: '',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      CACHE_TTL_SECONDS: '0',
-      SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
-      SHUTDOWN_GRACE_MS: '20000',
-    },
+/** Starts the gateway as `npm start` would on a real PostgreSQL. */
+function startGateway(databaseUrl: string): Promise<GatewayProcess> {
+  return startGatewayProcess({
+    DATABASE_URL: databaseUrl,
+    NODE_ENV: 'test',
+    CACHE_TTL_SECONDS: '0',
+    SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
+    SHUTDOWN_GRACE_MS: '20000',
   });
-  const logs: { msg: string }[] = [];
-  let buffered = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the gateway did not start: ${JSON.stringify(logs)}`)), 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as { msg: string };
-          logs.push(entry);
-          const serving = /^MarketPulse is serving (http:\/\/\S+)\/graphql$/.exec(entry.msg);
-          if (serving) {
-            clearTimeout(timer);
-            resolve(serving[1]!);
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    void exited.then((code) => reject(new Error(`the gateway exited with ${code}: ${JSON.stringify(logs)}`)));
-  });
-  return { child, base, logs, exited };
-}
-
-function stopGroup(child: ChildProcess | undefined) {
-  if (child?.pid && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
 }
 
 async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -99,7 +43,7 @@ async function waitForSlowQuery(database: TestDatabase) {
 
 describe.runIf(inject('databaseUrl'))('SIGTERM', () => {
   let database: TestDatabase;
-  const started: Started[] = [];
+  const started: GatewayProcess[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -108,7 +52,7 @@ describe.runIf(inject('databaseUrl'))('SIGTERM', () => {
   });
 
   afterAll(async () => {
-    for (const { child } of started) stopGroup(child);
+    await Promise.all(started.map((gateway) => gateway.kill()));
     await setQueryDelay(database.handle, 0).catch(() => undefined);
     await database?.drop();
   });

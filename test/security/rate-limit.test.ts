@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../src/cache/redis-cache.js';
+import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { insertSale, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
 import { redisUrl } from '../cache/cache-fixtures.js';
@@ -54,7 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(opened.map((gateway) => gateway.close()));
   for (const prefix of prefixes) await removeKeys(prefix);
-  for (const client of clients) client.disconnect();
+  await Promise.all(clients.map((client) => closeRedisClient(client)));
   await database?.drop();
 });
 

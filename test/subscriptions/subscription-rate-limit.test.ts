@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../src/cache/redis-cache.js';
+import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
 import type { ServerConfig } from '../../src/http/server.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { redisUrl, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
@@ -52,7 +52,7 @@ afterEach(() => {
 afterAll(async () => {
   await Promise.all(opened.map((gateway) => gateway.close()));
   for (const prefix of prefixes) await removeKeys(prefix);
-  redis?.disconnect();
+  if (redis) await closeRedisClient(redis);
   await database?.drop();
 });
 

@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import {
   failure,
   findExecutable,
+  run,
   HarnessUnavailableError,
   makeTempDir,
   onAFreePort,
@@ -31,12 +32,27 @@ export interface RedisSentinelOptions {
   /** How long the master must be unreachable before it counts as down. */
   downAfterMs?: number;
   failoverTimeoutMs?: number;
+  /**
+   * TLS only, on every node and the Sentinel (no plain port), replication and the Sentinel's connections
+   * included, with a self-signed certificate for 127.0.0.1 made for the run (needs openssl).
+   */
+  tls?: boolean;
   /** The binary; REDIS_SERVER or redis-server on PATH by default. */
   binary?: string;
 }
 
+/** The certificate of a TLS harness: what a client must trust. */
+export interface RedisTlsCertificate {
+  /** PEM text, for ioredis's `tls: { ca }`. */
+  ca: string;
+  /** The same in a file, for NODE_EXTRA_CA_CERTS. */
+  caFile: string;
+}
+
 export interface RedisSentinel {
   readonly masterName: string;
+  /** With `tls`, the certificate every node presents. */
+  readonly tls: RedisTlsCertificate | undefined;
   /** The Sentinels' addresses, in ioredis's `sentinels` form. */
   readonly sentinels: RedisAddress[];
   /** Milliseconds from the call to start until the Sentinel knew the master and its replica. */
@@ -47,6 +63,11 @@ export interface RedisSentinel {
   currentMaster(): Promise<RedisAddress>;
   /** SIGKILLs the current master's process and returns its address. */
   killMaster(): Promise<RedisAddress>;
+  /**
+   * SIGSTOPs the current master's process and returns its address: a hung master, whose connections stay open
+   * and whose replies never come. For waitForFailover it counts as killed; stop() ends it.
+   */
+  hangMaster(): Promise<RedisAddress>;
   /**
    * Waits until the Sentinel names a master other than `previous` (the last killed one by default) and that node
    * answers as a master; returns it, with the time since the kill.
@@ -66,15 +87,23 @@ function binaryOf(options: { binary?: string }): string {
 }
 
 /** Why Redis with Sentinel cannot be started here, or undefined when it can. */
-export function redisSentinelUnavailable(options: { binary?: string } = {}): string | undefined {
+export function redisSentinelUnavailable(options: { binary?: string; tls?: boolean } = {}): string | undefined {
   const binary = binaryOf(options);
-  return findExecutable(binary) ? undefined : `no ${binary} binary (Debian: apt-get install redis-server)`;
+  if (!findExecutable(binary)) return `no ${binary} binary (Debian: apt-get install redis-server)`;
+  if (options.tls && !findExecutable('openssl')) return 'no openssl binary to make a certificate (Debian: apt-get install openssl)';
+  return undefined;
 }
 
-async function command(address: RedisAddress, password: string | undefined, args: (string | number)[]): Promise<unknown> {
+async function command(
+  address: RedisAddress,
+  password: string | undefined,
+  args: (string | number)[],
+  tls?: RedisTlsCertificate,
+): Promise<unknown> {
   const client = new Redis({
     ...address,
     password,
+    ...(tls ? { tls: { ca: tls.ca } } : {}),
     lazyConnect: true,
     connectTimeout: 2_000,
     commandTimeout: 2_000,
@@ -122,6 +151,15 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   const nodes = new Map<number, { role: string; process: ServerProcess }>();
   const sentinelPorts: number[] = [];
   let lastKilled: { address: RedisAddress; at: number } | undefined;
+  let tls: RedisTlsCertificate | undefined;
+  const certFile = path.join(dir.path, 'cert.pem');
+  const keyFile = path.join(dir.path, 'key.pem');
+  /** A node's listening arguments: its port, or its TLS port and the certificate. */
+  const listenOn = (port: number) =>
+    tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--tls-ca-cert-file', certFile,
+         '--tls-auth-clients', 'no', '--tls-replication', 'yes']
+      : ['--port', String(port)];
 
   const log = () =>
     [...nodes]
@@ -137,7 +175,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
           `${role} redis-server to answer on ${HOST}:${port}`,
           async () => {
             if (started.hasExited()) throw new StopWaiting(failure(`${role} redis-server ${await started.exited}`, started.output.tail()));
-            return (await command({ host: HOST, port }, auth, ['PING'])) === 'PONG';
+            return (await command({ host: HOST, port }, auth, ['PING'], tls)) === 'PONG';
           },
           { timeoutMs: 10_000, intervalMs: 20, explain: () => started.output.tail() },
         );
@@ -154,7 +192,7 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     const nodeDir = path.join(dir.path, `node-${port}`);
     await mkdir(nodeDir, { recursive: true });
     return [
-      '--port', String(port),
+      ...listenOn(port),
       '--bind', HOST,
       '--dir', nodeDir,
       // No disk persistence: no RDB snapshots, no append-only file, no RDB file for a full resync either.
@@ -173,10 +211,18 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     await dir.remove();
   }
 
-  const dataCommand = (address: RedisAddress, ...args: (string | number)[]) => command(address, password, args);
-  const sentinelCommand = (...args: (string | number)[]) => command({ host: HOST, port: sentinelPorts[0]! }, sentinelPassword, args);
+  const dataCommand = (address: RedisAddress, ...args: (string | number)[]) => command(address, password, args, tls);
+  const sentinelCommand = (...args: (string | number)[]) => command({ host: HOST, port: sentinelPorts[0]! }, sentinelPassword, args, tls);
 
   try {
+    if (options.tls) {
+      // Self-signed, so that it is its own CA: the nodes verify each other with it, and so do clients.
+      await run('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+        '-keyout', keyFile, '-out', certFile, '-subj', `/CN=${HOST}`, '-addext', `subjectAltName=IP:${HOST}`,
+      ]);
+      tls = { ca: await readFile(certFile, 'utf8'), caFile: certFile };
+    }
     const masterPort = await startNode('master', (port) => dataNodeArgs(port), password);
     const replicaPort = await startNode('replica', (port) => dataNodeArgs(port, masterPort), password);
     await waitFor(
@@ -192,7 +238,10 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
         await mkdir(sentinelDir, { recursive: true });
         const file = path.join(sentinelDir, 'sentinel.conf');
         const lines = [
-          `port ${port}`,
+          ...(tls
+            ? ['port 0', `tls-port ${port}`, `tls-cert-file ${certFile}`, `tls-key-file ${keyFile}`, `tls-ca-cert-file ${certFile}`,
+               'tls-auth-clients no', 'tls-replication yes']
+            : [`port ${port}`]),
           `bind ${HOST}`,
           `dir ${sentinelDir}`,
           ...(sentinelPassword ? [`requirepass ${sentinelPassword}`] : []),
@@ -231,17 +280,29 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     return { host: reply[0], port: Number(reply[1]) };
   }
 
+  async function runningMaster() {
+    const master = await currentMaster();
+    const node = nodes.get(master.port);
+    if (!node || node.process.hasExited()) throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
+    return { master, node };
+  }
+
   return {
     masterName,
+    tls,
     sentinels: sentinelPorts.map((port) => ({ host: HOST, port })),
     startupMs: Math.round(performance.now() - began),
     directory: dir.path,
     currentMaster,
     async killMaster() {
-      const master = await currentMaster();
-      const node = nodes.get(master.port);
-      if (!node || node.process.hasExited()) throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
+      const { master, node } = await runningMaster();
       await node.process.stop('SIGKILL');
+      lastKilled = { address: master, at: performance.now() };
+      return master;
+    },
+    async hangMaster() {
+      const { master, node } = await runningMaster();
+      process.kill(node.process.pid, 'SIGSTOP');
       lastKilled = { address: master, at: performance.now() };
       return master;
     },
@@ -260,7 +321,8 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
       );
       return { master, sinceKillMs: lastKilled ? Math.round(performance.now() - lastKilled.at) : 0 };
     },
-    command: (address, ...args) => (sentinelPorts.includes(address.port) ? command(address, sentinelPassword, args) : dataCommand(address, ...args)),
+    command: (address, ...args) =>
+      sentinelPorts.includes(address.port) ? command(address, sentinelPassword, args, tls) : dataCommand(address, ...args),
     log,
     stop: stopAll,
   };

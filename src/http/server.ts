@@ -1,5 +1,9 @@
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
@@ -187,8 +191,11 @@ export async function createGateway(
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
-      // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
-      ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
+      // Apollo would otherwise install these itself, each with work on every request: cache control with a hook
+      // around every resolver (the response cache sets its policy itself), and federated tracing, which a schema
+      // that is not a subgraph never uses but still starts for each request.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
     ],
   });
   await apollo.start();

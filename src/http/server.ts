@@ -208,9 +208,9 @@ export async function createGateway(
   registerMetricsRoute(app);
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (stopping) void reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   if (database.poolStats) {
     const unobserve = observePool(database.poolStats);

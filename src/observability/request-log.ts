@@ -2,10 +2,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import { cacheHits, cacheMisses, graphqlErrors, httpRequestDuration, httpRequests } from './metrics.js';
 import { requestContext, type RequestRecord } from './request-context.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the request log and the metrics learn about this request while it is served. */
+    observation: RequestRecord | null;
+  }
+}
+
 // Operation names come from clients; as metric labels they must stay few and well formed.
 const OPERATION_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 const MAX_OPERATION_LABELS = 200;
 const FIRST_OPERATION = /^\s*(?:#[^\n]*\n\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/;
+// The request line is logged at info; below that level it is not even put together.
+const LOGS_REQUESTS = new Set(['trace', 'debug', 'info']);
 
 function operationNameOf(body: unknown, query: unknown): string {
   const source = (typeof body === 'object' && body !== null ? body : (query ?? {})) as Record<string, unknown>;
@@ -39,7 +48,7 @@ function tagErrors(payload: string, requestId: string): { payload: string; codes
  * events, outside the async context the first hook entered.
  */
 export function registerRequestObservation(app: FastifyInstance, graphqlPath: string): void {
-  const records = new WeakMap<FastifyRequest, RequestRecord>();
+  app.decorateRequest('observation', null);
   const operations = new Set<string>();
 
   const operationLabel = (request: FastifyRequest, record: RequestRecord): string => {
@@ -50,54 +59,59 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     return record.operation;
   };
 
+  // Callback hooks: none of them waits, and an async hook costs a promise and a microtask on every request.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const record: RequestRecord = { requestId: request.id, errorCodes: [] };
-    records.set(request, record);
+    request.observation = record;
     void reply.header('x-request-id', request.id);
     requestContext.run(record, done);
   });
 
   app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record = records.get(request);
+    const record = request.observation;
     if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
     if (record) requestContext.run(record, done);
     else done();
   });
 
-  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const record = records.get(request);
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    const record = request.observation;
     // Cheap test first: successful answers, the common case, are passed on untouched.
-    if (!record || typeof payload !== 'string' || !payload.includes('"errors"')) return payload;
-    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
+    if (!record || typeof payload !== 'string' || !payload.includes('"errors"')) return done(null, payload);
+    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
     const tagged = tagErrors(payload, record.requestId);
-    if (!tagged) return payload;
+    if (!tagged) return done(null, payload);
     record.errorCodes = tagged.codes;
-    return tagged.payload;
+    done(null, tagged.payload);
   });
 
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    const record = records.get(request);
-    if (!record) return;
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const record = request.observation;
+    if (!record) return done();
     const status = String(reply.statusCode);
     const operation = operationLabel(request, record);
-    const seconds = reply.elapsedTime / 1000;
     httpRequests.inc({ operation, status });
-    httpRequestDuration.observe({ operation, status }, seconds);
+    httpRequestDuration.observe({ operation, status }, reply.elapsedTime / 1000);
     for (const code of record.errorCodes) graphqlErrors.inc({ code });
     const cache = reply.getHeader('x-cache');
     if (cache === 'HIT') cacheHits.inc();
     else if (cache === 'MISS') cacheMisses.inc();
-    request.log.info(
-      {
-        method: request.method,
-        url: request.routeOptions.url ?? request.url,
-        operation: record.operation,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
-        ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
-      },
-      'request',
-    );
+    if (LOGS_REQUESTS.has(request.log.level)) logRequest(request, reply, record, cache);
+    done();
   });
+}
+
+function logRequest(request: FastifyRequest, reply: FastifyReply, record: RequestRecord, cache: unknown): void {
+  request.log.info(
+    {
+      method: request.method,
+      url: request.routeOptions.url ?? request.url,
+      operation: record.operation,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
+      ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
+    },
+    'request',
+  );
 }

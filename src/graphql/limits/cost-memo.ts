@@ -90,7 +90,11 @@ export class CostMemo {
       return undefined;
     }
     costs.variables ??= costVariables(this.schema, document, this.isCostArgument);
-    const key = stableJson([operationName ?? null, costs.variables.map((name) => variables[name] ?? null)]);
+    // A document's variables are the same every time, so its keys are all of one form.
+    const key =
+      costs.variables.length === 0
+        ? (operationName ?? '')
+        : stableJson([operationName ?? null, costs.variables.map((name) => variables[name] ?? null)]);
     return new CostSlot(costs.costs, key);
   }
 }

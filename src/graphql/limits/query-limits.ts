@@ -362,15 +362,22 @@ function queryOf(request: FastifyRequest): unknown {
  * HTTP rules for the GraphQL path, in preValidation, before the cache-hit shortcut (preHandler) and Apollo: a
  * JSON array (batch) is refused with 400, and a document over QUERY_MAX_BYTES before anything parses it. A
  * body over the limit is refused by Fastify before any hook runs, with 413 (src/http/protocol-errors.ts).
+ * A callback hook, as the other hooks of every request that never wait: an async one costs a promise and a
+ * turn of the event loop's microtask queue each time.
  */
 export function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLimits): void {
-  app.addHook('preValidation', async (request, reply) => {
-    if (request.routeOptions.url !== path) return;
+  app.addHook('preValidation', (request, reply, done) => {
+    if (request.routeOptions.url !== path) return done();
     if (Array.isArray(request.body)) {
-      return sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
+      sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
+      return;
     }
     const query = queryOf(request);
     const tooLarge = typeof query === 'string' ? documentTooLarge(query, limits) : undefined;
-    if (tooLarge) return sendRefusedDocument(reply, LimitCode.QUERY_TOO_LARGE, tooLarge.message, { maxBytes: limits.maxDocumentBytes });
+    if (tooLarge) {
+      sendRefusedDocument(reply, LimitCode.QUERY_TOO_LARGE, tooLarge.message, { maxBytes: limits.maxDocumentBytes });
+      return;
+    }
+    done();
   });
 }

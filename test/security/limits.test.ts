@@ -159,7 +159,7 @@ describe('query limits', () => {
       }`;
       const january = { from: '2024-01-01', to: '2024-01-31', top: 5, withTrend: true, seriesFrom: '2024-01-01', seriesTo: '2024-01-10' };
       // dashboard 1 + topProducts (1 + top × 1) + recentTrend (1 + 3 × 1) when included; revenue 1 + points (1 + days × 1).
-      const costOf = (v: typeof january, days: number) => 1 + (1 + v.top) + (v.withTrend ? 1 + 3 : 0) + 1 + (1 + days);
+      const costOf = (v: { top: number; withTrend: boolean }, days: number) => 1 + (1 + v.top) + (v.withTrend ? 1 + 3 : 0) + 1 + (1 + days);
       const cases = [
         { variables: january, days: 10 },
         { variables: { ...january, from: '2024-02-01', to: '2024-02-29' }, days: 10 },

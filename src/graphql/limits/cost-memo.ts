@@ -10,8 +10,8 @@ import {
 import type { DataBounds } from '../../modules/revenue/revenue.repository.js';
 import { stableJson } from '../stable-json.js';
 
-// Pricing a document walks all of it with graphql-query-complexity, which cost about as much as answering
-// `{ __typename }` itself, on every request. A client sends the same few documents over and over, with
+// Pricing a document walks all of it with graphql-query-complexity: 7 % of the CPU of answering `{ __typename }`,
+// on every request. A client sends the same few documents over and over, with
 // variables that mostly do not change the cost (a dashboard's `from` and `to`, a cursor), so the cost is
 // remembered per parsed document (Apollo keeps one object per document text), operation name and values of the
 // variables that can change it: the ones passed to an argument the estimators read, and to any directive

@@ -1,7 +1,7 @@
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { badInput } from '../../graphql/errors.js';
-import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
+import { DateScalar, DecimalScalar, isCalendarDate, UnrepresentableValueError } from '../../graphql/scalars.js';
 import { checkRange } from '../../graphql/validate.js';
 import { readDataBounds, readRevenuePoints } from './revenue.repository.js';
 import { Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
@@ -33,6 +33,11 @@ export async function resolveRevenueSeries(
   const bounds = range.from && range.to ? undefined : await readDataBounds(ctx.db);
   const first = range.from ?? bounds?.firstDay;
   const last = range.to ?? bounds?.lastDay;
+  // A day outside the years 0001-9999 (stored before PostgreSQL refused such dates) cannot be shown, nor compared
+  // as text ('10000-01-01' sorts before '2025-03-10'): an error of this field rather than a silently empty series.
+  for (const day of [first, last]) {
+    if (day && !isCalendarDate(day)) throw new UnrepresentableValueError('Date', day);
+  }
   if (!first || !last || first > last) return new RevenueSeriesSource(null, granularity);
   if (bucketCount(first, last, granularity) > MAX_SERIES_POINTS) {
     throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);

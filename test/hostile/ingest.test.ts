@@ -43,7 +43,6 @@ function cut(text: string, at: readonly number[]): string[] {
 
 /** Reads a stream while sampling the process's resident memory; returns what was read and the peak growth. */
 async function readMeasuringMemory(chunks: () => Generator<Buffer | string>): Promise<{ items: Item[]; growthMb: number }> {
-  global.gc?.();
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);

@@ -1,12 +1,14 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { parse } from 'csv-parse/sync';
 import { HeaderError, readHeader, validateRecord, type RejectedRow, type TransactionRow } from './transaction-row.js';
 
 // The transaction feed's CSV, read line by line. No column of the feed can hold a line break (ids, numbers, a
 // status, a date), so a record is one line: a quote left open is refused on its own line instead of swallowing
-// the rows after it, and line numbers stay exact whatever mixes of CRLF, LF and CR end the lines. Quoting follows
-// RFC 4180 within a line ("a ""b"""). A line longer than any row can be is skipped as it streams past, never
-// held, so memory stays bounded whatever the input.
+// the rows after it (a general CSV reader must let it run on, since RFC 4180 allows line breaks inside quotes),
+// and line numbers stay exact whatever mixes of CRLF, LF and CR end the lines. Quoting within a line follows
+// RFC 4180 and is read by csv-parse ("a ""b"""). A line longer than any row can be is skipped as it streams past,
+// never held, so memory stays bounded whatever the input.
 
 /** Longest line read, in characters. A row of the feed is under 200; the bound only stops a runaway line. */
 export const MAX_LINE_CHARS = 10_000;
@@ -64,52 +66,29 @@ async function* readLines(input: Readable): AsyncGenerator<Line> {
   if (pending.length > 0 || dropped >= 0) yield end();
 }
 
-const BLANK = /[ \t]/;
+// What csv-parse reports about a line's quoting, in the feed's own words (field numbers from 1).
+const QUOTING_PROBLEMS: Record<string, (field: number) => string> = {
+  CSV_QUOTE_NOT_CLOSED: (field) => `has a quote that opens field ${field} and is not closed on the line; fields of this feed never span lines`,
+  INVALID_OPENING_QUOTE: (field) =>
+    `has a quote inside field ${field}; a field is either quoted as a whole, with inner quotes doubled, or has none`,
+  CSV_INVALID_CLOSING_QUOTE: (field) => `has characters after the quoted field ${field} where a comma or the end of the line belongs`,
+};
 
-/** The fields of one line, or what is wrong with its quoting (a refusal reason). */
+/**
+ * The fields of one line, or what is wrong with its quoting (a refusal reason). A line without a quote is split
+ * at its commas, which is all RFC 4180 asks of it (and what nearly every line of a feed is); a line with quotes is
+ * csv-parse's to read, as one record.
+ */
 export function splitFields(text: string): string[] | { problem: string } {
   if (!text.includes('"')) return text.split(',');
-  const fields: string[] = [];
-  let at = 0;
-  for (;;) {
-    const number = fields.length + 1;
-    let open = at;
-    while (open < text.length && BLANK.test(text[open]!)) open += 1;
-    if (text[open] === '"') {
-      let value = '';
-      let from = open + 1;
-      for (;;) {
-        const quote = text.indexOf('"', from);
-        if (quote < 0) {
-          return { problem: `has a quote that opens field ${number} (character ${open + 1}) and is not closed on the line; fields of this feed never span lines` };
-        }
-        value += text.slice(from, quote);
-        if (text[quote + 1] === '"') {
-          value += '"';
-          from = quote + 2;
-          continue;
-        }
-        at = quote + 1;
-        break;
-      }
-      while (at < text.length && BLANK.test(text[at]!)) at += 1;
-      fields.push(value);
-      if (at === text.length) return fields;
-      if (text[at] !== ',') {
-        return { problem: `has '${text[at]}' after the quoted field ${number} (character ${at + 1}) where a comma or the end of the line belongs` };
-      }
-      at += 1;
-      continue;
-    }
-    const comma = text.indexOf(',', at);
-    const value = comma < 0 ? text.slice(at) : text.slice(at, comma);
-    const stray = value.indexOf('"');
-    if (stray >= 0) {
-      return { problem: `has a quote inside field ${number} (character ${at + stray + 1}); a field is either quoted as a whole, with inner quotes doubled, or has none` };
-    }
-    fields.push(value);
-    if (comma < 0) return fields;
-    at = comma + 1;
+  try {
+    const [record] = parse(text, { relax_column_count: true, bom: false }) as string[][];
+    return record ?? [''];
+  } catch (error) {
+    const { code, column } = error as { code?: string; column?: number };
+    const field = (column ?? 0) + 1;
+    const problem = code !== undefined ? QUOTING_PROBLEMS[code] : undefined;
+    return { problem: problem ? problem(field) : `has quoting that cannot be read (field ${field})` };
   }
 }
 

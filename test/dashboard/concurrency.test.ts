@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { has } from '../support/requirements.js';
 
 const SLEEP_SECONDS = 0.3;
 // Each statement names itself in a leading comment; pg_stat_activity shows which ones run at the same time.
@@ -14,10 +15,15 @@ const QUERIES = {
   topProducts: '{ dashboard(to: "2025-06-30") { topProducts { revenue } } }',
   recentTrend: '{ dashboard(to: "2025-06-30") { recentTrend(days: 7) { totalRevenue } } }',
   all: '{ dashboard(to: "2025-06-30") { totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue } } }',
+  // The dashboard of June and the dashboard of May it is compared with, every part of both, and the changes.
+  compared: `{ dashboard(from: "2025-06-01", to: "2025-06-30") {
+    totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue }
+    comparison { totalRevenue { percent } completedTransactions { percent } previous { totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue } } }
+  } }`,
 };
 
 // Concurrency needs a PostgreSQL server with a connection pool; the embedded PGlite is a single session.
-describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
+describe.runIf(has('postgres-server', 'running the dashboard queries on a pool of sessions'))('dashboard concurrency', () => {
   let database: TestDatabase;
   let gateway: TestGateway;
 
@@ -67,10 +73,11 @@ describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
     expect(all).toBeLessThan(Math.max(totals, topProducts, recentTrend) + SLEEP_SECONDS * 1000);
   });
 
-  it('has the three statements active in PostgreSQL at the same time', async () => {
+  /** The report statements PostgreSQL had active at once while `query` ran, at most, and their labels. */
+  async function watchStatements(query: string): Promise<{ mostAtOnce: number; labels: string[] }> {
     const observer = new pg.Client({ connectionString: database.url });
     await observer.connect();
-    const seenTogether = new Set<number>();
+    let mostAtOnce = 0;
     const seenLabels = new Set<string>();
     try {
       let running = true;
@@ -80,19 +87,37 @@ describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
             `SELECT query FROM pg_stat_activity
              WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`,
           );
-          const labels = LABELS.filter((label) => rows.some((row) => row.query.includes(`/* ${label} */`)));
-          labels.forEach((label) => seenLabels.add(label));
-          seenTogether.add(labels.length);
+          const labelled = rows.flatMap((row) => LABELS.filter((label) => row.query.includes(`/* ${label} */`)));
+          labelled.forEach((label) => seenLabels.add(label));
+          mostAtOnce = Math.max(mostAtOnce, labelled.length);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       })();
-      await timeQuery(QUERIES.all);
+      await timeQuery(query);
       running = false;
       await watching;
     } finally {
       await observer.end();
     }
-    expect([...seenLabels].sort()).toEqual([...LABELS].sort());
-    expect(Math.max(...seenTogether)).toBe(3);
+    return { mostAtOnce, labels: [...seenLabels].sort() };
+  }
+
+  it('has the three statements active in PostgreSQL at the same time', async () => {
+    const { mostAtOnce, labels } = await watchStatements(QUERIES.all);
+    expect(labels).toEqual([...LABELS].sort());
+    expect(mostAtOnce).toBe(3);
+  });
+
+  it('reads the dashboard and the one it is compared with at the same time: six statements at once', async () => {
+    const { mostAtOnce, labels } = await watchStatements(QUERIES.compared);
+    expect(labels).toEqual([...LABELS].sort());
+    expect(mostAtOnce).toBe(6);
+  });
+
+  it('answers a dashboard with its comparison in about the time of the dashboard alone', async () => {
+    const alone = await timeQuery(QUERIES.all);
+    const compared = await timeQuery(QUERIES.compared);
+    // One after the other, the comparison would add a whole round of slowed statements.
+    expect(compared, `compared=${compared.toFixed(0)} ms, alone=${alone.toFixed(0)} ms`).toBeLessThan(alone + SLEEP_SECONDS * 1000 * 0.75);
   });
 });

@@ -331,12 +331,12 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
 export async function openEmbedded(dataDir: string | undefined, options: DatabaseOptions): Promise<DatabaseHandle> {
   // Loaded on demand: kysely-pglite pulls in a code generator that costs seconds to import, and a gateway on
   // a real PostgreSQL never needs either package.
-  const [{ PGlite }, { KyselyPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite')]);
+  const [{ PGlite }, { pgliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-dialect.js')]);
   const parsers = Object.fromEntries([...KEEP_AS_TEXT].map((oid) => [oid, identity]));
   const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), parsers });
   await client.query(`SELECT set_config('marketpulse.report_timezone', $1, false)`, [options.reportTimezone]);
   await client.exec(`SET TimeZone = 'UTC'`);
-  const db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect, log: logger(options) });
+  const db = new Kysely<Database>({ dialect: pgliteDialect(client), log: logger(options) });
   const listeners = trackListeners();
   return {
     db,

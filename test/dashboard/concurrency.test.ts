@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { has } from '../support/requirements.js';
 
 const SLEEP_SECONDS = 0.3;
 // Each statement names itself in a leading comment; pg_stat_activity shows which ones run at the same time.
@@ -22,7 +23,7 @@ const QUERIES = {
 };
 
 // Concurrency needs a PostgreSQL server with a connection pool; the embedded PGlite is a single session.
-describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
+describe.runIf(has('postgres-server', 'running the dashboard queries on a pool of sessions'))('dashboard concurrency', () => {
   let database: TestDatabase;
   let gateway: TestGateway;
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { observeStatement } from '../../src/observability/metrics.js';
 import { currentRequest } from '../../src/observability/request-context.js';
@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { parsePrometheus, valueOf, type Sample } from '../support/prometheus-text.js';
 import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { has } from '../support/requirements.js';
 
 interface LogLine {
   msg: string;
@@ -149,7 +150,7 @@ describe('GET /metrics', () => {
     expect(delta('marketpulse_http_requests_total', { operation: '/metrics', status: '200' })).toBe(1);
   });
 
-  it.runIf(inject('databaseUrl'))('times SQL by prepared-statement name and reports the pool', async () => {
+  it.runIf(has('postgres-server', 'timing prepared statements and the connection pool'))('times SQL by prepared-statement name and reports the pool', async () => {
     const before = await scrape();
     const response = await gateway.post({ query: '{ revenue(granularity: MONTH) { totalRevenue } }' });
     expect(response.status).toBe(200);
@@ -168,7 +169,7 @@ describe('GET /metrics', () => {
   });
 });
 
-describe.runIf(inject('databaseUrl'))('the request id in PostgreSQL', () => {
+describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activity in another session'))('the request id in PostgreSQL', () => {
   let database: TestDatabase;
   let handle: DatabaseHandle;
   let gateway: TestGateway;

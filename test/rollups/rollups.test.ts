@@ -162,11 +162,12 @@ describe('rollups', () => {
   });
 
   it('refuse to answer in another report zone until rebuilt for it, then match again', async () => {
-    const utc = await database.reopen({ reportTimezone: 'UTC' });
-    await expect(sql`SELECT * FROM v_daily_revenue`.execute(utc.db)).rejects.toThrow(/rollups hold report days of time zone Asia\/Jerusalem/);
-    expect(await ensureRollupTimezone(utc.db, 'UTC')).toBe(ZONE);
-    await expectRollupsMatchBaseTables(utc.db, 'UTC');
-    expect(await ensureRollupTimezone(utc.db, 'UTC')).toBeNull();
+    await database.inReportZone('UTC', async (utc) => {
+      await expect(sql`SELECT * FROM v_daily_revenue`.execute(utc)).rejects.toThrow(/rollups hold report days of time zone Asia\/Jerusalem/);
+      expect(await ensureRollupTimezone(utc, 'UTC')).toBe(ZONE);
+      await expectRollupsMatchBaseTables(utc, 'UTC');
+      expect(await ensureRollupTimezone(utc, 'UTC')).toBeNull();
+    });
     await expect(sql`SELECT * FROM v_daily_revenue`.execute(db)).rejects.toThrow(/this session reports in Asia\/Jerusalem/);
     expect(await ensureRollupTimezone(db, ZONE)).toBe('UTC');
     await expectRollupsMatchBaseTables(db);

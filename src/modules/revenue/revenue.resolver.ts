@@ -1,7 +1,7 @@
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { badInput } from '../../graphql/errors.js';
-import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
+import { DateScalar, DecimalScalar, isCalendarDate, UnrepresentableValueError } from '../../graphql/scalars.js';
 import { checkRange } from '../../graphql/validate.js';
 import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
 import { resolveDays } from './revenue.periods.js';
@@ -18,7 +18,13 @@ export async function resolveRevenueSeries(
   const granularity = granularityArg ?? Granularity.DAY;
   const range = checkRange(from, to);
   const given = range.from !== undefined && range.to !== undefined;
-  const days = resolveDays(range, given ? undefined : await readDataBounds(ctx.db));
+  const bounds = given ? undefined : await readDataBounds(ctx.db);
+  // A day outside the years 0001-9999 (stored before PostgreSQL refused such dates) cannot be shown, nor compared
+  // as text ('10000-01-01' sorts before '2025-03-10'): an error of this field rather than a silently empty series.
+  for (const day of [bounds?.firstDay, bounds?.lastDay]) {
+    if (day && !isCalendarDate(day)) throw new UnrepresentableValueError('Date', day);
+  }
+  const days = resolveDays(range, bounds);
   if (!days) return new RevenueSeriesSource(null, granularity, given);
   if (bucketCount(days.from, days.to, granularity) > MAX_SERIES_POINTS) {
     throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);

@@ -140,8 +140,8 @@ ${results.partial ? '**Partial run (`--only`)**: not every scenario ran.\n\n' : 
 | autocannon / PostGraphile | ${machine.autocannon} / ${machine.postgraphile ?? '–'} |
 
 Method: autocannon, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up, then ${settings.rounds} rounds of ${settings.durationSeconds} s;
-req/s, p50 and p99 are the **median of the rounds** (a round that completes fewer than ${ANSWERS_PER_CONNECTION} answers per connection
-is rated by ${settings.connections} connections / its median latency); **errors are the sum over all rounds** (non-2xx, socket errors,
+req/s, p50 and p99 are the **median of the rounds** (a server so slow that its rounds are lengthened, or a round that completes
+fewer than ${ANSWERS_PER_CONNECTION} answers per connection, is rated by ${settings.connections} connections / its median latency); **errors are the sum over all rounds** (non-2xx, socket errors,
 timeouts after ${settings.timeoutSeconds} s, bodies without \`data\` or with \`errors\`, a cache hit where every answer must miss or
 the reverse) plus sampled responses that failed their checks (${settings.samples} before the warm-up and before each round).
 Load generator, servers and PostgreSQL share the machine.
@@ -185,5 +185,5 @@ ${queriesSection(results.outcomes, catalogue)}
 ## Rounds
 
 ${roundsTable(results.outcomes)}
-${results.outcomes.some((o) => o.kind === 'load' && o.rounds.some((round) => round.ratedByLatency)) ? `\n¹ Fewer than ${ANSWERS_PER_CONNECTION} answers per connection completed in the round: rated by ${settings.connections} connections / median latency.\n` : ''}`;
+${results.outcomes.some((o) => o.kind === 'load' && o.rounds.some((round) => round.ratedByLatency)) ? `\n¹ A server too slow to complete more than a few answers per connection in a round: rated by ${settings.connections} connections / median latency.\n` : ''}`;
 }

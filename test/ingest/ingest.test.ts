@@ -69,7 +69,7 @@ describe.runIf(inject('databaseUrl'))('npm run ingest', () => {
   async function ingest(args: string[], stdin?: Readable): Promise<number> {
     out.length = 0;
     err.length = 0;
-    return runIngestCommand(args, { databaseUrl: database.url, reportTimezone: 'UTC' }, output, stdin);
+    return runIngestCommand(args, { databaseUrl: database.url }, output, stdin);
   }
 
   beforeAll(async () => {

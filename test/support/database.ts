@@ -3,34 +3,47 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
-import { ensureRollupTimezone } from '../../src/db/rollups.js';
+import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
 
 export interface TestDatabase {
   handle: DatabaseHandle;
   /** Connection URL of this database; undefined on the embedded PGlite. */
   url: string | undefined;
-  /** Opens another handle on the same database, e.g. with another REPORT_TIMEZONE. */
+  /** The database's report zone, as `npm run migrate` with REPORT_TIMEZONE set to it would make it. */
+  zone: string;
+  /** Opens another handle on the same database, e.g. one that states another report zone. */
   reopen(options?: Partial<DatabaseOptions>): Promise<DatabaseHandle>;
   drop(): Promise<void>;
 }
 
-function withDatabase(url: string, database: string): string {
+/** `url` with its database replaced by `database`. */
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
 }
 
-/** A fresh, migrated database of its own for one test file. */
+/** Migrates `handle`'s database and makes `zone` its report zone, as `npm run migrate` does for a fresh one. */
+async function migrateInZone(handle: DatabaseHandle, zone: string): Promise<void> {
+  await migrateToLatest(handle);
+  if ((await readDatabaseReportZone(handle.db)).rollups !== zone) await rezoneRollups(handle.db, zone);
+}
+
+/**
+ * A fresh, migrated database of its own for one test file, reporting in `reportTimezone` (UTC by default). Its
+ * handle states that zone on every session, as a gateway's direct connections do.
+ */
 export async function createTestDatabase(options: Partial<DatabaseOptions> = {}): Promise<TestDatabase> {
   const adminUrl = inject('databaseUrl');
-  const opts: DatabaseOptions = { reportTimezone: 'UTC', ...options };
+  const zone = options.reportTimezone ?? 'UTC';
+  const opts: DatabaseOptions = { ...options, reportTimezone: zone };
   if (!adminUrl) {
     const handle = await openEmbedded(undefined, opts);
-    await migrateToLatest(handle);
-    await ensureRollupTimezone(handle.db, opts.reportTimezone);
+    await migrateInZone(handle, zone);
     return {
       handle,
       url: undefined,
+      zone,
       reopen: async () => {
         throw new Error('the embedded database cannot be opened twice');
       },
@@ -46,13 +59,19 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {})
     await admin.end();
   }
   const url = withDatabase(adminUrl, name);
+  // Migrated on a session of its own, as `npm run migrate` would; the test's handle opens after that.
+  const migrator = connectPostgres(url, { poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    await migrateInZone(migrator, zone);
+  } finally {
+    await migrator.close();
+  }
   const handle = connectPostgres(url, opts);
-  await migrateToLatest(handle);
-  await ensureRollupTimezone(handle.db, opts.reportTimezone);
   const opened: DatabaseHandle[] = [handle];
   return {
     handle,
     url,
+    zone,
     reopen: async (more = {}) => {
       const another = connectPostgres(url, { ...opts, ...more });
       opened.push(another);

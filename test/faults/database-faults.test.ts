@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 import { connectPostgres } from '../../src/db/create-database.js';
 import { TcpProxy } from '../cache/tcp-proxy.js';
+import { describeRoutes } from '../support/routes.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 const DASHBOARD = { query: '{ dashboard { totalTransactions totalRevenue } }' };
@@ -106,35 +107,51 @@ describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
   });
 
   describe('a statement over PG_STATEMENT_TIMEOUT_MS', () => {
-    let handle: DatabaseHandle;
-    let gateway: TestGateway;
+    // Directly, PostgreSQL times the statement (statement_timeout); through PgBouncer, which keeps no session
+    // setting for a client, the gateway asks PostgreSQL to cancel it, through PgBouncer, at the same limit.
+    describeRoutes((route) => {
+      let handle: DatabaseHandle;
+      let gateway: TestGateway;
 
-    beforeAll(async () => {
-      handle = await database.reopen({ statementTimeoutMs: 300, requestLabel: () => currentRequest()?.requestId });
-      gateway = await startTestGateway(handle);
-    });
+      beforeAll(async () => {
+        handle = await route.open(database, { statementTimeoutMs: 300, requestLabel: () => currentRequest()?.requestId });
+        gateway = await startTestGateway(handle);
+      });
 
-    afterAll(async () => {
-      await setQueryDelay(database.handle, 0);
-      await gateway?.close();
-    });
+      afterAll(async () => {
+        await setQueryDelay(database.handle, 0);
+        await gateway?.close();
+      });
 
-    it('answers 503 QUERY_TIMEOUT with Retry-After, and PostgreSQL has cancelled the query', async () => {
-      await setQueryDelay(database.handle, 3);
-      const started = performance.now();
-      const response = await gateway.post(DASHBOARD, { 'x-request-id': 'too-slow' });
-      const ms = performance.now() - started;
-      await setQueryDelay(database.handle, 0);
-      expect(response.status).toBe(503);
-      expect(response.headers['retry-after']).toBe('5');
-      expect(codes(response.body)).toEqual(['QUERY_TIMEOUT']);
-      expect(response.body.errors?.[0]?.message).not.toMatch(/statement|canceling|pg_sleep|SELECT/i);
-      // Cancelled by the server at its timeout, long before the three seconds the query would have slept.
-      expect(ms).toBeLessThan(2_500);
-      expect(await dashboardStatements(database)).toEqual([]);
+      it('answers 503 QUERY_TIMEOUT with Retry-After, and PostgreSQL has cancelled the query', async () => {
+        await setQueryDelay(database.handle, 3);
+        const started = performance.now();
+        const response = await gateway.post(DASHBOARD, { 'x-request-id': 'too-slow' });
+        const ms = performance.now() - started;
+        await setQueryDelay(database.handle, 0);
+        expect(response.status).toBe(503);
+        expect(response.headers['retry-after']).toBe('5');
+        expect(codes(response.body)).toEqual(['QUERY_TIMEOUT']);
+        expect(response.body.errors?.[0]?.message).not.toMatch(/statement|canceling|pg_sleep|SELECT/i);
+        // Cancelled by the server at its timeout, long before the three seconds the query would have slept.
+        expect(ms).toBeLessThan(2_500);
+        expect(await dashboardStatements(database)).toEqual([]);
 
-      const after = await post(gateway, DASHBOARD);
-      expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
+        const after = await post(gateway, DASHBOARD);
+        expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
+      });
+
+      it('leaves a statement that ends within the limit alone', async () => {
+        await setQueryDelay(database.handle, 0.15);
+        try {
+          for (let i = 0; i < 3; i++) {
+            const response = await post(gateway, DASHBOARD);
+            expect({ status: response.status, body: response.body }).toEqual({ status: 200, body: HEALTHY });
+          }
+        } finally {
+          await setQueryDelay(database.handle, 0);
+        }
+      });
     });
   });
 

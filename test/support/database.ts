@@ -31,10 +31,11 @@ async function migrateInZone(handle: DatabaseHandle, zone: string): Promise<void
 
 /**
  * A fresh, migrated database of its own for one test file, reporting in `reportTimezone` (UTC by default). Its
- * handle states that zone on every session, as a gateway's direct connections do.
+ * handle states that zone on every session, as a gateway's direct connections do. `serverUrl` (an admin URL)
+ * puts it on another PostgreSQL server than the suite's.
  */
-export async function createTestDatabase(options: Partial<DatabaseOptions> = {}): Promise<TestDatabase> {
-  const adminUrl = inject('databaseUrl');
+export async function createTestDatabase(options: Partial<DatabaseOptions> = {}, serverUrl?: string): Promise<TestDatabase> {
+  const adminUrl = serverUrl ?? inject('databaseUrl');
   const zone = options.reportTimezone ?? 'UTC';
   const opts: DatabaseOptions = { ...options, reportTimezone: zone };
   if (!adminUrl) {

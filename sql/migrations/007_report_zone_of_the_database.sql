@@ -148,7 +148,7 @@ $$;
 -- otherwise reach only the old rollups). Every new session then reports in `zone`; sessions that started before
 -- keep the old zone and get MP001 until they reconnect. Run it as the owner of the database and the rollups (the
 -- role that migrates). Returns the zone the rollups held before, and how long readers could have waited for the swap.
-CREATE FUNCTION mp_rezone_rollups(zone text, swap_lock_timeout interval DEFAULT '500ms',
+CREATE FUNCTION mp_rezone_rollups(zone text, swap_lock_timeout interval DEFAULT '200ms',
                                   OUT previous text, OUT exclusive_ms double precision)
   LANGUAGE plpgsql
   AS $$
@@ -159,6 +159,7 @@ DECLARE
   old_tables regclass[];
   dependents record;
   views text[] := '{}';
+  view_names text[] := '{}';
   rollup name;
   index_oid oid;
   constraint_oid oid;
@@ -204,20 +205,6 @@ BEGIN
     END LOOP;
   END LOOP;
 
-  -- The swap. A reader holding a rollup table keeps the lock request waiting, and readers arriving after it queue
-  -- behind the request: so it waits at most swap_lock_timeout at a time, letting the queue drain between attempts.
-  LOOP
-    BEGIN
-      PERFORM set_config('lock_timeout', (extract(epoch FROM swap_lock_timeout) * 1000)::bigint::text, true);
-      EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', array_to_string(old_tables, ', '));
-      PERFORM set_config('lock_timeout', lock_timeout_before, true);
-      locked_at := clock_timestamp();
-      EXIT;
-    EXCEPTION WHEN lock_not_available THEN
-      PERFORM pg_sleep(0.05);
-    END;
-  END LOOP;
-
   -- Views are bound to tables, not names: every view over the old tables is defined again over the new ones, from
   -- its own definition read before the old tables move away.
   FOR dependents IN
@@ -229,7 +216,26 @@ BEGIN
       AND d.refobjid = ANY (old_tables) AND v.oid <> ALL (old_tables)
   LOOP
     views := views || format('CREATE OR REPLACE VIEW %s AS %s', dependents.view_name, dependents.definition);
+    view_names := view_names || dependents.view_name::text;
   END LOOP;
+
+  -- The swap. Readers lock a view, then its tables; the views are locked first here too (which locks the tables
+  -- they read), so that neither waits for the other in a cycle. A reader holding one keeps the request waiting,
+  -- and readers arriving after it queue behind the request: so it waits at most swap_lock_timeout at a time
+  -- (less than deadlock_timeout, so that a waiting reader never gets a deadlock error), letting the queue drain
+  -- between attempts.
+  LOOP
+    BEGIN
+      PERFORM set_config('lock_timeout', (extract(epoch FROM swap_lock_timeout) * 1000)::bigint::text, true);
+      EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', array_to_string(view_names || old_tables::text[], ', '));
+      PERFORM set_config('lock_timeout', lock_timeout_before, true);
+      locked_at := clock_timestamp();
+      EXIT;
+    EXCEPTION WHEN lock_not_available THEN
+      PERFORM pg_sleep(0.05);
+    END;
+  END LOOP;
+
   EXECUTE format('CREATE SCHEMA %I', retired);
   FOREACH rollup IN ARRAY mp_rollup_tables() LOOP
     EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', home, rollup, retired);

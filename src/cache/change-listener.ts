@@ -101,7 +101,7 @@ export class ChangeListener {
   }
 
   /**
-   * Calls `listener` with the zone a re-zone of the rollups announces (sql/migrations/007), and with undefined
+   * Calls `listener` with the zone a re-zone of the rollups announces (sql/migrations/009), and with undefined
    * after a reconnection, when such an announcement may have been missed. Returns the function that stops it.
    */
   onReportZone(listener: (zone: string | undefined) => void): () => void {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { readToolEnvironment, type ToolEnvironment } from '../config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
 import { connectPostgres } from '../db/create-database.js';
+import { TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
 import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';
 import { COLUMNS, HeaderError, STATUSES } from '../ingest/transaction-row.js';
@@ -25,7 +26,8 @@ The first line names the columns, in any order: ${COLUMNS.join(',')}
   quantity                     integer from 1
   amount                       >= 0, at most 2 decimals (e.g. 1499.90)
   status                       ${STATUSES.join(' | ')}
-  transaction_date             ISO 8601 with an offset (2025-03-10T12:00:00Z, 2025-03-10T14:00:00+02:00)
+  transaction_date             ISO 8601 with an offset (2025-03-10T12:00:00Z, 2025-03-10T14:00:00+02:00),
+                               ${TRANSACTION_DATE_RANGE}
 
 A transaction id already stored takes the row's status, amount and quantity (nothing is duplicated);
 its customer, product and date stay as first written.

@@ -183,13 +183,13 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
 export async function openEmbedded(dataDir: string | undefined, options: Pick<DatabaseOptions, 'onQuery' | 'onError'> = {}): Promise<DatabaseHandle> {
   // Loaded on demand: kysely-pglite pulls in a code generator that costs seconds to import, and a gateway on
   // a real PostgreSQL never needs either package.
-  const [{ PGlite }, { KyselyPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite')]);
+  const [{ PGlite }, { pgliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-dialect.js')]);
   const parsers = Object.fromEntries([...KEEP_AS_TEXT].map((oid) => [oid, identity]));
   const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), parsers });
   await client.exec(`DO $$ BEGIN
     IF to_regprocedure('mp_restore_session_report_zone()') IS NOT NULL THEN PERFORM mp_restore_session_report_zone(); END IF;
   END $$`);
-  const db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect, log: logger(options) });
+  const db = new Kysely<Database>({ dialect: pgliteDialect(client), log: logger(options) });
   const listeners = trackListeners();
   return {
     db,

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 
-// The rollups and the report zone belong to the database (sql/migrations/007_report_zone_of_the_database.sql):
+// The rollups and the report zone belong to the database (sql/migrations/009_report_zone_of_the_database.sql):
 // they are built or re-zoned by an explicit step (npm run migrate on a fresh database, npm run rollups), never
 // by a gateway on a shared database.
 

@@ -59,7 +59,7 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([ErrorCode.SERVICE_U
 
 const QUERY_CANCELED = '57014';
 
-/** Raised by the reporting views (sql/migrations/004, 007): the session's report zone is not the rollups', or it has none. */
+/** Raised by the reporting views (sql/migrations/004, 009): the session's report zone is not the rollups', or it has none. */
 export function isReportZoneError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;

@@ -1,4 +1,4 @@
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLScalarType, Kind } from 'graphql';
 
 // Money, days and instants cross the API as strings: exact, and readable in any client without a float.
 
@@ -34,6 +34,18 @@ function inputString(value: unknown): string | undefined {
   return typeof value === 'string' && value.length <= MAX_INPUT_LENGTH ? value : undefined;
 }
 
+/**
+ * A value the server produced that its own type cannot represent (a day in the year 10000, an amount that is
+ * not money). The server's fault, not the caller's: a plain error, so that the error formatter logs it in full
+ * and answers INTERNAL_SERVER_ERROR on this one field, without the value in the message.
+ */
+export class UnrepresentableValueError extends Error {
+  constructor(type: string, value: unknown) {
+    super(`${type} cannot represent ${JSON.stringify(value)}`);
+    this.name = 'UnrepresentableValueError';
+  }
+}
+
 function parseDecimal(value: unknown): string {
   const text = inputString(value);
   if (text === undefined || !INPUT_DECIMAL.test(text)) {
@@ -48,7 +60,7 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
     'An exact amount of money as a string with exactly two decimals, e.g. "15234567.89". Never a float, so it adds up to the cent.',
   serialize: (value) => {
     if (typeof value !== 'string' || !DECIMAL.test(value)) {
-      throw new GraphQLError(`Decimal cannot represent ${JSON.stringify(value)}`);
+      throw new UnrepresentableValueError('Decimal', value);
     }
     return value;
   },
@@ -86,7 +98,7 @@ export const DateScalar = new GraphQLScalarType<string, string>({
     'A calendar day, YYYY-MM-DD, in the report time zone of the gateway (REPORT_TIMEZONE). Arguments take days from 1000-01-01 to 9999-12-31.',
   serialize: (value) => {
     if (typeof value !== 'string' || !isCalendarDate(value)) {
-      throw new GraphQLError(`Date cannot represent ${JSON.stringify(value)}`);
+      throw new UnrepresentableValueError('Date', value);
     }
     return value;
   },
@@ -121,7 +133,7 @@ export const DateTimeScalar = new GraphQLScalarType<string, string>({
     'An instant in ISO 8601, always in UTC with a Z suffix, e.g. "2025-11-20T09:15:00.000Z". Arguments take instants of the years 1000 to 9999, to the microsecond at most.',
   serialize: (value) => {
     if (typeof value !== 'string' || !DATE_TIME.test(value)) {
-      throw new GraphQLError(`DateTime cannot represent ${JSON.stringify(value)}`);
+      throw new UnrepresentableValueError('DateTime', value);
     }
     return value;
   },

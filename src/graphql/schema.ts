@@ -4,6 +4,7 @@ import { buildSchema } from 'type-graphql';
 import { authChecker } from '../auth/auth-checker.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
+import { DashboardComparisonResolver } from '../modules/dashboard/dashboard-comparison.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
 import { DashboardSubscriptionResolver } from '../modules/dashboard/dashboard.subscription.js';
 import { ProductResolver } from '../modules/products/product.resolver.js';
@@ -21,6 +22,7 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
   built ??= buildSchema({
     resolvers: [
       DashboardResolver,
+      DashboardComparisonResolver,
       ProductRevenueResolver,
       RevenueResolver,
       CustomerResolver,

@@ -1,3 +1,5 @@
+import { EARLIEST_TRANSACTION_DATE, LATEST_TRANSACTION_DATE, TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
+
 // One CSV row of the transaction feed, checked field by field. The columns mirror the transactions table;
 // every value that passes is already in the form PostgreSQL reads, so the batch writer sends it as text.
 
@@ -30,14 +32,25 @@ const MAX_QUANTITY = 2_147_483_647;
 const AMOUNT = /^\d{1,10}(?:\.\d{1,2})?$/;
 const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(?:Z|([+-])(\d{2}):?(\d{2}))$/;
 
+const EARLIEST_MS = Date.parse(EARLIEST_TRANSACTION_DATE);
+const LATEST_MS = Date.parse(LATEST_TRANSACTION_DATE);
+
+/** Milliseconds since 1970 of a UTC wall time; Date.UTC alone would read the years 0 to 99 as 1900 to 1999. */
+function utcMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utcMs(year, month + 1, 0)).getUTCDate();
 }
 
 function checkInstant(text: string): string | undefined {
   const match = ISO_INSTANT.exec(text);
   if (!match) return 'must be ISO 8601 with a time and an offset, e.g. 2025-03-10T12:00:00Z or 2025-03-10T14:00:00+02:00';
-  const [, y, mo, d, h, mi, s, , oh, om] = match;
+  const [, y, mo, d, h, mi, s, sign, oh, om] = match;
   const year = Number(y);
   const month = Number(mo);
   if (year < 1) return 'has a year before 0001';
@@ -45,6 +58,13 @@ function checkInstant(text: string): string | undefined {
   if (Number(d) < 1 || Number(d) > daysInMonth(year, month)) return 'has no such day';
   if (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) return 'has no such time of day';
   if (oh !== undefined && (Number(oh) > 15 || Number(om) > 59)) return 'has no such offset';
+  // The offset decides the instant: 9999-12-31T23:59:59-15:00 is in the year 10000 in UTC. A fraction of a
+  // second never carries an instant across a bound, since both bounds are whole seconds.
+  const offsetMs = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om)) * 60_000;
+  const instant = utcMs(year, month, Number(d), Number(h), Number(mi), Number(s ?? 0)) - offsetMs;
+  if (instant < EARLIEST_MS || instant >= LATEST_MS) {
+    return `must be ${TRANSACTION_DATE_RANGE}, the range the reports can show`;
+  }
   return undefined;
 }
 

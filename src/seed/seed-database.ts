@@ -4,6 +4,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import type { Database } from '../db/database.js';
+import { EARLIEST_TRANSACTION_DATE, LATEST_TRANSACTION_DATE, TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
 import {
   BRANCH_LABEL,
   CATALOGUE_BY_ROTATION,
@@ -104,7 +105,14 @@ export function resolveSeedOptions(options: SeedOptions, now: Date = new Date())
     reset: options.reset ?? false,
   };
   const untilDay = options.until === undefined ? Math.floor(now.getTime() / MS_PER_DAY) : parseDay(options.until);
-  if (untilDay === undefined) problems.push(`until must be a date YYYY-MM-DD from 1900-01-01 to 9999-12-31, got ${options.until}`);
+  // Transactions are dated in UTC days from..until, all of which must be days reports can show.
+  const earliestDay = Date.parse(EARLIEST_TRANSACTION_DATE) / MS_PER_DAY;
+  const latestDay = Date.parse(LATEST_TRANSACTION_DATE) / MS_PER_DAY - 1;
+  if (untilDay === undefined || untilDay > latestDay) {
+    problems.push(`until must be a date YYYY-MM-DD from ${formatDay(earliestDay)} to ${formatDay(latestDay)}, got ${options.until}`);
+  } else if (untilDay - resolved.days + 1 < earliestDay) {
+    problems.push(`days: ${resolved.days} days ending at ${formatDay(untilDay)} begin before ${formatDay(earliestDay)}; transaction dates must be ${TRANSACTION_DATE_RANGE}`);
+  }
   if (problems.length > 0) throw new SeedOptionsError(problems);
   const day = untilDay as number;
   return { ...resolved, from: formatDay(day - resolved.days + 1), until: formatDay(day) };

@@ -1,17 +1,19 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { ChangeListener } from '../../src/cache/change-listener.js';
 import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { has } from '../support/requirements.js';
 import {
   announced,
   ask,
   caughtUp,
   dashboard,
   insertSale,
+  openRedisStore,
   openStore,
   pollUntil,
   readVersion,
@@ -19,7 +21,6 @@ import {
   silentLogger,
   startCachedGateway,
   uniquePrefix,
-  waitForRedis,
   type CachedGateway,
   PATIENT_MS,
 } from './cache-fixtures.js';
@@ -52,7 +53,9 @@ async function settle(gateway: CachedGateway, database: DatabaseHandle) {
   await caughtUp(gateway.changes, database);
 }
 
-describe.each(['redis', 'memory'] as const)('invalidation with the cache on %s', (kind) => {
+const kinds = has('redis', 'invalidation with the cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
+
+describe.each(kinds)('invalidation with the cache on %s', (kind) => {
   let database: TestDatabase;
   let store: CacheStore;
   let gateway: CachedGateway;
@@ -60,8 +63,8 @@ describe.each(['redis', 'memory'] as const)('invalidation with the cache on %s',
   beforeAll(async () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '50.00');
-    if (kind === 'redis') await waitForRedis();
-    store = openStore(kind, `${prefix}${kind}:`, { commandTimeoutMs: PATIENT_MS });
+    const keys = `${prefix}${kind}:`;
+    store = kind === 'redis' ? await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }) : openStore(kind, keys);
     gateway = await startCachedGateway(database.handle, store);
   });
 
@@ -98,7 +101,8 @@ describe.each(['redis', 'memory'] as const)('invalidation with the cache on %s',
 });
 
 // What follows needs several sessions on one database, which the embedded PGlite does not have.
-describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways', () => {
+const acrossSessions = 'invalidation across sessions and gateways';
+describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSessions))(acrossSessions, () => {
   let database: TestDatabase;
   let store: CacheStore;
   const keys = `${prefix}shared:`;
@@ -106,8 +110,7 @@ describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways
   beforeAll(async () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '10.00');
-    await waitForRedis();
-    store = openStore('redis', keys, { commandTimeoutMs: PATIENT_MS });
+    store = await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS });
   });
 
   afterAll(async () => {
@@ -119,7 +122,7 @@ describe.runIf(inject('databaseUrl'))('invalidation across sessions and gateways
   it('lets two gateways sharing one Redis both see a change, and share entries from then on', async () => {
     const other = await database.reopen();
     const a = await startCachedGateway(database.handle, store);
-    const b = await startCachedGateway(other, openStore('redis', keys, { commandTimeoutMs: PATIENT_MS }));
+    const b = await startCachedGateway(other, await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
     try {
       const before = await ask(a, TOTALS);
       expect((await ask(b, TOTALS)).body.data).toEqual(before.body.data);

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { has } from '../support/requirements.js';
 import {
   ask,
   dashboard,
   insertSale,
+  openRedisStore,
   openStore,
   pollUntil,
   redisUrl,
@@ -80,7 +82,7 @@ describe('with Redis unreachable', () => {
   });
 });
 
-describe('when Redis goes away mid-run and comes back', () => {
+describe.runIf(has('redis', 'Redis going away mid-run and coming back'))('when Redis goes away mid-run and comes back', () => {
   let database: TestDatabase;
   let proxy: TcpProxy;
   let store: CacheStore;
@@ -94,8 +96,7 @@ describe('when Redis goes away mid-run and comes back', () => {
     const target = new URL(redisUrl);
     proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
     await proxy.start('forward');
-    store = openStore('redis', keys, { url: proxy.url });
-    await waitForRedis(proxy.url);
+    store = await openRedisStore(keys, { url: proxy.url });
     gateway = await startCachedGateway(database.handle, store);
   });
 

@@ -2,24 +2,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { loadPersistedDocuments } from '../../src/cache/persisted-documents.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { has } from '../support/requirements.js';
 import {
   ask,
   countKeys,
   dashboard,
   insertSale,
+  openRedisStore,
   openStore,
   removeKeys,
   sha256,
   startCachedGateway,
   uniquePrefix,
-  waitForRedis,
   type CachedGateway,
   PATIENT_MS,
 } from './cache-fixtures.js';
 
 const prefix = uniquePrefix('response-cache');
 
-describe.each(['redis', 'memory'] as const)('the response cache on %s', (kind) => {
+const kinds = has('redis', 'the response cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
+
+describe.each(kinds)('the response cache on %s', (kind) => {
   let database: TestDatabase;
   let store: CacheStore;
   let gateway: CachedGateway;
@@ -27,8 +30,8 @@ describe.each(['redis', 'memory'] as const)('the response cache on %s', (kind) =
   beforeAll(async () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '100.00', 3);
-    if (kind === 'redis') await waitForRedis();
-    store = openStore(kind, `${prefix}${kind}:`, { commandTimeoutMs: PATIENT_MS });
+    const keys = `${prefix}${kind}:`;
+    store = kind === 'redis' ? await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }) : openStore(kind, keys);
     gateway = await startCachedGateway(database.handle, store);
   });
 
@@ -144,7 +147,7 @@ describe.each(['redis', 'memory'] as const)('the response cache on %s', (kind) =
   });
 });
 
-describe('on a Redis shared by gateways', () => {
+describe.runIf(has('redis', 'a Redis shared by gateways'))('on a Redis shared by gateways', () => {
   let database: TestDatabase;
   let store: CacheStore;
   const keys = `${prefix}keys:`;
@@ -152,8 +155,7 @@ describe('on a Redis shared by gateways', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '10.00', 1, '2025-03-10T23:30:00Z');
-    await waitForRedis();
-    store = openStore('redis', keys, { commandTimeoutMs: PATIENT_MS });
+    store = await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS });
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { StatementCounter } from '../../bench/statement-counter.js';
 import { loadConfig } from '../../src/config.js';
@@ -9,6 +9,7 @@ import { gatewayDatabaseOptions } from '../../src/db/open-database.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { has } from '../support/requirements.js';
 
 const SLEEP_SECONDS = 0.3;
 // Each statement names itself in a leading comment; pg_stat_activity shows which ones run at the same time.
@@ -19,10 +20,15 @@ const QUERIES = {
   topProducts: '{ dashboard(to: "2025-06-30") { topProducts { revenue } } }',
   recentTrend: '{ dashboard(to: "2025-06-30") { recentTrend(days: 7) { totalRevenue } } }',
   all: '{ dashboard(to: "2025-06-30") { totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue } } }',
+  // The dashboard of June and the dashboard of May it is compared with, every part of both, and the changes.
+  compared: `{ dashboard(from: "2025-06-01", to: "2025-06-30") {
+    totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue }
+    comparison { totalRevenue { percent } completedTransactions { percent } previous { totalRevenue topProducts { revenue } recentTrend(days: 7) { totalRevenue } } }
+  } }`,
 };
 
 // Concurrency needs a PostgreSQL server with a connection pool; the embedded PGlite is a single session.
-describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
+describe.runIf(has('postgres-server', 'running the dashboard queries on a pool of sessions'))('dashboard concurrency', () => {
   let database: TestDatabase;
   let gateway: TestGateway;
 
@@ -72,10 +78,11 @@ describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
     expect(all).toBeLessThan(Math.max(totals, topProducts, recentTrend) + SLEEP_SECONDS * 1000);
   });
 
-  it('has the three statements active in PostgreSQL at the same time', async () => {
+  /** The report statements PostgreSQL had active at once while `query` ran, at most, and their labels. */
+  async function watchStatements(query: string): Promise<{ mostAtOnce: number; labels: string[] }> {
     const observer = new pg.Client({ connectionString: database.url });
     await observer.connect();
-    const seenTogether = new Set<number>();
+    let mostAtOnce = 0;
     const seenLabels = new Set<string>();
     try {
       let running = true;
@@ -85,26 +92,44 @@ describe.runIf(inject('databaseUrl'))('dashboard concurrency', () => {
             `SELECT query FROM pg_stat_activity
              WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`,
           );
-          const labels = LABELS.filter((label) => rows.some((row) => row.query.includes(`/* ${label} */`)));
-          labels.forEach((label) => seenLabels.add(label));
-          seenTogether.add(labels.length);
+          const labelled = rows.flatMap((row) => LABELS.filter((label) => row.query.includes(`/* ${label} */`)));
+          labelled.forEach((label) => seenLabels.add(label));
+          mostAtOnce = Math.max(mostAtOnce, labelled.length);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       })();
-      await timeQuery(QUERIES.all);
+      await timeQuery(query);
       running = false;
       await watching;
     } finally {
       await observer.end();
     }
-    expect([...seenLabels].sort()).toEqual([...LABELS].sort());
-    expect(Math.max(...seenTogether)).toBe(3);
+    return { mostAtOnce, labels: [...seenLabels].sort() };
+  }
+
+  it('has the three statements active in PostgreSQL at the same time', async () => {
+    const { mostAtOnce, labels } = await watchStatements(QUERIES.all);
+    expect(labels).toEqual([...LABELS].sort());
+    expect(mostAtOnce).toBe(3);
+  });
+
+  it('reads the dashboard and the one it is compared with at the same time: six statements at once', async () => {
+    const { mostAtOnce, labels } = await watchStatements(QUERIES.compared);
+    expect(labels).toEqual([...LABELS].sort());
+    expect(mostAtOnce).toBe(6);
+  });
+
+  it('answers a dashboard with its comparison in about the time of the dashboard alone', async () => {
+    const alone = await timeQuery(QUERIES.all);
+    const compared = await timeQuery(QUERIES.compared);
+    // One after the other, the comparison would add a whole round of slowed statements.
+    expect(compared, `compared=${compared.toFixed(0)} ms, alone=${alone.toFixed(0)} ms`).toBeLessThan(alone + SLEEP_SECONDS * 1000 * 0.75);
   });
 });
 
 // The statements a dashboard costs, counted on the wire between the gateway and PostgreSQL (bench/statement-counter.ts
 // reads the protocol's Query and Execute messages): one per view query, and nothing per request or per checkout.
-describe.runIf(inject('databaseUrl'))('dashboard statements on the wire', () => {
+describe.runIf(has('postgres-server', 'counting statements on the wire to a PostgreSQL server'))('dashboard statements on the wire', () => {
   let database: TestDatabase;
   let counter: StatementCounter;
   let gateway: TestGateway;

@@ -1,49 +1,30 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
+import {
+  composeDurationMs,
+  environmentOf,
+  interpolateUnset,
+  networksOf,
+  parseCompose,
+  publishedPorts,
+  readRepoFile,
+  serviceOf,
+  type ComposeService,
+} from './compose-file.js';
+import { effectiveSetting, haproxyDurationMs, parseHaproxyConfig, sectionOf, serversOf, settingsOf } from './haproxy-config.js';
 
 // The image and the stack checked as text, wherever the suite runs and in a blink: enough to catch a renamed
 // folder, a dropped healthcheck or a broken start order before anyone builds. test/deploy/image.test.ts builds and
-// runs the image, and has docker-compose validate the stack, where a Docker engine answers.
+// runs the image, and has docker-compose validate the stack, where a Docker engine answers;
+// test/deploy/load-balancer.test.ts runs deploy/haproxy.cfg in front of two gateway processes.
 
-const repoRootUrl = new URL('../../', import.meta.url);
-const readRepoFile = (path: string) => readFileSync(new URL(path, repoRootUrl), 'utf8');
-const existsInRepo = (path: string) => existsSync(new URL(path, repoRootUrl));
+const existsInRepo = (path: string) => existsSync(new URL(path, new URL('../../', import.meta.url)));
 
-interface ComposeService {
-  image?: string;
-  build?: unknown;
-  command?: string[];
-  environment?: Record<string, string> | string[];
-  ports?: (string | { target: number; published: number | string })[];
-  depends_on?: string[] | Record<string, { condition?: string }>;
-  healthcheck?: { test?: string | string[]; disable?: boolean };
-  restart?: string;
-  profiles?: string[];
-  volumes?: string[];
-  stop_grace_period?: string;
-}
-
-const compose = parse(readRepoFile('docker-compose.yml')) as { services: Record<string, ComposeService> };
+const compose = parseCompose(readRepoFile('docker-compose.yml'));
 const services = compose.services;
-
-function serviceNamed(name: string): ComposeService {
-  const service = services[name];
-  if (!service) throw new Error(`docker-compose.yml has no service ${name}`);
-  return service;
-}
-
-// Compose accepts both `KEY: value` maps and `- KEY=value` lists.
-function environmentOf(service: ComposeService): Record<string, string> {
-  const env = service.environment ?? {};
-  if (!Array.isArray(env)) return env;
-  return Object.fromEntries(
-    env.map((entry) => {
-      const at = entry.indexOf('=');
-      return [entry.slice(0, at), entry.slice(at + 1)];
-    }),
-  );
-}
+const serviceNamed = (name: string) => serviceOf(compose, name);
 
 function dependencyConditions(service: ComposeService): Record<string, string> {
   const deps = service.depends_on ?? {};
@@ -107,10 +88,13 @@ function sourceOfCompiled(command: string[] | undefined): string | undefined {
 }
 
 describe('docker-compose.yml', () => {
-  it('defines the postgres, redis, migrate, seed and gateway services, and prometheus behind a profile', () => {
+  it('defines the postgres, redis, migrate, seed and gateway services, prometheus and the scaled pair behind profiles', () => {
     const always = Object.entries(services).filter(([, service]) => !service.profiles?.length);
     expect(always.map(([name]) => name).sort()).toEqual(['gateway', 'migrate', 'postgres', 'redis', 'seed']);
     expect(serviceNamed('prometheus').profiles).toEqual(['monitoring']);
+    const scaled = Object.entries(services).filter(([, service]) => service.profiles?.includes('scaled'));
+    expect(scaled.map(([name]) => name).sort()).toEqual(['gateway-1', 'gateway-2', 'loadbalancer']);
+    for (const [name, service] of scaled) expect(service.profiles, name).toEqual(['scaled']);
   });
 
   it('has Prometheus scrape the gateway /metrics with the committed example configuration', () => {
@@ -133,10 +117,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes the gateway on port 4000', () => {
-    const ports = (serviceNamed('gateway').ports ?? []).map((port) =>
-      typeof port === 'string' ? port : `${port.published}:${port.target}`,
-    );
-    expect(ports).toContain('4000:4000');
+    expect(publishedPorts(serviceNamed('gateway'))).toContain('4000:4000');
   });
 
   it('points the gateway at the postgres and redis services in production mode', () => {
@@ -186,7 +167,7 @@ describe('docker-compose.yml', () => {
 
   it('gives every long-running service a healthcheck', () => {
     const longRunning = Object.entries(services).filter(([, service]) => (service.restart ?? 'no') !== 'no');
-    expect(longRunning.map(([name]) => name).sort()).toEqual(['gateway', 'postgres', 'prometheus', 'redis']);
+    expect(longRunning.map(([name]) => name).sort()).toEqual(['gateway', 'gateway-1', 'gateway-2', 'loadbalancer', 'postgres', 'prometheus', 'redis']);
     for (const [name, service] of longRunning) {
       expect(service.healthcheck?.disable, name).not.toBe(true);
       expect(healthcheckText(service), name).not.toBe('');
@@ -198,11 +179,171 @@ describe('docker-compose.yml', () => {
     expect(healthcheckText(serviceNamed('gateway'))).toContain('/readyz');
   });
 
-  it('gives the gateway longer to stop than its own shutdown grace period', () => {
-    const gateway = serviceNamed('gateway');
-    const graceMs = Number(environmentOf(gateway).SHUTDOWN_GRACE_MS);
-    expect(graceMs).toBeGreaterThan(0);
-    expect(Number(/^(\d+)s$/.exec(gateway.stop_grace_period ?? '')?.[1]) * 1000).toBeGreaterThan(graceMs);
+  it('gives every gateway longer to stop than its own shutdown grace period', () => {
+    for (const name of ['gateway', 'gateway-1', 'gateway-2']) {
+      const gateway = serviceNamed(name);
+      const graceMs = Number(environmentOf(gateway).SHUTDOWN_GRACE_MS);
+      expect(graceMs, name).toBeGreaterThan(0);
+      expect(composeDurationMs(gateway.stop_grace_period), name).toBeGreaterThan(graceMs);
+    }
+  });
+});
+
+describe('docker-compose.yml, the scaled profile', () => {
+  const scaledGateways = ['gateway-1', 'gateway-2'] as const;
+  const env = (name: string) => environmentOf(serviceNamed(name));
+  const loadBalancer = serviceNamed('loadbalancer');
+  const balancerNetworks = loadBalancer.networks as Record<string, { ipv4_address?: string } | null>;
+
+  it('runs two gateways of one definition, from the image the default gateway runs', () => {
+    const [one, two] = scaledGateways.map(serviceNamed);
+    expect(two).toEqual(one);
+    expect(one!.image).toBe(serviceNamed('gateway').image);
+    expect(one!.build).toBe('.');
+  });
+
+  it('gives both gateways the default gateway\'s database, Redis and report zone', () => {
+    for (const name of scaledGateways) {
+      for (const variable of ['DATABASE_URL', 'REDIS_URL', 'REPORT_TIMEZONE', 'NODE_ENV', 'AUTH_MODE', 'JWT_SECRET']) {
+        expect(env(name)[variable], `${name} ${variable}`).toBe(env('gateway')[variable]);
+      }
+    }
+  });
+
+  it('signs cursors with one CURSOR_SECRET on both, from the environment, and with a default the gateways warn about', () => {
+    const secrets = scaledGateways.map((name) => env(name).CURSOR_SECRET);
+    expect(secrets[0]).toMatch(/^\$\{CURSOR_SECRET:-[^}]+\}$/);
+    expect(secrets[1]).toBe(secrets[0]);
+    // Left unset, both run with the built-in secret, which a production gateway calls out at start.
+    expect(interpolateUnset(secrets[0]!)).toBe(DEFAULT_CURSOR_SECRET);
+  });
+
+  it('starts the gateways once the stores are healthy and migrate and seed have completed, as the default gateway', () => {
+    for (const name of scaledGateways) expect(dependencyConditions(serviceNamed(name))).toEqual(dependencyConditions(serviceNamed('gateway')));
+  });
+
+  it('trusts forwarded headers from the load balancer\'s fixed address only', () => {
+    const address = balancerNetworks.balancer?.ipv4_address;
+    expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    for (const name of scaledGateways) expect(env(name).TRUST_PROXY, name).toBe(address);
+    // The default gateway has no proxy in front of it.
+    expect(env('gateway').TRUST_PROXY).toBeUndefined();
+  });
+
+  it('puts the load balancer on a network of its own with the scaled gateways, at an address of its subnet', () => {
+    expect(networksOf(loadBalancer)).toEqual(['balancer']);
+    for (const name of scaledGateways) expect(networksOf(serviceNamed(name)).sort(), name).toEqual(['balancer', 'default']);
+    const on = Object.entries(services).filter(([, service]) => networksOf(service).includes('balancer'));
+    expect(on.map(([name]) => name).sort()).toEqual(['gateway-1', 'gateway-2', 'loadbalancer']);
+    const subnet = compose.networks?.balancer?.ipam?.config?.[0]?.subnet ?? '';
+    const [base = '', bits = '32'] = subnet.split('/');
+    const toNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+    const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
+    const address = balancerNetworks.balancer?.ipv4_address ?? '';
+    expect(((toNumber(address) & mask) >>> 0) === ((toNumber(base) & mask) >>> 0), `${address} in ${subnet}`).toBe(true);
+  });
+
+  it('publishes the load balancer on 8080 and no scaled gateway, leaving 4000 to the default gateway', () => {
+    expect(publishedPorts(loadBalancer)).toEqual(['8080:8080']);
+    for (const name of scaledGateways) expect(publishedPorts(serviceNamed(name)), name).toEqual([]);
+    expect(publishedPorts(serviceNamed('gateway'))).toEqual(['4000:4000']);
+  });
+
+  it('runs HAProxy with deploy/haproxy.cfg mounted read-only, after both gateways, checking its own /healthz', () => {
+    expect(loadBalancer.image).toMatch(/^haproxy:\d+\.\d+-alpine$/);
+    expect(loadBalancer.volumes).toEqual(['./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro']);
+    expect(dependencyConditions(loadBalancer)).toEqual({ 'gateway-1': 'service_started', 'gateway-2': 'service_started' });
+    expect(healthcheckText(loadBalancer)).toContain('http://127.0.0.1:8080/healthz');
+  });
+
+  it('keeps the delay, the longest request and the grace period of a scaled gateway inside one another', () => {
+    for (const name of scaledGateways) {
+      const { SHUTDOWN_DELAY_MS, SHUTDOWN_GRACE_MS, PG_STATEMENT_TIMEOUT_MS } = env(name);
+      expect(Number(SHUTDOWN_DELAY_MS) + Number(PG_STATEMENT_TIMEOUT_MS), name).toBeLessThan(Number(SHUTDOWN_GRACE_MS));
+    }
+  });
+});
+
+describe('deploy/haproxy.cfg', () => {
+  const sections = parseHaproxyConfig(readRepoFile('deploy/haproxy.cfg'));
+  const frontend = sectionOf(sections, 'frontend');
+  const backend = sectionOf(sections, 'backend', 'gateways');
+  const timeoutMs = (proxy: typeof frontend, name: string) => haproxyDurationMs(effectiveSetting(sections, proxy, `timeout ${name}`));
+  // The scaled gateways run one definition, so either one's settings are both's.
+  const gateway = environmentOf(serviceNamed('gateway-1'));
+  const gatewayMs = (name: string) => {
+    const value = Number(gateway[name]);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`docker-compose.yml sets no ${name} on gateway-1`);
+    return value;
+  };
+
+  it('sends every request to the gateways backend, in HTTP mode, listening on the port compose publishes', () => {
+    expect(settingsOf(frontend, 'bind')).toEqual([':8080']);
+    expect(settingsOf(frontend, 'default_backend')).toEqual(['gateways']);
+    expect(effectiveSetting(sections, backend, 'mode')).toBe('http');
+    expect(settingsOf(frontend, 'use_backend')).toEqual([]);
+  });
+
+  it('balances over both scaled gateways by their compose names, on the port they listen on', () => {
+    expect(serversOf(backend).map((server) => `${server.name} ${server.address}`)).toEqual(['gateway-1 gateway-1:4000', 'gateway-2 gateway-2:4000']);
+  });
+
+  it('checks every gateway actively on /readyz and takes only a 200 as ready', () => {
+    expect(settingsOf(backend, 'option httpchk')).toEqual(['GET /readyz']);
+    expect(settingsOf(backend, 'http-check expect')).toEqual(['status 200']);
+    const defaults = settingsOf(backend, 'default-server').join(' ').split(' ');
+    expect(defaults).toContain('check');
+    for (const server of serversOf(backend)) expect(server.settings).not.toContain('no-check');
+  });
+
+  it('takes a stopping gateway out of rotation within its SHUTDOWN_DELAY_MS', () => {
+    const words = settingsOf(backend, 'default-server').join(' ').split(' ');
+    const after = (word: string) => words[words.indexOf(word) + 1];
+    const inter = haproxyDurationMs(after('inter'));
+    const fall = Number(after('fall'));
+    expect(fall).toBeGreaterThanOrEqual(1);
+    // The first check to see the 503 starts at most `inter` after the signal, and `fall` of them take it out.
+    expect(inter * fall).toBeLessThan(gatewayMs('SHUTDOWN_DELAY_MS'));
+    // A check outlasting the gateway's own database probe would mark a slow but ready gateway down.
+    expect(timeoutMs(backend, 'check')).toBeGreaterThan(Number(gateway.HEALTH_TIMEOUT_MS ?? 2_000));
+  });
+
+  it('keeps a WebSocket open through more than one of the gateways\' keepalive periods', () => {
+    // The gateway cuts a socket that has not answered by the next ping; the balancer is at least as patient.
+    expect(timeoutMs(backend, 'tunnel')).toBeGreaterThanOrEqual(2 * gatewayMs('SUBSCRIPTION_KEEPALIVE_MS'));
+  });
+
+  it('waits for the slowest answer a gateway gives, and cuts a slow client no later than the gateway would', () => {
+    expect(timeoutMs(backend, 'server')).toBeGreaterThan(gatewayMs('PG_STATEMENT_TIMEOUT_MS') + gatewayMs('PG_CONNECT_TIMEOUT_MS'));
+    expect(timeoutMs(frontend, 'client')).toBeGreaterThanOrEqual(timeoutMs(backend, 'server'));
+    expect(timeoutMs(frontend, 'http-request')).toBeLessThanOrEqual(gatewayMs('REQUEST_READ_TIMEOUT_MS'));
+  });
+
+  it('refuses a declared body larger than the gateways take, with 413', () => {
+    const rules = settingsOf(frontend, 'http-request deny').filter((rule) => rule.includes('deny_status 413'));
+    expect(rules).toHaveLength(1);
+    const limit = Number(/req\.hdr_val\(content-length\) gt (\d+)/.exec(rules[0]!)?.[1]);
+    expect(limit).toBeGreaterThan(0);
+    expect(limit).toBeLessThanOrEqual(gatewayMs('BODY_LIMIT_BYTES'));
+  });
+
+  it('replaces the client\'s X-Forwarded-For with its address, and sets X-Forwarded-Proto and -Host', () => {
+    const lines = frontend.lines;
+    const dropped = lines.indexOf('http-request del-header X-Forwarded-For');
+    expect(dropped).toBeGreaterThanOrEqual(0);
+    expect(lines).toContain('option forwardfor');
+    expect(settingsOf(frontend, 'http-request set-header X-Forwarded-Proto')).toHaveLength(1);
+    expect(settingsOf(frontend, 'http-request set-header X-Forwarded-Host')).toEqual(['%[req.hdr(host)]']);
+  });
+
+  it('answers /healthz itself and keeps /metrics away from the public port', () => {
+    expect(settingsOf(frontend, 'monitor-uri')).toEqual(['/healthz']);
+    expect(settingsOf(frontend, 'http-request deny').some((rule) => rule.includes('/metrics'))).toBe(true);
+  });
+
+  it('finds recreated gateway containers again through Docker\'s DNS', () => {
+    expect(settingsOf(sectionOf(sections, 'resolvers', 'docker'), 'nameserver')).toEqual(['dns 127.0.0.11:53']);
+    expect(settingsOf(backend, 'default-server').join(' ')).toContain('resolvers docker');
   });
 });
 

@@ -5,9 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { expectedDashboard } from '../correctness/expected.js';
 import { CorrectnessDashboardDocument } from '../generated/graphql.js';
+import { environmentOf, parseCompose, serviceOf } from './compose-file.js';
 
 // The image as it ships: built from the Dockerfile, migrated and seeded with its own one-shot commands, then run
 // against the test PostgreSQL (host networking) and stopped the way Docker stops it. Needs a Docker engine and a
@@ -225,11 +227,45 @@ const composeCommand = [['docker-compose'], ['docker', 'compose']].find(
 );
 if (!composeCommand && !inCi) console.warn('test/deploy/image.test.ts: docker-compose.yml not validated: neither docker-compose nor docker compose is installed.');
 
+/** Runs `compose --file docker-compose.yml <args>` with the shell's variables and `env` on top; fails unless it exits 0. */
+function composeOk(args: string[], env: Record<string, string | undefined> = {}): string {
+  if (!composeCommand) throw new Error('CI=true needs docker-compose (or the docker compose plugin) to validate docker-compose.yml');
+  const [command, ...base] = composeCommand;
+  const result = spawnSync(command!, [...base, '--file', 'docker-compose.yml', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env } });
+  expect(result.status, result.stderr).toBe(0);
+  return result.stdout;
+}
+
 describe.skipIf(!composeCommand && !inCi)('docker-compose.yml', () => {
   it('is accepted by docker-compose config', () => {
-    if (!composeCommand) throw new Error('CI=true needs docker-compose (or the docker compose plugin) to validate docker-compose.yml');
-    const [command, ...args] = composeCommand;
-    const result = spawnSync(command!, [...args, '--file', 'docker-compose.yml', 'config', '--quiet'], { cwd: repoRoot, encoding: 'utf8' });
-    expect(result.status, result.stderr).toBe(0);
+    composeOk(['config', '--quiet']);
+  });
+
+  it('is accepted by docker-compose config with the scaled profile, which lists the balanced pair', () => {
+    composeOk(['--profile', 'scaled', 'config', '--quiet']);
+    const listed = composeOk(['--profile', 'scaled', 'config', '--services']).split('\n').filter(Boolean);
+    expect(listed).toEqual(expect.arrayContaining(['gateway', 'gateway-1', 'gateway-2', 'loadbalancer']));
+  });
+
+  // What Compose itself makes of the anchors, merge keys and substitutions the text tests read.
+  it('resolves both scaled gateways to one CURSOR_SECRET from the environment, and to trusting the balancer\'s address', () => {
+    const resolved = (cursorSecret: string | undefined) =>
+      parseCompose(composeOk(['--profile', 'scaled', 'config'], { CURSOR_SECRET: cursorSecret }));
+    const secret = `s3cret-${randomBytes(8).toString('hex')}`;
+    for (const [given, expected] of [[secret, secret], [undefined, DEFAULT_CURSOR_SECRET]] as const) {
+      const config = resolved(given);
+      const [one, two] = [environmentOf(serviceOf(config, 'gateway-1')), environmentOf(serviceOf(config, 'gateway-2'))];
+      expect(one.CURSOR_SECRET).toBe(expected);
+      expect(two.CURSOR_SECRET).toBe(expected);
+      const balancer = serviceOf(config, 'loadbalancer').networks as Record<string, { ipv4_address?: string }>;
+      expect(one.TRUST_PROXY).toBe(balancer.balancer?.ipv4_address);
+      expect(two).toEqual(one);
+      // The default gateway is what it was: its own settings, no proxy trusted, no shutdown delay.
+      const gateway = environmentOf(serviceOf(config, 'gateway'));
+      expect(gateway.TRUST_PROXY).toBeUndefined();
+      expect(gateway.SHUTDOWN_DELAY_MS).toBe('0');
+      expect(one.DATABASE_URL).toBe(gateway.DATABASE_URL);
+      expect(one.REDIS_URL).toBe(gateway.REDIS_URL);
+    }
   });
 });

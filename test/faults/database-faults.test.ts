@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { currentRequest } from '../../src/observability/request-context.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -8,6 +8,7 @@ import { connectPostgres } from '../../src/db/create-database.js';
 import { TcpProxy } from '../cache/tcp-proxy.js';
 import { describeRoutes } from '../support/routes.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
+import { has } from '../support/requirements.js';
 
 const DASHBOARD = { query: '{ dashboard { totalTransactions totalRevenue } }' };
 const HEALTHY = { data: { dashboard: { totalTransactions: 1, totalRevenue: '25.00' } }, extensions: { cost: { requested: 3, maximum: 5_000 } } };
@@ -57,7 +58,7 @@ function codes(body: GraphQLResponse<unknown>) {
 
 // Outages are played on the gateway's own sessions of this file's own database: sessions are found by
 // datname and application_name, so nobody else's backends are touched.
-describe.runIf(inject('databaseUrl'))('PostgreSQL faults', () => {
+describe.runIf(has('postgres-server', 'killing and stalling the gateway’s sessions from another one'))('PostgreSQL faults', () => {
   let database: TestDatabase;
 
   beforeAll(async () => {

@@ -157,6 +157,95 @@ describe('the cost of revenue series', () => {
     expect(answer.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
   });
 
+  it('prices a comparison by the buckets of the range it compares with: a quarter has a 92-day quarter before it', async () => {
+    type Series = { points: unknown[]; comparison: Series | null };
+    const cases = [
+      { args: 'from: "2024-01-01", to: "2024-03-31"', buckets: [91, 92] },
+      { args: 'from: "2024-03-01", to: "2024-03-31"', buckets: [31, 29] },
+      { args: 'from: "2025-03-01", to: "2025-03-31", granularity: WEEK', buckets: [6, 5] },
+      { args: 'from: "2025-01-01", to: "2025-03-31", granularity: WEEK', buckets: [14, 14] },
+      { args: 'from: "2024-03-05", to: "2024-03-14"', buckets: [10, 10] },
+    ];
+    for (const { args, buckets } of cases) {
+      const answer = await gateway.post<{ revenue: Series }>({
+        query: `{ revenue(${args}) { points { date totalRevenue } comparison { points { date totalRevenue } } } }`,
+      });
+      expect(answer.status, args).toBe(200);
+      const { revenue } = answer.body.data!;
+      expect([revenue.points.length, revenue.comparison!.points.length], args).toEqual(buckets);
+      // The series with its points, and the comparison (1) with its own points, each bucket at two fields.
+      const [current, previous] = buckets as [number, number];
+      expect(answer.body.extensions?.cost, args).toEqual({ requested: 1 + (1 + current * 2) + 1 + (1 + previous * 2), maximum: DEFAULT_MAX_COST });
+    }
+  });
+
+  it('prices comparisons of comparisons, and a year earlier, by their own buckets', async () => {
+    type Series = { points: unknown[]; comparison?: Series | null; lastYear?: Series | null };
+    const answer = await gateway.post<{ revenue: Series }>({
+      query: `{ revenue(from: "2024-03-01", to: "2024-03-31") {
+        points { date }
+        comparison { points { date } comparison { points { date totalRevenue } } }
+        lastYear: comparison(period: PREVIOUS_YEAR) { points { date uniqueCustomers } }
+      } }`,
+    });
+    expect(answer.status).toBe(200);
+    const { revenue } = answer.body.data!;
+    const march = revenue.points.length;
+    const february = revenue.comparison!.points.length;
+    const january = revenue.comparison!.comparison!.points.length;
+    const march2023 = revenue.lastYear!.points.length;
+    expect([march, february, january, march2023]).toEqual([31, 29, 31, 31]);
+    expect(answer.body.extensions?.cost).toEqual({
+      requested: 1 + (1 + march) + 1 + (1 + february) + 1 + (1 + january * 2) + 1 + (1 + march2023 * 2),
+      maximum: DEFAULT_MAX_COST,
+    });
+  });
+
+  it('prices the comparison of a series with an open end (always null) as one bucket', async () => {
+    const answer = await gateway.post<{ revenue: { comparison: null } }>({
+      query: '{ revenue(granularity: MONTH) { points { date } comparison { points { date totalRevenue } } } }',
+    });
+    expect(answer.body.data!.revenue.comparison).toBeNull();
+    expect(answer.body.extensions?.cost).toEqual({ requested: seriesCost(await monthsOfData(), 0, 1) + 1 + (1 + 2), maximum: DEFAULT_MAX_COST });
+  });
+
+  it('refuses ten years of weekly points with their comparison, though the ten years alone fit', async () => {
+    const tenYears = `revenue(from: "2015-01-01", to: "2024-12-31", granularity: WEEK) { points { ${POINT} } }`;
+    const alone = await gateway.post<{ revenue: { points: unknown[] } }>({ query: `{ ${tenYears} }` });
+    expect(alone.status).toBe(200);
+    const weeks = alone.body.data!.revenue.points.length;
+    const withComparison = await gateway.post({
+      query: `{ revenue(from: "2015-01-01", to: "2024-12-31", granularity: WEEK) { points { ${POINT} } comparison { points { ${POINT} } } } }`,
+    });
+    // Refused before it runs (200 under application/json, as GraphQL over HTTP asks of a refused document).
+    expect(withComparison.status).toBe(200);
+    expect(withComparison.body.data).toBeUndefined();
+    // 2005-01-01 to 2014-12-31 has as many weeks, give or take the week a range starts or ends in.
+    const previousWeeks = (await daysBetween('2005-01-01', '2014-12-31')) / 7;
+    const cost = (withComparison.body.errors![0]!.extensions as CostExtensions).cost!;
+    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeGreaterThanOrEqual(Math.floor(previousWeeks) * POINT_FIELDS);
+    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeLessThanOrEqual((Math.ceil(previousWeeks) + 1) * POINT_FIELDS);
+    expect(withComparison.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
+  });
+
+  it('prices the dashboard compared with as the dashboard itself, plus the comparison and its changes', async () => {
+    const fields = 'totalRevenue avgOrderValue topProducts(limit: 10) { revenue product { name } } recentTrend(days: 90) { date totalRevenue }';
+    const alone = await gateway.post({ query: `{ dashboard(from: "2024-06-01", to: "2024-06-30") { ${fields} } }` });
+    const compared = await gateway.post({
+      query: `{ dashboard(from: "2024-06-01", to: "2024-06-30") {
+        ${fields}
+        comparison(period: PREVIOUS_YEAR) { totalRevenue { current previous difference percent } previous { ${fields} } }
+      } }`,
+    });
+    expect(alone.status).toBe(200);
+    expect(compared.status).toBe(200);
+    const aloneCost = (alone.body.extensions!.cost as { requested: number }).requested;
+    // 1 + 10 × 3 + 90 × 2 (and the two totals, and the dashboard): what a trend and a top ten cost.
+    expect(aloneCost).toBe(1 + 1 + 1 + (1 + 10 * (1 + 2)) + (1 + 90 * 2));
+    // The comparison (1), the change (1 + 4 fields), and `previous`, which selects what the dashboard does.
+    expect(compared.body.extensions?.cost).toEqual({ requested: aloneCost + 1 + (1 + 4) + aloneCost, maximum: DEFAULT_MAX_COST });
+  });
+
   it('holds subscriptions to the same prices', async () => {
     const client = connect(gateway.url);
     cleanups.push(() => void client.dispose());
@@ -172,5 +261,15 @@ describe('the cost of revenue series', () => {
     );
     await oneYear.waitForResults(1);
     expect(oneYear.last!.revenueUpdated.points).toHaveLength(await daysBetween('2024-01-01', '2024-12-31'));
+    // Two years with their comparison, the two years before: 731 and 730 days of five fields, past the limit.
+    const compared = new Received(
+      client,
+      `subscription { revenueUpdated(from: "2023-01-01", to: "2024-12-31") { points { ${POINT} } comparison { points { ${POINT} } } } }`,
+    );
+    await compared.ended();
+    expect(compared.errors?.[0]?.extensions).toMatchObject({
+      code: 'QUERY_TOO_COMPLEX',
+      cost: 1 + (1 + (await daysBetween('2023-01-01', '2024-12-31')) * POINT_FIELDS) + 1 + (1 + (await daysBetween('2021-01-01', '2022-12-31')) * POINT_FIELDS),
+    });
   });
 });

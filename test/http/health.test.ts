@@ -1,9 +1,10 @@
 import net from 'node:net';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, testServerConfig, type TestGateway } from '../support/gateway.js';
+import { has } from '../support/requirements.js';
 
 const HEALTH_TIMEOUT_MS = testServerConfig.HEALTH_TIMEOUT_MS;
 const DASHBOARD = '{ dashboard { totalTransactions } }';
@@ -195,7 +196,7 @@ describe('GET /healthz with PostgreSQL unreachable', () => {
 });
 
 // The outage is played by a TCP relay, so it needs a PostgreSQL server (the embedded PGlite has no socket).
-describe.runIf(inject('databaseUrl'))('GET /healthz when PostgreSQL goes away and comes back', () => {
+describe.runIf(has('postgres-server', 'PostgreSQL going away behind a TCP relay'))('GET /healthz when PostgreSQL goes away and comes back', () => {
   let database: TestDatabase;
   let proxy: SwitchableProxy;
   let handle: DatabaseHandle;

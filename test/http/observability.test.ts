@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle, DatabaseOptions } from '../../src/db/create-database.js';
 import { observeStatement } from '../../src/observability/metrics.js';
 import { currentRequest } from '../../src/observability/request-context.js';
@@ -12,6 +12,7 @@ import { parsePrometheus, valueOf, type Sample } from '../support/prometheus-tex
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { replicaPairUnavailable, startReplicaPair, type ReplicaPair } from '../support/replica-pair.js';
+import { has } from '../support/requirements.js';
 import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 interface LogLine {
@@ -153,7 +154,7 @@ describe('GET /metrics', () => {
     expect(delta('marketpulse_http_requests_total', { operation: '/metrics', status: '200' })).toBe(1);
   });
 
-  it.runIf(inject('databaseUrl'))('times SQL by prepared-statement name and reports the pool', async () => {
+  it.runIf(has('postgres-server', 'timing prepared statements and the connection pool'))('times SQL by prepared-statement name and reports the pool', async () => {
     const before = await scrape();
     const response = await gateway.post({ query: '{ revenue(granularity: MONTH) { totalRevenue } }' });
     expect(response.status).toBe(200);
@@ -223,7 +224,7 @@ describeWhereAvailable(replicaPairUnavailable())('the request id in the server l
   });
 });
 
-describe.runIf(inject('databaseUrl'))('the request id in pg_stat_activity', () => {
+describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activity in another session'))('the request id in pg_stat_activity', () => {
   let database: TestDatabase;
   let gateway: TestGateway;
 
@@ -261,7 +262,7 @@ describe.runIf(inject('databaseUrl'))('the request id in pg_stat_activity', () =
   });
 });
 
-describe.runIf(inject('databaseUrl'))('statements of one request in a transaction', () => {
+describe.runIf(has('postgres-server', 'binding portals in a transaction of a PostgreSQL server'))('statements of one request in a transaction', () => {
   let database: TestDatabase;
 
   beforeAll(async () => {

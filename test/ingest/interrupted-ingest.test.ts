@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { has } from '../support/requirements.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ROWS = 100_000;
@@ -28,7 +29,7 @@ async function writeFeed(file: string): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end(chunk, () => resolve()).once('error', reject));
 }
 
-describe.runIf(inject('databaseUrl'))('an ingest killed mid-way', () => {
+describe.runIf(has('postgres-server', 'killing an ingest process mid-way'))('an ingest killed mid-way', () => {
   let database: TestDatabase;
   let dir: string;
   let child: ChildProcess | undefined;

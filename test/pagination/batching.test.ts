@@ -13,6 +13,7 @@ import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
 import {
   CustomerFavoriteNamesDocument,
   DashboardTopProductNamesDocument,
+  DashboardWithComparisonDocument,
   ProductTopCustomerNamesDocument,
 } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -205,6 +206,58 @@ describe('dashboard topProducts', () => {
       ranked.map((id) => `Product ${id}`),
     );
     expect(data.dashboard.topProducts.map((entry) => entry.product.id)).toEqual(ranked.map((id) => toGlobalId('Product', id)));
+  });
+});
+
+describe('dashboard with its comparison', () => {
+  const JANUARY = { from: '2025-01-01', to: '2025-01-31' };
+  // The statement each figure comes from, named in its leading comment.
+  const labelOf = (sql: string) => /\/\* ([\w.]+) \*\//.exec(sql)?.[1];
+
+  it('runs twice the statements of the dashboard alone, each once per range', async () => {
+    const alone = await run(DashboardWithComparisonDocument, { ...JANUARY, compare: false });
+    const compared = await run(DashboardWithComparisonDocument, { ...JANUARY, compare: true });
+    expect(alone.data.dashboard.comparison).toBeUndefined();
+    expect(compared.data.dashboard.comparison!.previous.topProducts).toHaveLength(0);
+    expect(alone.statements.map(labelOf).sort()).toEqual(['dashboard.top_products', 'dashboard.totals', 'revenue.trend']);
+    expect(compared.statements).toHaveLength(2 * alone.statements.length);
+    // The same three statements over the current range (its own figures, and the changes' `current`) and
+    // over December, the range compared with (`previous`, and the changes' `previous`).
+    const ranges = compared.batches.map((batch) => `${labelOf(batch.sql)} ${batch.parameters.filter((p) => typeof p === 'string').join(' ')}`);
+    expect(ranges.sort()).toEqual(
+      [
+        'dashboard.top_products 2025-01-01 2025-01-01 2025-01-31 2025-01-31',
+        'dashboard.top_products 2024-12-01 2024-12-01 2024-12-31 2024-12-31',
+        'dashboard.totals 2025-01-01 2025-01-01 2025-01-31 2025-01-31',
+        'dashboard.totals 2024-12-01 2024-12-01 2024-12-31 2024-12-31',
+        'revenue.trend 2025-01-31',
+        'revenue.trend 2024-12-31',
+      ].sort(),
+    );
+    expect(compared.data.dashboard.comparison!.totalRevenue.current).toBe(compared.data.dashboard.totalRevenue);
+  });
+
+  it('reads a range compared with once, however many aliases select it', async () => {
+    const query = /* GraphQL */ `
+      query Aliases {
+        dashboard(from: "2025-01-10", to: "2025-01-20") {
+          totalRevenue
+          a: comparison { totalRevenue { percent } previous { totalRevenue } }
+          b: comparison(period: PREVIOUS_PERIOD) { avgOrderValue { percent } completedTransactions { difference } }
+          c: comparison(period: PREVIOUS_YEAR) { totalTransactions { previous } }
+        }
+      }`;
+    counted = [];
+    recorder.statements = [];
+    counting = true;
+    recorder.recording = true;
+    const { body } = await gateway.request(query, {});
+    counting = false;
+    recorder.recording = false;
+    expect(body.errors).toBeUndefined();
+    // One totals statement per range: January 10 to 20, the eleven days before, and the same days of 2024.
+    expect(recorder.statements.map((batch) => batch.parameters[0]).sort()).toEqual(['2024-01-10', '2024-12-30', '2025-01-10']);
+    expect(counted).toHaveLength(3);
   });
 });
 

@@ -12,6 +12,7 @@ import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { environmentWithoutConfig, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { pgbouncerUnavailable, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { has } from '../support/requirements.js';
 import {
   DASHBOARD_TOTALS,
   Received,
@@ -105,7 +106,7 @@ const wirings: Wiring[] = [
   },
 ];
 
-describe.runIf(inject('databaseUrl'))('two gateway processes on one database, in different report zones', () => {
+describe.runIf(has('postgres-server', 'starting gateway processes on one database'))('two gateway processes on one database, in different report zones', () => {
   for (const wiring of wirings) {
     describeWhereAvailable(wiring.unavailable)(wiring.name, () => {
       let database: TestDatabase;
@@ -188,7 +189,7 @@ describe.runIf(inject('databaseUrl'))('two gateway processes on one database, in
 });
 
 // Readers of the reporting views during a rebuild, in place (TRUNCATE and refill) and by mp_rezone_rollups.
-describe.runIf(inject('databaseUrl'))('a re-zone under readers', () => {
+describe.runIf(has('postgres-server', 'reading from one session while another re-zones'))('a re-zone under readers', () => {
   let database: TestDatabase;
   let rebuilding: DatabaseHandle;
 
@@ -249,7 +250,7 @@ describe.runIf(inject('databaseUrl'))('a re-zone under readers', () => {
   });
 });
 
-describe.runIf(inject('databaseUrl'))('npm run migrate and npm run rollups', () => {
+describe.runIf(has('postgres-server', 'running the commands on a database by URL'))('npm run migrate and npm run rollups', () => {
   let database: TestDatabase;
   let admin: DatabaseHandle;
   const name = `mp_test_fresh_${process.pid}`;
@@ -311,7 +312,7 @@ describe.runIf(inject('databaseUrl'))('npm run migrate and npm run rollups', () 
 // Subscriptions are held to the same rule as requests: refused while the zones differ. A live query that a
 // re-zone recomputes gets an error, so its subscribers keep the figures they have, as during an outage, rather
 // than get figures in another zone's days.
-describe.runIf(inject('databaseUrl'))('subscriptions on a gateway whose zone the database leaves', () => {
+describe.runIf(has('postgres-server', 're-zoning on a session of its own under a live gateway'))('subscriptions on a gateway whose zone the database leaves', () => {
   let database: TestDatabase;
   let gateway: LiveGateway;
   let zone: ReportZoneCheck;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { describeRoutes } from '../support/routes.js';
 import {
@@ -17,6 +17,7 @@ import {
   type LiveGateway,
   type TotalsMessage,
 } from './subscription-fixtures.js';
+import { has } from '../support/requirements.js';
 
 const RANGE = { from: '2025-03-01', to: '2025-03-31' };
 
@@ -24,12 +25,10 @@ let database: TestDatabase;
 let gateway: LiveGateway;
 const cleanups: (() => void | Promise<void>)[] = [];
 
-
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
   await eventually(() => gateway.subscriptions.stats.activeSubscriptions === 0, 5_000, 'subscriptions released');
 });
-
 
 function subscribeTotals(variables: Record<string, unknown> = RANGE) {
   const client = connect(gateway.url);
@@ -171,8 +170,89 @@ describeRoutes((route) => {
       });
     });
 
+    it('pushes a dashboard with its comparison, and again when only the range compared with changes', async () => {
+      const client = connect(gateway.url);
+      cleanups.push(() => client.dispose());
+      type Change = { current: string; previous: string; difference: string; percent: string | null };
+      type Compared = {
+        dashboardUpdated: { totalRevenue: string; comparison: { from: string; to: string; totalRevenue: Change; previous: { totalRevenue: string } } };
+      };
+      const received = new Received<Compared>(
+        client,
+        `subscription Compared($from: Date, $to: Date) {
+          dashboardUpdated(from: $from, to: $to) {
+            totalRevenue
+            comparison { from to totalRevenue { current previous difference percent } previous { totalRevenue } }
+          }
+        }`,
+        RANGE,
+      );
+      const february = { from: '2025-02-01', to: '2025-02-28' };
+      const expected = async () => {
+        const current = (await expectedTotals(database.handle, RANGE.from, RANGE.to)).totalRevenue;
+        const previous = (await expectedTotals(database.handle, february.from, february.to)).totalRevenue;
+        const { rows } = await sql<{ difference: string; percent: string | null }>`
+          SELECT (${current}::numeric - ${previous}::numeric)::text AS difference,
+                 CASE WHEN ${previous}::numeric = 0 THEN NULL
+                      ELSE round((${current}::numeric - ${previous}::numeric) * 100 / ${previous}::numeric, 2)::text END AS percent`.execute(database.handle.db);
+        return {
+          totalRevenue: current,
+          comparison: { ...february, totalRevenue: { current, previous, ...rows[0]! }, previous: { totalRevenue: previous } },
+        };
+      };
+      await received.waitForResults(1);
+      const first = await expected();
+      expect(first.comparison.totalRevenue.percent).toBeNull();
+      expect(received.last!.dashboardUpdated).toEqual(first);
+
+      // A sale in February changes nothing of March, and everything of the comparison.
+      await insertTransaction(database.handle, { amount: '80.00', date: '2025-02-14T10:00:00Z' });
+      await received.waitForResults(2);
+      const second = await expected();
+      expect(second.totalRevenue).toBe(first.totalRevenue);
+      expect(second.comparison.totalRevenue.previous).toBe('80.00');
+      expect(received.last!.dashboardUpdated).toEqual(second);
+    });
+
+    it('pushes a revenue series with its comparison a year earlier through revenueUpdated', async () => {
+      const client = connect(gateway.url);
+      cleanups.push(() => client.dispose());
+      type Series = { totalRevenue: string; points: { date: string; totalRevenue: string }[] };
+      type Compared = { revenueUpdated: Series & { comparison: Series & { from: string; to: string } } };
+      const received = new Received<Compared>(
+        client,
+        `subscription Series($from: Date, $to: Date) {
+          revenueUpdated(from: $from, to: $to, granularity: MONTH) {
+            totalRevenue points { date totalRevenue }
+            comparison(period: PREVIOUS_YEAR) { from to totalRevenue points { date totalRevenue } }
+          }
+        }`,
+        { from: '2025-09-01', to: '2025-10-31' },
+      );
+      // Nothing is sold in September and October 2025: the series stays at zero, its comparison moves.
+      const unsold = {
+        totalRevenue: '0.00',
+        points: [
+          { date: '2025-09-01', totalRevenue: '0.00' },
+          { date: '2025-10-01', totalRevenue: '0.00' },
+        ],
+      };
+      await received.waitForResults(1);
+      expect(received.last!.revenueUpdated).toEqual({
+        ...unsold,
+        comparison: { from: '2024-09-01', to: '2024-10-31', totalRevenue: '0.00', points: [{ date: '2024-09-01', totalRevenue: '0.00' }, { date: '2024-10-01', totalRevenue: '0.00' }] },
+      });
+
+      await insertTransaction(database.handle, { amount: '19.90', date: '2024-10-31T23:59:59Z' });
+      await received.waitForResults(2);
+      expect(received.last!.revenueUpdated).toEqual({
+        ...unsold,
+        comparison: { from: '2024-09-01', to: '2024-10-31', totalRevenue: '19.90', points: [{ date: '2024-09-01', totalRevenue: '0.00' }, { date: '2024-10-01', totalRevenue: '19.90' }] },
+      });
+    });
+
     // Needs a second session to kill the listening one, which the embedded PGlite does not have.
-    it.runIf(inject('databaseUrl'))('recomputes after the change listener reconnects, since changes made meanwhile were not announced', async () => {
+    it.runIf(has('postgres-server', 'killing the change listener’s session from another one'))('recomputes after the change listener reconnects, since changes made meanwhile were not announced', async () => {
       const received = subscribeTotals();
       await received.waitForResults(1);
       const admin = new pg.Client({ connectionString: database.url });

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
+import type { Database } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
 
@@ -11,8 +13,14 @@ export interface TestDatabase {
   url: string | undefined;
   /** The database's report zone, as `npm run migrate` with REPORT_TIMEZONE set to it would make it. */
   zone: string;
-  /** Opens another handle on the same database, e.g. one that states another report zone. */
+  /** Opens another handle on the same database, e.g. one that states another report zone; a PostgreSQL server only. */
   reopen(options?: Partial<DatabaseOptions>): Promise<DatabaseHandle>;
+  /**
+   * Runs `work` on a session that reports in `zone`, as a gateway configured for it would: a session of its own
+   * on a server; on the embedded PGlite, which has one session only, that session, switched to `zone` for the
+   * while and back after.
+   */
+  inReportZone<T>(zone: string, work: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   drop(): Promise<void>;
 }
 
@@ -48,6 +56,15 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {},
       reopen: async () => {
         throw new Error('the embedded database cannot be opened twice');
       },
+      inReportZone: async (other, work) => {
+        const setZone = (name: string) => sql`SELECT set_config('marketpulse.report_timezone', ${name}, false)`.execute(handle.db);
+        await setZone(other);
+        try {
+          return await work(handle.db);
+        } finally {
+          await setZone(zone);
+        }
+      },
       drop: () => handle.close(),
     };
   }
@@ -69,14 +86,19 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {},
   }
   const handle = connectPostgres(url, opts);
   const opened: DatabaseHandle[] = [handle];
+  const reopen = async (more: Partial<DatabaseOptions> = {}) => {
+    const another = connectPostgres(url, { ...opts, ...more });
+    opened.push(another);
+    return another;
+  };
   return {
     handle,
     url,
     zone,
-    reopen: async (more = {}) => {
-      const another = connectPostgres(url, { ...opts, ...more });
-      opened.push(another);
-      return another;
+    reopen,
+    inReportZone: async (other, work) => {
+      const session = await reopen({ reportTimezone: other, poolMax: 1 });
+      return work(session.db);
     },
     drop: async () => {
       await Promise.all(opened.map((h) => h.close().catch(() => undefined)));

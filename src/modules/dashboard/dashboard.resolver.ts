@@ -4,9 +4,10 @@ import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
 import { checkIntRange, checkRange } from '../../graphql/validate.js';
 import { Product } from '../products/product.type.js';
 import { readRevenueTrend } from '../revenue/revenue.repository.js';
-import { RevenuePoint } from '../revenue/revenue.type.js';
+import { ComparisonPeriod, RevenuePoint } from '../revenue/revenue.type.js';
+import { DashboardComparison } from './dashboard-comparison.type.js';
 import { findTopProducts } from './dashboard.repository.js';
-import { Dashboard, DashboardSource, ProductRevenue } from './dashboard.type.js';
+import { Dashboard, DashboardComparisonSource, DashboardSource, ProductRevenue } from './dashboard.type.js';
 
 export const MAX_TOP_PRODUCTS = 50;
 export const MAX_TREND_DAYS = 366;
@@ -21,6 +22,41 @@ export class DashboardResolver {
     @Arg('to', () => DateScalar, { nullable: true, description: 'Last day, inclusive.' }) to: string | null,
   ): DashboardSource {
     return new DashboardSource(checkRange(from, to));
+  }
+
+  @FieldResolver(() => DateScalar, {
+    nullable: true,
+    description:
+      'First report day this dashboard covers: `from` as given, or without it the first day that has a transaction. Null when the range holds no days (no data, or none up to `to`).',
+  })
+  async from(@Root() dashboard: DashboardSource, @Ctx() ctx: GraphQLContext): Promise<string | null> {
+    return (await dashboard.days(ctx.db))?.from ?? null;
+  }
+
+  @FieldResolver(() => DateScalar, {
+    nullable: true,
+    description:
+      'Last report day this dashboard covers: `to` as given, or without it the last day that has a transaction. Null when the range holds no days (no data, or none from `from` on).',
+  })
+  async to(@Root() dashboard: DashboardSource, @Ctx() ctx: GraphQLContext): Promise<string | null> {
+    return (await dashboard.days(ctx.db))?.to ?? null;
+  }
+
+  @FieldResolver(() => DashboardComparison, {
+    nullable: true,
+    description:
+      'This dashboard beside the dashboard of another range: the whole `previous` dashboard and the changes of the key figures (e.g. revenue +12.50 % against the previous period). Null unless the dashboard was asked for with both `from` and `to`. Both dashboards are read at the same time.',
+  })
+  comparison(
+    @Root() dashboard: DashboardSource,
+    @Arg('period', () => ComparisonPeriod, {
+      nullable: true,
+      defaultValue: ComparisonPeriod.PREVIOUS_PERIOD,
+      description: 'Which days to compare with: the period before (default) or the same days a year earlier.',
+    })
+    period: ComparisonPeriod | null,
+  ): DashboardComparisonSource | null {
+    return dashboard.comparison(period ?? ComparisonPeriod.PREVIOUS_PERIOD);
   }
 
   @FieldResolver(() => DecimalScalar, { description: 'Sum of `amount` over completed transactions.' })

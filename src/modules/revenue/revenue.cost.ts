@@ -3,6 +3,7 @@ import type { ComplexityEstimator } from 'graphql-query-complexity';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
+import { ComparisonPeriod, comparisonRange, resolveDays, type DayBounds } from './revenue.periods.js';
 import { readDataBounds, type BucketUnit, type DataBounds } from './revenue.repository.js';
 
 // What a revenue series costs. `points` is the largest list of the schema (up to MAX_SERIES_POINTS buckets),
@@ -14,6 +15,7 @@ import { readDataBounds, type BucketUnit, type DataBounds } from './revenue.repo
 
 const SERIES_TYPE = 'RevenueSeries';
 const POINTS_FIELD = 'points';
+const COMPARISON_FIELD = 'comparison';
 
 export interface SeriesSpanLogger {
   warn(details: object, message: string): void;
@@ -73,13 +75,24 @@ export class SeriesSpan {
   }
 }
 
+/** The days of a series as its arguments give them: undefined when an open end awaits the data's bounds. */
+interface PricedSeries {
+  days: DayBounds | null | undefined;
+  unit: BucketUnit;
+  /** Both ends given: only then has the series a comparison. */
+  given: boolean;
+}
+
 /**
  * The state of one pricing of a document, passed to the estimators as graphql-query-complexity's `context`:
- * what each selection of `points` costs per bucket, and the data bounds (undefined when not read yet).
+ * what each selection of `points` costs per bucket, the period of each `comparison` selected, and the data
+ * bounds (undefined when not read yet).
  */
 export class SeriesPricing {
   /** A `points` selection, and what one of its buckets costs. */
   readonly bucketCosts = new Map<FieldNode, number>();
+  /** A `comparison` selection of a series, and the period it compares with. */
+  readonly comparisonPeriods = new Map<FieldNode, ComparisonPeriod>();
   /** Set when a series with an open end was priced without the data bounds: price again once they are read. */
   needsBounds = false;
   private readonly fragments = new Map<string, FragmentDefinitionNode>();
@@ -95,37 +108,64 @@ export class SeriesPricing {
     }
   }
 
-  /** How many buckets a series field's arguments give; a range past MAX_SERIES_POINTS is refused when it runs. */
-  bucketsOf(args: Record<string, unknown>): number {
+  /** The days a series field's arguments give, open ends taken from the data bounds as its answer takes them. */
+  seriesOf(args: Record<string, unknown>): PricedSeries {
     const unit = (typeof args.granularity === 'string' ? args.granularity : 'day') as BucketUnit;
-    let from = typeof args.from === 'string' ? args.from : undefined;
-    let to = typeof args.to === 'string' ? args.to : undefined;
-    if (from === undefined || to === undefined) {
-      if (!this.bounds) {
-        if (!this.boundsRead) this.needsBounds = true;
-        return MAX_SERIES_POINTS;
-      }
-      from ??= this.bounds.firstDay ?? undefined;
-      to ??= this.bounds.lastDay ?? undefined;
-      // No data at all: the series is empty.
-      if (from === undefined || to === undefined) return 0;
+    const range = { from: typeof args.from === 'string' ? args.from : undefined, to: typeof args.to === 'string' ? args.to : undefined };
+    const given = range.from !== undefined && range.to !== undefined;
+    if (!given && !this.bounds) {
+      if (!this.boundsRead) this.needsBounds = true;
+      return { days: undefined, unit, given };
     }
-    if (from > to) return 0;
-    return Math.min(bucketCount(from, to, unit), MAX_SERIES_POINTS);
+    return { days: resolveDays(range, this.bounds), unit, given };
+  }
+
+  /** How many buckets a series has; one whose days are unknown is priced at its largest. */
+  bucketsOf({ days, unit }: PricedSeries): number {
+    if (days === undefined) return MAX_SERIES_POINTS;
+    // No days at all (no data): the series is empty.
+    if (days === null) return 0;
+    return Math.min(bucketCount(days.from, days.to, unit), MAX_SERIES_POINTS);
   }
 
   /**
-   * What one bucket costs over every `points` selected directly in a series' selection set, through its
-   * fragments. Validation has refused fragment cycles and documents that expand past 10,000 selections
-   * before any pricing, so the walk ends; it is a loop rather than recursion all the same.
+   * What the buckets of `series` past its first cost, selected with `selectionSet`: graphql-query-complexity
+   * priced every `points` (and every comparison's) as one bucket, bottom-up, before the field holding the series
+   * knew its arguments. Each `comparison` selected adds its own buckets past the first, counted on the range it
+   * compares with (as long as the series give or take a few days: months and years differ in length), and so on
+   * down through comparisons of comparisons, which the depth limit bounds.
    */
+  extraBucketsCost(selectionSet: SelectionSetNode | undefined, series: PricedSeries): number {
+    let cost = (Math.max(1, this.bucketsOf(series)) - 1) * this.bucketCostUnder(selectionSet);
+    if (!series.given || !series.days) return cost;
+    for (const comparison of this.fieldsUnder(selectionSet, COMPARISON_FIELD)) {
+      const period = this.comparisonPeriods.get(comparison);
+      const days = period && comparisonRange(series.days, period);
+      // A comparison that cannot be made is refused when it runs, before reading anything.
+      if (days) cost += this.extraBucketsCost(comparison.selectionSet, { days, unit: series.unit, given: true });
+    }
+    return cost;
+  }
+
+  /** What one bucket costs over every `points` selected directly in a series' selection set. */
   bucketCostUnder(selectionSet: SelectionSetNode | undefined): number {
     let cost = 0;
+    for (const points of this.fieldsUnder(selectionSet, POINTS_FIELD)) cost += this.bucketCosts.get(points) ?? 0;
+    return cost;
+  }
+
+  /**
+   * The fields named `name` selected directly in a selection set, through its fragments. Validation has refused
+   * fragment cycles and documents that expand past 10,000 selections before any pricing, so the walk ends; it
+   * is a loop rather than recursion all the same.
+   */
+  private fieldsUnder(selectionSet: SelectionSetNode | undefined, name: string): FieldNode[] {
+    const found: FieldNode[] = [];
     const pending: SelectionSetNode[] = selectionSet ? [selectionSet] : [];
     while (pending.length > 0) {
       for (const selection of pending.pop()!.selections) {
         if (selection.kind === Kind.FIELD) {
-          if (selection.name.value === POINTS_FIELD) cost += this.bucketCosts.get(selection) ?? 0;
+          if (selection.name.value === name) found.push(selection);
         } else if (selection.kind === Kind.INLINE_FRAGMENT) {
           pending.push(selection.selectionSet);
         } else {
@@ -134,14 +174,16 @@ export class SeriesPricing {
         }
       }
     }
-    return cost;
+    return found;
   }
 }
 
 /**
  * Prices revenue series (and leaves every other field to the next estimator): `points` costs 1 plus, per
  * bucket, the fields selected under it; the field returning the series adds the other buckets, so a daily
- * series of a year with all five point fields costs about 366 × 5.
+ * series of a year with all five point fields costs about 366 × 5. A series' `comparison` is priced the same
+ * way over the range it compares with: as one bucket here, its other buckets added by the field holding the
+ * series it compares (which knows the range).
  */
 export function seriesCostEstimator(): ComplexityEstimator {
   return ({ type, field, node, args, childComplexity, context }) => {
@@ -151,9 +193,14 @@ export function seriesCostEstimator(): ComplexityEstimator {
       context.bucketCosts.set(node, childComplexity);
       return 1 + childComplexity;
     }
+    if (type.name === SERIES_TYPE && field.name === COMPARISON_FIELD) {
+      // Its range follows from the series it compares, whose field adds the buckets past the first.
+      const period = args.period === ComparisonPeriod.PREVIOUS_YEAR ? ComparisonPeriod.PREVIOUS_YEAR : ComparisonPeriod.PREVIOUS_PERIOD;
+      context.comparisonPeriods.set(node, period);
+      return 1 + childComplexity;
+    }
     if (getNamedType(field.type).name === SERIES_TYPE) {
-      const buckets = Math.max(1, context.bucketsOf(args));
-      return 1 + childComplexity + (buckets - 1) * context.bucketCostUnder(node.selectionSet);
+      return 1 + childComplexity + context.extraBucketsCost(node.selectionSet, context.seriesOf(args));
     }
     return undefined;
   };

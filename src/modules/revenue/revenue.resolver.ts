@@ -1,11 +1,12 @@
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { badInput } from '../../graphql/errors.js';
-import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
+import { DateScalar, DecimalScalar, isCalendarDate, UnrepresentableValueError } from '../../graphql/scalars.js';
 import { checkRange } from '../../graphql/validate.js';
 import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
+import { resolveDays } from './revenue.periods.js';
 import { readDataBounds, readRevenuePoints } from './revenue.repository.js';
-import { Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
+import { ComparisonPeriod, Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
 
 /** The series `revenue` answers (and `revenueUpdated` pushes): an open end is taken from the data. */
 export async function resolveRevenueSeries(
@@ -16,14 +17,19 @@ export async function resolveRevenueSeries(
 ): Promise<RevenueSeriesSource> {
   const granularity = granularityArg ?? Granularity.DAY;
   const range = checkRange(from, to);
-  const bounds = range.from && range.to ? undefined : await readDataBounds(ctx.db);
-  const first = range.from ?? bounds?.firstDay;
-  const last = range.to ?? bounds?.lastDay;
-  if (!first || !last || first > last) return new RevenueSeriesSource(null, granularity);
-  if (bucketCount(first, last, granularity) > MAX_SERIES_POINTS) {
+  const given = range.from !== undefined && range.to !== undefined;
+  const bounds = given ? undefined : await readDataBounds(ctx.db);
+  // A day outside the years 0001-9999 (stored before PostgreSQL refused such dates) cannot be shown, nor compared
+  // as text ('10000-01-01' sorts before '2025-03-10'): an error of this field rather than a silently empty series.
+  for (const day of [bounds?.firstDay, bounds?.lastDay]) {
+    if (day && !isCalendarDate(day)) throw new UnrepresentableValueError('Date', day);
+  }
+  const days = resolveDays(range, bounds);
+  if (!days) return new RevenueSeriesSource(null, granularity, given);
+  if (bucketCount(days.from, days.to, granularity) > MAX_SERIES_POINTS) {
     throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);
   }
-  return new RevenueSeriesSource({ from: first, to: last }, granularity);
+  return new RevenueSeriesSource(days, granularity, given);
 }
 
 @Resolver(() => RevenueSeries)
@@ -60,6 +66,23 @@ export class RevenueResolver {
   async points(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<RevenuePoint[]> {
     if (!series.range) return [];
     return readRevenuePoints(ctx.db, series.range, series.granularity);
+  }
+
+  @FieldResolver(() => RevenueSeries, {
+    nullable: true,
+    description:
+      'The same series (same granularity and fields) over the report days `period` compares this range with. Null unless the series was asked for with both `from` and `to`. A comparison has its own `comparison` in turn (the year before last, say); each one reads its own figures and is priced like any series.',
+  })
+  comparison(
+    @Root() series: RevenueSeriesSource,
+    @Arg('period', () => ComparisonPeriod, {
+      nullable: true,
+      defaultValue: ComparisonPeriod.PREVIOUS_PERIOD,
+      description: 'Which days to compare with: the period before (default) or the same days a year earlier.',
+    })
+    period: ComparisonPeriod | null,
+  ): RevenueSeriesSource | null {
+    return series.comparison(period ?? ComparisonPeriod.PREVIOUS_PERIOD);
   }
 
   @FieldResolver(() => DecimalScalar, { description: 'Sum of `amount` over completed transactions in the range.' })

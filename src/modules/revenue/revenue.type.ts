@@ -2,7 +2,12 @@ import type { Kysely } from 'kysely';
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import type { Database } from '../../db/database.js';
 import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
+import { badInput } from '../../graphql/errors.js';
+import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
+import { checkedComparisonRange, ComparisonPeriod, type DayBounds } from './revenue.periods.js';
 import { readRevenueTotals, type RevenueTotalsRecord } from './revenue.repository.js';
+
+export { ComparisonPeriod };
 
 export enum Granularity {
   DAY = 'day',
@@ -16,6 +21,20 @@ registerEnumType(Granularity, {
     DAY: { description: 'One point per calendar day.' },
     WEEK: { description: 'One point per week, Monday to Sunday; the point date is the Monday.' },
     MONTH: { description: 'One point per calendar month; the point date is the first of the month.' },
+  },
+});
+
+registerEnumType(ComparisonPeriod, {
+  name: 'ComparisonPeriod',
+  description: 'Which report days a range is compared with. Comparisons need a range with both ends given.',
+  valuesConfig: {
+    PREVIOUS_PERIOD: {
+      description:
+        'The period just before, ending the day before `from` and as long: the same number of whole months when `from` is the first and `to` the last day of a month (March -> February, a quarter -> the quarter before), else the same number of days.',
+    },
+    PREVIOUS_YEAR: {
+      description: '`from` and `to` each one year earlier; 29 February becomes 28 February.',
+    },
   },
 });
 
@@ -41,11 +60,37 @@ export class RevenuePoint {
 export class RevenueSeriesSource {
   constructor(
     /** Null when there is no data and no range was given. */
-    readonly range: { from: string; to: string } | null,
+    readonly range: DayBounds | null,
     readonly granularity: Granularity,
+    /** Whether both ends of the range were given (rather than taken from the data): only then is there a comparison. */
+    readonly given: boolean,
   ) {}
 
   private totalsQuery?: Promise<RevenueTotalsRecord>;
+  private readonly comparisons = new Map<ComparisonPeriod, RevenueSeriesSource>();
+
+  /**
+   * The same series over the range of `period`, one per period and series, so that aliases of one comparison
+   * share its totals. Null unless both ends were given; BAD_USER_INPUT naming `period` when the compared range
+   * would have more than MAX_SERIES_POINTS buckets (a range near the limit may compare with one a little longer:
+   * a leap day more, or months of other lengths).
+   */
+  comparison(period: ComparisonPeriod): RevenueSeriesSource | null {
+    if (!this.given || !this.range) return null;
+    let compared = this.comparisons.get(period);
+    if (!compared) {
+      const range = checkedComparisonRange(this.range, period);
+      if (bucketCount(range.from, range.to, this.granularity) > MAX_SERIES_POINTS) {
+        throw badInput(
+          'period',
+          `compares with ${range.from}..${range.to}, more than ${MAX_SERIES_POINTS} ${this.granularity} buckets; narrow the range or use a coarser granularity`,
+        );
+      }
+      compared = new RevenueSeriesSource(range, this.granularity, true);
+      this.comparisons.set(period, compared);
+    }
+    return compared;
+  }
 
   /** The three total fields share one query, run on the first of them that is asked for. */
   totals(db: Kysely<Database>): Promise<RevenueTotalsRecord> {

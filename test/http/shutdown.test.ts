@@ -65,7 +65,8 @@ async function waitForSlowQuery(database: TestDatabase) {
   for (;;) {
     const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND state = 'active' AND application_name = 'marketpulse' AND query LIKE '%/* dashboard.%'`.execute(
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND application_name = 'marketpulse'
+        AND query LIKE '%/* dashboard.%'`.execute(
       database.handle.db,
     );
     if (rows[0]!.n > 0) return;

@@ -16,7 +16,7 @@ import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
-import { ErrorCode, createFormatError } from '../graphql/errors.js';
+import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
 import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { createDocumentStore } from '../graphql/document-store.js';
@@ -244,7 +244,7 @@ export async function createGateway(
       const verdict = await reportZone.known();
       if (verdict.state !== 'mismatched') return;
       const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
-      return sendGraphQLError(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, `This gateway does not serve reports now: ${verdict.reason}`);
+      return sendGraphQLError(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
     });
   }
   app.addHook('onRequest', auth.onRequest);

@@ -18,7 +18,7 @@ import { createResponseCaching, type GatewayCache } from '../cache/response-cach
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
-import type { ReportZoneCheck } from '../db/report-zone.js';
+import type { ReportZoneCheck, ZoneVerdict } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
 import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
@@ -246,12 +246,17 @@ export async function createGateway(
   if (reportZone) {
     // Before authentication and the cache: a gateway in another zone than its database answers nothing, cached
     // answers included, since its days are not the database's.
-    app.addHook('onRequest', async (request, reply) => {
-      if (!carriesOperation(request, GRAPHQL_PATH)) return;
-      const verdict = await reportZone.known();
-      if (verdict.state !== 'mismatched') return;
-      const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
-      return sendGraphQLError(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+    // The verdict is known on almost every request and read without a promise; only an unknown one waits for a read.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!carriesOperation(request, GRAPHQL_PATH)) return done();
+      const answer = (verdict: ZoneVerdict) => {
+        if (verdict.state !== 'mismatched') return done();
+        const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
+        sendGraphQLError(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+      };
+      const verdict = reportZone.current;
+      if (verdict.state !== 'unknown') answer(verdict);
+      else void reportZone.known().then(answer);
     });
   }
   app.addHook('onRequest', auth.onRequest);

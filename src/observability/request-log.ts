@@ -43,9 +43,9 @@ function tagErrors(payload: string, requestId: string): { payload: string; codes
 /**
  * Request ids, one log line per request and the HTTP metrics. Every request carries an id (the caller's
  * `x-request-id`, or a new one) in its `x-request-id` response header, in `extensions.requestId` of every
- * error, in its log line, and in the application_name of the PostgreSQL sessions it uses. The request's
- * record is put in `requestContext` in onRequest and again in preValidation: body parsing runs on socket
- * events, outside the async context the first hook entered.
+ * error, in its log line, and with every statement it sends to PostgreSQL (src/db/statement-runner.ts). The
+ * request's record is put in `requestContext` in onRequest and again in preValidation: body parsing runs on
+ * socket events, outside the async context the first hook entered.
  */
 export function registerRequestObservation(app: FastifyInstance, graphqlPath: string): void {
   app.decorateRequest('observation', null);

@@ -10,13 +10,13 @@ import {
 import type { DataBounds } from '../../modules/revenue/revenue.repository.js';
 import { stableJson } from '../stable-json.js';
 
-// Pricing a document walks all of it with graphql-query-complexity: 7 % of the CPU of answering `{ __typename }`,
-// on every request. A client sends the same few documents over and over, with
-// variables that mostly do not change the cost (a dashboard's `from` and `to`, a cursor), so the cost is
-// remembered per parsed document (Apollo keeps one object per document text), operation name and values of the
-// variables that can change it: the ones passed to an argument the estimators read, and to any directive
-// (`@include(if: $x)` decides which fields count). A document with an open-ended revenue series was priced
-// with the data's first and last day: its cost is reused only while those are the same.
+// Pricing a document walks all of it with graphql-query-complexity: 7 % of the CPU of answering
+// `{ __typename }`, on every request. A client sends the same few documents over and over, with variables that
+// mostly do not change the cost (a dashboard's `from` and `to`, a cursor), so the cost is remembered per parsed
+// document (Apollo keeps one object per document text), operation name and values of the variables that can
+// change it: the ones passed to an argument the estimators read, and to any directive (`@include(if: $x)`
+// decides which fields count). A document with an open-ended revenue series was priced with the data's first
+// and last day: its cost is reused only while those are the same.
 
 /** Whether the estimators read this argument of this field (query-limits.ts decides, with revenue.cost.ts). */
 export type CostArgumentTest = (parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>, argument: string) => boolean;

@@ -10,7 +10,7 @@ import type { AuditWriter } from '../modules/audit/audit-writer.js';
 import type { Customer } from '../modules/customers/customer.type.js';
 import { currentRequest, type ExportRecord } from '../observability/request-context.js';
 import { exportColumns, type ExportColumn, type RowTypeName } from './export.columns.js';
-import { ExportError, EXPORT_PATH_PREFIX, sendExportError } from './export.errors.js';
+import { ExportError, EXPORT_PATH_PREFIX, fromArgumentError, sendExportError } from './export.errors.js';
 import { contentDisposition, reportDay, type ExportFileName } from './export.filename.js';
 import { exportedRows, exportsEnded } from './export.metrics.js';
 import { exportParameters, type ExportKind, type ExportParameters } from './export.params.js';
@@ -106,7 +106,7 @@ async function prepare(parameters: ExportParameters, options: ExportRoutesOption
   }
 }
 
-/** A refusal thrown by a check shared with GraphQL (its codes), as the export answers it. */
+/** A refusal thrown by a check shared with GraphQL (its codes; an argument named as the parameter), as the export answers it. */
 function refusalOf(error: unknown): ExportError | undefined {
   if (error instanceof ExportError) return error;
   if (!(error instanceof GraphQLError)) return undefined;
@@ -117,8 +117,7 @@ function refusalOf(error: unknown): ExportError | undefined {
   }
   if (code === 'UNAUTHENTICATED') return new ExportError(401, 'UNAUTHENTICATED', error.message, { 'www-authenticate': 'Bearer' });
   if (code === 'FORBIDDEN') return new ExportError(403, 'FORBIDDEN', error.message);
-  if (code === ErrorCode.BAD_USER_INPUT) return new ExportError(400, ErrorCode.BAD_USER_INPUT, error.message);
-  return undefined;
+  return fromArgumentError(error);
 }
 
 /**

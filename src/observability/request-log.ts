@@ -90,9 +90,12 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     const record: RequestRecord = { requestId: request.id, errorCodes: [] };
     records.set(request, record);
     void reply.header('x-request-id', request.id);
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) finish(request, reply, true);
-    });
+    // A WebSocket upgrade's response closes with its socket, long after the upgrade: it is no aborted request.
+    if (request.headers.upgrade === undefined) {
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) finish(request, reply, true);
+      });
+    }
     requestContext.run(record, done);
   });
 

@@ -215,7 +215,7 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
       },
       onFailure: (error) => {
         ended('failed');
-        request.log.error({ err: error, kind, rows: progress.rows }, 'export failed after its first rows were sent; cutting the connection');
+        request.log.error({ err: error, kind, rows: progress.rows }, 'export failed while streaming its rows; the connection is cut');
       },
     });
     return reply

@@ -55,8 +55,8 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
   };
 
   const answered = new WeakSet<FastifyRequest>();
-  // One line per request: when its answer is sent (onResponse), or when its connection closes before that (a
-  // client that went away mid-download, a stream cut after an error), marked `aborted`.
+  // One line per request: when its answer is sent (onResponse), or when its connection closes while the answer
+  // is being sent (a client that went away mid-download, a stream cut after an error), marked `aborted`.
   const finish = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
     const record = records.get(request);
     if (!record || answered.has(request)) return;
@@ -90,12 +90,12 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     const record: RequestRecord = { requestId: request.id, errorCodes: [] };
     records.set(request, record);
     void reply.header('x-request-id', request.id);
-    // A WebSocket upgrade's response closes with its socket, long after the upgrade: it is no aborted request.
-    if (request.headers.upgrade === undefined) {
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) finish(request, reply, true);
-      });
-    }
+    // An answer cut after its headers went out (a stream whose client went away, or that failed) never finishes.
+    // Only such answers: a request whose client left before any answer is not one, and neither is a WebSocket
+    // upgrade, whose socket (and response object) closes long after the upgrade, with no HTTP answer sent.
+    reply.raw.once('close', () => {
+      if (reply.raw.headersSent && !reply.raw.writableFinished) finish(request, reply, true);
+    });
     requestContext.run(record, done);
   });
 

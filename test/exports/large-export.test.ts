@@ -265,7 +265,7 @@ describe.runIf(runs)('an export of 200,000 customers', () => {
       gateway.logs.find((entry) => entry.msg === 'request' && entry.requestId === 'large-export-failed'),
     );
     expect(line).toMatchObject({ status: 200, aborted: true, export: { kind: 'customers', complete: false } });
-    expect(gateway.logs.some((entry) => entry.requestId === 'large-export-failed' && entry.msg.startsWith('export failed after its first rows'))).toBe(true);
+    expect(gateway.logs.some((entry) => entry.requestId === 'large-export-failed' && entry.msg.startsWith('export failed while streaming'))).toBe(true);
     expect(valueOf(await metrics(), 'marketpulse_exports_total', { kind: 'customers', outcome: 'failed' })).toBe(1);
   }, 60_000);
 });

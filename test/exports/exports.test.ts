@@ -563,3 +563,28 @@ describe('rate budgets', () => {
     expect((await first.post({ query: '{ dashboard { totalRevenue } }' })).status).toBe(429);
   });
 });
+
+describe('a shop without sales', () => {
+  it('answers every export with its header alone, the revenue file named for no data', async () => {
+    const empty = await createTestDatabase();
+    const emptyGateway = await startTestGateway(empty.handle, {}, {}, { overHttp: true });
+    try {
+      const emptyBase = baseUrl(emptyGateway);
+      for (const kind of ['customers', 'products', 'revenue']) {
+        const csv = await download(emptyBase, `/export/${kind}`);
+        expect(csv.status).toBe(200);
+        expect(parseCsv(csv.text).rows).toEqual([]);
+        expect((await download(emptyBase, `/export/${kind}?format=ndjson`)).text).toBe('');
+      }
+      expect((await download(emptyBase, '/export/revenue?granularity=MONTH')).headers.get('content-disposition')).toBe(
+        'attachment; filename="revenue-month-no-data.csv"',
+      );
+      // With both ends given, the days are there, zero-filled, as in GraphQL.
+      const given = parseCsv((await download(emptyBase, '/export/revenue?from=2025-01-01&to=2025-01-03')).text).rows;
+      expect(given).toEqual(['2025-01-01', '2025-01-02', '2025-01-03'].map((day) => [day, '0.00', '0', '0.00', '0']));
+    } finally {
+      await emptyGateway.close();
+      await empty.drop();
+    }
+  });
+});

@@ -4,7 +4,6 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { openEmbedded } from '../src/db/create-database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
-import { ensureRollupTimezone } from '../src/db/rollups.js';
 import { createGateway } from '../src/http/server.js';
 
 // What distinct documents padded with comments cost the gateway's memory: each is a valid, cheap query
@@ -43,9 +42,9 @@ function padded(index: number): string {
 }
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', RATE_LIMIT_POINTS: '0' });
-const database = await openEmbedded(undefined, { reportTimezone: 'UTC' });
+// A fresh embedded database reports in UTC.
+const database = await openEmbedded(undefined);
 await migrateToLatest(database);
-await ensureRollupTimezone(database.db, 'UTC');
 const gateway = await createGateway(config, database, pino({ level: 'silent' }));
 await gateway.app.ready();
 

@@ -25,6 +25,10 @@ const optionalUrl = z
   .pipe(z.url({ protocol: /^(postgres|postgresql|redis|rediss)$/ }).optional())
   .optional();
 
+const optionalPostgresUrl = optionalUrl.refine((url) => url === undefined || /^postgres(ql)?:/.test(url), {
+  message: 'must be a postgres:// or postgresql:// URL',
+});
+
 const optionalText = z
   .string()
   .trim()
@@ -78,7 +82,15 @@ const schema = z.object({
   HOST: z.string().min(1).default('localhost'),
   PORT: port.default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: optionalUrl,
+  DATABASE_URL: optionalPostgresUrl,
+  // A direct (unpooled) URL of the same database, for what needs a session of its own: the change listener,
+  // migrations, the rollups and the other commands. Unset: DATABASE_URL.
+  DATABASE_DIRECT_URL: optionalPostgresUrl,
+  // false: unnamed statements, for PgBouncer before 1.21 in transaction mode.
+  PG_PREPARED_STATEMENTS: z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((value) => value !== 'false'),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_SEED_TRANSACTIONS: positiveInt.default(10_000),
   REPORT_TIMEZONE: z
@@ -208,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((given('JWT_SECRET') || given('JWT_JWKS_URL')) && !(config.JWT_ISSUER && config.JWT_AUDIENCE)) {
     problems.push('JWT_ISSUER, JWT_AUDIENCE: both are required when tokens are accepted (JWT_SECRET or JWT_JWKS_URL)');
   }
+  if (given('DATABASE_DIRECT_URL') && !given('DATABASE_URL')) {
+    problems.push('DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)');
+  }
   problems.push(...redisProblems(config, given));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;
@@ -304,6 +319,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     ...(config.JWT_SECRET ? { JWT_SECRET: '[redacted]' } : {}),
   };
   if (config.DATABASE_URL) redacted.DATABASE_URL = maskPassword(config.DATABASE_URL);
+  if (config.DATABASE_DIRECT_URL) redacted.DATABASE_DIRECT_URL = maskPassword(config.DATABASE_DIRECT_URL);
   if (config.REDIS_URL) redacted.REDIS_URL = maskPassword(config.REDIS_URL);
   for (const name of ['REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
     if (config[name] !== undefined) redacted[name] = '[redacted]';
@@ -322,17 +338,37 @@ export function maskPassword(url: string): string {
   return parsed.toString();
 }
 
-/** What the one-shot data commands (seed, ingest) read: the database and the report zone, nothing else. */
+/** How the gateway reaches PostgreSQL: DATABASE_URL, perhaps through a pooler, and a direct URL for sessions. */
+export interface PostgresConnection {
+  url: string;
+  /** DATABASE_DIRECT_URL, or DATABASE_URL when it is not set. */
+  directUrl: string;
+  /**
+   * DATABASE_URL leads to a pooler: a DATABASE_DIRECT_URL other than it says so. A transaction pooler keeps no
+   * session for a client, so the listener needs a direct URL anyway: a pooler without one cannot serve the gateway.
+   */
+  pooled: boolean;
+  preparedStatements: boolean;
+}
+
+/** The PostgreSQL a loaded configuration names, or undefined for the embedded database. */
+export function postgresConnection(config: Config): PostgresConnection | undefined {
+  if (!config.DATABASE_URL) return undefined;
+  const directUrl = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
+  return { url: config.DATABASE_URL, directUrl, pooled: directUrl !== config.DATABASE_URL, preparedStatements: config.PG_PREPARED_STATEMENTS };
+}
+
+/** What the one-shot data commands (seed, ingest, rollups) read: the database, nothing else. */
 export interface ToolEnvironment {
+  /** DATABASE_DIRECT_URL when set (the commands run long statements, on sessions of their own), else DATABASE_URL. */
   databaseUrl: string | undefined;
-  reportTimezone: string;
 }
 
 /**
- * The environment of a one-shot data command. Only these two variables, and unvalidated here: the commands
+ * The environment of a one-shot data command. Only the database's URLs, and unvalidated here: the commands
  * check them and answer with their own usage errors, and a server setting they never use (a bad JWT_SECRET,
  * say) must not stop an ETL job.
  */
 export function readToolEnvironment(env: NodeJS.ProcessEnv = process.env): ToolEnvironment {
-  return { databaseUrl: env.DATABASE_URL?.trim() || undefined, reportTimezone: env.REPORT_TIMEZONE?.trim() || 'UTC' };
+  return { databaseUrl: env.DATABASE_DIRECT_URL?.trim() || env.DATABASE_URL?.trim() || undefined };
 }

@@ -4,6 +4,6 @@ import { pino, type Logger } from 'pino';
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'DATABASE_URL', '*.DATABASE_URL'], censor: '[redacted]' },
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'DATABASE_URL', '*.DATABASE_URL', 'DATABASE_DIRECT_URL', '*.DATABASE_DIRECT_URL'], censor: '[redacted]' },
   });
 }

@@ -5,6 +5,8 @@ import { closeRedisClient, createRedisClient } from './cache/redis-cache.js';
 import { ChangeListener } from './cache/change-listener.js';
 import { ConfigError, loadConfig, redactConfig, redisConnection } from './config.js';
 import { openConfiguredDatabase } from './db/open-database.js';
+import { ReportZoneCheck } from './db/report-zone.js';
+import { readDatabaseReportZone } from './db/rollups.js';
 import { installGracefulShutdown } from './graceful-shutdown.js';
 import { createGateway } from './http/server.js';
 import { createLogger } from './logger.js';
@@ -31,7 +33,16 @@ warnIfUnprotected(config, logger);
 warnAboutDefaultSecrets(config, logger);
 
 const database = await openConfiguredDatabase(config, logger);
+// A gateway whose REPORT_TIMEZONE is not the database's starts anyway, not ready and refusing GraphQL, so that the
+// reason is in its log and in /readyz; it serves once the database is re-zoned to its zone.
+const reportZone = new ReportZoneCheck(config.REPORT_TIMEZONE, () => readDatabaseReportZone(database.db), logger.child({ component: 'report-zone' }));
+await reportZone.check().catch((error: unknown) => logger.warn({ err: error }, 'could not read the database\'s report zone; checking again on the first request'));
 const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));
+// A re-zone announces its zone on the change feed; after the listener reconnects, announcements may be lost.
+changes.onReportZone((zone) => {
+  if (zone !== undefined) reportZone.announced(zone);
+  else void reportZone.check().catch(() => undefined);
+});
 // Redis by URL or through Sentinels; the same connection settings for the cache and the rate budgets.
 const redis = redisConnection(config);
 const store = openCacheStore({
@@ -59,6 +70,7 @@ const gateway = await createGateway(config, database, logger, {
   ...(rateLimitRedis ? { rateLimitRedis } : {}),
   // Subscriptions are recomputed when the change feed announces a write.
   changes,
+  reportZone,
 });
 const address = await gateway.app.listen({ host: config.HOST, port: config.PORT });
 logger.info(`MarketPulse is serving ${address}/graphql`);

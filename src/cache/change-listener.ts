@@ -39,6 +39,7 @@ export class ChangeListener {
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
   private readonly changeListeners = new Set<() => void>();
+  private readonly zoneListeners = new Set<(zone: string | undefined) => void>();
 
   private constructor(
     private readonly database: DatabaseHandle,
@@ -56,7 +57,10 @@ export class ChangeListener {
           if (session !== listener.sessions || listener.closed) return;
           waiting.resolve();
           // Back after a lost session: whatever was announced meanwhile is lost, so tell of a change anyway.
-          if (session > 0) listener.notifyChange();
+          if (session > 0) {
+            listener.notifyChange();
+            listener.notifyZone(undefined);
+          }
         });
       },
       onConnectionError: (error) => {
@@ -96,9 +100,19 @@ export class ChangeListener {
     return () => this.changeListeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` with the zone a re-zone of the rollups announces (sql/migrations/009), and with undefined
+   * after a reconnection, when such an announcement may have been missed. Returns the function that stops it.
+   */
+  onReportZone(listener: (zone: string | undefined) => void): () => void {
+    this.zoneListeners.add(listener);
+    return () => this.zoneListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.changeListeners.clear();
+    this.zoneListeners.clear();
     clearTimeout(this.retry);
     const unlisten = this.unlisten;
     this.unlisten = undefined;
@@ -107,8 +121,11 @@ export class ChangeListener {
 
   private announced(payload: string) {
     let version: bigint;
+    let zone: unknown;
     try {
-      version = BigInt((JSON.parse(payload) as { version: number | string }).version);
+      const announcement = JSON.parse(payload) as { version: number | string; zone?: unknown };
+      version = BigInt(announcement.version);
+      zone = announcement.zone;
     } catch (error) {
       this.logger.warn({ err: error, payload }, 'ignored a change announcement that is not {"version":N}');
       return;
@@ -120,7 +137,19 @@ export class ChangeListener {
       this.key = `${this.highest}~${version}`;
     }
     this.logger.debug({ dataVersion: this.key }, 'data changed');
+    // Before the change listeners: what they recompute must already be refused if the zone is not ours.
+    if (typeof zone === 'string') this.notifyZone(zone);
     this.notifyChange();
+  }
+
+  private notifyZone(zone: string | undefined) {
+    for (const listener of this.zoneListeners) {
+      try {
+        listener(zone);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'a report zone listener failed');
+      }
+    }
   }
 
   private notifyChange() {

@@ -1,15 +1,15 @@
 import { runApiKeyCommand } from '../auth/api-key-command.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, postgresConnection } from '../config.js';
 import { connectPostgres } from '../db/create-database.js';
 
 // `npm run api-key -- create|list|revoke`: manages the API keys in DATABASE_URL (migrate it first).
 
-const config = loadConfig();
-if (!config.DATABASE_URL) {
+const connection = postgresConnection(loadConfig());
+if (!connection) {
   console.error('DATABASE_URL is not set: API keys live in PostgreSQL; point DATABASE_URL at the migrated database.');
   process.exit(2);
 }
-const handle = connectPostgres(config.DATABASE_URL, { reportTimezone: config.REPORT_TIMEZONE });
+const handle = connectPostgres(connection.directUrl, { poolMax: 1 });
 try {
   process.exitCode = await runApiKeyCommand(handle.db, process.argv.slice(2), {
     out: (line) => console.log(line),

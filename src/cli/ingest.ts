@@ -39,7 +39,7 @@ its customer, product and date stay as first written.
 
 Exit status: 0 every row written; 1 rows refused (listed by line on stderr); 2 bad arguments or input;
 3 a batch failed at the database (earlier batches are written, later ones not).
-Environment: DATABASE_URL (required), REPORT_TIMEZONE (default UTC).`;
+Environment: DATABASE_DIRECT_URL, else DATABASE_URL (required).`;
 
 export type { CommandOutput, OpenDatabase } from './command.js';
 
@@ -112,7 +112,7 @@ export async function runIngestCommand(
   }
   const input = command.file === undefined ? stdin : createReadStream(command.file);
   // Bulk batches may rightly outlast the API's per-statement limit.
-  const handle = open(environment.databaseUrl, { reportTimezone: environment.reportTimezone, poolMax: 2, statementTimeoutMs: 0 });
+  const handle = open(environment.databaseUrl, { poolMax: 2, statementTimeoutMs: 0 });
   const reportRejected = (summary: IngestSummary) => {
     for (const row of summary.rejected) output.err(`line ${row.line}: ${row.reason}`);
   };

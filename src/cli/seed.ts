@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
 import { connectPostgres } from '../db/create-database.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
@@ -33,7 +33,8 @@ Loads deterministic demo data into DATABASE_URL (run \`npm run migrate\` first).
   --reset             replace existing data (in the same transaction as the new rows)
   -h, --help          show this help
 
-Environment: DATABASE_URL (required), REPORT_TIMEZONE (default UTC).`;
+Environment: DATABASE_DIRECT_URL, else DATABASE_URL (required). The rollups are rebuilt in the database's report
+zone (npm run rollups changes it).`;
 
 export type { CommandOutput, OpenDatabase } from './command.js';
 
@@ -139,19 +140,15 @@ export async function runSeedCommand(
     output.out(USAGE);
     return EXIT_OK;
   }
-  const { databaseUrl, reportTimezone } = environment;
+  const { databaseUrl } = environment;
   if (!databaseUrl) {
     output.err('seed: DATABASE_URL is not set; point it at the PostgreSQL to load, e.g. postgres://postgres@127.0.0.1:5432/marketpulse');
-    return EXIT_USAGE;
-  }
-  if (!isTimeZone(reportTimezone)) {
-    output.err(`seed: REPORT_TIMEZONE must be an IANA time zone name such as UTC or Asia/Jerusalem, got '${reportTimezone}'`);
     return EXIT_USAGE;
   }
 
   const target = redact(databaseUrl);
   // Bulk batches and ANALYZE on a large table may rightly outlast the API's per-statement limit.
-  const handle = open(databaseUrl, { reportTimezone, poolMax: 2, statementTimeoutMs: 0 });
+  const handle = open(databaseUrl, { poolMax: 2, statementTimeoutMs: 0 });
   try {
     let empty: boolean;
     try {

@@ -1,55 +1,62 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../config.js';
+import { postgresConnection, type Config } from '../config.js';
 import { observeStatement } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from './create-database.js';
 import { migrateToLatest } from './migrator.js';
-import { ensureRollupTimezone } from './rollups.js';
+import { readDatabaseReportZone, rezoneRollups } from './rollups.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
-/**
- * DATABASE_URL set: that PostgreSQL, migrated separately with `npm run migrate`.
- * Not set: the embedded PostgreSQL under DATA_DIR, migrated with the same SQL files and loaded with demo
- * data on first start, so a newcomer sees real figures at once.
- */
-export async function openConfiguredDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
-  const options: DatabaseOptions = {
+/** How the gateway's pool connects to a PostgreSQL of DATABASE_URL (a read pool takes the same, with its own URL). */
+export function gatewayDatabaseOptions(config: Config, log: Pick<Logger, 'warn'>): DatabaseOptions {
+  const connection = postgresConnection(config);
+  return {
     reportTimezone: config.REPORT_TIMEZONE,
     poolMax: config.PG_POOL_MAX,
     connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    pooled: connection?.pooled ?? false,
+    preparedStatements: connection?.preparedStatements ?? true,
+    ...(connection ? { listenUrl: connection.directUrl } : {}),
     onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
     onStatement: observeStatement,
-    sessionLabel: () => currentRequest()?.requestId,
+    requestLabel: () => currentRequest()?.requestId,
   };
-  if (config.DATABASE_URL) {
-    const handle = connectPostgres(config.DATABASE_URL, options);
-    await alignRollups(handle, config.REPORT_TIMEZONE, log);
-    return handle;
-  }
+}
+
+/**
+ * DATABASE_URL set: that PostgreSQL, migrated, and its rollups built or re-zoned, separately (`npm run migrate`,
+ * `npm run rollups`): a gateway never rewrites a shared database's rollups.
+ * Not set: the embedded PostgreSQL under DATA_DIR, migrated with the same SQL files, re-zoned to
+ * REPORT_TIMEZONE and loaded with demo data on first start, so a newcomer sees real figures at once. It belongs
+ * to this one process, which may rebuild its rollups.
+ */
+export async function openConfiguredDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
+  const options = gatewayDatabaseOptions(config, log);
+  if (config.DATABASE_URL) return connectPostgres(config.DATABASE_URL, options);
 
   const dataDir = path.resolve(config.DATA_DIR, 'pgdata');
   await mkdir(dataDir, { recursive: true });
   log.info({ dataDir }, 'no DATABASE_URL: using the embedded PostgreSQL');
   const handle = await openEmbedded(dataDir, options);
   await migrateToLatest(handle);
-  if (await isDatabaseEmpty(handle.db)) {
+  const empty = await isDatabaseEmpty(handle.db);
+  const zone = await readDatabaseReportZone(handle.db);
+  if (zone.rollups !== config.REPORT_TIMEZONE) {
+    const started = Date.now();
+    await rezoneRollups(handle.db, config.REPORT_TIMEZONE);
+    if (!empty) {
+      log.warn({ from: zone.rollups, to: config.REPORT_TIMEZONE, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
+    }
+  }
+  if (empty) {
     log.info({ transactions: config.EMBEDDED_SEED_TRANSACTIONS }, 'first start: loading demo data');
     const summary = await seedDatabase(handle.db, { transactions: config.EMBEDDED_SEED_TRANSACTIONS });
     log.info(summary, 'demo data loaded');
   }
-  await alignRollups(handle, config.REPORT_TIMEZONE, log);
   return handle;
-}
-
-async function alignRollups(handle: DatabaseHandle, zone: string, log: Logger) {
-  const started = Date.now();
-  const previous = await ensureRollupTimezone(handle.db, zone);
-  if (previous !== null) {
-    log.warn({ from: previous, to: zone, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the rollups for the new report days');
-  }
 }

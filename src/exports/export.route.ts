@@ -4,7 +4,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Kysely } from 'kysely';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
-import { ErrorCode, isDatabaseUnavailable, isQueryTimeout } from '../graphql/errors.js';
+import { ErrorCode, isDatabaseUnavailable, isQueryTimeout, isReportZoneError, sessionZoneUnavailable } from '../graphql/errors.js';
 import { RATE_LIMITED } from '../graphql/limits/rate-limit.js';
 import type { AuditWriter } from '../modules/audit/audit-writer.js';
 import type { Customer } from '../modules/customers/customer.type.js';
@@ -47,6 +47,8 @@ export interface ExportRoutesOptions {
   chargeCost?(request: FastifyRequest, points: number): Promise<void>;
   /** The zone of the report day an export of customers or products is dated with. */
   reportTimezone: string;
+  /** A statement found its session in another report zone than the rollups: the database's zone is read again. */
+  onReportZoneError?(): void;
 }
 
 const KINDS: readonly ExportKind[] = ['customers', 'products', 'revenue'];
@@ -122,8 +124,8 @@ function refusalOf(error: unknown): ExportError | undefined {
 
 /**
  * Every step of `batches` runs in the async context of the request that started it, not in that of the socket
- * event asking for more: the request id then reaches PostgreSQL (application_name) and the log lines of the
- * statements each batch runs.
+ * event asking for more: the statements each batch runs then carry the request id to PostgreSQL and to the logs,
+ * as a GraphQL request's do.
  */
 function inRequestContext<T>(batches: AsyncGenerator<T, void, undefined>): ExportBatches<T> {
   return { next: AsyncResource.bind(() => batches.next()), return: AsyncResource.bind(() => batches.return(undefined)) };
@@ -147,6 +149,10 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
     }
     if (isDatabaseUnavailable(error)) {
       return sendExportError(reply.headers(retry), 503, ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; try again shortly');
+    }
+    if (isReportZoneError(error)) {
+      options.onReportZoneError?.();
+      return sendExportError(reply.headers(retry), 503, ErrorCode.SERVICE_UNAVAILABLE, sessionZoneUnavailable().message);
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return sendExportError(reply, error.statusCode, ErrorCode.BAD_REQUEST, error.message);

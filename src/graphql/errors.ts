@@ -25,6 +25,23 @@ export function serviceUnavailable(): GraphQLError {
   });
 }
 
+/**
+ * This gateway's REPORT_TIMEZONE is not the database's report zone (src/db/report-zone.ts): nothing it answered
+ * would be in the days it announces. A 503, like every refusal a restart or a re-zone mends.
+ */
+export function reportZoneUnavailable(reason: string): GraphQLError {
+  return new GraphQLError(`This gateway does not serve reports now: ${reason}`, {
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+  });
+}
+
+/** The session reported in another zone than the rollups (MP001) or in none (MP002): the database was re-zoned under it. */
+export function sessionZoneUnavailable(): GraphQLError {
+  return new GraphQLError("The database's report time zone changed; try again shortly", {
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+  });
+}
+
 /** A statement ran past PG_STATEMENT_TIMEOUT_MS and PostgreSQL cancelled it; also a 503. */
 export function queryTimeout(): GraphQLError {
   return new GraphQLError('The query took too long and was cancelled; try again shortly or ask for less', {
@@ -41,6 +58,14 @@ export function internalError(): GraphQLError {
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set([ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.QUERY_TIMEOUT]);
 
 const QUERY_CANCELED = '57014';
+
+/** Raised by the reporting views (sql/migrations/004, 009): the session's report zone is not the rollups', or it has none. */
+export function isReportZoneError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (code === 'MP001' || code === 'MP002') return true;
+  return error.cause !== undefined && isReportZoneError(error.cause);
+}
 
 /** PostgreSQL cancelled the statement because of statement_timeout (not a cancel asked for by somebody). */
 export function isQueryTimeout(error: unknown): boolean {
@@ -112,11 +137,19 @@ export interface ErrorLogger {
  * Error masking: a GraphQLError that carries a code of ours or Apollo's passes through; anything else is
  * logged in full and becomes INTERNAL_SERVER_ERROR with no SQL, stack or host names in it.
  */
-export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean }) {
+export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean; onReportZoneError?: () => void }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
+    const zoneError = isReportZoneError(original);
+    if (zoneError) options.onReportZoneError?.();
     // The timeout first: its SQLSTATE (57014) is also one of the "unavailable" ones.
-    const database = isQueryTimeout(original) ? queryTimeout() : isDatabaseUnavailable(original) ? serviceUnavailable() : undefined;
+    const database = isQueryTimeout(original)
+      ? queryTimeout()
+      : isDatabaseUnavailable(original)
+        ? serviceUnavailable()
+        : zoneError
+          ? sessionZoneUnavailable()
+          : undefined;
     if (database) {
       return { message: database.message, locations: formatted.locations, path: formatted.path, extensions: { code: database.extensions.code } };
     }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { withTimeout, type DatabaseHandle } from '../db/create-database.js';
 import { findPendingMigrations, readMigrationNames } from '../db/migrator.js';
+import type { ReportZoneCheck } from '../db/report-zone.js';
 
 export type CacheStatus = 'up' | 'down' | 'memory';
 
@@ -11,12 +12,14 @@ export interface ReadinessOptions {
   cacheStatus?: () => CacheStatus;
   /** True once shutdown has begun: the load balancer must stop sending requests here. */
   stopping: () => boolean;
+  /** Whether REPORT_TIMEZONE is the database's report zone; read again by every probe. */
+  reportZone?: ReportZoneCheck | undefined;
 }
 
 /**
  * GET /readyz: whether a load balancer should send this gateway traffic. 503 while shutting down, while
- * PostgreSQL does not answer within `timeoutMs`, or while migrations are pending (the views may not match
- * the code). Redis is reported but never fails it: without Redis the gateway answers uncached
+ * PostgreSQL does not answer within `timeoutMs`, while migrations are pending (the views may not match
+ * the code), or while REPORT_TIMEZONE is not the database's report zone (with the reason). Redis is reported but never fails it: without Redis the gateway answers uncached
  * (`"status":"degraded"`, still 200). /healthz stays the cheap liveness answer.
  */
 export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptions) {
@@ -38,6 +41,19 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
     }
     if (pending.length > 0) {
       return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
+    }
+    if (options.reportZone) {
+      let verdict;
+      try {
+        verdict = await withTimeout(options.reportZone.check(), options.timeoutMs, 'PostgreSQL');
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check: database did not answer');
+        return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
+      }
+      if (verdict.state === 'mismatched') {
+        const reportTimezone = { gateway: options.reportZone.expected, database: verdict.zone.rollups, sessions: verdict.zone.sessions };
+        return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'current', reportTimezone, reason: verdict.reason, ...cacheField });
+      }
     }
     const status = cache === 'down' ? 'degraded' : 'ready';
     return reply.code(200).send({ status, database: 'up', migrations: 'current', ...cacheField });

@@ -14,8 +14,9 @@ import { createResponseCaching, type GatewayCache } from '../cache/response-cach
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
+import type { ReportZoneCheck } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
-import { createFormatError } from '../graphql/errors.js';
+import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
 import { graphqlRouteGuard } from '../graphql/early-answer.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { createDocumentStore } from '../graphql/document-store.js';
@@ -39,6 +40,7 @@ import { observeSubscriptions } from '../observability/subscription-metrics.js';
 import { registerRequestObservation } from '../observability/request-log.js';
 import { exportRouteGuard } from '../exports/export.errors.js';
 import { exportRoutes } from '../exports/export.route.js';
+import { guardOf } from './guarded-route.js';
 import { registerHealthRoute } from './health.route.js';
 import { registerMetricsRoute } from './metrics.route.js';
 import { registerProtocolErrors } from './protocol-errors.js';
@@ -54,6 +56,8 @@ export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_T
   Partial<SubscriptionConfig>;
 
 const GRAPHQL_PATH = '/graphql';
+// What a 503 tells clients to wait, as the error formatter's answers do (unavailable-status.plugin.ts).
+const RETRY_AFTER_SECONDS = 5;
 const DEFAULT_DOCUMENT_CACHE_MB = 32;
 const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
 const DEFAULT_API_KEY_FAILURES_PER_MINUTE = 20;
@@ -68,6 +72,11 @@ export interface GatewayOptions {
   changes?: ChangeFeed;
   /** What /readyz reports about the cache store (Redis up or down, or the in-process LRU). */
   cacheStatus?: () => CacheStatus;
+  /**
+   * Whether REPORT_TIMEZONE is the database's report zone; while it is not, /readyz answers 503 and GraphQL
+   * requests and subscriptions get SERVICE_UNAVAILABLE, with the reason.
+   */
+  reportZone?: ReportZoneCheck;
 }
 
 export interface Gateway {
@@ -161,7 +170,13 @@ export async function createGateway(
     const unhear = options.changes.onChange(() => seriesSpan.changed());
     app.addHook('onClose', async () => unhear());
   }
-  const formatError = createFormatError({ logger: app.log, exposeDetails: config.NODE_ENV === 'development' });
+  const { reportZone } = options;
+  const formatError = createFormatError({
+    logger: app.log,
+    exposeDetails: config.NODE_ENV === 'development',
+    // A session in another zone than the rollups: the database may have been re-zoned; read its zone again.
+    ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
+  });
   const formatLimits = limitErrorCodes({ hideSuggestions: production });
   // Limit codes put back (and suggestions hidden in production), then masking: for queries and subscriptions.
   const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) => formatError(formatLimits(formatted), error);
@@ -185,7 +200,7 @@ export async function createGateway(
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
-      serviceUnavailableStatusPlugin(),
+      serviceUnavailableStatusPlugin(RETRY_AFTER_SECONDS),
       refusedDocumentStatusPlugin(),
       costLimitPlugin(schema, limits, seriesSpan),
       ...(caching ? [registrationPricePlugin<GraphQLContext>(persistedQueryMaxBytes)] : []),
@@ -202,7 +217,7 @@ export async function createGateway(
   app.addHook('onClose', async () => audit.close());
   registerRequestObservation(app, GRAPHQL_PATH);
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
-  registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping });
+  registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping, reportZone });
   registerMetricsRoute(app);
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
@@ -226,6 +241,18 @@ export async function createGateway(
     exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after', 'content-disposition'],
     maxAge: 600,
   });
+  if (reportZone) {
+    // Before authentication and the cache: a gateway in another zone than its database answers nothing, cached
+    // answers and exports included, since its days are not the database's.
+    app.addHook('onRequest', async (request, reply) => {
+      const route = guardOf(guarded, request);
+      if (!route) return;
+      const verdict = await reportZone.known();
+      if (verdict.state !== 'mismatched') return;
+      const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
+      return route.refuse(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+    });
+  }
   app.addHook('onRequest', auth.onRequest);
   if (rateLimit) {
     // After authentication: a request turned away with 401 spends nobody's budget.
@@ -244,6 +271,7 @@ export async function createGateway(
     principalOf: auth.principalOf,
     ...(rateLimit ? { chargeCost: rateLimit.chargeCost } : {}),
     reportTimezone: config.REPORT_TIMEZONE ?? 'UTC',
+    ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
   });
   const beginShutdown = () => {
     stopping = true;
@@ -269,6 +297,7 @@ export async function createGateway(
     corsOrigins: config.CORS_ORIGINS ?? [],
     seriesSpan,
     audit,
+    ...(reportZone ? { refusal: () => reportZone.refusal } : {}),
   });
   const unobserveSubscriptions = observeSubscriptions(subscriptions.stats);
   app.addHook('onClose', async () => unobserveSubscriptions());

@@ -14,7 +14,7 @@ import { cacheScope } from '../cache/cache-scope.js';
 import { createContext } from '../graphql/context.js';
 import type { Database } from '../db/database.js';
 import { sendGraphQLError } from '../graphql/early-answer.js';
-import { internalError } from '../graphql/errors.js';
+import { internalError, reportZoneUnavailable } from '../graphql/errors.js';
 import type { QueryLimits } from '../graphql/limits/query-limits.js';
 import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
 import { stableJson } from '../graphql/stable-json.js';
@@ -67,6 +67,8 @@ export interface SubscriptionServerOptions {
   seriesSpan?: SeriesSpan;
   /** The audit trail's writer, the one HTTP requests record in. */
   audit: Pick<AuditWriter, 'record'>;
+  /** Why reports are refused now (a report zone other than the database's), or undefined while they are served. */
+  refusal?: () => string | undefined;
 }
 
 export interface SubscriptionServer {
@@ -132,6 +134,10 @@ export async function registerSubscriptionServer(
     stats,
   );
   const allowedOrigins = new Set(options.corsOrigins);
+  const reportsRefused = (): GraphQLError | undefined => {
+    const reason = options.refusal?.();
+    return reason === undefined ? undefined : reportZoneUnavailable(reason);
+  };
 
   // A subscription executes (or joins) a live query, and every push sends a freshly computed result: both are
   // charged, so that subscribing in a loop, or holding subscriptions on data that keeps changing, spends budget
@@ -271,6 +277,8 @@ export async function registerSubscriptionServer(
         }
         // Taken before anything is awaited, so the caps bound the subscriptions being set up as well as the
         // ones set up, and released on every way out but the one handing the subscription over.
+        const refusedReports = reportsRefused();
+        if (refusedReports) return refuse([refusedReports]);
         const slot = slots.take(connection, connection.principalKey);
         if (slot instanceof GraphQLError) return refuse([slot]);
         clearTimeout(connection.idleTimer);
@@ -306,6 +314,9 @@ export async function registerSubscriptionServer(
             {
               key,
               execute: async () => {
+                // Recomputed after a re-zone to another zone than ours: an error for every subscriber, not figures.
+                const refused = reportsRefused();
+                if (refused) return { result: { errors: [refused] } };
                 const contextValue = newContext();
                 const result = await execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue });
                 // Gathered once per execution, however many subscribers the live query has; each subscriber's

@@ -248,7 +248,7 @@ describe('the change listener on the embedded PGlite', () => {
   let listener: ChangeListener;
 
   beforeAll(async () => {
-    handle = await openEmbedded(undefined, { reportTimezone: 'UTC' });
+    handle = await openEmbedded(undefined);
     await migrateToLatest(handle);
     listener = await ChangeListener.start(handle, silentLogger);
     await listener.whenListening();

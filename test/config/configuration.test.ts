@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, loadConfig, postgresConnection, redactConfig } from '../../src/config.js';
 import { configProblems as problems } from '../support/config.js';
-import { gatewayCommand } from '../support/gateway-process.js';
+import { gatewayCommand, startGatewayProcess } from '../support/gateway-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -37,6 +37,7 @@ describe('configuration', () => {
   it('redacts every secret from the configuration it prints', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://app:db-s3cret@db:5432/marketpulse',
+      DATABASE_DIRECT_URL: 'postgres://app:direct-s3cret@db-primary:5432/marketpulse',
       REDIS_URL: 'redis://default:redis-s3cret@cache:6379',
       CURSOR_SECRET: 'cursor-s3cret-0123456789',
       JWT_SECRET: 'jwt-s3cret-0123456789-0123456789-0123',
@@ -64,5 +65,62 @@ describe('configuration', () => {
     expect(result.status).toBe(1);
     for (const name of ['PORT', 'PG_POOL_MAX', 'SHUTDOWN_GRACE_MS', 'DATABASE_URL']) expect(result.stderr).toContain(`${name}:`);
     expect(result.stderr + result.stdout).not.toContain('hunter2');
+  });
+});
+
+describe('PostgreSQL connection settings', () => {
+  it('connects directly by default, with named prepared statements', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://app@db:5432/marketpulse' });
+    expect(config).toMatchObject({ DATABASE_DIRECT_URL: undefined, PG_PREPARED_STATEMENTS: true });
+    expect(postgresConnection(config)).toEqual({
+      url: 'postgres://app@db:5432/marketpulse',
+      directUrl: 'postgres://app@db:5432/marketpulse',
+      pooled: false,
+      preparedStatements: true,
+    });
+    expect(postgresConnection(loadConfig({}))).toBeUndefined();
+  });
+
+  it('takes DATABASE_URL for a pooler when DATABASE_DIRECT_URL names another URL', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://app@pgbouncer:6432/marketpulse',
+      DATABASE_DIRECT_URL: 'postgresql://app@db:5432/marketpulse',
+      PG_PREPARED_STATEMENTS: 'false',
+    });
+    expect(postgresConnection(config)).toEqual({
+      url: 'postgres://app@pgbouncer:6432/marketpulse',
+      directUrl: 'postgresql://app@db:5432/marketpulse',
+      pooled: true,
+      preparedStatements: false,
+    });
+  });
+
+  it('reports every bad connection setting at once, beside the others', () => {
+    expect(
+      problems({ DATABASE_DIRECT_URL: 'redis://cache:6379', PG_PREPARED_STATEMENTS: 'yes', PG_POOL_MAX: '0' }).map((problem) => problem.split(':')[0]).sort(),
+    ).toEqual(['DATABASE_DIRECT_URL', 'DATABASE_DIRECT_URL', 'PG_POOL_MAX', 'PG_PREPARED_STATEMENTS']);
+    expect(problems({ DATABASE_DIRECT_URL: 'postgres://app@db/marketpulse' })).toEqual([
+      'DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)',
+    ]);
+    expect(problems({ DATABASE_URL: 'redis://cache:6379' })).toEqual(['DATABASE_URL: must be a postgres:// or postgresql:// URL']);
+  });
+
+  it('masks the passwords of both URLs in the start-up log of a production gateway', async () => {
+    // Nothing answers on port 1: the gateway starts anyway (not ready), which is all the log needs.
+    const gateway = await startGatewayProcess({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://app:pooled-s3cret@127.0.0.1:1/marketpulse',
+      DATABASE_DIRECT_URL: 'postgres://app:direct-s3cret@127.0.0.1:1/marketpulse?sslmode=disable',
+      PG_PREPARED_STATEMENTS: 'false',
+      PG_CONNECT_TIMEOUT_MS: '200',
+    });
+    try {
+      const starting = gateway.logs.find((entry) => entry.msg === 'starting MarketPulse') as { config: Record<string, unknown> } | undefined;
+      // The logger leaves database URLs out altogether, whatever logs them; the printed configuration masks them too.
+      expect(starting?.config).toMatchObject({ DATABASE_URL: '[redacted]', DATABASE_DIRECT_URL: '[redacted]', PG_PREPARED_STATEMENTS: false });
+      expect(gateway.output.tail()).not.toContain('s3cret');
+    } finally {
+      await gateway.kill();
+    }
   });
 });

@@ -1,6 +1,11 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { StatementCounter } from '../../bench/statement-counter.js';
+import { loadConfig } from '../../src/config.js';
+import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
+import { gatewayDatabaseOptions } from '../../src/db/open-database.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -119,5 +124,62 @@ describe.runIf(has('postgres-server', 'running the dashboard queries on a pool o
     const compared = await timeQuery(QUERIES.compared);
     // One after the other, the comparison would add a whole round of slowed statements.
     expect(compared, `compared=${compared.toFixed(0)} ms, alone=${alone.toFixed(0)} ms`).toBeLessThan(alone + SLEEP_SECONDS * 1000 * 0.75);
+  });
+});
+
+// The statements a dashboard costs, counted on the wire between the gateway and PostgreSQL (bench/statement-counter.ts
+// reads the protocol's Query and Execute messages): one per view query, and nothing per request or per checkout.
+describe.runIf(has('postgres-server', 'counting statements on the wire to a PostgreSQL server'))('dashboard statements on the wire', () => {
+  let database: TestDatabase;
+  let counter: StatementCounter;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await seedDatabase(database.handle.db, { transactions: 500, seed: 7, until: '2025-06-30', days: 60 });
+    const server = new URL(database.url!);
+    counter = await StatementCounter.start({ host: server.hostname, port: Number(server.port || 5432) });
+    // Opened as the server opens its pool, in the default direct mode: request ids, statement timings, named
+    // prepared statements.
+    const config = loadConfig({ DATABASE_URL: counter.proxiedUrl(database.url!), REPORT_TIMEZONE: database.zone });
+    handle = connectPostgres(config.DATABASE_URL!, gatewayDatabaseOptions(config, pino({ level: 'silent' })));
+    gateway = await startTestGateway(handle);
+  });
+
+  let handle: DatabaseHandle | undefined;
+
+  afterAll(async () => {
+    await gateway?.close();
+    await handle?.close();
+    await counter?.close();
+    await database?.drop();
+  });
+
+  async function statementsFor(from: string, to: string, requestId: string): Promise<number> {
+    const before = counter.statements;
+    const response = await gateway.post<unknown>(
+      {
+        query: `query Dashboard($from: Date, $to: Date) {
+          dashboard(from: $from, to: $to) {
+            totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue
+            topProducts { revenue unitsSold transactionCount product { id name } }
+            recentTrend { date totalRevenue transactionCount }
+          }
+        }`,
+        variables: { from, to },
+      },
+      { 'x-request-id': requestId },
+    );
+    expect(response.body.errors).toBeUndefined();
+    return counter.statements - before;
+  }
+
+  it('sends 3 statements for an uncached dashboard with both ends of its range, one per view query', async () => {
+    // The first request opens connections and prepares the statements; every later one, with a range and a
+    // request id of its own, finds both done.
+    await statementsFor('2025-05-01', '2025-06-30', 'warm-up');
+    const counts = [];
+    for (let day = 1; day <= 6; day++) counts.push(await statementsFor(`2025-05-${String(day).padStart(2, '0')}`, '2025-06-20', `request-${day}`));
+    expect(counts).toEqual([3, 3, 3, 3, 3, 3]);
   });
 });

@@ -9,7 +9,7 @@ describe('the embedded database through Kysely', () => {
   let handle: DatabaseHandle;
 
   beforeAll(async () => {
-    handle = await openEmbedded(undefined, { reportTimezone: 'UTC' });
+    handle = await openEmbedded(undefined);
     await handle.runScript(handle.db, `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL); INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, 'c');`);
   });
 

@@ -134,6 +134,10 @@ describe('docker-compose.yml', () => {
     expect(environmentOf(serviceNamed('seed')).DATABASE_URL).toBe(gatewayUrl);
   });
 
+  it('builds a fresh database in the report zone the gateway runs in', () => {
+    expect(environmentOf(serviceNamed('migrate')).REPORT_TIMEZONE).toBe(environmentOf(serviceNamed('gateway')).REPORT_TIMEZONE);
+  });
+
   it('starts the gateway only after healthy stores and a completed migrate and seed', () => {
     expect(dependencyConditions(serviceNamed('gateway'))).toEqual({
       postgres: 'service_healthy',

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 import { connectPostgres } from '../../src/db/create-database.js';
 import { TcpProxy } from '../cache/tcp-proxy.js';
+import { describeRoutes } from '../support/routes.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 import { has } from '../support/requirements.js';
 
@@ -18,13 +19,22 @@ interface Session {
   state: string;
 }
 
-/** The gateway's sessions on this test file's database (the `marketpulse` application names), and only those. */
+/** The gateway's sessions on this test file's database (the `marketpulse` application name), and only those. */
 async function gatewaySessions(database: TestDatabase, where: 'active' | 'any' = 'any'): Promise<Session[]> {
   const { rows } = await sql<Session>`
     SELECT pid, application_name, state FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'marketpulse%'
-      AND application_name <> 'marketpulse-listener'
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'marketpulse'
       AND (${where} = 'any' OR state = 'active')`.execute(database.handle.db);
+  return rows;
+}
+
+/** The sessions running one of the dashboard's statements (each names itself in a leading comment). */
+async function dashboardStatements(database: TestDatabase): Promise<Session[]> {
+  const { rows } = await sql<Session>`
+    SELECT pid, application_name, state FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%/* dashboard.%'`.execute(
+    database.handle.db,
+  );
   return rows;
 }
 
@@ -67,7 +77,7 @@ describe.runIf(has('postgres-server', 'killing and stalling the gateway’s sess
     let gateway: TestGateway;
 
     beforeAll(async () => {
-      handle = await database.reopen({ poolMax: 4, sessionLabel: () => currentRequest()?.requestId });
+      handle = await database.reopen({ poolMax: 4, requestLabel: () => currentRequest()?.requestId });
       gateway = await startTestGateway(handle);
     });
 
@@ -79,8 +89,7 @@ describe.runIf(has('postgres-server', 'killing and stalling the gateway’s sess
     it('answers 503 SERVICE_UNAVAILABLE, and the next request is served on a new connection', async () => {
       await setQueryDelay(database.handle, 5);
       const pending = gateway.post(DASHBOARD, { 'x-request-id': 'to-be-terminated' });
-      const running = async () =>
-        (await gatewaySessions(database, 'active')).filter((s) => s.application_name === 'marketpulse to-be-terminated');
+      const running = () => dashboardStatements(database);
       await waitFor(async () => ((await running()).length > 0 ? true : undefined));
       // The dashboard's queries start together; give the others a moment to be sleeping too.
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -99,36 +108,51 @@ describe.runIf(has('postgres-server', 'killing and stalling the gateway’s sess
   });
 
   describe('a statement over PG_STATEMENT_TIMEOUT_MS', () => {
-    let handle: DatabaseHandle;
-    let gateway: TestGateway;
+    // Directly, PostgreSQL times the statement (statement_timeout); through PgBouncer, which keeps no session
+    // setting for a client, the gateway asks PostgreSQL to cancel it, through PgBouncer, at the same limit.
+    describeRoutes((route) => {
+      let handle: DatabaseHandle;
+      let gateway: TestGateway;
 
-    beforeAll(async () => {
-      handle = await database.reopen({ statementTimeoutMs: 300, sessionLabel: () => currentRequest()?.requestId });
-      gateway = await startTestGateway(handle);
-    });
+      beforeAll(async () => {
+        handle = await route.open(database, { statementTimeoutMs: 300, requestLabel: () => currentRequest()?.requestId });
+        gateway = await startTestGateway(handle);
+      });
 
-    afterAll(async () => {
-      await setQueryDelay(database.handle, 0);
-      await gateway?.close();
-    });
+      afterAll(async () => {
+        await setQueryDelay(database.handle, 0);
+        await gateway?.close();
+      });
 
-    it('answers 503 QUERY_TIMEOUT with Retry-After, and PostgreSQL has cancelled the query', async () => {
-      await setQueryDelay(database.handle, 3);
-      const started = performance.now();
-      const response = await gateway.post(DASHBOARD, { 'x-request-id': 'too-slow' });
-      const ms = performance.now() - started;
-      await setQueryDelay(database.handle, 0);
-      expect(response.status).toBe(503);
-      expect(response.headers['retry-after']).toBe('5');
-      expect(codes(response.body)).toEqual(['QUERY_TIMEOUT']);
-      expect(response.body.errors?.[0]?.message).not.toMatch(/statement|canceling|pg_sleep|SELECT/i);
-      // Cancelled by the server at its timeout, long before the three seconds the query would have slept.
-      expect(ms).toBeLessThan(2_500);
-      const running = (await gatewaySessions(database, 'active')).filter((s) => s.application_name === 'marketpulse too-slow');
-      expect(running).toEqual([]);
+      it('answers 503 QUERY_TIMEOUT with Retry-After, and PostgreSQL has cancelled the query', async () => {
+        await setQueryDelay(database.handle, 3);
+        const started = performance.now();
+        const response = await gateway.post(DASHBOARD, { 'x-request-id': 'too-slow' });
+        const ms = performance.now() - started;
+        await setQueryDelay(database.handle, 0);
+        expect(response.status).toBe(503);
+        expect(response.headers['retry-after']).toBe('5');
+        expect(codes(response.body)).toEqual(['QUERY_TIMEOUT']);
+        expect(response.body.errors?.[0]?.message).not.toMatch(/statement|canceling|pg_sleep|SELECT/i);
+        // Cancelled by the server at its timeout, long before the three seconds the query would have slept.
+        expect(ms).toBeLessThan(2_500);
+        expect(await dashboardStatements(database)).toEqual([]);
 
-      const after = await post(gateway, DASHBOARD);
-      expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
+        const after = await post(gateway, DASHBOARD);
+        expect({ status: after.status, body: after.body }).toEqual({ status: 200, body: HEALTHY });
+      });
+
+      it('leaves a statement that ends within the limit alone', async () => {
+        await setQueryDelay(database.handle, 0.15);
+        try {
+          for (let i = 0; i < 3; i++) {
+            const response = await post(gateway, DASHBOARD);
+            expect({ status: response.status, body: response.body }).toEqual({ status: 200, body: HEALTHY });
+          }
+        } finally {
+          await setQueryDelay(database.handle, 0);
+        }
+      });
     });
   });
 

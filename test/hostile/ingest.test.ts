@@ -242,7 +242,7 @@ describe('the ingest command on hostile input', () => {
     // By URL on a server; on the embedded PGlite, which cannot be opened twice, the test's own handle is lent.
     const borrowed: OpenDatabase = () => ({ ...database.handle, close: async () => undefined });
     const databaseUrl = database.url ?? 'postgres://embedded.invalid/';
-    return runIngestCommand(['-'], { databaseUrl, reportTimezone: 'UTC' }, output, Readable.from([text]), database.url ? undefined : borrowed);
+    return runIngestCommand(['-'], { databaseUrl }, output, Readable.from([text]), database.url ? undefined : borrowed);
   }
 
   beforeAll(async () => {

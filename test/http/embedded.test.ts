@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { openConfiguredDatabase } from '../../src/db/open-database.js';
+import { readDatabaseReportZone } from '../../src/db/rollups.js';
 import { startTestGateway } from '../support/gateway.js';
 
 const SEED_TRANSACTIONS = 2_000;
@@ -97,6 +98,29 @@ describe('the embedded PostgreSQL start path (no DATABASE_URL)', () => {
       expect(await readCounts(handle)).toEqual(firstCounts);
     } finally {
       await handle.close();
+    }
+  });
+
+  it('re-zones its own rollups when it starts with another REPORT_TIMEZONE, and reports in it from then on', async () => {
+    expect(firstCounts, 'the first start must have run').toBeDefined();
+    const { handle, messages } = await open({ ...config, REPORT_TIMEZONE: 'Asia/Jerusalem' });
+    try {
+      expect(messages).toContain('REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
+      expect(await readDatabaseReportZone(handle.db)).toEqual({ rollups: 'Asia/Jerusalem', sessions: 'Asia/Jerusalem' });
+      const { rows } = await sql<{ same: boolean }>`
+        SELECT (SELECT array_agg(day ORDER BY day) FROM v_daily_revenue)
+             = (SELECT array_agg(DISTINCT (transaction_date AT TIME ZONE 'Asia/Jerusalem')::date) FROM transactions) AS same`.execute(handle.db);
+      expect(rows).toEqual([{ same: true }]);
+    } finally {
+      await handle.close();
+    }
+    // Opened again in that zone: its one session reports in it, although PGlite applies no database settings itself.
+    const again = await open({ ...config, REPORT_TIMEZONE: 'Asia/Jerusalem' });
+    try {
+      expect(again.messages).not.toContain('REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
+      expect((await sql<{ zone: string }>`SELECT mp_report_timezone() AS zone`.execute(again.handle.db)).rows).toEqual([{ zone: 'Asia/Jerusalem' }]);
+    } finally {
+      await again.handle.close();
     }
   });
 });

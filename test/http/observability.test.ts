@@ -1,15 +1,19 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../../src/db/create-database.js';
 import { observeStatement } from '../../src/observability/metrics.js';
 import { currentRequest } from '../../src/observability/request-context.js';
 import { insertSale, openStore, startCachedGateway, type CachedGateway } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { parsePrometheus, valueOf, type Sample } from '../support/prometheus-text.js';
-import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { describeWhereAvailable } from '../support/availability.js';
+import { replicaPairUnavailable, startReplicaPair, type ReplicaPair } from '../support/replica-pair.js';
 import { has } from '../support/requirements.js';
+import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 
 interface LogLine {
   msg: string;
@@ -98,7 +102,7 @@ describe('GET /metrics', () => {
     await insertSale(database.handle, '10.00');
     // On PostgreSQL, a handle wired as the server wires it: statement timings and request ids.
     handle = database.url
-      ? await database.reopen({ onStatement: observeStatement, sessionLabel: () => currentRequest()?.requestId })
+      ? await database.reopen({ onStatement: observeStatement, requestLabel: () => currentRequest()?.requestId })
       : database.handle;
     gateway = await startCachedGateway(handle, openStore('memory', 'metrics:'));
   });
@@ -169,15 +173,66 @@ describe('GET /metrics', () => {
   });
 });
 
-describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activity in another session'))('the request id in PostgreSQL', () => {
+const REQUEST = '{ dashboard(from: "2025-03-01", to: "2025-03-31") { totalRevenue topProducts { revenue } recentTrend(days: 7) { date } } }';
+// Each of the dashboard's statements names itself in a leading comment.
+const DASHBOARD_STATEMENTS = ['dashboard.totals', 'dashboard.top_products', 'revenue.trend'];
+
+// The server's log is read from a PostgreSQL of this file's own, logging every statement with its duration, as
+// log_min_duration_statement does for slow ones.
+describeWhereAvailable(replicaPairUnavailable())('the request id in the server log', () => {
+  let pair: ReplicaPair;
   let database: TestDatabase;
-  let handle: DatabaseHandle;
+  // Log entries, each with the lines of its statement's text (log_line_prefix starts every entry with a timestamp).
+  const logged = async () => (await readFile(path.join(pair.directory, 'primary.log'), 'utf8')).split(/\n(?=\d{4}-\d{2}-\d{2} )/);
+
+  beforeAll(async () => {
+    pair = await startReplicaPair({ settings: { log_min_duration_statement: 0, log_line_prefix: '%m [%p] ' } });
+    database = await createTestDatabase({}, pair.primaryUrl());
+    await insertSale(database.handle, '12.50');
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+    await pair?.stop();
+  });
+
+  async function servedBy(options: Partial<DatabaseOptions>, requestId: string): Promise<string[]> {
+    const handle = await database.reopen({ requestLabel: () => currentRequest()?.requestId, ...options });
+    const gateway = await startTestGateway(handle);
+    try {
+      const response = await gateway.post({ query: REQUEST }, { 'x-request-id': requestId });
+      expect(response.status).toBe(200);
+    } finally {
+      await gateway.close();
+      await handle.close();
+    }
+    return (await logged()).filter((entry) => entry.includes(requestId));
+  }
+
+  it('names the request in the portal of each named statement, which every execute line shows', async () => {
+    const lines = await servedBy({}, 'req-portal-7');
+    const executes = lines.filter((entry) => /duration: [\d.]+ ms {2}execute mp_[a-z0-9_]+\/req-portal-7: /.test(entry));
+    for (const statement of DASHBOARD_STATEMENTS) expect(executes.filter((line) => line.includes(`/* ${statement} */`))).toHaveLength(1);
+    // Named once per session: a comment in their text would name no request.
+    expect(lines.filter((line) => line.includes('/* request'))).toEqual([]);
+  });
+
+  it('leads the text of each unnamed statement with the request id too', async () => {
+    const lines = await servedBy({ preparedStatements: false }, 'req-unnamed-8');
+    const executes = lines.filter((line) => line.includes('execute <unnamed>/req-unnamed-8: /* request req-unnamed-8 */'));
+    for (const statement of DASHBOARD_STATEMENTS) expect(executes.filter((line) => line.includes(`/* ${statement} */`))).toHaveLength(1);
+  });
+});
+
+describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activity in another session'))('the request id in pg_stat_activity', () => {
+  let database: TestDatabase;
   let gateway: TestGateway;
 
   beforeAll(async () => {
     database = await createTestDatabase();
     await installQueryDelay(database.handle);
-    handle = await database.reopen({ sessionLabel: () => currentRequest()?.requestId });
+    // Unnamed statements, whose text travels with every execution: PG_PREPARED_STATEMENTS=false.
+    const handle = await database.reopen({ preparedStatements: false, requestLabel: () => currentRequest()?.requestId });
     gateway = await startTestGateway(handle);
   });
 
@@ -186,7 +241,7 @@ describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activ
     await database?.drop();
   });
 
-  it("is the application_name of the session running the request's query", async () => {
+  it('leads the query of the session running the request with the request id', async () => {
     await setQueryDelay(database.handle, 1.5);
     const pending = gateway.post({ query: '{ dashboard { totalRevenue } }' }, { 'x-request-id': 'slow-request-42' });
     let seen: { application_name: string; query: string }[] = [];
@@ -194,14 +249,37 @@ describe.runIf(has('postgres-server', 'reading the request id from pg_stat_activ
     while (seen.length === 0 && Date.now() < deadline) {
       const { rows } = await sql<{ application_name: string; query: string }>`
         SELECT application_name, query FROM pg_stat_activity
-        WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep%' IS NOT TRUE
-          AND application_name LIKE 'marketpulse %'`.execute(database.handle.db);
+        WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%dashboard.totals%'`.execute(
+        database.handle.db,
+      );
       seen = rows;
       if (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await setQueryDelay(database.handle, 0);
-    expect(seen.length).toBeGreaterThan(0);
-    expect(seen.every((row) => row.application_name === 'marketpulse slow-request-42')).toBe(true);
+    expect(seen.map((row) => row.query.slice(0, 30))).toEqual(['/* request slow-request-42 */ ']);
+    expect(seen[0]!.application_name).toBe('marketpulse');
     expect((await pending).status).toBe(200);
+  });
+});
+
+describe.runIf(has('postgres-server', 'binding portals in a transaction of a PostgreSQL server'))('statements of one request in a transaction', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('bind no portal there, where a second one of the same name would be refused', async () => {
+    const handle = await database.reopen({ requestLabel: () => 'one-request' });
+    const rows = await handle.db.transaction().execute(async (trx) => {
+      const first = await sql<{ n: number }>`SELECT ${1}::int AS n`.execute(trx);
+      const second = await sql<{ n: number }>`SELECT ${2}::int AS n`.execute(trx);
+      return [...first.rows, ...second.rows];
+    });
+    expect(rows).toEqual([{ n: 1 }, { n: 2 }]);
   });
 });

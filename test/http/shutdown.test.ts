@@ -65,7 +65,10 @@ async function waitForSlowQuery(database: TestDatabase) {
   for (;;) {
     const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND state = 'active' AND application_name LIKE 'marketpulse %'`.execute(database.handle.db);
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND application_name = 'marketpulse'
+        AND query LIKE '%/* dashboard.%'`.execute(
+      database.handle.db,
+    );
     if (rows[0]!.n > 0) return;
     if (Date.now() > deadline) throw new Error('the slow request never reached PostgreSQL');
     await new Promise((resolve) => setTimeout(resolve, 25));

@@ -73,7 +73,7 @@ describe('npm run ingest', () => {
     // twice, so there the command is handed the test's own handle, which the test closes rather than the command.
     const borrowed: OpenDatabase = () => ({ ...database.handle, close: async () => undefined });
     const databaseUrl = database.url ?? 'postgres://embedded.invalid/';
-    return runIngestCommand(args, { databaseUrl, reportTimezone: 'UTC' }, output, stdin, database.url ? undefined : borrowed);
+    return runIngestCommand(args, { databaseUrl }, output, stdin, database.url ? undefined : borrowed);
   }
 
   beforeAll(async () => {

@@ -13,6 +13,7 @@ import {
 } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { describeRoutes } from '../support/routes.js';
 
 // A dataset built for ties: equal lifetime values, counts, purchase instants and names, customers with no
 // completed transaction (NULL last purchase, some with pending/cancelled ones only) and products without
@@ -234,11 +235,9 @@ beforeAll(async () => {
   database = await createTestDatabase();
   db = database.handle.db;
   await insertFixture(db);
-  gateway = await startTestGateway(database.handle);
 });
 
 afterAll(async () => {
-  await gateway?.close();
   await database?.drop();
 });
 
@@ -287,167 +286,179 @@ describe('the fixture', () => {
   });
 });
 
-describe('customers connection', () => {
-  describe.each(customerOrders)('ordered by $label', ({ orderBy, expected }) => {
-    it('walks forward with first/after through every customer exactly once, in SQL order', async () => {
-      const want = await expectedCustomers(db, expected);
-      expect(await walkForward(customerPages(orderBy), 7, want.length)).toEqual(want);
+// The walks run with the gateway connected directly and through PgBouncer in transaction mode: cursors carry
+// sort values as PostgreSQL prints them, whatever session prints them.
+describeRoutes((route) => {
+  beforeAll(async () => {
+    gateway = await startTestGateway(await route.open(database));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  describe('customers connection', () => {
+    describe.each(customerOrders)('ordered by $label', ({ orderBy, expected }) => {
+      it('walks forward with first/after through every customer exactly once, in SQL order', async () => {
+        const want = await expectedCustomers(db, expected);
+        expect(await walkForward(customerPages(orderBy), 7, want.length)).toEqual(want);
+      });
+
+      it('walks backward with last/before through every customer exactly once, in SQL order', async () => {
+        const want = await expectedCustomers(db, expected);
+        expect(await walkBackward(customerPages(orderBy), 7, want.length)).toEqual(want);
+      });
     });
 
-    it('walks backward with last/before through every customer exactly once, in SQL order', async () => {
-      const want = await expectedCustomers(db, expected);
-      expect(await walkBackward(customerPages(orderBy), 7, want.length)).toEqual(want);
+    it('ends a forward walk cleanly when the last page is exactly full', async () => {
+      const want = await expectedCustomers(db, { field: 'LIFETIME_VALUE', direction: 'DESC' });
+      expect(want.length % 31).toBe(0);
+      expect(await walkForward(customerPages(), 31, want.length)).toEqual(want);
+      expect(await walkBackward(customerPages(), 31, want.length)).toEqual(want);
     });
-  });
 
-  it('ends a forward walk cleanly when the last page is exactly full', async () => {
-    const want = await expectedCustomers(db, { field: 'LIFETIME_VALUE', direction: 'DESC' });
-    expect(want.length % 31).toBe(0);
-    expect(await walkForward(customerPages(), 31, want.length)).toEqual(want);
-    expect(await walkBackward(customerPages(), 31, want.length)).toEqual(want);
-  });
-
-  it('resumes right after an edge cursor taken from the middle of a page', async () => {
-    const orderBy: CustomerOrder = { field: 'LAST_PURCHASE_AT', direction: 'ASC' };
-    const want = await expectedCustomers(db, orderBy);
-    const fetch = customerPages(orderBy);
-    const first = await fetch({ first: 10 });
-    const forward = await fetch({ first: 5, after: first.edges[3]!.cursor });
-    expect(forward.edges.map((edge) => edge.node.id)).toEqual(want.slice(4, 9));
-    const backward = await fetch({ last: 3, before: first.edges[3]!.cursor });
-    expect(backward.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 3));
-    expect(backward.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
-  });
-
-  it('returns an empty last page after the final cursor', async () => {
-    const fetch = customerPages({ field: 'NAME', direction: 'DESC' });
-    const last = await fetch({ last: 1 });
-    const beyond = await fetch({ first: 7, after: last.pageInfo.endCursor! });
-    expect(beyond).toEqual({
-      totalCount: CUSTOMER_COUNT,
-      edges: [],
-      pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
+    it('resumes right after an edge cursor taken from the middle of a page', async () => {
+      const orderBy: CustomerOrder = { field: 'LAST_PURCHASE_AT', direction: 'ASC' };
+      const want = await expectedCustomers(db, orderBy);
+      const fetch = customerPages(orderBy);
+      const first = await fetch({ first: 10 });
+      const forward = await fetch({ first: 5, after: first.edges[3]!.cursor });
+      expect(forward.edges.map((edge) => edge.node.id)).toEqual(want.slice(4, 9));
+      const backward = await fetch({ last: 3, before: first.edges[3]!.cursor });
+      expect(backward.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 3));
+      expect(backward.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
     });
-  });
 
-  it('returns no edges for first: 0, with hasNextPage true and the full totalCount', async () => {
-    const page = await customerPages()({ first: 0 });
-    expect(page).toEqual({
-      totalCount: CUSTOMER_COUNT,
-      edges: [],
-      pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null },
+    it('returns an empty last page after the final cursor', async () => {
+      const fetch = customerPages({ field: 'NAME', direction: 'DESC' });
+      const last = await fetch({ last: 1 });
+      const beyond = await fetch({ first: 7, after: last.pageInfo.endCursor! });
+      expect(beyond).toEqual({
+        totalCount: CUSTOMER_COUNT,
+        edges: [],
+        pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
+      });
     });
-  });
 
-  it('returns no edges for last: 0, with hasPreviousPage true', async () => {
-    const page = await customerPages()({ last: 0 });
-    expect(page).toEqual({
-      totalCount: CUSTOMER_COUNT,
-      edges: [],
-      pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
+    it('returns no edges for first: 0, with hasNextPage true and the full totalCount', async () => {
+      const page = await customerPages()({ first: 0 });
+      expect(page).toEqual({
+        totalCount: CUSTOMER_COUNT,
+        edges: [],
+        pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null },
+      });
     });
-  });
 
-  it('reports no next page for first: 0 when nothing matches', async () => {
-    const page = await customerPages(undefined, 'no such customer')({ first: 0 });
-    expect(page).toEqual({
-      totalCount: 0,
-      edges: [],
-      pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+    it('returns no edges for last: 0, with hasPreviousPage true', async () => {
+      const page = await customerPages()({ last: 0 });
+      expect(page).toEqual({
+        totalCount: CUSTOMER_COUNT,
+        edges: [],
+        pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
+      });
     });
-  });
 
-  it('returns 20 edges when neither first nor last is given', async () => {
-    const want = await expectedCustomers(db, { field: 'LIFETIME_VALUE', direction: 'DESC' });
-    const fetch = customerPages();
-    const page = await fetch({});
-    expect(page.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 20));
-    expect(page.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
-
-    const next = await fetch({ after: page.pageInfo.endCursor! });
-    expect(next.edges.map((edge) => edge.node.id)).toEqual(want.slice(20, 40));
-
-    const previous = await fetch({ before: next.edges[10]!.cursor });
-    expect(previous.edges.map((edge) => edge.node.id)).toEqual(want.slice(10, 30));
-  });
-
-  describe.each([
-    { search: 'acme', orderBy: undefined, expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } as CustomerOrder },
-    { search: 'ZETA', orderBy: { field: 'NAME', direction: 'ASC' } as CustomerOrder, expected: { field: 'NAME', direction: 'ASC' } as CustomerOrder },
-    { search: 'פא ס', orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder, expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder },
-  ])('searching "$search"', ({ search, orderBy, expected }) => {
-    it('pages forward and backward over the matching customers only', async () => {
-      const want = await expectedCustomers(db, expected, search);
-      expect(want.length).toBeGreaterThan(8);
-      expect(want.length).toBeLessThan(CUSTOMER_COUNT);
-      expect(await walkForward(customerPages(orderBy, search), 4, want.length)).toEqual(want);
-      expect(await walkBackward(customerPages(orderBy, search), 4, want.length)).toEqual(want);
+    it('reports no next page for first: 0 when nothing matches', async () => {
+      const page = await customerPages(undefined, 'no such customer')({ first: 0 });
+      expect(page).toEqual({
+        totalCount: 0,
+        edges: [],
+        pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+      });
     });
-  });
 
-  it('returns BAD_USER_INPUT for a cursor from another ordering', async () => {
-    const cursor = (await customerPages()({ first: 3 })).pageInfo.endCursor!;
-    const others: CustomerOrder[] = [
-      { field: 'NAME', direction: 'DESC' },
-      { field: 'LIFETIME_VALUE', direction: 'ASC' },
-      { field: 'TRANSACTION_COUNT', direction: 'DESC' },
-    ];
-    for (const orderBy of others) {
-      for (const window of [{ first: 3, after: cursor }, { last: 3, before: cursor }]) {
-        const { status, body } = await gateway.request(CustomerOrderPageDocument, { ...window, orderBy });
-        expect(status).toBe(200);
-        expect(body.data).toEqual({ customers: null });
-        expect(body.errors).toHaveLength(1);
-        expect(body.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
-        expect(body.errors![0]!.message).toContain('after' in window ? '"after"' : '"before"');
+    it('returns 20 edges when neither first nor last is given', async () => {
+      const want = await expectedCustomers(db, { field: 'LIFETIME_VALUE', direction: 'DESC' });
+      const fetch = customerPages();
+      const page = await fetch({});
+      expect(page.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 20));
+      expect(page.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+
+      const next = await fetch({ after: page.pageInfo.endCursor! });
+      expect(next.edges.map((edge) => edge.node.id)).toEqual(want.slice(20, 40));
+
+      const previous = await fetch({ before: next.edges[10]!.cursor });
+      expect(previous.edges.map((edge) => edge.node.id)).toEqual(want.slice(10, 30));
+    });
+
+    describe.each([
+      { search: 'acme', orderBy: undefined, expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } as CustomerOrder },
+      { search: 'ZETA', orderBy: { field: 'NAME', direction: 'ASC' } as CustomerOrder, expected: { field: 'NAME', direction: 'ASC' } as CustomerOrder },
+      { search: 'פא ס', orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder, expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder },
+    ])('searching "$search"', ({ search, orderBy, expected }) => {
+      it('pages forward and backward over the matching customers only', async () => {
+        const want = await expectedCustomers(db, expected, search);
+        expect(want.length).toBeGreaterThan(8);
+        expect(want.length).toBeLessThan(CUSTOMER_COUNT);
+        expect(await walkForward(customerPages(orderBy, search), 4, want.length)).toEqual(want);
+        expect(await walkBackward(customerPages(orderBy, search), 4, want.length)).toEqual(want);
+      });
+    });
+
+    it('returns BAD_USER_INPUT for a cursor from another ordering', async () => {
+      const cursor = (await customerPages()({ first: 3 })).pageInfo.endCursor!;
+      const others: CustomerOrder[] = [
+        { field: 'NAME', direction: 'DESC' },
+        { field: 'LIFETIME_VALUE', direction: 'ASC' },
+        { field: 'TRANSACTION_COUNT', direction: 'DESC' },
+      ];
+      for (const orderBy of others) {
+        for (const window of [{ first: 3, after: cursor }, { last: 3, before: cursor }]) {
+          const { status, body } = await gateway.request(CustomerOrderPageDocument, { ...window, orderBy });
+          expect(status).toBe(200);
+          expect(body.data).toEqual({ customers: null });
+          expect(body.errors).toHaveLength(1);
+          expect(body.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+          expect(body.errors![0]!.message).toContain('after' in window ? '"after"' : '"before"');
+        }
       }
-    }
-  });
-});
-
-describe('products connection', () => {
-  describe.each(productOrders)('ordered by $label', ({ orderBy, expected }) => {
-    it('walks forward with first/after through every product exactly once, in SQL order', async () => {
-      const want = await expectedProducts(db, expected);
-      expect(await walkForward(productPages(orderBy), 5, want.length)).toEqual(want);
-    });
-
-    it('walks backward with last/before through every product exactly once, in SQL order', async () => {
-      const want = await expectedProducts(db, expected);
-      expect(await walkBackward(productPages(orderBy), 5, want.length)).toEqual(want);
-    });
-
-    it.each([LAPTOPS, PHONES])('walks both ways within category %s', async (category) => {
-      const want = await expectedProducts(db, expected, category);
-      expect(want.length).toBeGreaterThan(3);
-      expect(await walkForward(productPages(orderBy, category), 3, want.length)).toEqual(want);
-      expect(await walkBackward(productPages(orderBy, category), 3, want.length)).toEqual(want);
     });
   });
 
-  it('returns no edges for first: 0, with hasNextPage true and the full totalCount', async () => {
-    const page = await productPages()({ first: 0 });
-    expect(page).toEqual({
-      totalCount: PRODUCT_COUNT,
-      edges: [],
-      pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null },
+  describe('products connection', () => {
+    describe.each(productOrders)('ordered by $label', ({ orderBy, expected }) => {
+      it('walks forward with first/after through every product exactly once, in SQL order', async () => {
+        const want = await expectedProducts(db, expected);
+        expect(await walkForward(productPages(orderBy), 5, want.length)).toEqual(want);
+      });
+
+      it('walks backward with last/before through every product exactly once, in SQL order', async () => {
+        const want = await expectedProducts(db, expected);
+        expect(await walkBackward(productPages(orderBy), 5, want.length)).toEqual(want);
+      });
+
+      it.each([LAPTOPS, PHONES])('walks both ways within category %s', async (category) => {
+        const want = await expectedProducts(db, expected, category);
+        expect(want.length).toBeGreaterThan(3);
+        expect(await walkForward(productPages(orderBy, category), 3, want.length)).toEqual(want);
+        expect(await walkBackward(productPages(orderBy, category), 3, want.length)).toEqual(want);
+      });
     });
-  });
 
-  it('returns 20 edges when neither first nor last is given', async () => {
-    const want = await expectedProducts(db, { field: 'REVENUE', direction: 'DESC' });
-    const page = await productPages()({});
-    expect(page.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 20));
-    expect(page.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
-  });
+    it('returns no edges for first: 0, with hasNextPage true and the full totalCount', async () => {
+      const page = await productPages()({ first: 0 });
+      expect(page).toEqual({
+        totalCount: PRODUCT_COUNT,
+        edges: [],
+        pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null },
+      });
+    });
 
-  it('returns BAD_USER_INPUT for a cursor from another ordering', async () => {
-    const cursor = (await productPages({ field: 'UNITS_SOLD', direction: 'ASC' })({ first: 2 })).pageInfo.endCursor!;
-    for (const orderBy of [undefined, { field: 'UNITS_SOLD', direction: 'DESC' }, { field: 'NAME', direction: 'ASC' }] as const) {
-      const { status, body } = await gateway.request(ProductOrderPageDocument, { first: 2, after: cursor, orderBy });
-      expect(status).toBe(200);
-      expect(body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
-      expect(body.errors![0]!.message).toContain('"after"');
-    }
+    it('returns 20 edges when neither first nor last is given', async () => {
+      const want = await expectedProducts(db, { field: 'REVENUE', direction: 'DESC' });
+      const page = await productPages()({});
+      expect(page.edges.map((edge) => edge.node.id)).toEqual(want.slice(0, 20));
+      expect(page.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    });
+
+    it('returns BAD_USER_INPUT for a cursor from another ordering', async () => {
+      const cursor = (await productPages({ field: 'UNITS_SOLD', direction: 'ASC' })({ first: 2 })).pageInfo.endCursor!;
+      for (const orderBy of [undefined, { field: 'UNITS_SOLD', direction: 'DESC' }, { field: 'NAME', direction: 'ASC' }] as const) {
+        const { status, body } = await gateway.request(ProductOrderPageDocument, { first: 2, after: cursor, orderBy });
+        expect(status).toBe(200);
+        expect(body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+        expect(body.errors![0]!.message).toContain('"after"');
+      }
+    });
   });
 });

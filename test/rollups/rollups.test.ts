@@ -1,9 +1,10 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
-import { ensureRollupTimezone } from '../../src/db/rollups.js';
+import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { has } from '../support/requirements.js';
 
 // The rollups against the truth: every figure the reporting views take from them, recomputed here with plain
 // SQL over the base tables, after every kind of write the triggers must follow.
@@ -161,16 +162,55 @@ describe('rollups', () => {
     await expectRollupsMatchBaseTables(db);
   });
 
-  it('refuse to answer in another report zone until rebuilt for it, then match again', async () => {
+  it('refuse a session that reports in another zone, in every view of report days', async () => {
     await database.inReportZone('UTC', async (utc) => {
-      await expect(sql`SELECT * FROM v_daily_revenue`.execute(utc)).rejects.toThrow(/rollups hold report days of time zone Asia\/Jerusalem/);
-      expect(await ensureRollupTimezone(utc, 'UTC')).toBe(ZONE);
-      await expectRollupsMatchBaseTables(utc, 'UTC');
-      expect(await ensureRollupTimezone(utc, 'UTC')).toBeNull();
+      for (const view of ['v_daily_revenue', 'v_daily_product_sales', 'v_period_customers', 'v_transactions_local', 'v_sales']) {
+        await expect(sql`SELECT * FROM ${sql.table(view)} LIMIT 1`.execute(utc), view).rejects.toMatchObject({
+          code: 'MP001',
+          message: 'rollups hold report days of time zone Asia/Jerusalem, but this session reports in UTC',
+        });
+      }
     });
-    await expect(sql`SELECT * FROM v_daily_revenue`.execute(db)).rejects.toThrow(/this session reports in Asia\/Jerusalem/);
-    expect(await ensureRollupTimezone(db, ZONE)).toBe('UTC');
+  });
+
+  it('refuse a session without a report zone rather than count its days in UTC', async () => {
+    const attempt = db.transaction().execute(async (trx) => {
+      await sql`SELECT set_config('marketpulse.report_timezone', '', true)`.execute(trx);
+      return sql`SELECT mp_local_day('2025-03-27T22:30:00Z')`.execute(trx);
+    });
+    await expect(attempt).rejects.toMatchObject({ code: 'MP002', message: 'this session has no report time zone' });
+  });
+
+  it.runIf(has('postgres-server', 'comparing sessions opened before and after a re-zone'))('are re-zoned beside the old ones: new sessions report in the new zone, sessions opened before are refused', async () => {
+    // Sessions that state no zone of their own, as through a pooler or from psql: they take the database's.
+    const before = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
+    await expectRollupsMatchBaseTables(before.db);
+
+    // The session that re-zones reports in the new zone from then on, whatever it stated before.
+    const rezoning = await database.reopen({ poolMax: 1 });
+    expect((await rezoneRollups(rezoning.db, 'UTC')).previous).toBe(ZONE);
+    const after = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
+    expect(await readDatabaseReportZone(after.db)).toEqual({ rollups: 'UTC', sessions: 'UTC' });
+    await expectRollupsMatchBaseTables(after.db, 'UTC');
+    await expect(sql`SELECT * FROM v_daily_revenue`.execute(before.db)).rejects.toMatchObject({ code: 'MP001' });
+
+    expect((await rezoneRollups(after.db, ZONE)).previous).toBe('UTC');
     await expectRollupsMatchBaseTables(db);
+    await expect(sql`SELECT * FROM v_sales LIMIT 1`.execute(after.db)).resolves.toBeDefined();
+  });
+
+  it.runIf(has('postgres-server', 're-zoning on a session of its own'))('keep their indexes, keys and the views over them through a re-zone', async () => {
+    const shape = sql<{ what: string }>`
+      SELECT format('%s %s', c.relname, pg_get_indexdef(i.indexrelid)) AS what
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+      WHERE c.relname LIKE 'rollup\_%' AND c.relnamespace = 'public'::regnamespace
+      UNION ALL
+      SELECT format('%s %s', c.relname, pg_get_viewdef(c.oid)) FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
+      ORDER BY 1`;
+    const before = (await shape.execute(db)).rows;
+    await rezoneRollups((await database.reopen({ poolMax: 1 })).db, ZONE);
+    expect((await shape.execute(db)).rows).toEqual(before);
+    expect(before.length).toBeGreaterThan(20);
   });
 
   it('are rebuilt empty by TRUNCATE and follow the rows loaded after it', async () => {

@@ -265,7 +265,7 @@ describe('seed command', () => {
       const lines = { stdout: [] as string[], stderr: [] as string[] };
       const output: CommandOutput = { out: (line) => lines.stdout.push(line), err: (line) => lines.stderr.push(line) };
       const handle = { ...target.handle, close: async () => undefined };
-      const code = await runSeedCommand(args, { databaseUrl: 'embedded', reportTimezone: 'UTC' }, output, () => handle);
+      const code = await runSeedCommand(args, { databaseUrl: 'embedded' }, output, () => handle);
       return { code, stdout: lines.stdout.join('\n'), stderr: lines.stderr.join('\n') };
     }
     const child = spawn(process.execPath, [...compiledEntry('src/cli/seed.ts'), ...args], {
@@ -319,7 +319,7 @@ describe('seed command', () => {
     for (const [args, message] of cases) {
       const lines: string[] = [];
       const output: CommandOutput = { out: (line) => lines.push(line), err: (line) => lines.push(line) };
-      const code = await runSeedCommand(args, { databaseUrl: 'postgres://unused', reportTimezone: 'UTC' }, output);
+      const code = await runSeedCommand(args, { databaseUrl: 'postgres://unused' }, output);
       expect(code, args.join(' ')).toBe(2);
       expect(lines.join('\n')).toMatch(message);
     }
@@ -328,7 +328,7 @@ describe('seed command', () => {
   it('exits with code 2 when DATABASE_URL is missing', async () => {
     const lines: string[] = [];
     const output: CommandOutput = { out: (line) => lines.push(line), err: (line) => lines.push(line) };
-    const code = await runSeedCommand(['--transactions', '10'], { databaseUrl: undefined, reportTimezone: 'UTC' }, output);
+    const code = await runSeedCommand(['--transactions', '10'], { databaseUrl: undefined }, output);
     expect(code).toBe(2);
     expect(lines.join('\n')).toContain('DATABASE_URL is not set');
   });

@@ -22,9 +22,11 @@ export async function startLiveGateway(
   database: DatabaseHandle,
   config: Partial<ServerConfig> = {},
   options: Omit<GatewayOptions, 'changes'> = {},
+  /** The change listener to serve from; one of its own by default. */
+  listener?: ChangeListener,
   testOptions: Pick<TestGatewayOptions, 'logger'> = {},
 ): Promise<LiveGateway> {
-  const changes = await ChangeListener.start(database, silentLogger);
+  const changes = listener ?? (await ChangeListener.start(database, silentLogger));
   await changes.whenListening();
   const gateway = await startTestGateway(database, config, { ...options, changes }, testOptions);
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });

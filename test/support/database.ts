@@ -5,13 +5,15 @@ import { inject } from 'vitest';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
 import type { Database } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
-import { ensureRollupTimezone } from '../../src/db/rollups.js';
+import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
 
 export interface TestDatabase {
   handle: DatabaseHandle;
   /** Connection URL of this database; undefined on the embedded PGlite. */
   url: string | undefined;
-  /** Opens another handle on the same database, e.g. with another REPORT_TIMEZONE; a PostgreSQL server only. */
+  /** The database's report zone, as `npm run migrate` with REPORT_TIMEZONE set to it would make it. */
+  zone: string;
+  /** Opens another handle on the same database, e.g. one that states another report zone; a PostgreSQL server only. */
   reopen(options?: Partial<DatabaseOptions>): Promise<DatabaseHandle>;
   /**
    * Runs `work` on a session that reports in `zone`, as a gateway configured for it would: a session of its own
@@ -22,33 +24,45 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-function withDatabase(url: string, database: string): string {
+/** `url` with its database replaced by `database`. */
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
 }
 
-/** A fresh, migrated database of its own for one test file. */
-export async function createTestDatabase(options: Partial<DatabaseOptions> = {}): Promise<TestDatabase> {
-  const adminUrl = inject('databaseUrl');
-  const opts: DatabaseOptions = { reportTimezone: 'UTC', ...options };
+/** Migrates `handle`'s database and makes `zone` its report zone, as `npm run migrate` does for a fresh one. */
+async function migrateInZone(handle: DatabaseHandle, zone: string): Promise<void> {
+  await migrateToLatest(handle);
+  if ((await readDatabaseReportZone(handle.db)).rollups !== zone) await rezoneRollups(handle.db, zone);
+}
+
+/**
+ * A fresh, migrated database of its own for one test file, reporting in `reportTimezone` (UTC by default). Its
+ * handle states that zone on every session, as a gateway's direct connections do. `serverUrl` (an admin URL)
+ * puts it on another PostgreSQL server than the suite's.
+ */
+export async function createTestDatabase(options: Partial<DatabaseOptions> = {}, serverUrl?: string): Promise<TestDatabase> {
+  const adminUrl = serverUrl ?? inject('databaseUrl');
+  const zone = options.reportTimezone ?? 'UTC';
+  const opts: DatabaseOptions = { ...options, reportTimezone: zone };
   if (!adminUrl) {
     const handle = await openEmbedded(undefined, opts);
-    await migrateToLatest(handle);
-    await ensureRollupTimezone(handle.db, opts.reportTimezone);
+    await migrateInZone(handle, zone);
     return {
       handle,
       url: undefined,
+      zone,
       reopen: async () => {
         throw new Error('the embedded database cannot be opened twice');
       },
-      inReportZone: async (zone, work) => {
+      inReportZone: async (other, work) => {
         const setZone = (name: string) => sql`SELECT set_config('marketpulse.report_timezone', ${name}, false)`.execute(handle.db);
-        await setZone(zone);
+        await setZone(other);
         try {
           return await work(handle.db);
         } finally {
-          await setZone(opts.reportTimezone);
+          await setZone(zone);
         }
       },
       drop: () => handle.close(),
@@ -63,9 +77,14 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {})
     await admin.end();
   }
   const url = withDatabase(adminUrl, name);
+  // Migrated on a session of its own, as `npm run migrate` would; the test's handle opens after that.
+  const migrator = connectPostgres(url, { poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    await migrateInZone(migrator, zone);
+  } finally {
+    await migrator.close();
+  }
   const handle = connectPostgres(url, opts);
-  await migrateToLatest(handle);
-  await ensureRollupTimezone(handle.db, opts.reportTimezone);
   const opened: DatabaseHandle[] = [handle];
   const reopen = async (more: Partial<DatabaseOptions> = {}) => {
     const another = connectPostgres(url, { ...opts, ...more });
@@ -75,9 +94,10 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {})
   return {
     handle,
     url,
+    zone,
     reopen,
-    inReportZone: async (zone, work) => {
-      const session = await reopen({ reportTimezone: zone, poolMax: 1 });
+    inReportZone: async (other, work) => {
+      const session = await reopen({ reportTimezone: other, poolMax: 1 });
       return work(session.db);
     },
     drop: async () => {

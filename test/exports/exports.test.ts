@@ -5,6 +5,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
+import { ReportZoneCheck } from '../../src/db/report-zone.js';
+import { readDatabaseReportZone } from '../../src/db/rollups.js';
 import { buildGatewaySchema } from '../../src/graphql/schema.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { clearAuditTrail, readAuditRows } from '../audit/audit-fixtures.js';
@@ -585,6 +587,28 @@ describe('a shop without sales', () => {
     } finally {
       await emptyGateway.close();
       await empty.drop();
+    }
+  });
+});
+
+describe('a gateway in another report zone than its database', () => {
+  it('refuses every export with 503 SERVICE_UNAVAILABLE in the export error shape, saying why', async () => {
+    const jerusalem = await createTestDatabase({ reportTimezone: 'Asia/Jerusalem' });
+    const zone = new ReportZoneCheck('UTC', () => readDatabaseReportZone(jerusalem.handle.db), { info: () => undefined, error: () => undefined });
+    await zone.check();
+    const utcGateway = await startTestGateway(jerusalem.handle, {}, { reportZone: zone }, { overHttp: true });
+    try {
+      for (const kind of ['customers', 'products', 'revenue']) {
+        const refused = await download(baseUrl(utcGateway), `/export/${kind}`);
+        expect(refused.status).toBe(503);
+        expect(refused.headers.get('retry-after')).toBe('5');
+        expect(JSON.parse(refused.text)).toEqual({
+          error: { code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/^This gateway does not serve reports now: REPORT_TIMEZONE is UTC, but the database reports in Asia\/Jerusalem/) },
+        });
+      }
+    } finally {
+      await utcGateway.close();
+      await jerusalem.drop();
     }
   });
 });

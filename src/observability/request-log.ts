@@ -14,14 +14,18 @@ function operationNameOf(body: unknown, query: unknown): string {
   return 'anonymous';
 }
 
-/** `extensions.code` of every error in a JSON response body, with the request id added to each error. */
+/**
+ * `extensions.code` of every error in a JSON response body, with the request id added to each error; or the
+ * code of an export's error (`{"error":{"code":...}}`), whose body stays as it is (the id is in its header).
+ */
 function tagErrors(payload: string, requestId: string): { payload: string; codes: string[] } | undefined {
-  let body: { errors?: { extensions?: Record<string, unknown> }[] };
+  let body: { errors?: { extensions?: Record<string, unknown> }[]; error?: { code?: unknown } };
   try {
     body = JSON.parse(payload) as typeof body;
   } catch {
     return undefined;
   }
+  if (typeof body.error?.code === 'string') return { payload, codes: [body.error.code] };
   if (!Array.isArray(body.errors)) return undefined;
   const codes: string[] = [];
   for (const error of body.errors) {
@@ -50,34 +54,13 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     return record.operation;
   };
 
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record: RequestRecord = { requestId: request.id, errorCodes: [] };
-    records.set(request, record);
-    void reply.header('x-request-id', request.id);
-    requestContext.run(record, done);
-  });
-
-  app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  const answered = new WeakSet<FastifyRequest>();
+  // One line per request: when its answer is sent (onResponse), or when its connection closes while the answer
+  // is being sent (a client that went away mid-download, a stream cut after an error), marked `aborted`.
+  const finish = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
     const record = records.get(request);
-    if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
-    if (record) requestContext.run(record, done);
-    else done();
-  });
-
-  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const record = records.get(request);
-    // Cheap test first: successful answers, the common case, are passed on untouched.
-    if (!record || typeof payload !== 'string' || !payload.includes('"errors"')) return payload;
-    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
-    const tagged = tagErrors(payload, record.requestId);
-    if (!tagged) return payload;
-    record.errorCodes = tagged.codes;
-    return tagged.payload;
-  });
-
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    const record = records.get(request);
-    if (!record) return;
+    if (!record || answered.has(request)) return;
+    answered.add(request);
     const status = String(reply.statusCode);
     const operation = operationLabel(request, record);
     const seconds = reply.elapsedTime / 1000;
@@ -96,8 +79,43 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
         ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
         ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
+        ...(record.exported ? { export: record.exported } : {}),
+        ...(aborted ? { aborted: true } : {}),
       },
       'request',
     );
+  };
+
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const record: RequestRecord = { requestId: request.id, errorCodes: [] };
+    records.set(request, record);
+    void reply.header('x-request-id', request.id);
+    // An answer cut after its headers went out (a stream whose client went away, or that failed) never finishes.
+    // Only such answers: a request whose client left before any answer is not one, and neither is a WebSocket
+    // upgrade, whose socket (and response object) closes long after the upgrade, with no HTTP answer sent.
+    reply.raw.once('close', () => {
+      if (reply.raw.headersSent && !reply.raw.writableFinished) finish(request, reply, true);
+    });
+    requestContext.run(record, done);
   });
+
+  app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const record = records.get(request);
+    if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
+    if (record) requestContext.run(record, done);
+    else done();
+  });
+
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const record = records.get(request);
+    // Cheap test first: successful answers, the common case, are passed on untouched.
+    if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return payload;
+    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
+    const tagged = tagErrors(payload, record.requestId);
+    if (!tagged) return payload;
+    record.errorCodes = tagged.codes;
+    return tagged.payload;
+  });
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => finish(request, reply, false));
 }

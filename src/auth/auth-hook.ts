@@ -1,23 +1,24 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
 import { RATE_LIMITED } from '../graphql/limits/rate-limit.js';
+import { guardOf, type GuardedRoute } from '../http/guarded-route.js';
 import { AuthenticationError, CREDENTIALS_REQUIRED, credentialsFrom, type Authenticate } from './authenticate.js';
 import { TooManyFailedLookups } from './failed-key-lookups.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
 /**
- * Authenticates every request to the GraphQL route in `onRequest`, before the body is read, before the
- * cache-hit shortcut and before Apollo: a request turned away here gets 401 UNAUTHENTICATED (429 RATE_LIMITED
- * when its address has failed too many API-key lookups) and is never answered from the cache. The principal
- * is kept for the context function.
+ * Authenticates every request to a guarded route (GraphQL operations, exports) in `onRequest`, before the body
+ * is read, before the cache-hit shortcut and before Apollo: a request turned away here gets 401 UNAUTHENTICATED
+ * (429 RATE_LIMITED when its address has failed too many API-key lookups), in its route's error shape, and is
+ * never answered from the cache. The principal is kept for the context function and the export routes.
  */
-export function createAuthHook(authenticate: Authenticate, graphqlPath: string, required: boolean) {
+export function createAuthHook(authenticate: Authenticate, routes: readonly GuardedRoute[], required: boolean) {
   const principals = new WeakMap<FastifyRequest, Principal>();
 
   async function onRequest(request: FastifyRequest, reply: FastifyReply) {
     // The Sandbox page itself is static HTML; its operations come back as POSTs.
-    if (!carriesOperation(request, graphqlPath)) return;
+    const route = guardOf(routes, request);
+    if (!route) return;
     try {
       const principal = await authenticate(credentialsFrom(request.headers), request.ip);
       principals.set(request, principal);
@@ -25,10 +26,10 @@ export function createAuthHook(authenticate: Authenticate, graphqlPath: string, 
       const noStore = reply.header('cache-control', 'no-store');
       if (error instanceof TooManyFailedLookups) {
         const wait = String(error.retryAfterSeconds);
-        return sendGraphQLError(noStore.header('retry-after', wait), 429, RATE_LIMITED, error.message, { retryAfterSeconds: error.retryAfterSeconds });
+        return route.refuse(noStore.header('retry-after', wait), 429, RATE_LIMITED, error.message, { retryAfterSeconds: error.retryAfterSeconds });
       }
       if (!(error instanceof AuthenticationError)) throw error;
-      return sendGraphQLError(noStore.header('www-authenticate', 'Bearer'), 401, error.code, error.message);
+      return route.refuse(noStore.header('www-authenticate', 'Bearer'), 401, error.code, error.message);
     }
   }
 

@@ -19,7 +19,7 @@ export interface Principal {
 /** With AUTH_MODE=none every caller reads everything, as before authentication existed. */
 export const ANONYMOUS: Principal = { kind: 'anonymous', id: 'anonymous', role: 'admin' };
 
-function hasRole(principal: Principal, required: Role): boolean {
+export function hasRole(principal: Principal, required: Role): boolean {
   return ROLES.indexOf(principal.role) >= ROLES.indexOf(required);
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
+import type { GuardedRoute } from '../http/guarded-route.js';
 
 // What the hooks in front of Apollo (authentication, rate limits, HTTP limits, the cache-hit shortcut) share:
 // which requests to the GraphQL route carry an operation, which media type an answer takes, and how to answer
@@ -9,6 +10,11 @@ import Negotiator from 'negotiator';
 export function carriesOperation(request: FastifyRequest, graphqlPath: string): boolean {
   if (request.routeOptions.url !== graphqlPath) return false;
   return request.method !== 'GET' || /[?&](query|extensions)=/.test(request.url);
+}
+
+/** The GraphQL route as authentication and rate budgets guard it: requests carrying an operation, refused with a GraphQL error. */
+export function graphqlRouteGuard(graphqlPath: string): GuardedRoute {
+  return { guards: (request) => carriesOperation(request, graphqlPath), refuse: sendGraphQLError };
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';

@@ -21,7 +21,7 @@ import type { DatabaseHandle } from '../db/create-database.js';
 import type { ReportZoneCheck, ZoneVerdict } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
-import { carriesOperation, sendGraphQLError } from '../graphql/early-answer.js';
+import { graphqlRouteGuard } from '../graphql/early-answer.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { createDocumentStore } from '../graphql/document-store.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
@@ -42,13 +42,16 @@ import { observePool } from '../observability/metrics.js';
 import { requestIdFrom } from '../observability/request-context.js';
 import { observeSubscriptions } from '../observability/subscription-metrics.js';
 import { registerRequestObservation } from '../observability/request-log.js';
+import { exportRouteGuard } from '../exports/export.errors.js';
+import { exportRoutes } from '../exports/export.route.js';
+import { guardOf } from './guarded-route.js';
 import { registerHealthRoute } from './health.route.js';
 import { registerMetricsRoute } from './metrics.route.js';
 import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'REPORT_TIMEZONE' | 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -99,7 +102,7 @@ function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
   return picked;
 }
 
-/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production), /healthz, /readyz and /metrics. */
+/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production), /export/*, /healthz, /readyz and /metrics. */
 export async function createGateway(
   config: ServerConfig,
   database: DatabaseHandle,
@@ -129,7 +132,9 @@ export async function createGateway(
   const cursors = new CursorCodec(config.CURSOR_SECRET);
   const failuresPerMinute = config.API_KEY_FAILURES_PER_MINUTE ?? DEFAULT_API_KEY_FAILURES_PER_MINUTE;
   const authenticate = createAuthenticator(config, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
-  const auth = createAuthHook(authenticate, GRAPHQL_PATH, config.AUTH_MODE === 'required');
+  // Authentication and rate budgets guard GraphQL operations and exports, each refused in its own error shape.
+  const guarded = [graphqlRouteGuard(GRAPHQL_PATH), exportRouteGuard];
+  const auth = createAuthHook(authenticate, guarded, config.AUTH_MODE === 'required');
   // Budgets are per principal: an API key, a JWT subject, or the client address when nobody is authenticated.
   // One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both; the
   // per-principal cap on subscriptions counts by the same key.
@@ -144,7 +149,7 @@ export async function createGateway(
         })
       : undefined;
   const rateLimit = rateBudget
-    ? createRateLimitHooks(rateBudget, GRAPHQL_PATH, (request) => rateKeyOf(auth.principalOf(request), request.ip))
+    ? createRateLimitHooks(rateBudget, guarded, (request) => rateKeyOf(auth.principalOf(request), request.ip))
     : undefined;
   // One context per request, with the caller authenticated in onRequest.
   const contextFor = async (request: FastifyRequest) =>
@@ -240,19 +245,20 @@ export async function createGateway(
     origin: config.CORS_ORIGINS ?? [],
     methods: ['GET', 'POST'],
     allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'apollo-require-preflight', 'x-apollo-operation-name'],
-    exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after'],
+    exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after', 'content-disposition'],
     maxAge: 600,
   });
   if (reportZone) {
     // Before authentication and the cache: a gateway in another zone than its database answers nothing, cached
-    // answers included, since its days are not the database's.
-    // The verdict is known on almost every request and read without a promise; only an unknown one waits for a read.
+    // answers and exports included, since its days are not the database's. The verdict is known on almost every
+    // request and read without a promise; only an unknown one waits for a read.
     app.addHook('onRequest', (request, reply, done) => {
-      if (!carriesOperation(request, GRAPHQL_PATH)) return done();
+      const route = guardOf(guarded, request);
+      if (!route) return done();
       const answer = (verdict: ZoneVerdict) => {
         if (verdict.state !== 'mismatched') return done();
         const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
-        sendGraphQLError(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+        route.refuse(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
       };
       const verdict = reportZone.current;
       if (verdict.state !== 'unknown') answer(verdict);
@@ -269,6 +275,16 @@ export async function createGateway(
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, auth.principalOf));
   }
+  // After the authentication and rate-limit hooks, which apply to it; reads through the database handle's `db`.
+  await app.register(exportRoutes, {
+    schema,
+    db: database.db,
+    audit,
+    principalOf: auth.principalOf,
+    ...(rateLimit ? { chargeCost: rateLimit.chargeCost } : {}),
+    reportTimezone: config.REPORT_TIMEZONE ?? 'UTC',
+    ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
+  });
   const beginShutdown = () => {
     stopping = true;
   };

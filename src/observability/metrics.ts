@@ -28,7 +28,7 @@ export const httpRequestDuration = new Histogram({
 
 export const graphqlErrors = new Counter({
   name: 'marketpulse_graphql_errors_total',
-  help: 'Errors in GraphQL responses, by extensions.code',
+  help: 'Errors in GraphQL responses, by extensions.code, and refused exports, by error.code',
   labelNames: ['code'] as const,
   registers: [metricsRegistry],
 });

@@ -8,6 +8,15 @@ export interface RequestRecord {
   operation?: string;
   /** `extensions.code` of every error in the response, in order. */
   errorCodes: string[];
+  /** What an export route wrote: its kind and format, the rows handed to the response, and whether it got to its end. */
+  exported?: ExportRecord;
+}
+
+export interface ExportRecord {
+  kind: string;
+  format: string;
+  rows: number;
+  complete: boolean;
 }
 
 /**

@@ -4,8 +4,8 @@ import { requestContext, type RequestRecord } from './request-context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** What the request log and the metrics learn about this request while it is served. */
-    observation: RequestRecord | null;
+    /** What the request log and the metrics learn about this request while it is served, and whether its line is written. */
+    observation: { record: RequestRecord; finished: boolean } | null;
   }
 }
 
@@ -23,14 +23,18 @@ function operationNameOf(body: unknown, query: unknown): string {
   return 'anonymous';
 }
 
-/** `extensions.code` of every error in a JSON response body, with the request id added to each error. */
+/**
+ * `extensions.code` of every error in a JSON response body, with the request id added to each error; or the
+ * code of an export's error (`{"error":{"code":...}}`), whose body stays as it is (the id is in its header).
+ */
 function tagErrors(payload: string, requestId: string): { payload: string; codes: string[] } | undefined {
-  let body: { errors?: { extensions?: Record<string, unknown> }[] };
+  let body: { errors?: { extensions?: Record<string, unknown> }[]; error?: { code?: unknown } };
   try {
     body = JSON.parse(payload) as typeof body;
   } catch {
     return undefined;
   }
+  if (typeof body.error?.code === 'string') return { payload, codes: [body.error.code] };
   if (!Array.isArray(body.errors)) return undefined;
   const codes: string[] = [];
   for (const error of body.errors) {
@@ -59,35 +63,13 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     return record.operation;
   };
 
-  // Callback hooks: none of them waits, and an async hook costs a promise and a microtask on every request.
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record: RequestRecord = { requestId: request.id, errorCodes: [] };
-    request.observation = record;
-    void reply.header('x-request-id', request.id);
-    requestContext.run(record, done);
-  });
-
-  app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record = request.observation;
-    if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
-    if (record) requestContext.run(record, done);
-    else done();
-  });
-
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
-    const record = request.observation;
-    // Cheap test first: successful answers, the common case, are passed on untouched.
-    if (!record || typeof payload !== 'string' || !payload.includes('"errors"')) return done(null, payload);
-    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
-    const tagged = tagErrors(payload, record.requestId);
-    if (!tagged) return done(null, payload);
-    record.errorCodes = tagged.codes;
-    done(null, tagged.payload);
-  });
-
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record = request.observation;
-    if (!record) return done();
+  // One line per request: when its answer is sent (onResponse), or when its connection closes while the answer
+  // is being sent (a client that went away mid-download, a stream cut after an error), marked `aborted`.
+  const finish = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
+    const observation = request.observation;
+    if (!observation || observation.finished) return;
+    observation.finished = true;
+    const { record } = observation;
     const status = String(reply.statusCode);
     const operation = operationLabel(request, record);
     httpRequests.inc({ operation, status });
@@ -96,12 +78,48 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     const cache = reply.getHeader('x-cache');
     if (cache === 'HIT') cacheHits.inc();
     else if (cache === 'MISS') cacheMisses.inc();
-    if (LOGS_REQUESTS.has(request.log.level)) logRequest(request, reply, record, cache);
+    if (LOGS_REQUESTS.has(request.log.level)) logRequest(request, reply, record, cache, aborted);
+  };
+
+  // Callback hooks: none of them waits, and an async hook costs a promise and a microtask on every request.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const record: RequestRecord = { requestId: request.id, errorCodes: [] };
+    request.observation = { record, finished: false };
+    void reply.header('x-request-id', request.id);
+    // An answer cut after its headers went out (a stream whose client went away, or that failed) never finishes.
+    // Only such answers: a request whose client left before any answer is not one, and neither is a WebSocket
+    // upgrade, whose socket (and response object) closes long after the upgrade, with no HTTP answer sent.
+    reply.raw.once('close', () => {
+      if (reply.raw.headersSent && !reply.raw.writableFinished) finish(request, reply, true);
+    });
+    requestContext.run(record, done);
+  });
+
+  app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const record = request.observation?.record;
+    if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
+    if (record) requestContext.run(record, done);
+    else done();
+  });
+
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    const record = request.observation?.record;
+    // Cheap test first: successful answers, the common case, are passed on untouched.
+    if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return done(null, payload);
+    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
+    const tagged = tagErrors(payload, record.requestId);
+    if (!tagged) return done(null, payload);
+    record.errorCodes = tagged.codes;
+    done(null, tagged.payload);
+  });
+
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    finish(request, reply, false);
     done();
   });
 }
 
-function logRequest(request: FastifyRequest, reply: FastifyReply, record: RequestRecord, cache: unknown): void {
+function logRequest(request: FastifyRequest, reply: FastifyReply, record: RequestRecord, cache: unknown, aborted: boolean): void {
   request.log.info(
     {
       method: request.method,
@@ -111,6 +129,8 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, record: Reques
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
       ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
       ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
+      ...(record.exported ? { export: record.exported } : {}),
+      ...(aborted ? { aborted: true } : {}),
     },
     'request',
   );

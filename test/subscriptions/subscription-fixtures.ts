@@ -7,7 +7,7 @@ import type { DatabaseHandle } from '../../src/db/create-database.js';
 import type { GatewayOptions, ServerConfig } from '../../src/http/server.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';
 import { silentLogger } from '../cache/cache-fixtures.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
 
 // Shared by the subscription tests: a gateway listening on an ephemeral port with its own change listener,
 // real graphql-ws clients over `ws`, and rows written with plain SQL.
@@ -24,10 +24,11 @@ export async function startLiveGateway(
   options: Omit<GatewayOptions, 'changes'> = {},
   /** The change listener to serve from; one of its own by default. */
   listener?: ChangeListener,
+  testOptions: Pick<TestGatewayOptions, 'logger'> = {},
 ): Promise<LiveGateway> {
   const changes = listener ?? (await ChangeListener.start(database, silentLogger));
   await changes.whenListening();
-  const gateway = await startTestGateway(database, config, { ...options, changes });
+  const gateway = await startTestGateway(database, config, { ...options, changes }, testOptions);
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });
   const address = gateway.app.server.address();
   if (!address || typeof address === 'string') throw new Error('the gateway did not listen on a port');

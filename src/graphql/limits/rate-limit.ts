@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { carriesOperation, sendGraphQLError } from '../early-answer.js';
+import { guardOf, type GuardedRoute } from '../../http/guarded-route.js';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -89,21 +89,22 @@ export function rateLimitedError(state: RateLimitState): GraphQLError {
 }
 
 /**
- * Wires a budget into the GraphQL route. Every request is charged 1 point when it arrives (before its body is
- * parsed), so a spent budget turns requests away cheaply, cache hits and invalid documents included; a request
- * that runs is charged the rest of its cost once the cost is known (`chargeCost`). Every answer carries the
- * RateLimit headers of its principal's budget.
+ * Wires a budget into the guarded routes (GraphQL operations, exports). Every request is charged 1 point when it
+ * arrives (before its body is parsed), so a spent budget turns requests away cheaply, cache hits and invalid
+ * documents included; a request that runs is charged the rest of its cost once the cost is known (`chargeCost`:
+ * a query's cost, an export's rows). Every answer carries the RateLimit headers of its principal's budget.
  */
-export function createRateLimitHooks(budget: RateBudget, graphqlPath: string, keyOf: (request: FastifyRequest) => string) {
+export function createRateLimitHooks(budget: RateBudget, routes: readonly GuardedRoute[], keyOf: (request: FastifyRequest) => string) {
   const states = new WeakMap<FastifyRequest, RateLimitState>();
   const options = budget.options;
 
   async function onRequest(request: FastifyRequest, reply: FastifyReply) {
-    if (!carriesOperation(request, graphqlPath)) return;
+    const route = guardOf(routes, request);
+    if (!route) return;
     const state = await budget.charge(keyOf(request), 1);
     states.set(request, state);
     if (state.limited) {
-      return sendGraphQLError(reply.header('cache-control', 'no-store'), 429, RATE_LIMITED, rateLimitedMessage(state), {
+      return route.refuse(reply.header('cache-control', 'no-store'), 429, RATE_LIMITED, rateLimitedMessage(state), {
         retryAfterSeconds: secondsUntil(state.res),
       });
     }

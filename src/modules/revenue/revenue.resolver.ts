@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import type { Database } from '../../db/database.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { badInput } from '../../graphql/errors.js';
 import { DateScalar, DecimalScalar, isCalendarDate, UnrepresentableValueError } from '../../graphql/scalars.js';
@@ -8,9 +10,12 @@ import { resolveDays } from './revenue.periods.js';
 import { readDataBounds, readRevenuePoints } from './revenue.repository.js';
 import { ComparisonPeriod, Granularity, RevenuePoint, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
 
-/** The series `revenue` answers (and `revenueUpdated` pushes): an open end is taken from the data. */
+/**
+ * The series `revenue` answers (and `revenueUpdated` pushes, and the revenue export writes): an open end is taken
+ * from the data. BAD_USER_INPUT naming `from` for a range of more than MAX_SERIES_POINTS buckets.
+ */
 export async function resolveRevenueSeries(
-  ctx: GraphQLContext,
+  db: Kysely<Database>,
   from: string | null,
   to: string | null,
   granularityArg: Granularity | null,
@@ -18,7 +23,7 @@ export async function resolveRevenueSeries(
   const granularity = granularityArg ?? Granularity.DAY;
   const range = checkRange(from, to);
   const given = range.from !== undefined && range.to !== undefined;
-  const bounds = given ? undefined : await readDataBounds(ctx.db);
+  const bounds = given ? undefined : await readDataBounds(db);
   // A day outside the years 0001-9999 (stored before PostgreSQL refused such dates) cannot be shown, nor compared
   // as text ('10000-01-01' sorts before '2025-03-10'): an error of this field rather than a silently empty series.
   for (const day of [bounds?.firstDay, bounds?.lastDay]) {
@@ -44,7 +49,7 @@ export class RevenueResolver {
     @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularityArg: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
-    return resolveRevenueSeries(ctx, from, to, granularityArg);
+    return resolveRevenueSeries(ctx.db, from, to, granularityArg);
   }
 
   @FieldResolver(() => DateScalar, { nullable: true, description: 'First day of the range the series covers; null when there is no data.' })

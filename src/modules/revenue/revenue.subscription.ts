@@ -18,6 +18,6 @@ export class RevenueSubscriptionResolver {
     @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularity: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
-    return resolveRevenueSeries(ctx, from, to, granularity);
+    return resolveRevenueSeries(ctx.db, from, to, granularity);
   }
 }

@@ -29,6 +29,8 @@ export interface PreparedDatabase extends DatabaseSpec {
   /** Seconds spent creating, migrating, seeding and vacuuming (0 when reused). */
   prepareSeconds: number;
   counts: { customers: number; products: number; transactions: number };
+  /** The first and last UTC day that has a transaction (the gateways report in UTC): ranges of varying requests lie within. */
+  days: { first: string; last: string };
 }
 
 export interface DatabaseContext {
@@ -82,14 +84,20 @@ function childEnv(databaseUrl: string): NodeJS.ProcessEnv {
   return env;
 }
 
-async function readCounts(url: string): Promise<PreparedDatabase['counts']> {
+async function readContents(url: string): Promise<Pick<PreparedDatabase, 'counts' | 'days'>> {
   return withClient(url, async (client) => {
-    const { rows } = await client.query<{ customers: string; products: string; transactions: string }>(
+    const { rows } = await client.query<{ customers: string; products: string; transactions: string; first: string | null; last: string | null }>(
       `SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM products) AS products,
-              (SELECT count(*) FROM transactions) AS transactions`,
+              (SELECT count(*) FROM transactions) AS transactions,
+              (SELECT to_char(min(transaction_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM transactions) AS first,
+              (SELECT to_char(max(transaction_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM transactions) AS last`,
     );
     const row = rows[0]!;
-    return { customers: Number(row.customers), products: Number(row.products), transactions: Number(row.transactions) };
+    if (row.first === null || row.last === null) throw new Error('the bench database holds no transactions');
+    return {
+      counts: { customers: Number(row.customers), products: Number(row.products), transactions: Number(row.transactions) },
+      days: { first: row.first, last: row.last },
+    };
   });
 }
 
@@ -153,7 +161,7 @@ export async function prepareDatabase(spec: DatabaseSpec, ctx: DatabaseContext):
     url,
     reused: reusable,
     prepareSeconds: reusable ? 0 : (performance.now() - started) / 1000,
-    counts: await readCounts(url),
+    ...(await readContents(url)),
   };
 }
 

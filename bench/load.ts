@@ -1,10 +1,18 @@
 import autocannon from 'autocannon';
 import { LOOPBACK, requestBody, requestHeaders, send, type GraphQLBody, type GraphQLRequest } from './http.js';
+import type { RequestSequence } from './varying-requests.js';
 
 // Load rounds with autocannon: a warm-up whose numbers are dropped, then N rounds; the report takes the
 // median of the rounds. Latencies are recorded here from autocannon's per-response event rather than read
 // from its histogram, which counts whole milliseconds: sub-millisecond answers (the ceiling, cache hits)
 // would all read 0 there.
+//
+// A server that completes almost nothing in a round (PostGraphile at a million transactions: seconds per
+// answer) is rated by connections / median latency rather than by the answers counted: with every
+// connection always waiting for one answer, that is its throughput (Little's law), while the count loses
+// whatever was still in flight when the round ended, which for such a server is much of its work. Such a
+// server is known by its rounds having been lengthened for it, or by a round that completed fewer than
+// ANSWERS_PER_CONNECTION answers per connection all the same.
 
 export interface LoadSettings {
   connections: number;
@@ -18,7 +26,12 @@ export interface LoadSettings {
 }
 
 export interface RoundResult {
+  /** Answers per second; for a slow server (see above), connections / p50. */
   reqPerSec: number;
+  /** Answers completed within the round per second, whatever the rating. */
+  completedPerSec: number;
+  /** reqPerSec is connections / p50: the server completes too few answers in a round for their count to mean much. */
+  ratedByLatency: boolean;
   p50Ms: number;
   p99Ms: number;
   responses: number;
@@ -59,10 +72,14 @@ export interface LoadResult {
 export interface LoadTarget {
   baseUrl: string;
   request: GraphQLRequest;
+  /** A new request for every one sent (samples and rounds) instead of `request` every time. */
+  sequence?: RequestSequence;
   /** Scenario-specific problems with a sampled answer's `data`; undefined when it is right. */
-  check?: (data: unknown) => string | undefined;
+  check?: (data: unknown, request: GraphQLRequest) => string | undefined;
   /** True for cache-hit scenarios: once samples show a cache, every response must be a hit. */
   expectCacheHit?: boolean;
+  /** True for cache-miss scenarios: once samples show a cache, no response may be a hit. */
+  expectCacheMiss?: boolean;
   /** Why the server is gone, when it is: the run stops measuring a dead server. */
   serverGone?: () => string | undefined;
 }
@@ -75,8 +92,11 @@ function assertServerUp(target: LoadTarget, when: string): void {
   if (reason) throw new ServerGoneError(`the server ended ${when} (${reason})`);
 }
 
-/** Enough answers per connection in a round that dropping the ones still in flight at its end matters little. */
-const ANSWERS_PER_CONNECTION = 3;
+/**
+ * Enough answers per connection in a round that dropping the ones still in flight at its end matters little;
+ * a round with fewer is rated by its latency.
+ */
+export const ANSWERS_PER_CONNECTION = 3;
 const MAX_ROUND_SECONDS = 60;
 
 const median = (values: number[]) => {
@@ -99,7 +119,7 @@ function cacheStateOf(body: GraphQLBody): boolean | undefined {
  * Fetches `count` responses one after another and checks each thoroughly. `expectHits` is false for the
  * first samples of a cache-hit scenario, which are what fills the cache.
  */
-export async function sample(target: LoadTarget, count: number, timeoutMs: number, expectHits = false): Promise<SampleReport> {
+export async function sample(target: LoadTarget, count: number, timeoutMs: number, expectHits = false, expectMisses = false): Promise<SampleReport> {
   const problems: string[] = [];
   const hits: (boolean | undefined)[] = [];
   const sampleMs: number[] = [];
@@ -124,6 +144,10 @@ export async function sample(target: LoadTarget, count: number, timeoutMs: numbe
     failed += known.filter((hit) => !hit).length;
     problems.push(`expected cache hits, samples said ${cache}`);
   }
+  if (expectMisses && known.some(Boolean)) {
+    failed += known.filter(Boolean).length;
+    problems.push(`expected cache misses, samples said ${cache}`);
+  }
   return { checked: count, failed, problems: [...new Set(problems)], cache, firstData, responseBytes, sampleMs };
 }
 
@@ -131,9 +155,10 @@ async function checkOne(
   target: LoadTarget,
   timeoutMs: number,
 ): Promise<{ problems: string[]; data?: unknown; hit?: boolean; ms?: number; bytes?: number }> {
+  const request = target.sequence?.next() ?? target.request;
   let response;
   try {
-    response = await send(target.baseUrl, target.request, timeoutMs);
+    response = await send(target.baseUrl, request, timeoutMs);
   } catch (error) {
     return { problems: [`request failed: ${error instanceof Error ? error.message : String(error)}`] };
   }
@@ -153,18 +178,19 @@ async function checkOne(
   if (body.data === undefined || body.data === null) {
     problems.push('no data');
   } else {
-    const problem = target.check?.(body.data);
+    const problem = target.check?.(body.data, request);
     if (problem) problems.push(problem);
   }
   return { problems, data: body.data ?? undefined, hit: cacheStateOf(body), ms, bytes };
 }
 
 /** A check cheap enough for every response at tens of thousands per second: a GraphQL answer without errors. */
-function cheapVerifier(expectHit: boolean): (body: unknown) => boolean {
+function cheapVerifier(expect: 'hit' | 'miss' | undefined): (body: unknown) => boolean {
   // autocannon hands over the body as a string it concatenated from the response's chunks.
-  return expectHit
-    ? (body) => typeof body === 'string' && body.includes('"data":') && !body.includes('"errors":') && body.includes('"hit":true')
-    : (body) => typeof body === 'string' && body.includes('"data":') && !body.includes('"errors":');
+  const answered = (body: unknown): body is string => typeof body === 'string' && body.includes('"data":') && !body.includes('"errors":');
+  if (expect === 'hit') return (body) => answered(body) && body.includes('"hit":true');
+  if (expect === 'miss') return (body) => answered(body) && body.includes('"hit":false');
+  return answered;
 }
 
 /** One autocannon run against the target; returns the numbers this benchmark reports. */
@@ -172,13 +198,16 @@ export function round(
   target: LoadTarget,
   settings: Pick<LoadSettings, 'connections' | 'timeoutSeconds'>,
   durationSeconds: number,
-  verifyHits: boolean,
+  verifyCache: 'hit' | 'miss' | undefined,
   onInstance: (stop: (() => void) | undefined) => void = () => {},
+  /** Rate the round by its latency whatever it completed: its server is known to be that slow. */
+  slowServer = false,
 ): Promise<RoundResult> {
   const url = new URL(target.request.path ?? '/graphql', target.baseUrl);
   if (url.hostname !== LOOPBACK) throw new Error(`refusing to send load to ${url.hostname}: loopback only`);
   let latencies = new Float64Array(1 << 16);
   let count = 0;
+  const { sequence } = target;
   return new Promise<RoundResult>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -186,20 +215,27 @@ export function round(
         method: 'POST',
         headers: requestHeaders(target.request),
         body: requestBody(target.request),
+        // autocannon rebuilds a request that has a setupRequest before every send: each one a new body.
+        ...(sequence ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: requestBody(sequence.next()) }) }] } : {}),
         connections: settings.connections,
         pipelining: 1,
         duration: durationSeconds,
         timeout: settings.timeoutSeconds,
-        verifyBody: cheapVerifier(verifyHits),
+        verifyBody: cheapVerifier(verifyCache),
       },
       (error: unknown, result: autocannon.Result) => {
         onInstance(undefined);
         if (error) return reject(error instanceof Error ? error : new Error(String(error)));
         const sorted = latencies.subarray(0, count).sort();
         const socketErrors = result.errors - result.timeouts;
+        const completedPerSec = result.requests.total / result.duration;
+        const p50Ms = percentile(sorted, 50);
+        const ratedByLatency = (slowServer || result.requests.total < settings.connections * ANSWERS_PER_CONNECTION) && p50Ms > 0;
         resolve({
-          reqPerSec: result.requests.total / result.duration,
-          p50Ms: percentile(sorted, 50),
+          reqPerSec: ratedByLatency ? settings.connections / (p50Ms / 1000) : completedPerSec,
+          completedPerSec,
+          ratedByLatency,
+          p50Ms,
           p99Ms: percentile(sorted, 99),
           responses: result.requests.total,
           errors: result.non2xx + result.errors + result.mismatches,
@@ -231,11 +267,12 @@ export async function runLoad(
   onInstance?: (stop: (() => void) | undefined) => void,
 ): Promise<LoadResult> {
   const timeoutMs = settings.timeoutSeconds * 1000;
-  const first = await sample(target, settings.samples, timeoutMs);
+  const first = await sample(target, settings.samples, timeoutMs, false, target.expectCacheMiss);
   const problems = [...first.problems];
   let failedSamples = first.failed;
-  // Per-response hit checks only once the gateway shows it has a cache at all.
-  const verifyHits = target.expectCacheHit === true && first.cache !== 'absent';
+  // Per-response hit (or miss) checks only once the gateway shows it has a cache at all.
+  const verifyCache =
+    first.cache === 'absent' ? undefined : target.expectCacheHit ? 'hit' : target.expectCacheMiss ? 'miss' : undefined;
   // autocannon counts only the answers that arrive within a round, so a round must be long compared with
   // one answer under load (about `connections` times one alone, with nothing to run them in parallel).
   const alone = first.sampleMs.length > 0 ? median(first.sampleMs) / 1000 : 0;
@@ -247,21 +284,21 @@ export async function runLoad(
     log(`    one answer alone takes ${alone.toFixed(2)} s: rounds of ${roundSeconds} s instead of ${settings.durationSeconds} s`);
   }
   assertServerUp(target, 'while sampled');
-  if (settings.warmupSeconds > 0) await round(target, settings, settings.warmupSeconds, false, onInstance);
+  if (settings.warmupSeconds > 0) await round(target, settings, settings.warmupSeconds, undefined, onInstance);
   assertServerUp(target, 'during the warm-up');
   const rounds: RoundResult[] = [];
   const checks: SampleReport[] = [];
   for (let i = 0; i < settings.rounds; i += 1) {
     // Also lets a slow server finish what the previous round left in flight before the next one starts.
-    const check = await sample(target, settings.samples, timeoutMs, target.expectCacheHit);
+    const check = await sample(target, settings.samples, timeoutMs, target.expectCacheHit, target.expectCacheMiss);
     checks.push(check);
     problems.push(...check.problems);
     failedSamples += check.failed;
-    const result = await round(target, settings, roundSeconds, verifyHits, onInstance);
+    const result = await round(target, settings, roundSeconds, verifyCache, onInstance, roundSeconds > settings.durationSeconds);
     assertServerUp(target, `during round ${i + 1}`);
     log(
-      `    round ${i + 1}/${settings.rounds}: ${result.reqPerSec.toFixed(1)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
-        `p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`,
+      `    round ${i + 1}/${settings.rounds}: ${result.reqPerSec.toFixed(1)} req/s${result.ratedByLatency ? ` (rated by latency; ${result.responses} answers completed)` : ''}, ` +
+        `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`,
     );
     rounds.push(result);
   }

@@ -1,6 +1,6 @@
 import type { PreparedDatabase } from './databases.js';
 import { requestBody } from './http.js';
-import type { LoadSettings } from './load.js';
+import { ANSWERS_PER_CONNECTION, type LoadSettings } from './load.js';
 import type { MachineInfo } from './machine.js';
 import type { Catalogue, LoadOutcome, Outcome, TargetVerdict } from './scenario.js';
 
@@ -29,25 +29,33 @@ function cacheNotes(outcome: LoadOutcome): string[] {
   const expectsHits = outcome.expectCacheHit;
   const { cache } = outcome.samples;
   if (expectsHits) return [cache === 'absent' ? 'no cache in this build (served uncached)' : `cache ${cache}`];
+  if (outcome.expectCacheMiss) return [cache === 'miss' ? 'cache miss (every answer checked)' : `**cache ${cache} where every answer should miss**`];
   return cache === 'hit' || cache === 'mixed' ? [`**cache ${cache} where the cache is off**`] : [];
 }
 
-function notesColumn(outcome: LoadOutcome, durationSeconds: number): string {
+function notesColumn(outcome: LoadOutcome, durationSeconds: number, connections: number): string {
   const notes: string[] = [];
   notes.push(...cacheNotes(outcome));
   notes.push(...outcome.serviceNotes);
   if (outcome.roundSeconds > durationSeconds) notes.push(`rounds of ${outcome.roundSeconds} s (slow answers)`);
+  const byLatency = outcome.rounds.filter((round) => round.ratedByLatency);
+  if (byLatency.length > 0) {
+    notes.push(
+      `rated by ${connections} connections / median latency in ${byLatency.length} of ${outcome.rounds.length} rounds ` +
+        `(${byLatency.map((round) => round.responses).join(', ')} answers completed)`,
+    );
+  }
   if (outcome.sameAnswer) notes.push(outcome.sameAnswer.equal ? `same figures as ${outcome.sameAnswer.scenario}` : `**differs from ${outcome.sameAnswer.scenario}**`);
   return notes.join('; ');
 }
 
-function scenarioTable(outcomes: Outcome[], durationSeconds: number): string {
+function scenarioTable(outcomes: Outcome[], durationSeconds: number, connections: number): string {
   const lines = ['| scenario | req/s | p50 | p99 | errors | notes |', '|---|---:|---:|---:|---:|---|'];
   for (const outcome of outcomes) {
     if (outcome.kind === 'load') {
       lines.push(
         `| ${outcome.title} | ${rps(outcome.median.reqPerSec)} | ${ms(outcome.median.p50Ms)} | ${ms(outcome.median.p99Ms)} | ` +
-          `${count(outcome.errors)} | ${notesColumn(outcome, durationSeconds)} |`,
+          `${count(outcome.errors)} | ${notesColumn(outcome, durationSeconds, connections)} |`,
       );
     } else if (outcome.kind === 'failed') {
       lines.push(`| ${outcome.title} | – | – | – | failed | ${outcome.error.split('\n')[0]!.replace(/\|/g, '\\|')} |`);
@@ -57,12 +65,15 @@ function scenarioTable(outcomes: Outcome[], durationSeconds: number): string {
 }
 
 function roundsTable(outcomes: Outcome[]): string {
-  const lines = ['| scenario | round | req/s | p50 | p99 | responses | non-2xx | socket errors | timeouts | bad bodies |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| scenario | round | req/s | p50 | p99 | responses | non-2xx | socket errors | timeouts | bad bodies |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const outcome of outcomes) {
     if (outcome.kind !== 'load') continue;
     outcome.rounds.forEach((round, i) => {
       lines.push(
-        `| ${outcome.id} | ${i + 1} | ${rps(round.reqPerSec)} | ${ms(round.p50Ms)} | ${ms(round.p99Ms)} | ${count(round.responses)} | ` +
+        `| ${outcome.id} | ${i + 1} | ${rps(round.reqPerSec)}${round.ratedByLatency ? ' ¹' : ''} | ${ms(round.p50Ms)} | ${ms(round.p99Ms)} | ${count(round.responses)} | ` +
           `${round.non2xx} | ${round.socketErrors} | ${round.timeouts} | ${round.mismatches} |`,
       );
     });
@@ -71,17 +82,22 @@ function roundsTable(outcomes: Outcome[]): string {
 }
 
 function queriesSection(outcomes: Outcome[], catalogue: Catalogue): string {
-  const seen = new Map<string, string[]>();
+  const seen = new Map<string, { ids: string[]; varies: Set<string> }>();
   for (const scenario of catalogue.scenarios) {
-    if (scenario.kind !== 'load' || !outcomes.some((o) => o.id === scenario.id)) continue;
+    const outcome = outcomes.find((o): o is LoadOutcome => o.kind === 'load' && o.id === scenario.id);
+    if (scenario.kind !== 'load' || !outcome) continue;
     const body = requestBody(scenario.request);
-    seen.set(body, [...(seen.get(body) ?? []), scenario.id]);
+    const entry = seen.get(body) ?? { ids: [], varies: new Set<string>() };
+    entry.ids.push(scenario.id);
+    if (outcome.varies) entry.varies.add(`${scenario.id}: ${outcome.varies}`);
+    seen.set(body, entry);
   }
   return [...seen]
-    .map(([body, ids]) => {
+    .map(([body, { ids, varies }]) => {
       const { query, variables } = JSON.parse(body) as { query: string; variables?: unknown };
       const vars = variables ? `\n\nvariables: \`${JSON.stringify(variables)}\`` : '';
-      return `**${ids.join(', ')}**\n\n\`\`\`graphql\n${query}\n\`\`\`${vars}`;
+      const varying = varies.size > 0 ? `\n\n${[...varies].map((line) => `- ${line}`).join('\n')}` : '';
+      return `**${ids.join(', ')}**\n\n\`\`\`graphql\n${query}\n\`\`\`${vars}${varying}`;
     })
     .join('\n\n');
 }
@@ -124,15 +140,17 @@ ${results.partial ? '**Partial run (`--only`)**: not every scenario ran.\n\n' : 
 | autocannon / PostGraphile | ${machine.autocannon} / ${machine.postgraphile ?? '–'} |
 
 Method: autocannon, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up, then ${settings.rounds} rounds of ${settings.durationSeconds} s;
-req/s, p50 and p99 are the **median of the rounds**; **errors are the sum over all rounds** (non-2xx, socket errors,
-timeouts after ${settings.timeoutSeconds} s, bodies without \`data\` or with \`errors\`) plus sampled responses that failed their
-checks (${settings.samples} before the warm-up and before each round). Load generator, servers and PostgreSQL share the machine.
+req/s, p50 and p99 are the **median of the rounds** (a server so slow that its rounds are lengthened, or a round that completes
+fewer than ${ANSWERS_PER_CONNECTION} answers per connection, is rated by ${settings.connections} connections / its median latency); **errors are the sum over all rounds** (non-2xx, socket errors,
+timeouts after ${settings.timeoutSeconds} s, bodies without \`data\` or with \`errors\`, a cache hit where every answer must miss or
+the reverse) plus sampled responses that failed their checks (${settings.samples} before the warm-up and before each round).
+Load generator, servers and PostgreSQL share the machine.
 Data: \`npm run seed -- --seed ${settings.seed} --until ${settings.until}\`:
 ${results.databases.map((db) => `\`${db.name}\` ${count(db.counts.transactions)} transactions, ${count(db.counts.customers)} customers, ${count(db.counts.products)} products${db.reused ? ' (reused)' : ` (seeded in ${Math.round(db.prepareSeconds)} s)`}`).join('; ')}.
 
 ## Scenarios
 
-${scenarioTable(results.outcomes, settings.durationSeconds)}
+${scenarioTable(results.outcomes, settings.durationSeconds, settings.connections)}
 
 ## Targets
 
@@ -167,5 +185,5 @@ ${queriesSection(results.outcomes, catalogue)}
 ## Rounds
 
 ${roundsTable(results.outcomes)}
-`;
+${results.outcomes.some((o) => o.kind === 'load' && o.rounds.some((round) => round.ratedByLatency)) ? `\n¹ A server too slow to complete more than a few answers per connection in a round: rated by ${settings.connections} connections / median latency.\n` : ''}`;
 }

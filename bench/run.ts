@@ -73,6 +73,13 @@ function withStartDependencies(id: string): string[] {
   return spec.kind === 'ceiling' ? [id, ...withStartDependencies(spec.bodyFrom.service)] : [id];
 }
 
+/** The database a service serves (varying requests are made from its days). */
+function databaseOf(serviceId: string): string {
+  const spec = catalogue.services[serviceId];
+  if (!spec || spec.kind === 'ceiling') throw new Error(`service ${serviceId} has no database of its own`);
+  return spec.database;
+}
+
 function databasesOf(serviceIds: string[]): string[] {
   const ids = new Set<string>();
   for (const id of serviceIds.flatMap(withStartDependencies)) {
@@ -88,15 +95,17 @@ const databases = new Map<string, PreparedDatabase>();
 const running = new Map<string, Promise<RunningService>>();
 let redis: ReturnType<typeof provideRedis> | undefined;
 
+function prepared(id: string): PreparedDatabase {
+  const database = databases.get(id);
+  if (!database) throw new Error(`database ${id} was not prepared`);
+  return database;
+}
+
 const context: ServiceContext = {
   repoRoot,
   logDir,
   cacheTtlSeconds: options.cacheTtlSeconds,
-  async database(id) {
-    const prepared = databases.get(id);
-    if (!prepared) throw new Error(`database ${id} was not prepared`);
-    return prepared;
-  },
+  database: async (id) => prepared(id),
   async redis(database) {
     redis ??= provideRedis(context, process.env.BENCH_REDIS_URL?.trim() || undefined);
     const { url } = await redis;
@@ -155,12 +164,17 @@ function compareAnswers(scenario: Extract<Scenario, { kind: 'load' }>, outcome: 
 
 async function runScenario(scenario: Scenario, outcomes: Outcome[], notes: string[] = []): Promise<Outcome> {
   if (scenario.kind === 'probe') {
-    const report = await scenario.run({ service: (id) => context.service(id), log: (line) => log(`    ${line}`) });
+    const report = await scenario.run({
+      service: (id) => context.service(id),
+      database: async (id) => prepared(id),
+      log: (line) => log(`    ${line}`),
+    });
     for (const row of report.rows) log(`    ${row.label}: ${row.value}`);
     for (const problem of report.problems) log(`    problem: ${problem}`);
     return { kind: 'probe', id: scenario.id, title: scenario.title, ...report } satisfies ProbeOutcome;
   }
   const service = await context.service(scenario.service);
+  const sequence = scenario.vary?.(prepared(databaseOf(scenario.service)).days);
   let gone: string | undefined;
   void service.exited.then((how) => {
     gone = how;
@@ -169,8 +183,10 @@ async function runScenario(scenario: Scenario, outcomes: Outcome[], notes: strin
     {
       baseUrl: service.url,
       request: scenario.request,
+      ...(sequence ? { sequence } : {}),
       check: scenario.check,
       expectCacheHit: scenario.expectCacheHit,
+      expectCacheMiss: scenario.expectCacheMiss,
       serverGone: () => gone,
     },
     options.load,
@@ -185,9 +201,17 @@ async function runScenario(scenario: Scenario, outcomes: Outcome[], notes: strin
     title: scenario.title,
     service: scenario.service,
     serviceDescription: service.describe,
-    serviceNotes: [...service.notes, ...notes],
+    serviceNotes: [
+      ...service.notes,
+      ...notes,
+      ...(sequence && sequence.sent() > sequence.capacity
+        ? [`${sequence.sent().toLocaleString('en-US')} requests from ${sequence.capacity.toLocaleString('en-US')} distinct ones: some repeated`]
+        : []),
+    ],
     request: scenario.request,
+    ...(sequence ? { varies: sequence.describe } : {}),
     expectCacheHit: scenario.expectCacheHit === true,
+    expectCacheMiss: scenario.expectCacheMiss === true,
     ...result,
   };
   outcome.sameAnswer = compareAnswers(scenario, outcome, outcomes);

@@ -1,7 +1,8 @@
-import type { DatabaseSpec } from './databases.js';
+import type { DatabaseSpec, PreparedDatabase } from './databases.js';
 import type { GraphQLRequest } from './http.js';
 import type { LoadResult } from './load.js';
 import type { RunningService, ServiceSpec } from './services.js';
+import type { DaySpan, RequestSequence } from './varying-requests.js';
 
 // The shapes of what a benchmark run consists of. The catalogue itself is in scenarios.ts.
 
@@ -14,11 +15,16 @@ export interface LoadScenario {
   title: string;
   /** Key of the service in the catalogue's `services`. */
   service: string;
+  /** The request; with `vary`, the shape of the requests (as RESULTS.md shows it). */
   request: GraphQLRequest;
+  /** A new request every time, made from the days of the service's data (the service must have a database). */
+  vary?: (days: DaySpan) => RequestSequence;
   /** Problems with a sampled answer's `data` (undefined when it is right); failures count as errors. */
-  check?: (data: unknown) => string | undefined;
+  check?: (data: unknown, request: GraphQLRequest) => string | undefined;
   /** Every response must come from the gateway's cache, once the gateway has one. */
   expectCacheHit?: boolean;
+  /** No response may come from the gateway's cache (checked on every response, as hits are). */
+  expectCacheMiss?: boolean;
   /**
    * The sampled answer must carry the same figures as another scenario's (run earlier): a cache hit equals
    * the uncached answer; the peer's figures equal the gateway's. Reported under Checks, not as errors.
@@ -28,6 +34,7 @@ export interface LoadScenario {
 
 export interface ProbeContext {
   service(id: string): Promise<RunningService>;
+  database(id: string): Promise<PreparedDatabase>;
   log(line: string): void;
 }
 
@@ -60,7 +67,10 @@ export interface LoadOutcome extends LoadResult {
   serviceDescription: string;
   serviceNotes: string[];
   request: GraphQLRequest;
+  /** How the requests varied (RequestSequence.describe), when they did. */
+  varies?: string;
   expectCacheHit: boolean;
+  expectCacheMiss: boolean;
   /** undefined when there was nothing to compare with (e.g. --only left that scenario out). */
   sameAnswer?: { scenario: string; equal: boolean; detail?: string };
 }

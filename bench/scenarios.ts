@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { send, type GraphQLBody, type GraphQLRequest } from './http.js';
 import type { Catalogue, LoadOutcome, LoadScenario, OutcomeIndex, ProbeScenario, Target } from './scenario.js';
+import { DistinctRanges, newRangeEachTime, newTextEachTime } from './varying-requests.js';
 
 // What `npm run bench` measures: databases, servers, scenarios (in run order) and the targets of the speed
 // issue. To add a scenario, add a service if it needs a new kind of server (another gateway configuration
@@ -11,6 +12,15 @@ import type { Catalogue, LoadOutcome, LoadScenario, OutcomeIndex, ProbeScenario,
 
 export const DASHBOARD_QUERY = /* GraphQL */ `query Dashboard {
   dashboard {
+    totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue
+    topProducts(limit: 5) { product { id sku name } revenue unitsSold transactionCount }
+    recentTrend(days: 30) { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
+  }
+}`;
+
+/** The dashboard of one range, both ends given: what an analyst's dashboard sends when the range changes. */
+export const DASHBOARD_RANGE_QUERY = /* GraphQL */ `query DashboardRange($from: Date!, $to: Date!) {
+  dashboard(from: $from, to: $to) {
     totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue
     topProducts(limit: 5) { product { id sku name } revenue unitsSold transactionCount }
     recentTrend(days: 30) { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
@@ -53,6 +63,8 @@ const benchToken = await new SignJWT({ role: 'viewer' })
 const signedIn = (request: GraphQLRequest): GraphQLRequest => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${benchToken}` } });
 
 const dashboard: GraphQLRequest = { query: DASHBOARD_QUERY };
+// What RESULTS.md shows of the varying requests; the rounds send a new range (and text) each time.
+const dashboardRange: GraphQLRequest = { query: DASHBOARD_RANGE_QUERY, variables: { from: 'YYYY-MM-DD', to: 'YYYY-MM-DD' } };
 const peerDashboard: GraphQLRequest = { query: PEER_DASHBOARD_QUERY };
 const customersPage = (first: number): GraphQLRequest => ({ query: CUSTOMERS_QUERY, variables: { first } });
 const monthlyRevenue: GraphQLRequest = { query: MONTHLY_REVENUE_QUERY };
@@ -69,6 +81,17 @@ function checkDashboard(data: Loose): string | undefined {
   if (d.totalTransactions <= 0) return 'dashboard.totalTransactions is 0: empty database?';
   if (d.topProducts?.length !== 5) return `topProducts has ${d.topProducts?.length} entries, expected 5`;
   if (d.recentTrend?.length !== 30) return `recentTrend has ${d.recentTrend?.length} points, expected 30`;
+  return undefined;
+}
+
+/** A dashboard of a range: a top list of at most 5 (a short range may sell fewer products), 30 days ending at `to`. */
+function checkDashboardRange(data: Loose, request: GraphQLRequest): string | undefined {
+  const d = data?.dashboard;
+  if (!d || typeof d.totalRevenue !== 'string') return 'dashboard.totalRevenue missing';
+  if (!Array.isArray(d.topProducts) || d.topProducts.length > 5) return `topProducts has ${d.topProducts?.length} entries, expected at most 5`;
+  if (d.recentTrend?.length !== 30) return `recentTrend has ${d.recentTrend?.length} points, expected 30`;
+  const to = request.variables?.to;
+  if (d.recentTrend[29].date !== to) return `recentTrend ends at ${d.recentTrend[29].date}, expected ${String(to)}`;
   return undefined;
 }
 
@@ -117,6 +140,34 @@ function peerDashboardFigures(data: Loose) {
 
 const load = (scenario: Omit<LoadScenario, 'kind'>): LoadScenario => ({ kind: 'load', ...scenario });
 
+/**
+ * The uncached dashboard as analysts cause it, on a gateway with its cache on: a new range each time (the
+ * response cache misses, the parsed document is reused), and a new text each time (nothing is reused).
+ */
+function cacheMisses(database: '20k' | '1m', size: string): LoadScenario[] {
+  const service = `gateway-${database}-cache`;
+  return [
+    load({
+      id: `dashboard-${database}-new-range`,
+      title: `dashboard(from, to), ${size}, cache miss: a new range each time`,
+      service,
+      request: dashboardRange,
+      vary: (days) => newRangeEachTime(DASHBOARD_RANGE_QUERY, days),
+      check: checkDashboardRange,
+      expectCacheMiss: true,
+    }),
+    load({
+      id: `dashboard-${database}-new-text`,
+      title: `dashboard(from, to), ${size}, cache miss: a new query text each time`,
+      service,
+      request: dashboardRange,
+      vary: (days) => newTextEachTime(DASHBOARD_RANGE_QUERY, days),
+      check: checkDashboardRange,
+      expectCacheMiss: true,
+    }),
+  ];
+}
+
 const statementsPerCustomersPage: ProbeScenario = {
   kind: 'probe',
   id: 'statements-customers-page',
@@ -127,13 +178,18 @@ const statementsPerCustomersPage: ProbeScenario = {
     const counter = gateway.statements!;
     const problems: string[] = [];
     /** Statements of one request, the same in three tries (after one that warms the pool). */
-    const count = async (label: string, request: GraphQLRequest, check: (data: unknown) => string | undefined) => {
+    const count = async (
+      label: string,
+      requests: GraphQLRequest | (() => GraphQLRequest),
+      check: (data: unknown, request: GraphQLRequest) => string | undefined,
+    ) => {
       const seen = new Set<number>();
       for (let i = 0; i < 4; i += 1) {
+        const request = typeof requests === 'function' ? requests() : requests;
         const before = counter.statements;
         const response = await send(gateway.url, request);
         const body = JSON.parse(response.bytes.toString('utf8')) as GraphQLBody;
-        const problem = response.status !== 200 || body.errors ? `HTTP ${response.status} ${JSON.stringify(body.errors)}` : check(body.data);
+        const problem = response.status !== 200 || body.errors ? `HTTP ${response.status} ${JSON.stringify(body.errors)}` : check(body.data, request);
         if (problem) problems.push(`${label}: ${problem}`);
         if (i > 0) seen.add(counter.statements - before);
       }
@@ -143,15 +199,25 @@ const statementsPerCustomersPage: ProbeScenario = {
     const first5 = await count('customers(first: 5)', customersPage(5), checkCustomers(5));
     const first50 = await count('customers(first: 50)', customersPage(50), checkCustomers(50));
     const dashboardStatements = await count('dashboard', dashboard, checkDashboard);
+    // A new range each try: what an uncached dashboard costs however the gateway might reuse earlier work.
+    const ranges = new DistinctRanges((await ctx.database('10k')).days);
+    const rangeStatements = await count('dashboard(from, to)', () => ({ query: DASHBOARD_RANGE_QUERY, variables: { ...ranges.next() } }), checkDashboardRange);
     const monthlyStatements = await count('revenue(granularity: MONTH)', monthlyRevenue, checkMonthly);
     return {
       rows: [
         { label: 'customers page, first: 5', value: String(first5) },
         { label: 'customers page, first: 50', value: String(first50) },
         { label: 'dashboard (totals, top 5, 30-day trend)', value: String(dashboardStatements) },
+        { label: 'dashboard(from, to), the same fields, a new range each time', value: String(rangeStatements) },
         { label: 'monthly revenue series', value: String(monthlyStatements) },
       ],
-      values: { customersFirst5: first5, customersFirst50: first50, dashboard: dashboardStatements, monthlyRevenue: monthlyStatements },
+      values: {
+        customersFirst5: first5,
+        customersFirst50: first50,
+        dashboard: dashboardStatements,
+        dashboardRange: rangeStatements,
+        monthlyRevenue: monthlyStatements,
+      },
       problems,
     };
   },
@@ -160,6 +226,7 @@ const statementsPerCustomersPage: ProbeScenario = {
 export const catalogue: Catalogue = {
   databases: [
     { id: '10k', name: 'mp_bench_10k', transactions: 10_000 },
+    { id: '20k', name: 'mp_bench_20k', transactions: 20_000 },
     { id: '1m', name: 'mp_bench_1m', transactions: 1_000_000 },
   ],
   services: {
@@ -173,10 +240,12 @@ export const catalogue: Catalogue = {
       redis: true,
       env: { AUTH_MODE: 'required', ...BENCH_JWT, RATE_LIMIT_POINTS: '1000000000' },
     },
+    'gateway-20k-cache': { kind: 'gateway', database: '20k', cache: 'on' },
     'gateway-1m': { kind: 'gateway', database: '1m', cache: 'off' },
     'gateway-1m-cache': { kind: 'gateway', database: '1m', cache: 'on' },
     ceiling: { kind: 'ceiling', bodyFrom: { service: 'gateway-10k', request: dashboard } },
     'postgraphile-10k': { kind: 'postgraphile', database: '10k' },
+    'postgraphile-20k': { kind: 'postgraphile', database: '20k' },
     'postgraphile-1m': { kind: 'postgraphile', database: '1m' },
   },
   scenarios: [
@@ -216,7 +285,16 @@ export const catalogue: Catalogue = {
       check: checkPeerDashboard,
       sameAnswerAs: { scenario: 'dashboard-10k-off', project: peerDashboardFigures, projectOther: dashboardFigures },
     }),
+    ...cacheMisses('20k', '20k'),
+    load({
+      id: 'postgraphile-20k',
+      title: 'PostGraphile dashboard equivalent, 20k',
+      service: 'postgraphile-20k',
+      request: peerDashboard,
+      check: checkPeerDashboard,
+    }),
     load({ id: 'dashboard-1m-off', title: 'dashboard, 1M, cache off', service: 'gateway-1m', request: dashboard, check: checkDashboard }),
+    ...cacheMisses('1m', '1M'),
     load({
       id: 'customers-1m-off',
       title: 'customers page (first: 20, favoriteProduct), 1M, cache off',
@@ -277,7 +355,43 @@ function throughputRatio(id: string, label: string, subject: string, reference: 
   };
 }
 
+/** `subject`'s p99 at most `atMost` × `reference`'s: latency that does not grow with the data. */
+function p99Ratio(id: string, label: string, subject: string, reference: string, atMost: number): Target {
+  return {
+    id,
+    label,
+    evaluate(results) {
+      const pair = both(results, subject, reference);
+      if (!pair) return undefined;
+      const [s, r] = pair;
+      const ratio = s.median.p99Ms / r.median.p99Ms;
+      return { actual: `${ms(s.median.p99Ms)} vs ${ms(r.median.p99Ms)} = ${times(ratio)} (need ≤ ${atMost}×)`, ok: ratio <= atMost };
+    },
+  };
+}
+
+/** The goal for the uncached path: one statement per report query, nothing per checkout or per request. */
+const STATEMENTS_PER_RANGE_DASHBOARD = 3;
+
 catalogue.targets.push(
+  // The uncached path: dashboards that miss the cache, against the peer and from 20k to 1M transactions.
+  throughputRatio('miss-range-vs-peer-20k', 'Dashboard cache miss, new range each time, ≥ 5× PostGraphile req/s at 20k', 'dashboard-20k-new-range', 'postgraphile-20k', 5),
+  throughputRatio('miss-text-vs-peer-20k', 'Dashboard cache miss, new text each time, ≥ 5× PostGraphile req/s at 20k', 'dashboard-20k-new-text', 'postgraphile-20k', 5),
+  throughputRatio('miss-range-vs-peer-1m', 'Dashboard cache miss, new range each time, ≥ 200× PostGraphile req/s at 1M', 'dashboard-1m-new-range', 'postgraphile-1m', 200),
+  throughputRatio('miss-text-vs-peer-1m', 'Dashboard cache miss, new text each time, ≥ 200× PostGraphile req/s at 1M', 'dashboard-1m-new-text', 'postgraphile-1m', 200),
+  p99Ratio('miss-range-p99-flat', 'Dashboard cache miss, new range each time: p99 at 1M ≤ 1.5 × p99 at 20k', 'dashboard-1m-new-range', 'dashboard-20k-new-range', 1.5),
+  p99Ratio('miss-text-p99-flat', 'Dashboard cache miss, new text each time: p99 at 1M ≤ 1.5 × p99 at 20k', 'dashboard-1m-new-text', 'dashboard-20k-new-text', 1.5),
+  {
+    id: 'statements-range-dashboard',
+    label: `${STATEMENTS_PER_RANGE_DASHBOARD} SQL statements per uncached dashboard(from, to) (one per report query)`,
+    evaluate(results) {
+      const probe = results.probe('statements-customers-page');
+      const statements = probe?.values.dashboardRange;
+      if (typeof statements !== 'number') return undefined;
+      return { actual: String(statements), ok: statements === STATEMENTS_PER_RANGE_DASHBOARD };
+    },
+  },
+  throughputRatio('typename-vs-ceiling', '`{ __typename }` ≥ 0.3× the bare node:http ceiling req/s', 'gateway-typename', 'ceiling', 0.3),
   {
     id: 'dashboard-1m-p50-flat',
     label: 'Dashboard 1M cache off: p50 ≤ 1.5 × its 10k p50',

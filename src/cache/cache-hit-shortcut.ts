@@ -67,7 +67,7 @@ export function createCacheHitShortcut(
     const key = responseCacheKey(source, operationName ?? null, variables ?? {}, keyContext);
     const stored = await caching.answers.get(key);
     if (stored === undefined) {
-      caching.lookedUp.add(body);
+      caching.lookedUp.set(body, { key, source, dataVersion });
       return;
     }
     const answer = splitStoredAnswer(stored);

@@ -36,8 +36,35 @@ function createLoaders(db: Kysely<Database>) {
 }
 
 /**
+ * A request's context. Apollo copies the context of every request it runs, with
+ * `Object.assign(Object.create(Object.getPrototypeOf(context)), context)`: a getter of the object itself would be
+ * called by that copy, so the one making the loaders on first use lives on the prototype, which the copy keeps.
+ */
+class RequestContext implements GraphQLContext {
+  customerAccess = new CustomerAccess();
+  neverCache = false;
+  private madeLoaders: ReturnType<typeof createLoaders> | undefined = undefined;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly cursors: CursorCodec,
+    readonly principal: Principal,
+    readonly requestId: string,
+    readonly clientIp: string | null,
+    readonly chargeCost: (points: number) => Promise<void>,
+  ) {}
+
+  get loaders(): ReturnType<typeof createLoaders> {
+    this.madeLoaders ??= createLoaders(this.db);
+    return this.madeLoaders;
+  }
+}
+
+const free = async () => {};
+
+/**
  * A new context, and so new DataLoaders, for every request. The loaders are made on first use: a request
- * answered from the response cache never resolves a field, and should not pay for them.
+ * answered from the response cache, or one that reads nothing through them, should not pay for them.
  */
 export function createContext(
   db: Kysely<Database>,
@@ -45,19 +72,5 @@ export function createContext(
   principal: Principal = ANONYMOUS,
   origin: RequestOrigin = { requestId: 'internal', clientIp: null },
 ): GraphQLContext {
-  let loaders: ReturnType<typeof createLoaders> | undefined;
-  return {
-    db,
-    cursors,
-    principal,
-    requestId: origin.requestId,
-    clientIp: origin.clientIp,
-    customerAccess: new CustomerAccess(),
-    neverCache: false,
-    chargeCost: origin.chargeCost ?? (async () => {}),
-    get loaders() {
-      loaders ??= createLoaders(db);
-      return loaders;
-    },
-  };
+  return new RequestContext(db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
 }

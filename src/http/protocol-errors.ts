@@ -42,14 +42,17 @@ export function registerProtocolErrors(app: FastifyInstance, graphqlPath: string
   });
   // A persisted-query hash is looked up in the store as sent: one that is not a SHA-256 is refused before it
   // becomes a (possibly huge) Redis key.
-  app.addHook('preValidation', async (request, reply) => {
-    if (request.routeOptions.url !== graphqlPath) return;
+  // A callback hook: it never waits, and an async one would cost a promise on every request.
+  app.addHook('preValidation', (request, reply, done) => {
+    if (request.routeOptions.url !== graphqlPath) return done();
     const extensions = extensionsOf(request);
     const persisted = isRecord(extensions) ? extensions.persistedQuery : undefined;
-    if (!isRecord(persisted) || persisted.sha256Hash === undefined) return;
+    if (!isRecord(persisted) || persisted.sha256Hash === undefined) return done();
     if (typeof persisted.sha256Hash !== 'string' || !SHA256_HEX.test(persisted.sha256Hash)) {
-      return sendGraphQLError(reply, 400, ErrorCode.BAD_REQUEST, 'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits');
+      sendGraphQLError(reply, 400, ErrorCode.BAD_REQUEST, 'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits');
+      return;
     }
+    done();
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0];

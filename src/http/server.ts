@@ -1,5 +1,9 @@
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
@@ -14,7 +18,7 @@ import { createResponseCaching, type GatewayCache } from '../cache/response-cach
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
-import type { ReportZoneCheck } from '../db/report-zone.js';
+import type { ReportZoneCheck, ZoneVerdict } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
 import { graphqlRouteGuard } from '../graphql/early-answer.js';
@@ -207,8 +211,11 @@ export async function createGateway(
       auditPlugin(audit),
       noSubscriptionsOverHttpPlugin(),
       ...(caching?.plugins ?? []),
-      // Apollo would otherwise install cache control itself, and its per-field hook costs every request.
-      ...(caching && caching.cache.ttlSeconds > 0 ? [] : [ApolloServerPluginCacheControlDisabled()]),
+      // Apollo would otherwise install these itself, each with work on every request: cache control with a hook
+      // around every resolver (the response cache sets its policy itself), and federated tracing, which a schema
+      // that is not a subgraph never uses but still starts for each request.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
     ],
   });
   await apollo.start();
@@ -221,9 +228,9 @@ export async function createGateway(
   registerMetricsRoute(app);
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (stopping) void reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   if (database.poolStats) {
     const unobserve = observePool(database.poolStats);
@@ -243,14 +250,19 @@ export async function createGateway(
   });
   if (reportZone) {
     // Before authentication and the cache: a gateway in another zone than its database answers nothing, cached
-    // answers and exports included, since its days are not the database's.
-    app.addHook('onRequest', async (request, reply) => {
+    // answers and exports included, since its days are not the database's. The verdict is known on almost every
+    // request and read without a promise; only an unknown one waits for a read.
+    app.addHook('onRequest', (request, reply, done) => {
       const route = guardOf(guarded, request);
-      if (!route) return;
-      const verdict = await reportZone.known();
-      if (verdict.state !== 'mismatched') return;
-      const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
-      return route.refuse(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+      if (!route) return done();
+      const answer = (verdict: ZoneVerdict) => {
+        if (verdict.state !== 'mismatched') return done();
+        const refused = reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_SECONDS));
+        route.refuse(refused, 503, ErrorCode.SERVICE_UNAVAILABLE, reportZoneUnavailable(verdict.reason).message);
+      };
+      const verdict = reportZone.current;
+      if (verdict.state !== 'unknown') answer(verdict);
+      else void reportZone.known().then(answer);
     });
   }
   app.addHook('onRequest', auth.onRequest);

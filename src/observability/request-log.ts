@@ -2,10 +2,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import { cacheHits, cacheMisses, graphqlErrors, httpRequestDuration, httpRequests } from './metrics.js';
 import { requestContext, type RequestRecord } from './request-context.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the request log and the metrics learn about this request while it is served, and whether its line is written. */
+    observation: { record: RequestRecord; finished: boolean } | null;
+  }
+}
+
 // Operation names come from clients; as metric labels they must stay few and well formed.
 const OPERATION_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 const MAX_OPERATION_LABELS = 200;
 const FIRST_OPERATION = /^\s*(?:#[^\n]*\n\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/;
+// The request line is logged at info; below that level it is not even put together.
+const LOGS_REQUESTS = new Set(['trace', 'debug', 'info']);
 
 function operationNameOf(body: unknown, query: unknown): string {
   const source = (typeof body === 'object' && body !== null ? body : (query ?? {})) as Record<string, unknown>;
@@ -38,12 +47,12 @@ function tagErrors(payload: string, requestId: string): { payload: string; codes
 /**
  * Request ids, one log line per request and the HTTP metrics. Every request carries an id (the caller's
  * `x-request-id`, or a new one) in its `x-request-id` response header, in `extensions.requestId` of every
- * error, in its log line, and in the application_name of the PostgreSQL sessions it uses. The request's
- * record is put in `requestContext` in onRequest and again in preValidation: body parsing runs on socket
- * events, outside the async context the first hook entered.
+ * error, in its log line, and with every statement it sends to PostgreSQL (src/db/statement-runner.ts). The
+ * request's record is put in `requestContext` in onRequest and again in preValidation: body parsing runs on
+ * socket events, outside the async context the first hook entered.
  */
 export function registerRequestObservation(app: FastifyInstance, graphqlPath: string): void {
-  const records = new WeakMap<FastifyRequest, RequestRecord>();
+  app.decorateRequest('observation', null);
   const operations = new Set<string>();
 
   const operationLabel = (request: FastifyRequest, record: RequestRecord): string => {
@@ -54,41 +63,28 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
     return record.operation;
   };
 
-  const answered = new WeakSet<FastifyRequest>();
   // One line per request: when its answer is sent (onResponse), or when its connection closes while the answer
   // is being sent (a client that went away mid-download, a stream cut after an error), marked `aborted`.
   const finish = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
-    const record = records.get(request);
-    if (!record || answered.has(request)) return;
-    answered.add(request);
+    const observation = request.observation;
+    if (!observation || observation.finished) return;
+    observation.finished = true;
+    const { record } = observation;
     const status = String(reply.statusCode);
     const operation = operationLabel(request, record);
-    const seconds = reply.elapsedTime / 1000;
     httpRequests.inc({ operation, status });
-    httpRequestDuration.observe({ operation, status }, seconds);
+    httpRequestDuration.observe({ operation, status }, reply.elapsedTime / 1000);
     for (const code of record.errorCodes) graphqlErrors.inc({ code });
     const cache = reply.getHeader('x-cache');
     if (cache === 'HIT') cacheHits.inc();
     else if (cache === 'MISS') cacheMisses.inc();
-    request.log.info(
-      {
-        method: request.method,
-        url: request.routeOptions.url ?? request.url,
-        operation: record.operation,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
-        ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
-        ...(record.exported ? { export: record.exported } : {}),
-        ...(aborted ? { aborted: true } : {}),
-      },
-      'request',
-    );
+    if (LOGS_REQUESTS.has(request.log.level)) logRequest(request, reply, record, cache, aborted);
   };
 
+  // Callback hooks: none of them waits, and an async hook costs a promise and a microtask on every request.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const record: RequestRecord = { requestId: request.id, errorCodes: [] };
-    records.set(request, record);
+    request.observation = { record, finished: false };
     void reply.header('x-request-id', request.id);
     // An answer cut after its headers went out (a stream whose client went away, or that failed) never finishes.
     // Only such answers: a request whose client left before any answer is not one, and neither is a WebSocket
@@ -100,22 +96,42 @@ export function registerRequestObservation(app: FastifyInstance, graphqlPath: st
   });
 
   app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const record = records.get(request);
+    const record = request.observation?.record;
     if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
     if (record) requestContext.run(record, done);
     else done();
   });
 
-  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const record = records.get(request);
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    const record = request.observation?.record;
     // Cheap test first: successful answers, the common case, are passed on untouched.
-    if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return payload;
-    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
+    if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return done(null, payload);
+    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
     const tagged = tagErrors(payload, record.requestId);
-    if (!tagged) return payload;
+    if (!tagged) return done(null, payload);
     record.errorCodes = tagged.codes;
-    return tagged.payload;
+    done(null, tagged.payload);
   });
 
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => finish(request, reply, false));
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    finish(request, reply, false);
+    done();
+  });
+}
+
+function logRequest(request: FastifyRequest, reply: FastifyReply, record: RequestRecord, cache: unknown, aborted: boolean): void {
+  request.log.info(
+    {
+      method: request.method,
+      url: request.routeOptions.url ?? request.url,
+      operation: record.operation,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      ...(cache === 'HIT' || cache === 'MISS' ? { cacheHit: cache === 'HIT' } : {}),
+      ...(record.errorCodes.length > 0 ? { errorCodes: record.errorCodes } : {}),
+      ...(record.exported ? { export: record.exported } : {}),
+      ...(aborted ? { aborted: true } : {}),
+    },
+    'request',
+  );
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
-import { openStore, redisUrl, removeKeys, uniquePrefix, waitForRedis } from '../cache/cache-fixtures.js';
+import { openRedisStore, redisUrl, removeKeys, uniquePrefix, waitForRedis } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -28,7 +28,8 @@ const prefix = uniquePrefix('hostile-apq');
 beforeAll(async () => {
   await waitForRedis();
   database = await createTestDatabase();
-  store = openStore('redis', prefix, { commandTimeoutMs: 1_000 });
+  // Connected before the first registration: a store does not queue commands while it connects.
+  store = await openRedisStore(prefix, { commandTimeoutMs: 1_000 });
   gateway = await startTestGateway(
     database.handle,
     { RATE_LIMIT_POINTS: 20_000, CACHE_KEY_PREFIX: prefix },

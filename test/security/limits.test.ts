@@ -152,6 +152,31 @@ describe('query limits', () => {
       expect(costly.body.data).toBeUndefined();
     });
 
+    it('prices a document sent again by the variables that change its cost: page sizes, series ranges and directives', async () => {
+      const query = `query Mixed($from: Date, $to: Date, $top: Int!, $withTrend: Boolean!, $seriesFrom: Date!, $seriesTo: Date!) {
+        dashboard(from: $from, to: $to) { topProducts(limit: $top) { revenue } recentTrend(days: 3) @include(if: $withTrend) { date } }
+        revenue(from: $seriesFrom, to: $seriesTo) { points { date } }
+      }`;
+      const january = { from: '2024-01-01', to: '2024-01-31', top: 5, withTrend: true, seriesFrom: '2024-01-01', seriesTo: '2024-01-10' };
+      // dashboard 1 + topProducts (1 + top × 1) + recentTrend (1 + 3 × 1) when included; revenue 1 + points (1 + days × 1).
+      const costOf = (v: { top: number; withTrend: boolean }, days: number) => 1 + (1 + v.top) + (v.withTrend ? 1 + 3 : 0) + 1 + (1 + days);
+      const cases = [
+        { variables: january, days: 10 },
+        { variables: { ...january, from: '2024-02-01', to: '2024-02-29' }, days: 10 },
+        { variables: { ...january, top: 20 }, days: 10 },
+        { variables: { ...january, withTrend: false }, days: 10 },
+        { variables: { ...january, seriesTo: '2024-01-31' }, days: 31 },
+        { variables: { ...january, from: null, to: null }, days: 10 },
+      ];
+      // Twice over, in another order the second time: every price is worked out once and then remembered.
+      for (const { variables, days } of [...cases, ...cases.reverse()]) {
+        const { status, headers, body } = await gateway.post({ query, variables });
+        expect(body.errors, JSON.stringify(variables)).toBeUndefined();
+        expect(status).toBe(200);
+        expect(headers['x-query-cost'], JSON.stringify(variables)).toBe(String(costOf(variables, days)));
+      }
+    });
+
     it('reports the cost of each answered request', async () => {
       const { status, headers, body } = await gateway.post({ query: '{ customers(first: 10) { edges { node { name } } } }' });
       expect(status).toBe(200);

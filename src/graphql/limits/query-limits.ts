@@ -20,7 +20,8 @@ import {
 } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
-import { SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
+import { isSeriesCostArgument, SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
+import { CostMemo, type CostArgumentTest } from './cost-memo.js';
 import { sendGraphQLError, sendRefusedDocument } from '../early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
@@ -202,6 +203,10 @@ const maxDirectivesRule = (max: number) =>
 
 const MULTIPLIERS = ['first', 'last', 'limit', 'days'];
 
+/** The arguments the estimators read: a cost stays the same while their values do. */
+export const isCostArgument: CostArgumentTest = (parent, field, argument) =>
+  MULTIPLIERS.includes(argument) || isSeriesCostArgument(parent, field);
+
 /**
  * Every field costs 1; a list field costs its page size (first/last, or limit/days, or their schema default,
  * or defaultPageSize for a connection) times what is selected under it. Revenue series are priced before
@@ -232,6 +237,7 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
     getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
   const tooComplex = (message: string, details: Record<string, unknown>) =>
     limitError(LimitCode.QUERY_TOO_COMPLEX, message, { ...details, maxCost: limits.maxCost });
+  const memo = new CostMemo(schema, isCostArgument);
   return {
     /**
      * The cost of the operation with these variables; undefined when the variables do not fit their types (the
@@ -242,7 +248,13 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
      */
     costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number | undefined> => {
       const operation = getOperationAST(document, operationName);
-      if (!operation || getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
+      if (!operation) return undefined;
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
+      if (coerced.errors) return undefined;
+      const known = span?.known();
+      const slot = memo.slot(document, operationName, coerced.coerced);
+      const remembered = slot?.cost(known, span !== undefined);
+      if (remembered !== undefined) return remembered;
       const priced = (pricing: SeriesPricing) => {
         try {
           return price(document, variables, operationName, pricing);
@@ -250,11 +262,17 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
           throw tooComplex(`Query cannot be priced: ${error instanceof Error ? error.message : String(error)}`, {});
         }
       };
-      const known = span?.known();
-      const first = new SeriesPricing(document, known, known !== undefined || !span);
-      const cost = priced(first);
-      if (!first.needsBounds || !span) return cost;
-      return priced(new SeriesPricing(document, await span.read(), true));
+      let pricing = new SeriesPricing(document, known, known !== undefined || !span);
+      let cost = priced(pricing);
+      let bounds = known;
+      if (pricing.needsBounds && span) {
+        bounds = await span.read();
+        pricing = new SeriesPricing(document, bounds, true);
+        cost = priced(pricing);
+      }
+      // Priced at its largest because the database could not tell its bounds: the next request asks again.
+      if (!(pricing.openEnded && span && bounds === undefined)) slot?.keep(cost, pricing.openEnded ? { value: bounds } : undefined);
+      return cost;
     },
     /** QUERY_TOO_COMPLEX for a cost over the limit. */
     overLimit: (cost: number): GraphQLError | undefined =>
@@ -344,15 +362,22 @@ function queryOf(request: FastifyRequest): unknown {
  * HTTP rules for the GraphQL path, in preValidation, before the cache-hit shortcut (preHandler) and Apollo: a
  * JSON array (batch) is refused with 400, and a document over QUERY_MAX_BYTES before anything parses it. A
  * body over the limit is refused by Fastify before any hook runs, with 413 (src/http/protocol-errors.ts).
+ * A callback hook, as the other hooks of every request that never wait: an async one costs a promise and a
+ * turn of the event loop's microtask queue each time.
  */
 export function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLimits): void {
-  app.addHook('preValidation', async (request, reply) => {
-    if (request.routeOptions.url !== path) return;
+  app.addHook('preValidation', (request, reply, done) => {
+    if (request.routeOptions.url !== path) return done();
     if (Array.isArray(request.body)) {
-      return sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
+      sendGraphQLError(reply, 400, LimitCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
+      return;
     }
     const query = queryOf(request);
     const tooLarge = typeof query === 'string' ? documentTooLarge(query, limits) : undefined;
-    if (tooLarge) return sendRefusedDocument(reply, LimitCode.QUERY_TOO_LARGE, tooLarge.message, { maxBytes: limits.maxDocumentBytes });
+    if (tooLarge) {
+      sendRefusedDocument(reply, LimitCode.QUERY_TOO_LARGE, tooLarge.message, { maxBytes: limits.maxDocumentBytes });
+      return;
+    }
+    done();
   });
 }

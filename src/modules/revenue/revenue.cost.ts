@@ -1,4 +1,13 @@
-import { Kind, getNamedType, type DocumentNode, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import {
+  Kind,
+  getNamedType,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type SelectionSetNode,
+} from 'graphql';
 import type { ComplexityEstimator } from 'graphql-query-complexity';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
@@ -95,6 +104,8 @@ export class SeriesPricing {
   readonly comparisonPeriods = new Map<FieldNode, ComparisonPeriod>();
   /** Set when a series with an open end was priced without the data bounds: price again once they are read. */
   needsBounds = false;
+  /** Set when a series with an open end was priced: the cost depends on the data bounds. */
+  openEnded = false;
   private readonly fragments = new Map<string, FragmentDefinitionNode>();
 
   constructor(
@@ -113,6 +124,7 @@ export class SeriesPricing {
     const unit = (typeof args.granularity === 'string' ? args.granularity : 'day') as BucketUnit;
     const range = { from: typeof args.from === 'string' ? args.from : undefined, to: typeof args.to === 'string' ? args.to : undefined };
     const given = range.from !== undefined && range.to !== undefined;
+    if (!given) this.openEnded = true;
     if (!given && !this.bounds) {
       if (!this.boundsRead) this.needsBounds = true;
       return { days: undefined, unit, given };
@@ -176,6 +188,15 @@ export class SeriesPricing {
     }
     return found;
   }
+}
+
+/**
+ * Whether seriesCostEstimator reads this argument: any argument of a field holding a series (its range and
+ * granularity) or of a field of a series (a comparison's period). Costs are remembered by the values of such
+ * arguments (src/graphql/limits/cost-memo.ts).
+ */
+export function isSeriesCostArgument(parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>): boolean {
+  return parent.name === SERIES_TYPE || getNamedType(field.type).name === SERIES_TYPE;
 }
 
 /**

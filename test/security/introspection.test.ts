@@ -6,6 +6,7 @@ import { introspectionRule, mayIntrospect, servesSandbox } from '../../src/graph
 import { JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { Received, connect } from '../subscriptions/subscription-fixtures.js';
 
 // Who may read the schema, through the real start-up path with NODE_ENV=production: introspection and
 // "Did you mean ...?" by role, INTROSPECTION forcing it for everybody, and SANDBOX serving Apollo Sandbox.
@@ -132,6 +133,21 @@ describe('introspection in production with AUTH_MODE=required', () => {
     expect(enumHint.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
     const analyst = await post(required, TYPO, { 'x-api-key': analystKey });
     expect(analyst.body.errors?.[0]?.message).toBe(`${WITHOUT_HINT} Did you mean "totalRevenue"?`);
+  });
+
+  it('hides "Did you mean ...?" over WebSocket too, by the socket\'s role', async () => {
+    const socketUrl = `${required.base.replace(/^http/, 'ws')}/graphql`;
+    const viewer = connect(socketUrl, { authorization: `Bearer ${await signToken({ role: 'viewer' })}` });
+    const analyst = connect(socketUrl, { 'x-api-key': analystKey });
+    try {
+      const typo = 'subscription { dashboardUpdated { totalRevenu } }';
+      const [hidden, shown] = [new Received(viewer, typo), new Received(analyst, typo)];
+      await Promise.all([hidden.ended(), shown.ended()]);
+      expect(hidden.errors?.map((error) => [error.message, error.extensions?.code])).toEqual([[WITHOUT_HINT, 'GRAPHQL_VALIDATION_FAILED']]);
+      expect(shown.errors?.[0]?.message).toBe(`${WITHOUT_HINT} Did you mean "totalRevenue"?`);
+    } finally {
+      await Promise.all([viewer.dispose(), analyst.dispose()]);
+    }
   });
 
   it('serves no Sandbox without SANDBOX', async () => {

@@ -176,11 +176,11 @@ const schema = z.object({
   SUBSCRIPTION_IDLE_TIMEOUT_MS: nonNegativeInt.default(300_000),
   // 0: credentials are checked only when a socket initialises and when it subscribes.
   SUBSCRIPTION_REAUTH_INTERVAL_MS: nonNegativeInt.default(60_000),
-  // Unset: introspection follows NODE_ENV (off in production).
-  INTROSPECTION: z
-    .enum(['true', 'false', ''])
-    .optional()
-    .transform((value) => (value === undefined || value === '' ? undefined : value === 'true')),
+  // Unset: who may introspect follows NODE_ENV, AUTH_MODE and SANDBOX (src/graphql/introspection.ts); set, it
+  // is the answer for every caller.
+  INTROSPECTION: optionalBoolean,
+  // Unset: Apollo Sandbox is served outside production only.
+  SANDBOX: optionalBoolean,
 });
 
 export type Config = z.infer<typeof schema>;

@@ -9,6 +9,8 @@ export const ErrorCode = {
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** The operation reads the schema (`__schema`, `__type`) and this caller may not (src/graphql/introspection.ts). */
+  INTROSPECTION_DISABLED: 'INTROSPECTION_DISABLED',
 } as const;
 
 /** An argument the caller got wrong; the message names the argument. */

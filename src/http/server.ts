@@ -22,6 +22,7 @@ import type { ReportZoneCheck, ZoneVerdict } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
 import { graphqlRouteGuard } from '../graphql/early-answer.js';
+import { introspectionPlugin, introspectionRule, mayIntrospect, servesSandbox } from '../graphql/introspection.js';
 import { buildGatewaySchema } from '../graphql/schema.js';
 import { createDocumentStore } from '../graphql/document-store.js';
 import { serviceUnavailableStatusPlugin } from '../graphql/unavailable-status.plugin.js';
@@ -51,7 +52,7 @@ import { registerProtocolErrors } from './protocol-errors.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
 
 export type ServerConfig = Pick<Config, 'NODE_ENV' | 'CURSOR_SECRET' | 'HEALTH_TIMEOUT_MS'> &
-  Partial<Pick<Config, 'REPORT_TIMEZONE' | 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
+  Partial<Pick<Config, 'SANDBOX' | 'REPORT_TIMEZONE' | 'REQUEST_READ_TIMEOUT_MS' | 'DOCUMENT_CACHE_MB' | 'PERSISTED_QUERY_MAX_BYTES' | 'API_KEY_FAILURES_PER_MINUTE' | 'AUDIT_FLUSH_INTERVAL_MS' | 'AUDIT_BATCH_SIZE' | 'AUDIT_RETENTION_DAYS' | 'TRUST_PROXY' | 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_WINDOW_SECONDS' | 'CACHE_KEY_PREFIX' | 'CORS_ORIGINS'>> &
   // Without AUTH_MODE the gateway authenticates nobody (AUTH_MODE=none).
   Partial<AuthConfig> &
   // Unset limits take their defaults (src/graphql/limits/query-limits.ts).
@@ -102,7 +103,22 @@ function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
   return picked;
 }
 
-/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production), /export/*, /healthz, /readyz and /metrics. */
+/**
+ * Apollo Sandbox on GET /graphql for a browser (Accept: text/html): a static page, needing no credentials, that
+ * loads the Sandbox from Apollo's CDN and sends its operations, with the headers the user sets in it, back to
+ * the same URL. The page states its own Content-Security-Policy (a meta tag naming exactly Apollo's CDN hosts,
+ * with a nonce for its inline script); the gateway sends no CSP of its own that would forbid them. In
+ * production it sends Apollo no telemetry and does not poll the schema: it changes only with a deploy, and
+ * every poll would be an introspection query on the analyst's rate budget and in the audit trail.
+ */
+function sandboxLandingPage(production: boolean) {
+  return ApolloServerPluginLandingPageLocalDefault({
+    footer: false,
+    embed: production ? { runTelemetry: false, initialState: { pollForSchemaUpdates: false } } : true,
+  });
+}
+
+/** The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production or with SANDBOX), /export/*, /healthz, /readyz and /metrics. */
 export async function createGateway(
   config: ServerConfig,
   database: DatabaseHandle,
@@ -181,9 +197,11 @@ export async function createGateway(
     // A session in another zone than the rollups: the database may have been re-zoned; read its zone again.
     ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
   });
-  const formatLimits = limitErrorCodes({ hideSuggestions: production });
-  // Limit codes put back (and suggestions hidden in production), then masking: for queries and subscriptions.
+  const formatLimits = limitErrorCodes();
+  // Limit codes put back, then masking: for queries and subscriptions.
   const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) => formatError(formatLimits(formatted), error);
+  const introspection = introspectionRule(config);
+  const sandbox = servesSandbox(config);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError: formatGraphQLError,
@@ -194,18 +212,19 @@ export async function createGateway(
     // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
     // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
     stopOnTerminationSignals: false,
-    // Decided by our configuration rather than by Apollo reading process.env itself.
-    introspection: config.INTROSPECTION ?? !production,
+    // Apollo's own switch would decide for every caller at once; introspectionPlugin decides per caller.
+    introspection: true,
     // Apollo's default, stated: a GET, or a POST a form could send, needs a header a form cannot set.
     csrfPrevention: true,
     ...(caching ? { persistedQueries: caching.persistedQueries } : {}),
     plugins: [
       fastifyApolloDrainPlugin(app),
-      production
-        ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
+      sandbox ? sandboxLandingPage(production) : ApolloServerPluginLandingPageDisabled(),
       serviceUnavailableStatusPlugin(RETRY_AFTER_SECONDS),
       refusedDocumentStatusPlugin(),
+      // A refused operation is never looked up in the response cache (Apollo asks it only after every plugin
+      // accepted the operation); like any operation that arrived, it is still priced and charged.
+      introspectionPlugin(introspection),
       costLimitPlugin(schema, limits, seriesSpan),
       ...(caching ? [registrationPricePlugin<GraphQLContext>(persistedQueryMaxBytes)] : []),
       auditPlugin(audit),
@@ -226,6 +245,11 @@ export async function createGateway(
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
   registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping, reportZone });
   registerMetricsRoute(app);
+  if (sandbox) {
+    // Whoever opens the gateway's address in a browser lands on Sandbox, which must sit on the GraphQL URL itself:
+    // it sends its operations to the page's own address.
+    app.get('/', (_request, reply) => reply.redirect(GRAPHQL_PATH));
+  }
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
   app.addHook('onSend', (_request, reply, payload, done) => {
@@ -304,6 +328,7 @@ export async function createGateway(
     logger: app.log.child({ component: 'subscriptions' }),
     production,
     formatError: formatGraphQLError,
+    showsSuggestions: (principal) => mayIntrospect(introspection, principal),
     principalKey: rateKeyOf,
     ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
     corsOrigins: config.CORS_ORIGINS ?? [],

@@ -243,7 +243,8 @@ describe('query limits', () => {
     it('refuses introspection', async () => {
       const { status, body } = await production.request(introspection);
       expect(status).toBe(200);
-      expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      expect(codes(body)).toEqual(['INTROSPECTION_DISABLED']);
+      expect(body.data).toBeUndefined();
     });
 
     it('allows introspection with INTROSPECTION=true', async () => {

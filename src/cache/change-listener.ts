@@ -41,7 +41,7 @@ const LISTED_RUNS = 4;
 export class ChangeListener {
   /** Every version up to this one has ended. */
   private settled = 0n;
-  /** Versions above `settled` heard committed (announced, or ended according to a read). */
+  /** Versions above `settled` announced as committed: kept apart until every version below them has ended. */
   private readonly heard = new Set<bigint>();
   /** The highest version taken before this session listened; undefined until it is read on the session. */
   private blindUpTo: bigint | undefined;

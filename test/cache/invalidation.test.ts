@@ -229,6 +229,45 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
     }
   });
 
+  it('names many runs of versions heard out of order by a digest, alike on two gateways, until the gaps close', async () => {
+    const a = await startCachedGateway(database.handle, store);
+    const b = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+    const slow = new pg.Client({ connectionString: database.url });
+    await slow.connect();
+    try {
+      // The slow transaction's statements take every other version, the quick commits the ones between.
+      await slow.query('BEGIN');
+      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9100101, 'SKU-RUNS-0', 'מוצר', 'בדיקות', 1.00)`);
+      const first = BigInt((await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v);
+      for (let i = 1; i <= 5; i++) {
+        await sql`UPDATE products SET unit_price = unit_price WHERE id = -1`.execute(database.handle.db);
+        await slow.query(`UPDATE products SET name = name WHERE id = 9100101`);
+      }
+      const latest = await readVersion(database.handle);
+      expect(latest).toBe(first + 10n);
+      const started = performance.now();
+      while ((a.changes.latestVersion < latest - 1n || b.changes.latestVersion < latest - 1n) && performance.now() - started < 2_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Five runs (first+1, +3, +5, +7, +9): more than a key lists one by one.
+      expect(a.changes.version).toMatch(new RegExp(`^${first - 1n}\\+5#[0-9a-f]{16}$`));
+      expect(b.changes.version).toBe(a.changes.version);
+      expect(a.changes.settledVersion).toBe(first - 1n);
+
+      await slow.query('COMMIT');
+      const settled = performance.now();
+      while ([a, b].some((gateway) => gateway.changes.version !== String(latest)) && performance.now() - settled < 2_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect([a.changes.version, b.changes.version]).toEqual([String(latest), String(latest)]);
+    } finally {
+      await slow.end();
+      await a.close();
+      await b.close();
+      await b.store.close();
+    }
+  });
+
   it('reconnects the listener after its session is killed, and catches up with a change made meanwhile', async () => {
     const gateway = await startCachedGateway(database.handle, store);
     const admin = new pg.Client({ connectionString: database.url });

@@ -193,11 +193,6 @@ export async function insertSale(database: DatabaseHandle, amount: string, count
   });
 }
 
-/** The highest version a listener knows of, from its key ("42", "42~41", "42@3fa9c1.0"). */
-export function announced(version: string): bigint {
-  return BigInt(/^\d+/.exec(version)![0]);
-}
-
 export async function readVersion(database: DatabaseHandle): Promise<bigint> {
   const { rows } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.db);
   return BigInt(rows[0]!.version);
@@ -210,7 +205,7 @@ export async function readVersion(database: DatabaseHandle): Promise<bigint> {
 export async function caughtUp(changes: ChangeListener, database: DatabaseHandle): Promise<void> {
   const target = await readVersion(database);
   const started = performance.now();
-  while (announced(changes.version) < target) {
+  while (changes.latestVersion < target) {
     if (performance.now() - started > 1_000) throw new Error(`the listener is at ${changes.version}, the database at ${target}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

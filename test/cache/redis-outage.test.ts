@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
+import { closedPort, TcpProxy } from '../support/tcp-proxy.js';
 import {
   ask,
   dashboard,
@@ -17,7 +18,6 @@ import {
   waitForRedis,
   type CachedGateway,
 } from './cache-fixtures.js';
-import { closedPort, TcpProxy } from './tcp-proxy.js';
 
 const prefix = uniquePrefix('redis-outage');
 const QUERY = dashboard({ limit: 2 });
@@ -93,8 +93,7 @@ describe.runIf(has('redis', 'Redis going away mid-run and coming back'))('when R
     database = await createTestDatabase();
     await insertSale(database.handle, '20.00');
     await waitForRedis();
-    const target = new URL(redisUrl);
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    proxy = new TcpProxy(redisUrl);
     await proxy.start('forward');
     store = await openRedisStore(keys, { url: proxy.url });
     gateway = await startCachedGateway(database.handle, store);

@@ -7,22 +7,19 @@ import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
+import { ask, caughtUp, dashboard, insertSale, pollUntil, readVersion } from './cache-fixtures.js';
 import {
-  ask,
-  caughtUp,
-  dashboard,
-  insertSale,
+  type CachedGateway,
+  type GatewayWithCache,
   openRedisStore,
   openStore,
-  pollUntil,
-  readVersion,
+  PATIENT_MS,
   removeKeys,
   silentLogger,
   startCachedGateway,
+  startGatewayWithCache,
   uniquePrefix,
-  type CachedGateway,
-  PATIENT_MS,
-} from './cache-fixtures.js';
+} from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('invalidation');
 const TOTALS = dashboard();
@@ -55,23 +52,17 @@ async function settle(gateway: CachedGateway, database: DatabaseHandle) {
 const kinds = has('redis', 'invalidation with the cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
 
 describe.each(kinds)('invalidation with the cache on %s', (kind) => {
+  let setup: GatewayWithCache;
   let database: TestDatabase;
-  let store: CacheStore;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '50.00');
-    const keys = `${prefix}${kind}:`;
-    store = kind === 'redis' ? await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }) : openStore(kind, keys);
-    gateway = await startCachedGateway(database.handle, store);
+    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '50.00') });
+    ({ database, gateway } = setup);
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
-    await database?.drop();
-    if (kind === 'redis') await removeKeys(`${prefix}${kind}:`);
+    await setup?.close();
   });
 
   it('changes the next dashboard answer within a second of a transaction written straight into PostgreSQL', async () => {

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
-import { countKeys, redisUrl, removeKeys } from '../cache/cache-fixtures.js';
+import { countKeys, redisUrl, removeKeys } from '../support/gateway-with-cache.js';
 import { connect, DASHBOARD_TOTALS, expectedTotals, insertTransaction, Received, seedCatalogue, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { waitFor } from '../support/child-processes.js';

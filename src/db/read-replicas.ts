@@ -133,6 +133,13 @@ interface Chosen {
   client: StatementClient;
 }
 
+interface HeardVersion {
+  version: string;
+  changes: number;
+}
+
+const sameVersion = (a: HeardVersion | undefined, b: HeardVersion) => a !== undefined && a.version === b.version && a.changes === b.changes;
+
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS lsn';
 
 export class ReadReplicas {
@@ -140,8 +147,9 @@ export class ReadReplicas {
   readonly db: Kysely<Database>;
   private readonly replicas: Replica[];
   /** The primary's WAL position read for a data version, once heard. */
-  private position: { version: string; lsn: bigint } | undefined;
-  private reading: string | undefined;
+  private position: (HeardVersion & { lsn: bigint }) | undefined;
+  private reading: HeardVersion | undefined;
+  private changes = 0;
   private next = 0;
   private closed = false;
   private probing: Promise<ReplicaStatus[]> | undefined;
@@ -170,7 +178,10 @@ export class ReadReplicas {
       },
     };
     this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: router }), log: queryLogger(poolOptions) });
-    this.unhear = options.changes.onChange(() => this.heard());
+    this.unhear = options.changes.onChange(() => {
+      this.changes += 1;
+      this.heard();
+    });
     this.heard();
   }
 
@@ -183,27 +194,35 @@ export class ReadReplicas {
    * announces; a statement that finds the position of the current version unknown calls it too.
    */
   heard(): void {
-    const version = this.options.changes.version;
-    if (this.closed || this.position?.version === version || this.reading === version) return;
-    this.reading = version;
+    const heard = this.current();
+    if (this.closed || sameVersion(this.position, heard) || sameVersion(this.reading, heard)) return;
+    this.reading = heard;
     // The insert position rather than pg_current_wal_lsn(), the written one: with synchronous_commit off a
     // commit is visible (and announced) before its WAL is written, and only the insert position covers it then.
     sql<{ lsn: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn`
       .execute(this.primary.db)
       .then(({ rows }) => {
         // Read for a version that is no longer current: the current one's read is under way or to come.
-        if (this.options.changes.version === version) this.position = { version, lsn: parseLsn(rows[0]!.lsn) };
+        if (sameVersion(heard, this.current())) this.position = { ...heard, lsn: parseLsn(rows[0]!.lsn) };
       })
       .catch((error: unknown) => this.warnPosition(error, 'could not read the primary\'s WAL position; report reads stay on the primary'))
       .finally(() => {
-        if (this.reading === version) this.reading = undefined;
+        if (this.reading === heard) this.reading = undefined;
       });
+  }
+
+  /**
+   * The version current now: the listener's key, and the number of changes heard so far, since a key may come
+   * back (`8~7` announced again) after a change whose position was never read.
+   */
+  private current(): HeardVersion {
+    return { version: this.options.changes.version, changes: this.changes };
   }
 
   /** The WAL position a replica must have replayed to serve the current version; undefined while unknown. */
   private required(): bigint | undefined {
-    const version = this.options.changes.version;
-    if (this.position?.version === version) return this.position.lsn;
+    const position = this.position;
+    if (position && sameVersion(position, this.current())) return position.lsn;
     this.heard();
     return undefined;
   }

@@ -2,11 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { postgresConnection, type Config } from '../config.js';
-import { observeStatement } from '../observability/metrics.js';
+import { observeRead, observeStatement, replicaFallbacks } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from './create-database.js';
 import { migrateToLatest } from './migrator.js';
+import { ReadReplicas, type VersionFeed } from './read-replicas.js';
 import { readDatabaseReportZone, rezoneRollups } from './rollups.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
@@ -59,4 +60,22 @@ export async function openConfiguredDatabase(config: Config, log: Logger): Promi
     log.info(summary, 'demo data loaded');
   }
   return handle;
+}
+
+/**
+ * The streaming replicas of DATABASE_READ_URL, for report reads, or undefined without any. Their pools connect
+ * as the primary's does (the same options: start-up settings or cancel requests, prepared statements, request
+ * ids, PG_POOL_MAX connections each); data versions are heard on `changes`.
+ */
+export function openReadReplicas(config: Config, database: DatabaseHandle, changes: VersionFeed, log: Logger): ReadReplicas | undefined {
+  const connection = postgresConnection(config);
+  if (!connection || connection.readUrls.length === 0 || !database.statements) return undefined;
+  const { listenUrl: _listenUrl, ...options } = gatewayDatabaseOptions(config, log);
+  return new ReadReplicas({ db: database.db, statements: database.statements }, connection.readUrls, options, {
+    maxWaitMs: config.READ_REPLICA_MAX_WAIT_MS,
+    changes,
+    logger: log,
+    onRead: observeRead,
+    onFallback: (replica, reason) => replicaFallbacks.inc({ replica, reason }),
+  });
 }

@@ -7,7 +7,10 @@ import { createProductLoaders } from '../modules/products/product.loaders.js';
 import type { CursorCodec } from '../modules/shared/cursor.js';
 
 export interface GraphQLContext {
+  /** Report reads: a read replica that has replayed the data version the answer is stamped with, or the primary. */
   db: Kysely<Database>;
+  /** The primary: what must be read where it is written (the audit trail). `db` itself without read replicas. */
+  primary: Kysely<Database>;
   cursors: CursorCodec;
   loaders: ReturnType<typeof createLoaders>;
   /** Who is asking (ANONYMOUS, reading everything, with AUTH_MODE=none). */
@@ -29,6 +32,8 @@ export interface RequestOrigin {
   requestId: string;
   clientIp: string | null;
   chargeCost?: (points: number) => Promise<void>;
+  /** The primary, when `db` reads from replicas. */
+  primary?: Kysely<Database>;
 }
 
 function createLoaders(db: Kysely<Database>) {
@@ -47,6 +52,7 @@ class RequestContext implements GraphQLContext {
 
   constructor(
     readonly db: Kysely<Database>,
+    readonly primary: Kysely<Database>,
     readonly cursors: CursorCodec,
     readonly principal: Principal,
     readonly requestId: string,
@@ -72,5 +78,5 @@ export function createContext(
   principal: Principal = ANONYMOUS,
   origin: RequestOrigin = { requestId: 'internal', clientIp: null },
 ): GraphQLContext {
-  return new RequestContext(db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
+  return new RequestContext(db, origin.primary ?? db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
 }

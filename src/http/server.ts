@@ -18,6 +18,7 @@ import { createResponseCaching, type GatewayCache } from '../cache/response-cach
 import { registrationPricePlugin } from '../cache/persisted-documents.js';
 import type { Config } from '../config.js';
 import type { DatabaseHandle } from '../db/create-database.js';
+import type { ReadReplicas } from '../db/read-replicas.js';
 import type { ReportZoneCheck, ZoneVerdict } from '../db/report-zone.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { ErrorCode, createFormatError, reportZoneUnavailable } from '../graphql/errors.js';
@@ -39,7 +40,7 @@ import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
 import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
 import { registerSubscriptionServer, type ChangeFeed, type SubscriptionServer } from '../subscriptions/ws-server.js';
-import { observePool } from '../observability/metrics.js';
+import { observePool, observeReplicas } from '../observability/metrics.js';
 import { requestIdFrom } from '../observability/request-context.js';
 import { observeSubscriptions } from '../observability/subscription-metrics.js';
 import { registerRequestObservation } from '../observability/request-log.js';
@@ -82,6 +83,11 @@ export interface GatewayOptions {
    * requests and subscriptions get SERVICE_UNAVAILABLE, with the reason.
    */
   reportZone?: ReportZoneCheck;
+  /**
+   * Streaming replicas for report reads (GraphQL queries and exports); /readyz and /metrics report them. Without
+   * them every read is on `database`. Writes, API keys, the audit trail and subscriptions stay on `database`.
+   */
+  replicas?: ReadReplicas;
 }
 
 export interface Gateway {
@@ -167,11 +173,14 @@ export async function createGateway(
   const rateLimit = rateBudget
     ? createRateLimitHooks(rateBudget, guarded, (request) => rateKeyOf(auth.principalOf(request), request.ip))
     : undefined;
+  // Report reads: on a replica that has replayed the version the answer is stamped with, else on the primary.
+  const reads = options.replicas?.db ?? database.db;
   // One context per request, with the caller authenticated in onRequest.
   const contextFor = async (request: FastifyRequest) =>
-    createContext(database.db, cursors, auth.principalOf(request), {
+    createContext(reads, cursors, auth.principalOf(request), {
       requestId: request.id,
       clientIp: request.ip ?? null,
+      primary: database.db,
       ...(rateLimit ? { chargeCost: (points: number) => rateLimit.chargeCost(request, points) } : {}),
     });
   const audit = new AuditWriter(database.db, app.log.child({ component: 'audit' }), {
@@ -243,12 +252,17 @@ export async function createGateway(
   app.addHook('onClose', async () => audit.close());
   registerRequestObservation(app, GRAPHQL_PATH);
   registerHealthRoute(app, database, config.HEALTH_TIMEOUT_MS);
-  registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping, reportZone });
+  registerReadyRoute(app, { database, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheStatus: options.cacheStatus, stopping: () => stopping, reportZone, replicas: options.replicas });
   registerMetricsRoute(app);
   if (sandbox) {
     // Whoever opens the gateway's address in a browser lands on Sandbox, which must sit on the GraphQL URL itself:
     // it sends its operations to the page's own address.
     app.get('/', (_request, reply) => reply.redirect(GRAPHQL_PATH));
+  }
+  if (options.replicas) {
+    const replicas = options.replicas;
+    const unobserve = observeReplicas(() => replicas.status(config.HEALTH_TIMEOUT_MS));
+    app.addHook('onClose', async () => unobserve());
   }
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
@@ -299,10 +313,10 @@ export async function createGateway(
     // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
     app.addHook('preHandler', createCacheHitShortcut(caching, GRAPHQL_PATH, auth.principalOf));
   }
-  // After the authentication and rate-limit hooks, which apply to it; reads through the database handle's `db`.
+  // After the authentication and rate-limit hooks, which apply to it; reads as GraphQL queries do.
   await app.register(exportRoutes, {
     schema,
-    db: database.db,
+    db: reads,
     audit,
     principalOf: auth.principalOf,
     ...(rateLimit ? { chargeCost: rateLimit.chargeCost } : {}),

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { asAverage, asInt, asMoney, statementLabel } from '../../db/sql-helpers.js';
 
 // Revenue over report days, read from the daily rollup (v_daily_revenue): a range of days costs the same
 // however many transactions it holds.
@@ -21,10 +22,12 @@ export interface DataBounds {
 
 /** First and last report day that has any transaction (any status); nulls when there are none. */
 export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> {
-  const { rows } = await sql<DataBounds>`
-    /* revenue.bounds */
-    SELECT min(day)::text AS "firstDay", max(day)::text AS "lastDay" FROM v_daily_revenue`.execute(db);
-  return rows[0] ?? { firstDay: null, lastDay: null };
+  return db
+    .selectFrom('v_daily_revenue')
+    .modifyFront(statementLabel('revenue.bounds'))
+    // Report days are kept as the text PostgreSQL prints (YYYY-MM-DD); min and max are null over no rows.
+    .select((eb) => [eb.fn.min<string | null>('day').as('firstDay'), eb.fn.max<string | null>('day').as('lastDay')])
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -77,14 +80,20 @@ export interface RevenueTotalsRecord {
 
 /** Completed revenue and count over the days `from`..`to`, and revenue per calendar day of that range. */
 export async function readRevenueTotals(db: Kysely<Database>, range: { from: string; to: string }): Promise<RevenueTotalsRecord> {
-  const { rows } = await sql<RevenueTotalsRecord>`
-    /* revenue.totals */
-    SELECT round(coalesce(sum(revenue), 0), 2)::text AS "totalRevenue",
-           coalesce(sum(transaction_count), 0)::int AS "totalTransactions",
-           mp_average(coalesce(sum(revenue), 0), ${range.to}::date - ${range.from}::date + 1)::text AS "avgDailyRevenue"
-    FROM v_daily_revenue
-    WHERE day BETWEEN ${range.from}::date AND ${range.to}::date`.execute(db);
-  return rows[0]!;
+  const calendarDays = sql<number>`${range.to}::date - ${range.from}::date + 1`;
+  return db
+    .selectFrom('v_daily_revenue')
+    .modifyFront(statementLabel('revenue.totals'))
+    .select((eb) => {
+      const revenue = eb.fn.coalesce(eb.fn.sum<string>('revenue'), sql.lit(0));
+      return [
+        asMoney(revenue).as('totalRevenue'),
+        asInt(eb.fn.coalesce(eb.fn.sum<string>('transaction_count'), sql.lit(0))).as('totalTransactions'),
+        asAverage(revenue, calendarDays).as('avgDailyRevenue'),
+      ];
+    })
+    .where((eb) => eb.between('day', range.from, range.to))
+    .executeTakeFirstOrThrow();
 }
 
 /**

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
 import { asInt, asMoney } from '../../db/sql-helpers.js';
@@ -81,6 +81,9 @@ export async function countProducts(db: Kysely<Database>, filter: ProductFilter)
   return row.count;
 }
 
+type CustomerProductRevenue = Selectable<Database['v_customer_product_revenue']>;
+type TopCustomerRow = { productId: CustomerProductRevenue['product_id']; customerId: CustomerProductRevenue['customer_id'] };
+
 /** The `limit` customers with the most revenue on each product, ties by customer id ascending. */
 export async function findTopCustomerIds(
   db: Kysely<Database>,
@@ -89,9 +92,10 @@ export async function findTopCustomerIds(
 ): Promise<{ productId: string; customerId: string }[]> {
   if (productIds.length === 0) return [];
   // A LATERAL top-N per product walks the (product_id, revenue DESC, customer_id) index a few entries deep,
-  // instead of ranking every customer of every product on the page.
+  // instead of ranking every customer of every product on the page. SQL, since the builder's spelling of
+  // unnest WITH ORDINALITY and CROSS JOIN LATERAL would hide the shape that makes it fast.
   const ids = `{${productIds.join(',')}}`;
-  const { rows } = await sql<{ productId: string; customerId: string }>`
+  const { rows } = await sql<TopCustomerRow>`
     /* products.top_customers */
     SELECT p.id::text AS "productId", top.customer_id::text AS "customerId"
     FROM unnest(${ids}::bigint[]) WITH ORDINALITY AS p(id, ord)

@@ -1,12 +1,16 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { asAverage, asInt, asMoney, statementLabel } from '../../db/sql-helpers.js';
 
 // Revenue over report days, read from the daily rollup (v_daily_revenue): a range of days costs the same
 // however many transactions it holds.
 
+type DailyRevenue = Selectable<Database['v_daily_revenue']>;
+
+// readRevenuePoints and readRevenueTrend stay SQL: a zero-filled generate_series joined to the rollup reads
+// plainer than the builder's spelling of it. Their rows are still tied to the view: a report day is its `day`.
 export interface RevenuePointRecord {
-  date: string;
+  date: DailyRevenue['day'];
   totalRevenue: string;
   transactionCount: number;
   avgTransactionValue: string;
@@ -16,8 +20,8 @@ export interface RevenuePointRecord {
 export type BucketUnit = 'day' | 'week' | 'month';
 
 export interface DataBounds {
-  firstDay: string | null;
-  lastDay: string | null;
+  firstDay: DailyRevenue['day'] | null;
+  lastDay: DailyRevenue['day'] | null;
 }
 
 /** First and last report day that has any transaction (any status); nulls when there are none. */
@@ -26,7 +30,7 @@ export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> 
     .selectFrom('v_daily_revenue')
     .modifyFront(statementLabel('revenue.bounds'))
     // Report days are kept as the text PostgreSQL prints (YYYY-MM-DD); min and max are null over no rows.
-    .select((eb) => [eb.fn.min<string | null>('day').as('firstDay'), eb.fn.max<string | null>('day').as('lastDay')])
+    .select((eb) => [eb.fn.min<DailyRevenue['day'] | null>('day').as('firstDay'), eb.fn.max<DailyRevenue['day'] | null>('day').as('lastDay')])
     .executeTakeFirstOrThrow();
 }
 

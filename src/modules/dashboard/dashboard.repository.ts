@@ -30,8 +30,9 @@ export async function readDashboardTotals(db: Kysely<Database>, range: DayRange)
         asAverage(total('revenue'), eb.cast(total('transaction_count'), 'bigint')).as('avgOrderValue'),
       ];
     })
-    .$if(range.from !== undefined, (qb) => qb.where('day', '>=', range.from!))
-    .$if(range.to !== undefined, (qb) => qb.where('day', '<=', range.to!))
+    // Open ends are infinite dates rather than left out: one statement for every range, and one with parameters,
+    // which is what carries the request id to PostgreSQL (statement-runner.ts).
+    .where((eb) => eb.between('day', range.from ?? '-infinity', range.to ?? 'infinity'))
     .executeTakeFirstOrThrow();
 }
 

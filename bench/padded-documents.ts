@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/config.js';
 import { openEmbedded } from '../src/db/create-database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
-import { createGateway } from '../src/http/server.js';
+import { createGateway } from '../src/app/create-gateway.js';
 
 // What distinct documents padded with comments cost the gateway's memory: each is a valid, cheap query
 // (comments are not tokens, so the token limit lets them through) sent once, in process, to a gateway on an

@@ -1,7 +1,7 @@
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { findActiveApiKey, hashApiKey, isApiKeyShape } from './api-key.repository.js';
 import { TooManyFailedLookups, type FailedKeyLookups } from './failed-key-lookups.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_CURSOR_SECRET, type Config } from '../config.js';
+import { DEFAULT_CURSOR_SECRET, type Config } from '../config/config.js';
 
 interface WarnLogger {
   warn(message: string): void;

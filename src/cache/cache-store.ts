@@ -1,5 +1,5 @@
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
-import type { RedisConnection } from '../config.js';
+import type { RedisConnection } from '../config/config.js';
 import { closeRedisClient, createRedisClient, RedisKeyValueCache } from './redis-cache.js';
 import type { CacheLogger } from './throttled-warn.js';
 

@@ -1,6 +1,6 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisConnection } from '../config.js';
+import type { RedisConnection } from '../config/config.js';
 import { createThrottledWarn, type CacheLogger } from './throttled-warn.js';
 
 // Apollo's own Redis cache (apollo-server-cache-redis) is deprecated, and the maintained route (Keyv through

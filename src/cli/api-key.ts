@@ -1,5 +1,5 @@
 import { runApiKeyCommand } from '../auth/api-key-command.js';
-import { loadConfig, postgresConnection } from '../config.js';
+import { loadConfig, postgresConnection } from '../config/config.js';
 import { connectPostgres } from '../db/create-database.js';
 
 // `npm run api-key -- create|list|revoke`: manages the API keys in DATABASE_URL (migrate it first).

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { readToolEnvironment, type ToolEnvironment } from '../config/config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
 import { connectPostgres } from '../db/create-database.js';
 import { TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';

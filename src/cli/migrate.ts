@@ -1,4 +1,4 @@
-import { loadConfig, postgresConnection } from '../config.js';
+import { loadConfig, postgresConnection } from '../config/config.js';
 import { connectPostgres } from '../db/create-database.js';
 import { migrateToLatest } from '../db/migrator.js';
 import { restoreSessionReportZone, rezoneRollups } from '../db/rollups.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
 import { connectPostgres } from '../db/create-database.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
+import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
 import { connectPostgres } from '../db/create-database.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';

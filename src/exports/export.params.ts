@@ -5,7 +5,7 @@ import type { CustomerSortField } from '../modules/customers/customer.repository
 import { ProductOrderField } from '../modules/products/product.args.js';
 import type { ProductSortField } from '../modules/products/product.repository.js';
 import { Granularity } from '../modules/revenue/revenue.type.js';
-import { OrderDirection } from '../modules/shared/connection.type.js';
+import { OrderDirection } from '../graphql/connection.type.js';
 import { EXPORT_FORMATS, type ExportFormat } from './export.formats.js';
 import { badParameter, fromArgumentError } from './export.errors.js';
 

@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
-import { CustomerAccess } from '../modules/audit/customer-access.js';
+import { CustomerAccess } from '../audit/customer-access.js';
 import { createCustomerLoaders } from '../modules/customers/customer.loaders.js';
 import { createProductLoaders } from '../modules/products/product.loaders.js';
-import type { CursorCodec } from '../modules/shared/cursor.js';
+import type { CursorCodec } from './cursor.js';
 
 export interface GraphQLContext {
   db: Kysely<Database>;

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { sendGraphQLError } from '../graphql/early-answer.js';
+import { sendGraphQLError } from './early-answer.js';
 import { ErrorCode } from '../graphql/errors.js';
-import { LimitCode, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { LimitCode, type QueryLimits } from '../limits/query-limits.js';
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 

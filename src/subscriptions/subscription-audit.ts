@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.js';
-import type { AuditWriter } from '../modules/audit/audit-writer.js';
+import type { AuditWriter } from '../audit/audit-writer.js';
 import type { LiveResult } from './live-subscription.js';
 
 /** Who follows one subscription, as the audit trail names them. */

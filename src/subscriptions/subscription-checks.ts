@@ -8,8 +8,8 @@ import {
   type DocumentNode,
   type GraphQLSchema,
 } from 'graphql';
-import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../graphql/limits/nesting.js';
-import { createCostCheck, documentTooLarge, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../limits/nesting.js';
+import { createCostCheck, documentTooLarge, queryLimitRules, type QueryLimits } from '../limits/query-limits.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 
 // A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 
 /** The settings of the WebSocket side (README, Configuration); src/config.ts reads them from the environment. */
 export type SubscriptionConfig = Pick<

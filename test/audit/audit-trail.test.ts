@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
-import { AuditWriter } from '../../src/modules/audit/audit-writer.js';
+import { AuditWriter } from '../../src/audit/audit-writer.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';

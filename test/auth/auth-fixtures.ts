@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import type { Role } from '../../src/auth/principal.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { ServerConfig } from '../../src/app/create-gateway.js';
 
 // Shared by the auth tests: a gateway configuration with AUTH_MODE=required and tokens signed for it.
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { dashboard, insertSale, openStore, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

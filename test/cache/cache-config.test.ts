@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, redactConfig } from '../../src/config.js';
+import { loadConfig, redactConfig } from '../../src/config/config.js';
 import { configProblems as problems } from '../support/config.js';
 
 describe('cache configuration', () => {

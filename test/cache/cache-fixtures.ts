@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { openCacheStore, type CacheStore } from '../../src/cache/cache-store.js';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
 import type { CacheLogger } from '../../src/cache/throttled-warn.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';

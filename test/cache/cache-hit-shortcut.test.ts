@@ -1,6 +1,6 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitStoredAnswer } from '../../src/cache/cache-hit-shortcut.js';
+import { splitStoredAnswer } from '../../src/http/cache-hit-shortcut.plugin.js';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {

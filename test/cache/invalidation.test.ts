@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

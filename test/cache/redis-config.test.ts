@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseHostPort, redactConfig, redisConnection } from '../../src/config.js';
+import { loadConfig, parseHostPort, redactConfig, redisConnection } from '../../src/config/config.js';
 import { configProblems as problems } from '../support/config.js';
 
 const SENTINELS = { REDIS_SENTINELS: 'sentinel-1:26379, sentinel-2:26380,[fd00::3]:26381', REDIS_SENTINEL_NAME: 'mp-master' };

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
-import type { RedisConnection } from '../../src/config.js';
+import type { RedisConnection } from '../../src/config/config.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { redisSentinelUnavailable, startRedisSentinel, type RedisSentinel } from '../support/redis-sentinel.js';
 import { silentLogger } from './cache-fixtures.js';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, postgresConnection, redactConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, loadConfig, postgresConnection, redactConfig } from '../../src/config/config.js';
 import { configProblems as problems } from '../support/config.js';
 import { gatewayCommand, startGatewayProcess } from '../support/gateway-process.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
 import {
   composeDurationMs,
   environmentOf,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { expectedDashboard } from '../correctness/expected.js';
 import { CorrectnessDashboardDocument } from '../generated/graphql.js';

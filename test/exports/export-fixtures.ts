@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'csv-parse/sync';
 import { buildSchema, getNullableType, isLeafType, isObjectType } from 'graphql';
-import type { Gateway } from '../../src/http/server.js';
+import type { Gateway } from '../../src/app/create-gateway.js';
 
 // Shared by the export tests: downloads over a real socket, CSV parsed back with csv-parse (RFC 4180 read by a
 // maintained library, not by the code under test), and what a cell must hold for a value GraphQL answers.

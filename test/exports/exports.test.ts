@@ -7,7 +7,7 @@ import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
 import { ReportZoneCheck } from '../../src/db/report-zone.js';
 import { readDatabaseReportZone } from '../../src/db/rollups.js';
-import { buildGatewaySchema } from '../../src/graphql/schema.js';
+import { buildGatewaySchema } from '../../src/app/schema.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { clearAuditTrail, readAuditRows } from '../audit/audit-fixtures.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';

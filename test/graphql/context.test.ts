@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import { createContext } from '../../src/graphql/context.js';
 import type { Database } from '../../src/db/database.js';
-import { CursorCodec } from '../../src/modules/shared/cursor.js';
+import { CursorCodec } from '../../src/graphql/cursor.js';
 
 // Apollo runs every request with a copy of the context the server made for it, made the way this copies it
 // (ApolloServer's cloneObject). Loaders are made on first use, so that a request resolving nothing through

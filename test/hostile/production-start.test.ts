@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { warnAboutDefaultSecrets } from '../../src/auth/exposure-warning.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

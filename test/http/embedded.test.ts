@@ -4,9 +4,9 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import { openConfiguredDatabase } from '../../src/db/open-database.js';
+import { openConfiguredDatabase } from '../../src/app/open-database.js';
 import { readDatabaseReportZone } from '../../src/db/rollups.js';
 import { startTestGateway } from '../support/gateway.js';
 

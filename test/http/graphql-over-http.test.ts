@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { auditServer, type AuditResult } from 'graphql-http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway, type Gateway } from '../../src/http/server.js';
+import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, testServerConfig, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 

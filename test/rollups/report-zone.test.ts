@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import { ReportZoneCheck } from '../../src/db/report-zone.js';
 import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';

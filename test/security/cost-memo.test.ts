@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { parse, type GraphQLSchema } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CostMemo, costVariables } from '../../src/graphql/limits/cost-memo.js';
-import { isCostArgument } from '../../src/graphql/limits/query-limits.js';
-import { buildGatewaySchema } from '../../src/graphql/schema.js';
+import { CostMemo, costVariables } from '../../src/limits/cost-memo.js';
+import { isCostArgument } from '../../src/limits/query-limits.js';
+import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // Costs are remembered per document and per values of the variables that can change them. What a remembered
 // cost is reused for is checked here piece by piece; the prices themselves, remembered or not, are checked

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { ServerConfig } from '../../src/app/create-gateway.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { redisUrl, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 /** The problems loadConfig reports for `env`; none when it loads. */
 export function configProblems(env: NodeJS.ProcessEnv): string[] {

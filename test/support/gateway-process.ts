@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_VARIABLES } from '../../src/config.js';
+import { CONFIG_VARIABLES } from '../../src/config/config.js';
 import { compiledEntry } from './built.js';
 import { disownProcess, OutputLog, ownProcess } from './child-processes.js';
 

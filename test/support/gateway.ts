@@ -2,7 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { pino, type Logger } from 'pino';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import { createGateway, type Gateway, type GatewayOptions, type ServerConfig } from '../../src/http/server.js';
+import { createGateway, type Gateway, type GatewayOptions, type ServerConfig } from '../../src/app/create-gateway.js';
 
 /** A GraphQL response body as it arrives over HTTP. */
 export interface GraphQLResponse<T> {

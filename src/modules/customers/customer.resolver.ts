@@ -1,10 +1,10 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../audit/customer-access.js';
+import { RecordCustomerAccess } from '../../audit/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkText } from '../../graphql/validate.js';
-import { connectionTypes, type ConnectionShape } from '../shared/connection.type.js';
-import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
+import { connectionTypes, type ConnectionShape } from '../../graphql/connection.type.js';
+import { toConnectionPage, toPageRequest } from '../../graphql/pagination.js';
 import { Product } from '../products/product.type.js';
 import { CustomersArgs, customerSort } from './customer.args.js';
 import { countCustomers, customerOrder, findCustomerPage } from './customer.repository.js';

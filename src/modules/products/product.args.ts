@@ -1,6 +1,6 @@
 import { ArgsType, Field, InputType, registerEnumType } from 'type-graphql';
-import { ConnectionArgs } from '../shared/pagination.js';
-import { OrderDirection } from '../shared/connection.type.js';
+import { ConnectionArgs } from '../../graphql/pagination.js';
+import { OrderDirection } from '../../graphql/connection.type.js';
 import type { ProductSortField } from './product.repository.js';
 
 export enum ProductOrderField {

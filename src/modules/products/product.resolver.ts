@@ -1,10 +1,10 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../audit/customer-access.js';
+import { RecordCustomerAccess } from '../../audit/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkIntRange, checkText } from '../../graphql/validate.js';
-import { connectionTypes, type ConnectionShape } from '../shared/connection.type.js';
-import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
+import { connectionTypes, type ConnectionShape } from '../../graphql/connection.type.js';
+import { toConnectionPage, toPageRequest } from '../../graphql/pagination.js';
 import { Customer } from '../customers/customer.type.js';
 import { ProductsArgs, productSort } from './product.args.js';
 import { countProducts, findProductPage, productOrder } from './product.repository.js';

@@ -1,7 +1,7 @@
 import { Arg, Ctx, Resolver, Subscription } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { DateScalar } from '../../graphql/scalars.js';
-import { servedByLiveQueries } from '../../subscriptions/served-by-live-queries.js';
+import { servedByLiveQueries } from '../../graphql/served-by-live-queries.js';
 import { resolveRevenueSeries } from './revenue.resolver.js';
 import { Granularity, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
-import type { SubscriptionStats } from '../subscriptions/subscription-stats.js';
-import { metricsRegistry } from './metrics.js';
+import type { SubscriptionStats } from './subscription-stats.js';
+import { metricsRegistry } from '../observability/metrics.js';
 
 // The live side's numbers (SubscriptionStats, plain fields the subscription server keeps) read into the
 // Prometheus registry at scrape time, so the hot path of a push never touches a metrics library.

@@ -1,6 +1,6 @@
 import type { AuthChecker } from 'type-graphql';
-import type { GraphQLContext } from '../graphql/context.js';
-import { ROLES, isRole, requireRole, type Role } from './principal.js';
+import type { GraphQLContext } from './context.js';
+import { ROLES, isRole, requireRole, type Role } from '../auth/principal.js';
 
 /**
  * `@Authorized('analyst')` on a field: the lowest role that may read it. A denied field throws FORBIDDEN,

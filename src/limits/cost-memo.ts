@@ -7,8 +7,8 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
 } from 'graphql';
-import type { DataBounds } from '../../modules/revenue/revenue.repository.js';
-import { stableJson } from '../stable-json.js';
+import type { DataBounds } from '../modules/revenue/revenue.repository.js';
+import { stableJson } from '../graphql/stable-json.js';
 
 // Pricing a document walks all of it with graphql-query-complexity: 7 % of the CPU of answering
 // `{ __typename }`, on every request. A client sends the same few documents over and over, with variables that

@@ -1,6 +1,6 @@
 import type { MiddlewareFn } from 'type-graphql';
-import type { GraphQLContext } from '../../graphql/context.js';
-import { Customer } from '../customers/customer.type.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { Customer } from '../modules/customers/customer.type.js';
 
 /**
  * What one request read of customer-level data: whether it read any, and which customers its answer held.

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLContext } from '../../graphql/context.js';
+import type { GraphQLContext } from '../graphql/context.js';
 import type { AuditWriter } from './audit-writer.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { badInput } from '../../graphql/errors.js';
-import type { KeysetPosition } from '../../db/keyset.js';
+import { badInput } from './errors.js';
+import type { KeysetPosition } from '../db/keyset.js';
 
 // Longer than any cursor the gateway issues (a position holds at most a name of 2,000 characters), so a huge
 // string is refused before it is split or hashed.

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { cacheHits, cacheMisses, graphqlErrors, httpRequestDuration, httpRequests } from './metrics.js';
-import { requestContext, type RequestRecord } from './request-context.js';
+import { cacheHits, cacheMisses, graphqlErrors, httpRequestDuration, httpRequests } from '../observability/metrics.js';
+import { requestContext, type RequestRecord } from '../observability/request-context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

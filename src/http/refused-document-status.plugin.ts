@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { refusedDocumentStatus } from './early-answer.js';
-import { ErrorCode } from './errors.js';
-import { DOCUMENT_LIMIT_CODES } from './limits/query-limits.js';
+import { ErrorCode } from '../graphql/errors.js';
+import { DOCUMENT_LIMIT_CODES } from '../limits/query-limits.js';
 
 /** The codes of errors that refuse a request's document before it runs. */
 const REFUSAL_CODES: ReadonlySet<string> = new Set<string>([

@@ -20,9 +20,9 @@ import {
 } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
-import { isSeriesCostArgument, SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../../modules/revenue/revenue.cost.js';
+import { isSeriesCostArgument, SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../modules/revenue/revenue.cost.js';
 import { CostMemo, type CostArgumentTest } from './cost-memo.js';
-import { sendGraphQLError, sendRefusedDocument } from '../early-answer.js';
+import { sendGraphQLError, sendRefusedDocument } from '../http/early-answer.js';
 
 // Limits on what one request may ask of the gateway. Depth, aliases and directives are validation rules (they
 // run in graphql-js's single validation pass, before anything executes); tokens are a parser option, so a huge

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import { responseMediaType } from '../graphql/early-answer.js';
-import { responseCacheKey } from './response-cache-key.js';
-import { PERSISTED_QUERY_PREFIX } from './persisted-documents.js';
-import type { ResponseCaching } from './response-cache.js';
+import { responseMediaType } from './early-answer.js';
+import { responseCacheKey } from '../cache/response-cache-key.js';
+import { PERSISTED_QUERY_PREFIX } from '../cache/persisted-documents.js';
+import type { ResponseCaching } from '../cache/response-cache.js';
 
 // A cached answer is already JSON text in the store. Through Apollo, a hit is parsed, run through the request
 // pipeline and serialised again, which costs more than the whole rest of the request: the dashboard from the

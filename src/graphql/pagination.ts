@@ -1,6 +1,6 @@
 import { ArgsType, Field, Int } from 'type-graphql';
-import { badInput } from '../../graphql/errors.js';
-import { isKeysetPosition, type KeysetOrder, type KeysetPosition, type KeysetWindow } from '../../db/keyset.js';
+import { badInput } from './errors.js';
+import { isKeysetPosition, type KeysetOrder, type KeysetPosition, type KeysetWindow } from '../db/keyset.js';
 import { invalidCursor, type CursorCodec } from './cursor.js';
 
 export const DEFAULT_PAGE_SIZE = 20;

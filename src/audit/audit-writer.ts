@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/database.js';
+import type { Database } from '../db/database.js';
 import { deleteAuditEntriesBefore, insertAuditEntries, type AuditEntry } from './audit.repository.js';
 
 export interface AuditWriterOptions {

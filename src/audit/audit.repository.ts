@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/database.js';
-import { asIsoUtc } from '../../db/sql-helpers.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../../db/keyset.js';
-import type { Role } from '../../auth/principal.js';
+import type { Database } from '../db/database.js';
+import { asIsoUtc } from '../db/sql-helpers.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../db/keyset.js';
+import type { Role } from '../auth/principal.js';
 
 /** One request that read customer-level data, as the gateway records it. */
 export interface AuditEntry {

@@ -1,4 +1,4 @@
-import type { Config } from '../../config.js';
+import type { Config } from '../config/config.js';
 import { defaultQueryLimits, type QueryLimits } from './query-limits.js';
 
 export type QueryLimitsConfig = Pick<

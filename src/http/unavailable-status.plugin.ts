@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { RETRYABLE_CODES } from './errors.js';
+import { RETRYABLE_CODES } from '../graphql/errors.js';
 
 /**
  * A response that failed because PostgreSQL did not answer, or cancelled a statement at its timeout, goes out

@@ -1,6 +1,6 @@
 import { ArgsType, Field, ID } from 'type-graphql';
-import { DateTimeScalar } from '../../graphql/scalars.js';
-import { ConnectionArgs } from '../shared/pagination.js';
+import { DateTimeScalar } from '../graphql/scalars.js';
+import { ConnectionArgs } from '../graphql/pagination.js';
 
 @ArgsType()
 export class AuditTrailArgs extends ConnectionArgs {

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
-import { authChecker } from '../auth/auth-checker.js';
-import { AuditResolver } from '../modules/audit/audit.resolver.js';
+import { authChecker } from '../graphql/auth-checker.js';
+import { AuditResolver } from '../audit/audit.resolver.js';
 import { CustomerResolver } from '../modules/customers/customer.resolver.js';
 import { DashboardComparisonResolver } from '../modules/dashboard/dashboard-comparison.resolver.js';
 import { DashboardResolver, ProductRevenueResolver } from '../modules/dashboard/dashboard.resolver.js';
@@ -12,8 +12,8 @@ import { RevenueResolver } from '../modules/revenue/revenue.resolver.js';
 import { RevenueSubscriptionResolver } from '../modules/revenue/revenue.subscription.js';
 import { Customer } from '../modules/customers/customer.type.js';
 import { Product } from '../modules/products/product.type.js';
-import { noPubSub } from '../subscriptions/served-by-live-queries.js';
-import { NodeResolver } from './node.resolver.js';
+import { noPubSub } from '../graphql/served-by-live-queries.js';
+import { NodeResolver } from '../modules/node/node.resolver.js';
 
 let built: Promise<GraphQLSchema> | undefined;
 

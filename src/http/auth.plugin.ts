@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { RATE_LIMITED } from '../graphql/limits/rate-limit.js';
-import { guardOf, type GuardedRoute } from '../http/guarded-route.js';
-import { AuthenticationError, CREDENTIALS_REQUIRED, credentialsFrom, type Authenticate } from './authenticate.js';
-import { TooManyFailedLookups } from './failed-key-lookups.js';
-import { ANONYMOUS, type Principal } from './principal.js';
+import { RATE_LIMITED } from '../limits/rate-limit.js';
+import { guardOf, type GuardedRoute } from './guarded-route.js';
+import { AuthenticationError, CREDENTIALS_REQUIRED, credentialsFrom, type Authenticate } from '../auth/authenticate.js';
+import { TooManyFailedLookups } from '../auth/failed-key-lookups.js';
+import { ANONYMOUS, type Principal } from '../auth/principal.js';
 
 /**
  * Authenticates every request to a guarded route (GraphQL operations, exports) in `onRequest`, before the body

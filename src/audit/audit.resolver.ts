@@ -1,10 +1,10 @@
 import { Args, Authorized, Ctx, Query, Resolver } from 'type-graphql';
-import type { GraphQLContext } from '../../graphql/context.js';
-import { badInput } from '../../graphql/errors.js';
-import { fromGlobalId } from '../../graphql/global-id.js';
-import { checkText } from '../../graphql/validate.js';
-import { connectionTypes, type ConnectionShape } from '../shared/connection.type.js';
-import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { badInput } from '../graphql/errors.js';
+import { fromGlobalId } from '../graphql/global-id.js';
+import { checkText } from '../graphql/validate.js';
+import { connectionTypes, type ConnectionShape } from '../graphql/connection.type.js';
+import { toConnectionPage, toPageRequest } from '../graphql/pagination.js';
 import { AuditEntry } from './audit-entry.type.js';
 import { AuditTrailArgs } from './audit.args.js';
 import { auditOrder, countAuditEntries, findAuditPage, type AuditFilter } from './audit.repository.js';

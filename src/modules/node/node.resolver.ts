@@ -1,11 +1,11 @@
 import { Arg, Ctx, ID, Query, Resolver, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../modules/audit/customer-access.js';
-import { requireRole } from '../auth/principal.js';
-import { Customer } from '../modules/customers/customer.type.js';
-import { Product } from '../modules/products/product.type.js';
-import type { GraphQLContext } from './context.js';
-import { fromGlobalId } from './global-id.js';
-import { Node } from './node.type.js';
+import { RecordCustomerAccess } from '../../audit/customer-access.js';
+import { requireRole } from '../../auth/principal.js';
+import { Customer } from '../customers/customer.type.js';
+import { Product } from '../products/product.type.js';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { fromGlobalId } from '../../graphql/global-id.js';
+import { Node } from '../../graphql/node.type.js';
 
 @Resolver()
 export class NodeResolver {

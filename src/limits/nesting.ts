@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { sendRefusedDocument } from '../early-answer.js';
-import { ErrorCode } from '../errors.js';
+import { sendRefusedDocument } from '../http/early-answer.js';
+import { ErrorCode } from '../graphql/errors.js';
 
 // Variables (and extensions) arrive as JSON, which a parser reads to any depth without trouble; much of what
 // runs next (JSON.stringify for a cache key, a scalar's error message, logging) is recursive and throws

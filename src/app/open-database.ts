@@ -1,13 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { postgresConnection, type Config } from '../config.js';
+import { postgresConnection, type Config } from '../config/config.js';
 import { observeStatement } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
-import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from './create-database.js';
-import { migrateToLatest } from './migrator.js';
-import { readDatabaseReportZone, rezoneRollups } from './rollups.js';
+import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
+import { migrateToLatest } from '../db/migrator.js';
+import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Negotiator from 'negotiator';
-import type { GuardedRoute } from '../http/guarded-route.js';
+import type { GuardedRoute } from './guarded-route.js';
 
 // What the hooks in front of Apollo (authentication, rate limits, HTTP limits, the cache-hit shortcut) share:
 // which requests to the GraphQL route carry an operation, which media type an answer takes, and how to answer

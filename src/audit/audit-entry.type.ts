@@ -1,6 +1,6 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
-import { toGlobalId } from '../../graphql/global-id.js';
-import { DateTimeScalar } from '../../graphql/scalars.js';
+import { toGlobalId } from '../graphql/global-id.js';
+import { DateTimeScalar } from '../graphql/scalars.js';
 import type { AuditRecord } from './audit.repository.js';
 
 @ObjectType({ description: 'One request that read customer-level data, or one result holding such data sent to a subscription: who asked, with which role, and which customers the answer held.' })

@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { warnAboutDefaultSecrets, warnIfUnprotected } from '../auth/exposure-warning.js';
+import { openCacheStore } from '../cache/cache-store.js';
+import { closeRedisClient, createRedisClient } from '../cache/redis-cache.js';
+import { ChangeListener } from '../changes/change-listener.js';
+import { ConfigError, loadConfig, redactConfig, redisConnection } from '../config/config.js';
+import { openConfiguredDatabase } from './open-database.js';
+import { ReportZoneCheck } from '../db/report-zone.js';
+import { readDatabaseReportZone } from '../db/rollups.js';
+import { installGracefulShutdown } from './graceful-shutdown.js';
+import { createGateway } from './create-gateway.js';
+import { createLogger } from '../observability/logger.js';
+
+
+function readConfig() {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Start-up: config -> logger -> database -> cache and change listener -> schema and HTTP server -> listen, then
+ * graceful shutdown on SIGTERM/SIGINT.
+ */
+export async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  logger.info({ config: redactConfig(config) }, 'starting MarketPulse');
+  warnIfUnprotected(config, logger);
+  warnAboutDefaultSecrets(config, logger);
+
+  const database = await openConfiguredDatabase(config, logger);
+  // A gateway whose REPORT_TIMEZONE is not the database's starts anyway, not ready and refusing GraphQL, so that the
+  // reason is in its log and in /readyz; it serves once the database is re-zoned to its zone.
+  const reportZone = new ReportZoneCheck(config.REPORT_TIMEZONE, () => readDatabaseReportZone(database.db), logger.child({ component: 'report-zone' }));
+  await reportZone.check().catch((error: unknown) => logger.warn({ err: error }, 'could not read the database\'s report zone; checking again on the first request'));
+  const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));
+  // A re-zone announces its zone on the change feed; after the listener reconnects, announcements may be lost.
+  changes.onReportZone((zone) => {
+    if (zone !== undefined) reportZone.announced(zone);
+    else void reportZone.check().catch(() => undefined);
+  });
+  // Redis by URL or through Sentinels; the same connection settings for the cache and the rate budgets.
+  const redis = redisConnection(config);
+  const store = openCacheStore({
+    redis,
+    keyPrefix: config.CACHE_KEY_PREFIX,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    maxMegabytes: config.CACHE_MAX_MB,
+    logger: logger.child({ component: 'cache' }),
+  });
+  logger.info({ store: store.kind, ttlSeconds: config.CACHE_TTL_SECONDS }, 'response cache');
+  // Rate budgets get a client of their own, so that the cache's traffic never delays a request's budget check.
+  const rateLimitRedis =
+    redis && config.RATE_LIMIT_POINTS > 0
+      ? createRedisClient(redis, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, logger: logger.child({ component: 'rate-limit' }) })
+      : undefined;
+  const gateway = await createGateway(config, database, logger, {
+    cacheStatus: () => store.status(),
+    cache: {
+      store: store.cache,
+      ttlSeconds: config.CACHE_TTL_SECONDS,
+      dataVersion: () => changes.version,
+      hearsChanges: () => changes.hearsChanges,
+      reportTimezone: config.REPORT_TIMEZONE,
+    },
+    ...(rateLimitRedis ? { rateLimitRedis } : {}),
+    // Subscriptions are recomputed when the change feed announces a write.
+    changes,
+    reportZone,
+  });
+  const address = await gateway.app.listen({ host: config.HOST, port: config.PORT });
+  logger.info(`MarketPulse is serving ${address}/graphql`);
+
+  installGracefulShutdown(
+    {
+      beginShutdown: () => gateway.beginShutdown(),
+      // Closing the server also closes the subscription sockets (1001) and ends their live queries, before the
+      // change listener and the database go.
+      closeServer: () => gateway.app.close(),
+      closeResources: async () => {
+        await Promise.all([changes.close(), store.close(), rateLimitRedis && closeRedisClient(rateLimitRedis)]);
+        await database.close();
+      },
+    },
+    { delayMs: config.SHUTDOWN_DELAY_MS, graceMs: config.SHUTDOWN_GRACE_MS, logger },
+  );
+}

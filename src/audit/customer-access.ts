@@ -1,5 +1,4 @@
-import type { MiddlewareFn } from 'type-graphql';
-import type { GraphQLContext } from '../graphql/context.js';
+import type { CustomerAccessRecord } from '../graphql/customer-access.js';
 import { Customer } from '../modules/customers/customer.type.js';
 
 /**
@@ -7,7 +6,7 @@ import { Customer } from '../modules/customers/customer.type.js';
  * Filled by the RecordCustomerAccess middleware on the fields that hand out customers; read once the
  * response is ready, to write the audit trail and to keep the answer out of the shared cache.
  */
-export class CustomerAccess {
+export class CustomerAccess implements CustomerAccessRecord {
   private readonly ids = new Set<string>();
   private read = false;
 
@@ -35,17 +34,4 @@ export class CustomerAccess {
       for (const edge of value.edges as { node?: unknown }[]) this.collect(edge.node);
     }
   }
-}
-
-/**
- * On a field that hands out customers. Runs after the role check, so a refused field records nothing.
- * `readsEvenWhenEmpty`: asking the field is a customer-level read even when no customer comes back
- * (an empty page, an unknown id); `node` only counts when it returns a customer.
- */
-export function RecordCustomerAccess(readsEvenWhenEmpty = true): MiddlewareFn<GraphQLContext> {
-  return async ({ context }, next) => {
-    const result: unknown = await next();
-    context.customerAccess.record(result, readsEvenWhenEmpty);
-    return result;
-  };
 }

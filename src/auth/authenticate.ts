@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
@@ -39,7 +40,7 @@ export const CREDENTIALS_REQUIRED = 'Authentication required: send a Bearer toke
 
 /** Why a request was turned away; the message is for the caller and never repeats what they sent. */
 export class AuthenticationError extends Error {
-  readonly code = 'UNAUTHENTICATED';
+  readonly code = ErrorCode.UNAUTHENTICATED;
 }
 
 /** `clientAddress`, when given, is where failed API-key lookups are counted (FailedKeyLookups). */

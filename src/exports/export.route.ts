@@ -4,8 +4,8 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Kysely } from 'kysely';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
-import { ErrorCode, isDatabaseUnavailable, isQueryTimeout, isReportZoneError, sessionZoneUnavailable } from '../graphql/errors.js';
-import { RATE_LIMITED } from '../limits/rate-limit.js';
+import { ErrorCode } from '../errors/error-codes.js';
+import { isDatabaseUnavailable, isQueryTimeout, isReportZoneError, sessionZoneUnavailable } from '../graphql/errors.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import type { Customer } from '../modules/customers/customer.type.js';
 import { currentRequest, type ExportRecord } from '../observability/request-context.js';
@@ -113,12 +113,12 @@ function refusalOf(error: unknown): ExportError | undefined {
   if (error instanceof ExportError) return error;
   if (!(error instanceof GraphQLError)) return undefined;
   const code = error.extensions.code;
-  if (code === RATE_LIMITED) {
+  if (code === ErrorCode.RATE_LIMITED) {
     const retryAfter = String(error.extensions.retryAfterSeconds ?? 1);
-    return new ExportError(429, RATE_LIMITED, error.message, { 'retry-after': retryAfter });
+    return new ExportError(429, ErrorCode.RATE_LIMITED, error.message, { 'retry-after': retryAfter });
   }
-  if (code === 'UNAUTHENTICATED') return new ExportError(401, 'UNAUTHENTICATED', error.message, { 'www-authenticate': 'Bearer' });
-  if (code === 'FORBIDDEN') return new ExportError(403, 'FORBIDDEN', error.message);
+  if (code === ErrorCode.UNAUTHENTICATED) return new ExportError(401, ErrorCode.UNAUTHENTICATED, error.message, { 'www-authenticate': 'Bearer' });
+  if (code === ErrorCode.FORBIDDEN) return new ExportError(403, ErrorCode.FORBIDDEN, error.message);
   return fromArgumentError(error);
 }
 
@@ -169,7 +169,7 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
   async function exportRows(kind: ExportKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const principal = options.principalOf(request);
     const role = REQUIRED_ROLES[kind];
-    if (!hasRole(principal, role)) throw new ExportError(403, 'FORBIDDEN', `Exporting ${kind} needs the ${role} role or higher`);
+    if (!hasRole(principal, role)) throw new ExportError(403, ErrorCode.FORBIDDEN, `Exporting ${kind} needs the ${role} role or higher`);
     const parameters = exportParameters(kind, request.query as Record<string, unknown>);
     const prepared = await prepare(parameters, options);
     const price = exportPrice(await prepared.source.count());

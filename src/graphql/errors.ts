@@ -1,15 +1,7 @@
 import { GraphQLError, parse, visit, type GraphQLFormattedError, type ValueNode } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import { currentRequest } from '../observability/request-context.js';
-
-export const ErrorCode = {
-  BAD_USER_INPUT: 'BAD_USER_INPUT',
-  /** The request itself is malformed (GraphQL over HTTP): bad JSON, no query, a persisted-query hash that does not match. */
-  BAD_REQUEST: 'BAD_REQUEST',
-  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
-  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
-  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
-} as const;
 
 /** An argument the caller got wrong; the message names the argument. */
 export function badInput(argument: string, message: string): GraphQLError {
@@ -160,7 +152,7 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
       if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof status === 'number' && status >= 400 && status < 500) {
         return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.BAD_REQUEST } };
       }
-      if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && VALUE_ERROR.test(formatted.message)) {
+      if (formatted.extensions?.code === ApolloErrorCode.GRAPHQL_VALIDATION_FAILED && VALUE_ERROR.test(formatted.message)) {
         const argument = argumentAt(original);
         return {
           ...formatted,

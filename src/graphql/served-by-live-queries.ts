@@ -1,9 +1,10 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { GraphQLError } from 'graphql';
 import type { PubSub } from 'type-graphql';
 
 function notServedHere(): never {
   throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on /graphql', {
-    extensions: { code: 'BAD_REQUEST' },
+    extensions: { code: ErrorCode.BAD_REQUEST },
   });
 }
 

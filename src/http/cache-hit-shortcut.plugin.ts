@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../auth/principal.js';
+import fp from 'fastify-plugin';
 import { responseMediaType } from './early-answer.js';
 import { responseCacheKey } from '../cache/response-cache-key.js';
 import { PERSISTED_QUERY_PREFIX } from '../cache/persisted-documents.js';
@@ -44,13 +44,18 @@ async function sourceOf(body: Record<string, unknown>, caching: ResponseCaching)
   return caching.localPersistedQueries.get(`${PERSISTED_QUERY_PREFIX}${persisted.sha256Hash}`);
 }
 
-/** A Fastify preHandler for the GraphQL route that answers cache hits itself and lets everything else through. */
-export function createCacheHitShortcut(
-  caching: ResponseCaching,
-  graphqlPath: string,
-  principalOf: (request: FastifyRequest) => Principal,
-) {
-  return async function answerFromCache(request: FastifyRequest, reply: FastifyReply) {
+export interface CacheHitShortcutOptions {
+  caching: ResponseCaching;
+  graphqlPath: string;
+}
+
+/**
+ * A preHandler for the GraphQL route that answers cache hits itself and lets everything else through; after
+ * authentication and the rate budget, whose hooks run before it (the caller's scope is part of the key).
+ */
+export const cacheHitShortcutPlugin = fp<CacheHitShortcutOptions>(
+  (app, { caching, graphqlPath }, done) => {
+    app.addHook('preHandler', async function answerFromCache(request: FastifyRequest, reply: FastifyReply) {
     if (request.method !== 'POST' || request.routeOptions.url !== graphqlPath || !caching.cache.hearsChanges()) return;
     const body = request.body;
     if (!isRecord(body)) return;
@@ -63,7 +68,7 @@ export function createCacheHitShortcut(
     if (source === undefined) return;
 
     const dataVersion = caching.cache.dataVersion();
-    const keyContext = caching.keyContext(principalOf(request), dataVersion);
+    const keyContext = caching.keyContext(app.principalOf(request), dataVersion);
     const key = responseCacheKey(source, operationName ?? null, variables ?? {}, keyContext);
     const stored = await caching.answers.get(key);
     if (stored === undefined) {
@@ -83,5 +88,8 @@ export function createCacheHitShortcut(
     // The same bytes Apollo would send: data, then extensions.cache as the freshness plugin writes it.
     const freshness = `{"hit":true,"ageSeconds":${age},"dataVersion":${JSON.stringify(dataVersion)}}`;
     return reply.send(`{"data":${answer.data},"extensions":{"cache":${freshness}}}\n`);
-  };
-}
+  });
+    done();
+  },
+  { name: 'marketpulse-cache-hit-shortcut', dependencies: ['marketpulse-auth'] },
+);

@@ -1,13 +1,13 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { refusedDocumentStatus } from './early-answer.js';
-import { ErrorCode } from '../graphql/errors.js';
+import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import { DOCUMENT_LIMIT_CODES } from '../limits/query-limits.js';
 
 /** The codes of errors that refuse a request's document before it runs. */
 const REFUSAL_CODES: ReadonlySet<string> = new Set<string>([
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'OPERATION_RESOLUTION_FAILURE',
+  ApolloErrorCode.GRAPHQL_PARSE_FAILED,
+  ApolloErrorCode.GRAPHQL_VALIDATION_FAILED,
+  ApolloErrorCode.OPERATION_RESOLUTION_FAILURE,
   // Variables that do not fit their types (Apollo's code for them), and bad literal arguments (errors.ts).
   ErrorCode.BAD_USER_INPUT,
   ...DOCUMENT_LIMIT_CODES,

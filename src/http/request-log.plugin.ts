@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import fp from 'fastify-plugin';
 import { cacheHits, cacheMisses, graphqlErrors, httpRequestDuration, httpRequests } from '../observability/metrics.js';
 import { requestContext, type RequestRecord } from '../observability/request-context.js';
 
@@ -51,7 +52,7 @@ function tagErrors(payload: string, requestId: string): { payload: string; codes
  * request's record is put in `requestContext` in onRequest and again in preValidation: body parsing runs on
  * socket events, outside the async context the first hook entered.
  */
-export function registerRequestObservation(app: FastifyInstance, graphqlPath: string): void {
+function registerRequestObservation(app: FastifyInstance, graphqlPath: string): void {
   app.decorateRequest('observation', null);
   const operations = new Set<string>();
 
@@ -135,3 +136,12 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, record: Reques
     'request',
   );
 }
+
+/** Request ids, the request log and the HTTP metrics for every route of the server (fastify-plugin: on the root). */
+export const requestLogPlugin = fp<{ graphqlPath: string }>(
+  (app, { graphqlPath }, done) => {
+    registerRequestObservation(app, graphqlPath);
+    done();
+  },
+  { name: 'marketpulse-request-log' },
+);

@@ -7,7 +7,7 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
 } from 'graphql';
-import type { DataBounds } from '../modules/revenue/revenue.repository.js';
+import type { DataBounds } from '../modules/revenue/revenue.service.js';
 import { stableJson } from '../graphql/stable-json.js';
 
 // Pricing a document walks all of it with graphql-query-complexity: 7 % of the CPU of answering

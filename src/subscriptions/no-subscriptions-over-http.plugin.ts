@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 
@@ -12,7 +13,7 @@ export function noSubscriptionsOverHttpPlugin<Context extends object>(): ApolloS
         async didResolveOperation({ operation }) {
           if (operation?.operation !== 'subscription') return;
           throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP', {
-            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
           });
         },
       };

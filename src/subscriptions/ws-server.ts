@@ -1,9 +1,9 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { createHash } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { GraphQLError, execute, print, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { decodeJwt } from 'jose';
-import type { Kysely } from 'kysely';
 import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
@@ -11,8 +11,7 @@ import { TooManyFailedLookups } from '../auth/failed-key-lookups.js';
 import { AuthenticationError, credentialsFrom, type Authenticate, type Credentials } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
-import { createContext } from '../graphql/context.js';
-import type { Database } from '../db/database.js';
+import type { GraphQLContext } from '../graphql/context.js';
 import { sendGraphQLError } from '../http/early-answer.js';
 import { internalError, reportZoneUnavailable } from '../graphql/errors.js';
 import type { QueryLimits } from '../limits/query-limits.js';
@@ -20,8 +19,8 @@ import { rateLimitedError, type RateBudget } from '../limits/rate-limit.js';
 import { stableJson } from '../graphql/stable-json.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
-import type { CursorCodec } from '../graphql/cursor.js';
 import { requestIdFrom } from '../observability/request-context.js';
+import type { ChangeFeed } from '../changes/change-feed.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
 import type { LiveSubscription, PushAdmission } from './live-subscription.js';
 import { socketOriginAllowed } from './socket-origin.js';
@@ -31,25 +30,20 @@ import type { SubscriptionConfig } from './subscription-config.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
 
-/** Where changes to the data are heard (src/cache/change-listener.ts). */
-export interface ChangeFeed {
-  onChange(listener: () => void): () => void;
-}
-
 /** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
-const COMPLETED_BEFORE_STARTING = refusal('BAD_REQUEST', 'The subscription was completed before it started');
+const COMPLETED_BEFORE_STARTING = refusal(ErrorCode.BAD_REQUEST, 'The subscription was completed before it started');
 
 /** How long a closing server waits for clients to answer its close frame before cutting their sockets. */
 const CLOSE_GRACE_MS = 2_000;
 
 export interface SubscriptionServerOptions {
   schema: GraphQLSchema;
-  db: Kysely<Database>;
-  cursors: CursorCodec;
   authenticate: Authenticate;
   limits: QueryLimits;
   config: SubscriptionConfig;
   changes: ChangeFeed;
+  /** A new request context, with its own loaders, for one computation of a live query. */
+  newContext: (principal: Principal) => GraphQLContext;
   logger: FastifyBaseLogger;
   production: boolean;
   /** The error formatting of HTTP responses (limit codes, masking), applied to errors sent over sockets too. */
@@ -114,7 +108,7 @@ export async function registerSubscriptionServer(
   app: FastifyInstance,
   options: SubscriptionServerOptions,
 ): Promise<SubscriptionServer & { wsHandler: (socket: WebSocket, request: Extra['request']) => void }> {
-  const { schema, db, cursors, authenticate, limits, config, logger } = options;
+  const { schema, authenticate, limits, config, logger } = options;
   const stats = new SubscriptionStats();
   const registry = new LiveQueryRegistry({
     debounceMs: config.SUBSCRIPTION_DEBOUNCE_MS,
@@ -263,7 +257,7 @@ export async function registerSubscriptionServer(
 
       async onSubscribe(context, id, payload) {
         const connection = connections.get(context);
-        if (!connection) return [refusal('UNAUTHENTICATED', 'The connection is not authenticated')];
+        if (!connection) return [refusal(ErrorCode.UNAUTHENTICATED, 'The connection is not authenticated')];
         const refuse = (errors: readonly GraphQLError[]) => {
           stats.refused += 1;
           return [...errors];
@@ -273,7 +267,7 @@ export async function registerSubscriptionServer(
         if (connection.expiresAt !== undefined && connection.expiresAt <= Date.now()) {
           const expired = new AuthenticationError('The bearer token has expired');
           closeUnauthenticated(context, expired);
-          return refuse([refusal('UNAUTHENTICATED', expired.message)]);
+          return refuse([refusal(ErrorCode.UNAUTHENTICATED, expired.message)]);
         }
         // Taken before anything is awaited, so the caps bound the subscriptions being set up as well as the
         // ones set up, and released on every way out but the one handing the subscription over.
@@ -305,7 +299,7 @@ export async function registerSubscriptionServer(
 
           const { document, variables } = prepared;
           // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
-          const newContext = () => createContext(db, cursors, connection.principal);
+          const newContext = () => options.newContext(connection.principal);
           const scope = cacheScope(connection.principal);
           const key = createHash('sha256')
             .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
@@ -402,7 +396,7 @@ export async function registerSubscriptionServer(
     return sendGraphQLError(
       reply.header('cache-control', 'no-store'),
       403,
-      'FORBIDDEN',
+      ErrorCode.FORBIDDEN,
       "WebSocket connections are accepted from the gateway's own origin and from CORS_ORIGINS only",
     );
   });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parse, type GraphQLSchema } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CostMemo, costVariables } from '../../src/limits/cost-memo.js';
-import { isCostArgument } from '../../src/limits/query-limits.js';
+import { isCostArgument } from '../../src/limits/query-cost.js';
 import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // Costs are remembered per document and per values of the variables that can change them. What a remembered

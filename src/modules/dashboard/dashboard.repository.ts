@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import type { DayRange } from '../../graphql/validate.js';
-import type { ProductRecord } from '../products/product.repository.js';
+import type { DayRange } from '../../db/day-range.js';
+import type { ProductRecord } from '../products/product.service.js';
 
 export interface DashboardTotalsRecord {
   totalRevenue: string;

@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Query, Resolver, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../../audit/customer-access.js';
+import { RecordCustomerAccess } from '../../graphql/customer-access.js';
 import { requireRole } from '../../auth/principal.js';
 import { Customer } from '../customers/customer.type.js';
 import { Product } from '../products/product.type.js';

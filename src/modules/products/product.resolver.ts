@@ -1,5 +1,5 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../../audit/customer-access.js';
+import { RecordCustomerAccess } from '../../graphql/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkIntRange, checkText } from '../../graphql/validate.js';

@@ -1,5 +1,5 @@
 import { badInput } from '../../graphql/errors.js';
-import type { DayRange } from '../../graphql/validate.js';
+import type { DayRange } from '../../db/day-range.js';
 import type { DataBounds } from './revenue.repository.js';
 
 // The range a comparison sets beside a range of report days. Calendar arithmetic on days only (no time zone is

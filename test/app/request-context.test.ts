@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
-import { createContext } from '../../src/graphql/context.js';
+import { createContext } from '../../src/app/request-context.js';
 import type { Database } from '../../src/db/database.js';
 import { CursorCodec } from '../../src/graphql/cursor.js';
 

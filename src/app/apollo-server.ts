@@ -1,0 +1,81 @@
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import type { FastifyInstance } from 'fastify';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import type { AuditWriter } from '../audit/audit-writer.js';
+import { auditPlugin } from '../audit/audit.plugin.js';
+import { createDocumentStore } from '../cache/document-store.js';
+import { registrationPricePlugin } from '../cache/persisted-documents.js';
+import type { ResponseCaching } from '../cache/response-cache.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { refusedDocumentStatusPlugin } from '../http/refused-document-status.plugin.js';
+import { serviceUnavailableStatusPlugin } from '../http/unavailable-status.plugin.js';
+import { queryLimitRules } from '../limits/document-rules.js';
+import { costLimitPlugin } from '../limits/query-cost.js';
+import type { QueryLimits } from '../limits/query-limits.js';
+import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
+import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
+import type { ServerConfig } from './server-config.js';
+import { RETRY_AFTER_SECONDS } from './server-config.js';
+
+const DEFAULT_DOCUMENT_CACHE_MB = 32;
+
+export interface ApolloOptions {
+  config: ServerConfig;
+  schema: GraphQLSchema;
+  limits: QueryLimits;
+  /** Limit codes put back (and suggestions hidden in production), then masking. */
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  seriesSpan: SeriesSpan;
+  caching: ResponseCaching | undefined;
+  persistedQueryMaxBytes: number;
+  audit: AuditWriter;
+}
+
+/** Apollo Server with the gateway's limits, error formatting, response cache, audit trail and status codes; started. */
+export async function startApollo(app: FastifyInstance, options: ApolloOptions): Promise<ApolloServer<GraphQLContext>> {
+  const { config, schema, limits, caching } = options;
+  const production = config.NODE_ENV === 'production';
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError: options.formatError,
+    validationRules: queryLimitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
+    documentStore: createDocumentStore((config.DOCUMENT_CACHE_MB ?? DEFAULT_DOCUMENT_CACHE_MB) * 2 ** 20),
+    includeStacktraceInErrorResponses: false,
+    // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
+    // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
+    stopOnTerminationSignals: false,
+    // Decided by our configuration rather than by Apollo reading process.env itself.
+    introspection: config.INTROSPECTION ?? !production,
+    // Apollo's default, stated: a GET, or a POST a form could send, needs a header a form cannot set.
+    csrfPrevention: true,
+    ...(caching ? { persistedQueries: caching.persistedQueries } : {}),
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      production
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
+      serviceUnavailableStatusPlugin(RETRY_AFTER_SECONDS),
+      refusedDocumentStatusPlugin(),
+      costLimitPlugin(schema, limits, options.seriesSpan),
+      ...(caching ? [registrationPricePlugin<GraphQLContext>(options.persistedQueryMaxBytes)] : []),
+      auditPlugin(options.audit),
+      noSubscriptionsOverHttpPlugin(),
+      ...(caching?.plugins ?? []),
+      // Apollo would otherwise install these itself, each with work on every request: cache control with a hook
+      // around every resolver (the response cache sets its policy itself), and federated tracing, which a schema
+      // that is not a subgraph never uses but still starts for each request.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}

@@ -1,0 +1,40 @@
+import type { FastifyPluginCallback } from 'fastify';
+import type { DatabaseHandle, PoolStats } from '../db/create-database.js';
+import type { ReportZoneCheck } from '../db/report-zone.js';
+import { observePool } from '../observability/metrics.js';
+import { registerHealthRoute } from './health.route.js';
+import { registerMetricsRoute } from './metrics.route.js';
+import { registerReadyRoute, type CacheStatus } from './ready.route.js';
+
+export interface ProbesOptions {
+  database: DatabaseHandle;
+  /** How long the database gets to answer a probe. */
+  timeoutMs: number;
+  cacheStatus?: (() => CacheStatus) | undefined;
+  /** True once shutdown has begun: /readyz answers 503. */
+  stopping: () => boolean;
+  reportZone?: ReportZoneCheck | undefined;
+}
+
+/**
+ * What load balancers and Prometheus read, without authentication: GET /healthz (liveness), GET /readyz
+ * (whether to send traffic here) and GET /metrics, with the database pool's numbers. Encapsulated: its routes
+ * need none of the hooks of the GraphQL route, and it adds none.
+ */
+export const probesPlugin: FastifyPluginCallback<ProbesOptions> = (app, options, done) => {
+  registerHealthRoute(app, options.database, options.timeoutMs);
+  registerReadyRoute(app, {
+    database: options.database,
+    timeoutMs: options.timeoutMs,
+    cacheStatus: options.cacheStatus,
+    stopping: options.stopping,
+    reportZone: options.reportZone,
+  });
+  registerMetricsRoute(app);
+  const poolStats: (() => PoolStats) | undefined = options.database.poolStats;
+  if (poolStats) {
+    const unobserve = observePool(poolStats);
+    app.addHook('onClose', async () => unobserve());
+  }
+  done();
+};

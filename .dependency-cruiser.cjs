@@ -6,8 +6,9 @@
 //   concerns     src/audit/, src/cache/, src/changes/, src/limits/, src/seed/, src/ingest/
 //   modules      src/modules/<domain>/
 //   graphql      src/graphql/                        what every module shares
-//   kernel       src/auth/, src/errors/, src/observability/   who is asking; the error codes; request ids, metrics, the logger
+//   auth         src/auth/                           who is asking: principals and roles, authentication, API keys
 //   data         src/db/
+//   kernel       src/errors/, src/observability/     the error codes; the logger, request ids, metrics
 //   config       src/config/
 const LAYERS = [
   { name: 'app', path: '^src/(main\\.ts$|app/|cli/)' },
@@ -15,8 +16,9 @@ const LAYERS = [
   { name: 'concerns', path: '^src/(audit|cache|changes|limits|seed|ingest)/' },
   { name: 'modules', path: '^src/modules/' },
   { name: 'graphql', path: '^src/graphql/' },
-  { name: 'kernel', path: '^src/(auth|errors|observability)/' },
+  { name: 'auth', path: '^src/auth/' },
   { name: 'data', path: '^src/db/' },
+  { name: 'kernel', path: '^src/(errors|observability)/' },
   { name: 'config', path: '^src/config/' },
 ];
 

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../observability/logger.js';
 
 export interface ShutdownSteps {
   /** Readiness turns 503; requests are still served. */

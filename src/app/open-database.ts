@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyBaseLogger } from 'fastify';
 import { postgresConnection, type Config } from '../config/config.js';
 import { observeStatement } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
@@ -8,8 +7,8 @@ import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { migrateToLatest } from '../db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
+import type { Logger } from '../observability/logger.js';
 
-type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
 /** How the gateway's pool connects to a PostgreSQL of DATABASE_URL (a read pool takes the same, with its own URL). */
 export function gatewayDatabaseOptions(config: Config, log: Pick<Logger, 'warn'>): DatabaseOptions {
@@ -35,7 +34,7 @@ export function gatewayDatabaseOptions(config: Config, log: Pick<Logger, 'warn'>
  * REPORT_TIMEZONE and loaded with demo data on first start, so a newcomer sees real figures at once. It belongs
  * to this one process, which may rebuild its rollups.
  */
-export async function openConfiguredDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
+export async function openConfiguredDatabase(config: Config, log: Pick<Logger, 'info' | 'warn' | 'error'>): Promise<DatabaseHandle> {
   const options = gatewayDatabaseOptions(config, log);
   if (config.DATABASE_URL) return connectPostgres(config.DATABASE_URL, options);
 

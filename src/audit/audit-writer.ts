@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { deleteAuditEntriesBefore, insertAuditEntries, type AuditEntry } from './audit.repository.js';
+import type { Logger } from '../observability/logger.js';
 
 export interface AuditWriterOptions {
   /** Longest an entry waits in memory before it is written. */
@@ -17,9 +18,7 @@ export interface AuditWriterOptions {
   pruneIntervalMs?: number;
 }
 
-export interface AuditLogger {
-  error(details: object, message: string): void;
-}
+export type AuditLogger = Pick<Logger, 'error'>;
 
 export const defaultAuditWriterOptions: AuditWriterOptions = {
   flushIntervalMs: 1_000,

@@ -1,8 +1,7 @@
 import { DEFAULT_CURSOR_SECRET, type Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
 
-interface WarnLogger {
-  warn(message: string): void;
-}
+type WarnLogger = Pick<Logger, 'warn'>;
 
 /**
  * Said once at start, loudly, when a production gateway answers everybody: AUTH_MODE=none is right for the

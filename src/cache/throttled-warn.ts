@@ -1,7 +1,6 @@
-export interface CacheLogger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-}
+import type { Logger } from '../observability/logger.js';
+
+export type CacheLogger = Pick<Logger, 'info' | 'warn'>;
 
 const INTERVAL_MS = 10_000;
 

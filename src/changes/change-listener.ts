@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DatabaseHandle, Unlisten } from '../db/create-database.js';
+import type { Logger } from '../observability/logger.js';
 
 /** Where sql/migrations/003_change_feed.sql announces every committed write: `{"version":N,"table":"..."}`. */
 export const CHANGE_CHANNEL = 'marketpulse_data_changed';
 
-export interface ChangeListenerLogger {
-  debug(details: object, message: string): void;
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-}
+export type ChangeListenerLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
 /**
  * Follows the data version of the database: the highest version announced on the change feed, re-read with

@@ -4,16 +4,8 @@ import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutpu
 import { connectPostgres } from '../db/create-database.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
-import {
-  DEFAULT_DAYS,
-  DEFAULT_SEED,
-  isDatabaseEmpty,
-  MAX_DAYS,
-  resolveSeedOptions,
-  seedDatabase,
-  SeedOptionsError,
-  type SeedOptions,
-} from '../seed/seed-database.js';
+import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
+import { DEFAULT_DAYS, DEFAULT_SEED, MAX_DAYS, resolveSeedOptions, SeedOptionsError, type SeedOptions } from '../seed/seed-options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

@@ -1,12 +1,10 @@
 import type { DatabaseReportZone } from './rollups.js';
+import type { Logger } from '../observability/logger.js';
 
 // Whether this gateway may serve from its database: its REPORT_TIMEZONE must be the database's report zone.
 // Also what a gateway with read replicas checks on each of them, since a replica holds the primary's zone.
 
-export interface ReportZoneLogger {
-  info(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
+export type ReportZoneLogger = Pick<Logger, 'info' | 'error'>;
 
 /** Why a gateway reporting in `expected` must not serve from a database in `zone`; undefined when it may. */
 export function zoneMismatch(expected: string, zone: DatabaseReportZone): string | undefined {

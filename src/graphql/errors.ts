@@ -2,6 +2,7 @@ import { GraphQLError, parse, visit, type GraphQLFormattedError, type ValueNode 
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import { currentRequest } from '../observability/request-context.js';
+import type { Logger } from '../observability/logger.js';
 
 /** An argument the caller got wrong; the message names the argument. */
 export function badInput(argument: string, message: string): GraphQLError {
@@ -121,9 +122,7 @@ function argumentsUsing(error: GraphQLError, variable: string): string[] {
   return [...names];
 }
 
-export interface ErrorLogger {
-  error(details: object, message: string): void;
-}
+export type ErrorLogger = Pick<Logger, 'error'>;
 
 /**
  * Error masking: a GraphQLError that carries a code of ours or Apollo's passes through; anything else is

@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolStats } from '../db/create-database.js';
 
 /**
  * The process's one Prometheus registry, served by GET /metrics. Other modules register their own metrics
@@ -52,6 +51,13 @@ export const cacheMisses = new Counter({
   help: 'GraphQL answers computed because the response cache did not have them',
   registers: [metricsRegistry],
 });
+
+/** A connection pool's counts (the database handle's poolStats). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
 
 const pools = new Set<() => PoolStats>();
 

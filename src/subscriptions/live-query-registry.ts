@@ -3,10 +3,9 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import { LiveSubscription, type LiveResult, type PushAdmission } from './live-subscription.js';
 import type { SubscriptionStats } from './subscription-stats.js';
 import { internalError } from '../graphql/errors.js';
+import type { Logger } from '../observability/logger.js';
 
-export interface LiveQueryLogger {
-  warn(details: object, message: string): void;
-}
+export type LiveQueryLogger = Pick<Logger, 'warn'>;
 
 export interface LiveQueryRegistryOptions {
   /** Quiet time after the last change before live queries are recomputed: a burst of writes gives one update. */

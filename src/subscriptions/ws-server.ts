@@ -3,32 +3,33 @@ import { createHash } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { GraphQLError, execute, print, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { decodeJwt } from 'jose';
-import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
+import { handleProtocols } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
 import { TooManyFailedLookups } from '../auth/failed-key-lookups.js';
-import { AuthenticationError, credentialsFrom, type Authenticate, type Credentials } from '../auth/authenticate.js';
+import { AuthenticationError, credentialsFrom, type Authenticate } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { sendGraphQLError } from '../http/early-answer.js';
 import { internalError, reportZoneUnavailable } from '../graphql/errors.js';
 import type { QueryLimits } from '../limits/query-limits.js';
-import { rateLimitedError, type RateBudget } from '../limits/rate-limit.js';
+import type { RateBudget } from '../limits/rate-limit.js';
 import { stableJson } from '../graphql/stable-json.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 import { requestIdFrom } from '../observability/request-context.js';
 import type { ChangeFeed } from '../changes/change-feed.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
-import type { LiveSubscription, PushAdmission } from './live-subscription.js';
+import type { LiveSubscription } from './live-subscription.js';
 import { socketOriginAllowed } from './socket-origin.js';
 import { auditDeliveries } from './subscription-audit.js';
 import { createSubscriptionCheck, refusal } from './subscription-checks.js';
 import type { SubscriptionConfig } from './subscription-config.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
+import { closeUnauthenticated, SocketConnections, TOO_MANY_REQUESTS_CLOSE, tokenExpiry, type Connection } from './socket-connections.js';
+import { createSubscriptionCharges } from './subscription-charges.js';
 
 /** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
 const COMPLETED_BEFORE_STARTING = refusal(ErrorCode.BAD_REQUEST, 'The subscription was completed before it started');
@@ -70,22 +71,6 @@ export interface SubscriptionServer {
   registry: LiveQueryRegistry;
 }
 
-/** One open, initialised socket: who it is and what it follows. */
-interface Connection {
-  principal: Principal;
-  /** Whose subscription places and rate budget this socket's are (SubscriptionServerOptions.principalKey). */
-  principalKey: string;
-  /** As sent when the socket initialised: checked again every SUBSCRIPTION_REAUTH_INTERVAL_MS. */
-  credentials: Credentials;
-  /** When its bearer token expires (epoch ms), checked at every subscribe without a lookup; API keys have none. */
-  expiresAt: number | undefined;
-  /** Subscriptions held or being set up. */
-  subscriptions: number;
-  idleTimer: NodeJS.Timeout | undefined;
-}
-
-type SocketContext = Context<Record<string, unknown> | undefined, Extra>;
-
 interface LiveExecutionContext {
   live: LiveSubscription;
 }
@@ -117,7 +102,12 @@ export async function registerSubscriptionServer(
     logger,
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
-  const connections = new Map<SocketContext, Connection>();
+  const connections = new SocketConnections({
+    authenticate,
+    idleTimeoutMs: config.SUBSCRIPTION_IDLE_TIMEOUT_MS,
+    reauthIntervalMs: config.SUBSCRIPTION_REAUTH_INTERVAL_MS,
+    logger,
+  });
   const checkSubscription = createSubscriptionCheck(schema, limits, options.seriesSpan);
   const slots = new SubscriptionSlots(
     {
@@ -133,14 +123,7 @@ export async function registerSubscriptionServer(
     return reason === undefined ? undefined : reportZoneUnavailable(reason);
   };
 
-  // A subscription executes (or joins) a live query, and every push sends a freshly computed result: both are
-  // charged, so that subscribing in a loop, or holding subscriptions on data that keeps changing, spends budget
-  // as querying does.
-  const overBudget = async (principalKey: string, points: number): Promise<GraphQLError | undefined> => {
-    if (!options.rateLimit || points <= 0) return undefined;
-    const state = await options.rateLimit.budget.charge(principalKey, points);
-    return state.limited ? rateLimitedError(state) : undefined;
-  };
+  const { overBudget, chargePushes } = createSubscriptionCharges(options.rateLimit?.budget);
 
   const formatForSocket = (error: GraphQLError): GraphQLFormattedError => {
     // The gateway's own formatting, as for queries; the `http` extension (status, headers) has no meaning here.
@@ -153,65 +136,6 @@ export async function registerSubscriptionServer(
   // own, without the extensions: the original one is what the client must see.
   const unwrapped = (error: GraphQLError): GraphQLError =>
     error.extensions.code === undefined && error.originalError instanceof GraphQLError ? error.originalError : error;
-
-  // graphql-ws closes refused connections with 4403, which its clients do not retry; 4429 says to come back later.
-  const TOO_MANY_REQUESTS_CLOSE = 4429;
-
-  const closeUnauthenticated = (context: SocketContext, error: AuthenticationError) => {
-    context.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
-  };
-
-  // Credentials are checked again every so often, so that a socket does not outlive its token or API key. Sockets
-  // that share credentials share the check.
-  const reauthenticate = async () => {
-    const byCredentials = new Map<string, { credentials: Credentials; contexts: SocketContext[] }>();
-    for (const [context, { credentials }] of connections) {
-      const key = JSON.stringify([credentials.authorization ?? null, credentials.apiKey ?? null]);
-      const group = byCredentials.get(key);
-      if (group) group.contexts.push(context);
-      else byCredentials.set(key, { credentials, contexts: [context] });
-    }
-    for (const { credentials, contexts } of byCredentials.values()) {
-      try {
-        await authenticate(credentials);
-      } catch (error) {
-        if (!(error instanceof AuthenticationError)) {
-          logger.warn({ err: error }, 'could not check the credentials of open sockets');
-          continue;
-        }
-        for (const context of contexts) closeUnauthenticated(context, error);
-      }
-    }
-  };
-  const reauthentication =
-    config.SUBSCRIPTION_REAUTH_INTERVAL_MS > 0
-      ? setInterval(() => void reauthenticate(), config.SUBSCRIPTION_REAUTH_INTERVAL_MS).unref()
-      : undefined;
-
-  const armIdleTimer = (context: SocketContext, connection: Connection) => {
-    clearTimeout(connection.idleTimer);
-    connection.idleTimer = undefined;
-    if (config.SUBSCRIPTION_IDLE_TIMEOUT_MS === 0 || connection.subscriptions > 0) return;
-    connection.idleTimer = setTimeout(() => {
-      // 1000: a graphql-ws client reconnects by itself when it next subscribes.
-      context.extra.socket.close(1000, 'Closed after a while without subscriptions');
-    }, config.SUBSCRIPTION_IDLE_TIMEOUT_MS);
-  };
-
-  /** A push the subscriber's budget cannot pay for ends the subscription (the socket stays open). */
-  const chargePushes = (principalKey: string, cost: number): PushAdmission | undefined => {
-    const budget = options.rateLimit?.budget;
-    if (!budget) return undefined;
-    return async () => {
-      const state = await budget.charge(principalKey, cost);
-      if (!state.limited) return undefined;
-      const spent = rateLimitedError(state);
-      return new GraphQLError(
-        `Rate limit reached: this client's query budget cannot pay for this subscription's next result, so the subscription has ended; subscribe again in ${String(spent.extensions.retryAfterSeconds)} s`,
-        { extensions: spent.extensions },
-      );
-    };
-  };
 
   const graphqlWs = makeHandler<Record<string, unknown> | undefined, Record<PropertyKey, never>>(
     {
@@ -240,8 +164,7 @@ export async function registerSubscriptionServer(
             subscriptions: 0,
             idleTimer: undefined,
           };
-          connections.set(context, connection);
-          armIdleTimer(context, connection);
+          connections.add(context, connection);
           return true;
         } catch (error) {
           if (error instanceof TooManyFailedLookups) {
@@ -278,7 +201,7 @@ export async function registerSubscriptionServer(
         clearTimeout(connection.idleTimer);
         const release = () => {
           slot.release();
-          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN) armIdleTimer(context, connection);
+          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN) connections.armIdleTimer(context, connection);
         };
         let handedOver = false;
         try {
@@ -349,9 +272,7 @@ export async function registerSubscriptionServer(
       onError: (_context, _id, _payload, errors) => errors.map((error) => formatForSocket(unwrapped(error))),
 
       onClose(context) {
-        const connection = connections.get(context);
-        if (connection) clearTimeout(connection.idleTimer);
-        connections.delete(context);
+        connections.remove(context);
       },
     },
     config.SUBSCRIPTION_KEEPALIVE_MS,
@@ -367,7 +288,7 @@ export async function registerSubscriptionServer(
     preClose(done) {
       // Going away (1001): graphql-ws clients reconnect, to another instance behind the same address.
       stopHearing();
-      clearInterval(reauthentication);
+      connections.close();
       for (const socket of sockets) socket.close(1001, 'Server is shutting down');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();
@@ -412,17 +333,4 @@ export async function registerSubscriptionServer(
   }
 
   return { stats, registry, wsHandler };
-}
-
-/** When a bearer token, verified already, expires (epoch ms); undefined for an API key or a token without `exp`. */
-function tokenExpiry(credentials: Credentials): number | undefined {
-  if (credentials.apiKey || !credentials.authorization) return undefined;
-  const token = /^Bearer\s+(\S+)\s*$/i.exec(credentials.authorization)?.[1];
-  if (!token) return undefined;
-  try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' ? exp * 1_000 : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -113,7 +113,7 @@ describe('the audit writer when PostgreSQL refuses the write', () => {
   it('keeps the entries and writes them on a later flush, losing none', async () => {
     await clearTrail();
     const errors: object[] = [];
-    const writer = new AuditWriter(database.handle.db, { error: (details) => errors.push(details) }, { flushIntervalMs: 600_000, batchSize: 2, maxPending: 100 });
+    const writer = new AuditWriter(database.handle.db, { error: (details: object) => errors.push(details) }, { flushIntervalMs: 600_000, batchSize: 2, maxPending: 100 });
     const entry = (n: number) => ({
       occurredAt: new Date(),
       requestId: `req-retry-${n}`,

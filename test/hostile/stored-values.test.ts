@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/db/migrator.js';
 import { readTransactionCsv } from '../../src/ingest/csv-source.js';
 import { ingestTransactions } from '../../src/ingest/ingest-transactions.js';
-import { resolveSeedOptions, SeedOptionsError } from '../../src/seed/seed-database.js';
+import { resolveSeedOptions, SeedOptionsError } from '../../src/seed/seed-options.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { connect, Received, startLiveGateway, type LiveGateway } from '../subscriptions/subscription-fixtures.js';

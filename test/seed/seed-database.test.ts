@@ -5,14 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSeedCommand, type CommandOutput } from '../../src/cli/seed.js';
 import type { Database } from '../../src/db/database.js';
 import { CATALOGUE } from '../../src/seed/catalogue.js';
-import {
-  isDatabaseEmpty,
-  resolveSeedOptions,
-  seedDatabase,
-  SeedOptionsError,
-  type SeedOptions,
-  type SeedSummary,
-} from '../../src/seed/seed-database.js';
+import { isDatabaseEmpty, seedDatabase } from '../../src/seed/seed-database.js';
+import { resolveSeedOptions, SeedOptionsError, type SeedOptions, type SeedSummary } from '../../src/seed/seed-options.js';
 import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

@@ -14,6 +14,7 @@ import type { Database } from '../../db/database.js';
 import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
 import { ComparisonPeriod, comparisonRange, resolveDays, type DayBounds } from './revenue.periods.js';
 import { readDataBounds, type BucketUnit, type DataBounds } from './revenue.repository.js';
+import type { Logger } from '../../observability/logger.js';
 
 // What a revenue series costs. `points` is the largest list of the schema (up to MAX_SERIES_POINTS buckets),
 // and how long it is depends on the arguments of the field holding the series (`revenue(from, to,
@@ -26,9 +27,7 @@ const SERIES_TYPE = 'RevenueSeries';
 const POINTS_FIELD = 'points';
 const COMPARISON_FIELD = 'comparison';
 
-export interface SeriesSpanLogger {
-  warn(details: object, message: string): void;
-}
+export type SeriesSpanLogger = Pick<Logger, 'warn'>;
 
 /** How long the data's bounds are trusted without a change heard (the change feed may be down). */
 const SPAN_MAX_AGE_MS = 10_000;

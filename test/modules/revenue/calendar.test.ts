@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketCount } from '../../src/modules/revenue/revenue.buckets.js';
-import { ComparisonPeriod, comparisonRange, isWholeMonths, type DayBounds } from '../../src/modules/revenue/revenue.periods.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { bucketCount } from '../../../src/modules/revenue/revenue.buckets.js';
+import { ComparisonPeriod, comparisonRange, isWholeMonths, type DayBounds } from '../../../src/modules/revenue/revenue.periods.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 // The calendar rules of series and comparisons, against PostgreSQL's own date arithmetic: `date - interval
 // '1 year'` (which takes 29 February to 28 February), `date - make_interval(months => n)`, and the buckets

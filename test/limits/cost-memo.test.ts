@@ -7,7 +7,7 @@ import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // Costs are remembered per document and per values of the variables that can change them. What a remembered
 // cost is reused for is checked here piece by piece; the prices themselves, remembered or not, are checked
-// against the cost model over HTTP (test/security/limits.test.ts, test/hostile/cost.test.ts).
+// against the cost model over HTTP (test/limits/limits.test.ts, test/hostile/cost.test.ts).
 
 let schema: GraphQLSchema;
 

@@ -2,14 +2,14 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { StatementCounter } from '../../bench/statement-counter.js';
-import { loadConfig } from '../../src/config/config.js';
-import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
-import { gatewayDatabaseOptions } from '../../src/app/open-database.js';
-import { seedDatabase } from '../../src/seed/seed-database.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { has } from '../support/requirements.js';
+import { StatementCounter } from '../../../bench/statement-counter.js';
+import { loadConfig } from '../../../src/config/config.js';
+import { connectPostgres, type DatabaseHandle } from '../../../src/db/create-database.js';
+import { gatewayDatabaseOptions } from '../../../src/app/open-database.js';
+import { seedDatabase } from '../../../src/seed/seed-database.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { startTestGateway, type TestGateway } from '../../support/gateway.js';
+import { has } from '../../support/requirements.js';
 
 const SLEEP_SECONDS = 0.3;
 // Each statement names itself in a leading comment; pg_stat_activity shows which ones run at the same time.

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countChange, moneyChange } from '../../src/modules/dashboard/change.arithmetic.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { countChange, moneyChange } from '../../../src/modules/dashboard/change.arithmetic.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 // Changes are worked out on whole cents with BigInt; PostgreSQL's numeric (exact, and rounding half away from
 // zero) is the reference. The quotient is taken at 40 decimals before rounding, so the reference is exact too.

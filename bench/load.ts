@@ -173,7 +173,7 @@ async function checkOne(
   const problems: string[] = [];
   if (response.status !== 200) problems.push(`HTTP ${response.status}`);
   if (body.errors?.length) {
-    problems.push(`errors: ${body.errors.map((e) => `${e.message} (${String(e.extensions?.code ?? '?')})`).join('; ')}`);
+    problems.push(`errors: ${body.errors.map((e) => `${e.message} (${typeof e.extensions?.code === 'string' ? e.extensions.code : '?'})`).join('; ')}`);
   }
   if (body.data === undefined || body.data === null) {
     problems.push('no data');
@@ -225,7 +225,7 @@ export function round(
       },
       (error: unknown, result: autocannon.Result) => {
         onInstance(undefined);
-        if (error) return reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) return reject(error instanceof Error ? error : new Error('autocannon failed', { cause: error }));
         const sorted = latencies.subarray(0, count).sort();
         const socketErrors = result.errors - result.timeouts;
         const completedPerSec = result.requests.total / result.duration;

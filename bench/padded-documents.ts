@@ -57,7 +57,7 @@ const before = memory();
 const outcomes = new Map<string, number>();
 for (let i = 0; i < documents; i++) {
   const response = await send(padded(i));
-  const code = (response.json() as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code ?? `HTTP ${response.statusCode}`;
+  const code = response.json<{ errors?: { extensions?: { code?: string } }[] }>().errors?.[0]?.extensions?.code ?? `HTTP ${response.statusCode}`;
   outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
 }
 const after = memory();

@@ -73,6 +73,7 @@ const typename: GraphQLRequest = { query: '{ __typename }' };
 // ------------------------------------------------------------------------------------------------ checks
 
 // Answers are checked field by field, so a loose type reads better here than a generated one per query.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return -- the checks below read answers field by field */
 type Loose = any;
 
 function checkDashboard(data: Loose): string | undefined {

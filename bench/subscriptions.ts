@@ -234,7 +234,7 @@ async function measure(databaseUrl: string, debounceMs: number, withIdle: boolea
     }
     return run;
   } finally {
-    await Promise.all(everyone.map((s) => s.client.dispose()));
+    await Promise.all(everyone.map(async (s) => s.client.dispose()));
     await writer.query('DELETE FROM transactions WHERE id >= 900000000').catch(() => undefined);
     await writer.end();
     await proc.stop();

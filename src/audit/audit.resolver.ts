@@ -36,6 +36,6 @@ export class AuditResolver {
     const scope = `audit|${JSON.stringify(filter)}`;
     const request = toPageRequest(args, ctx.cursors, scope, auditOrder);
     const [rows, totalCount] = await Promise.all([findAuditPage(ctx.db, filter, request), countAuditEntries(ctx.db, filter)]);
-    return { ...toConnectionPage(rows, request, ctx.cursors, scope, AuditEntry.from), totalCount };
+    return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => AuditEntry.from(row)), totalCount };
   }
 }

@@ -50,7 +50,8 @@ interface IngestCommand {
   batchSize: number;
 }
 
-function parseCommand(args: string[]): IngestCommand | 'help' | string {
+/** The command, 'help', or the usage error to print. */
+function parseCommand(args: string[]): IngestCommand | string {
   let parsed;
   try {
     parsed = parseArgs({

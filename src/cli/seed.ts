@@ -91,7 +91,7 @@ function parseCommand(args: string[]): SeedCommand | 'help' {
       problems.push(...error.problems.map((problem) => `--${problem}`));
     }
   }
-  if (problems.length === 1) throw new UsageError(problems[0]!);
+  if (problems.length === 1) throw new UsageError(problems[0]);
   if (problems.length > 1) throw new UsageError(`invalid arguments:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return { options, ifEmpty: values['if-empty'], reset: values.reset };
 }

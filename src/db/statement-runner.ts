@@ -90,7 +90,7 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): P
     if (cancelAfterMs <= 0) return run();
     let cancelled: Promise<void> | undefined;
     const timer = setTimeout(() => {
-      cancelled = sendCancelRequest(client as unknown as pg.Client, connectTimeoutMs);
+      cancelled = sendCancelRequest(client, connectTimeoutMs);
     }, cancelAfterMs);
     try {
       return await run();

@@ -114,7 +114,8 @@ function refusalOf(error: unknown): ExportError | undefined {
   if (!(error instanceof GraphQLError)) return undefined;
   const code = error.extensions.code;
   if (code === ErrorCode.RATE_LIMITED) {
-    const retryAfter = String(error.extensions.retryAfterSeconds ?? 1);
+    const seconds = error.extensions.retryAfterSeconds;
+    const retryAfter = String(typeof seconds === 'number' ? seconds : 1);
     return new ExportError(429, ErrorCode.RATE_LIMITED, error.message, { 'retry-after': retryAfter });
   }
   if (code === ErrorCode.UNAUTHENTICATED) return new ExportError(401, ErrorCode.UNAUTHENTICATED, error.message, { 'www-authenticate': 'Bearer' });

@@ -1,5 +1,5 @@
 import type { FastifyPluginCallback } from 'fastify';
-import type { DatabaseHandle, PoolStats } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/create-database.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import { observePool } from '../observability/metrics.js';
 import { registerHealthRoute } from './health.route.js';
@@ -31,9 +31,9 @@ export const probesPlugin: FastifyPluginCallback<ProbesOptions> = (app, options,
     reportZone: options.reportZone,
   });
   registerMetricsRoute(app);
-  const poolStats: (() => PoolStats) | undefined = options.database.poolStats;
-  if (poolStats) {
-    const unobserve = observePool(poolStats);
+  const { database } = options;
+  if (database.poolStats) {
+    const unobserve = observePool(() => database.poolStats!());
     app.addHook('onClose', async () => unobserve());
   }
   done();

@@ -26,7 +26,7 @@ export interface RateLimitPluginOptions {
   /** The routes whose requests are charged (GraphQL operations, exports), each refusing in its own error shape. */
   routes: readonly GuardedRoute[];
   /** Whose budget a request spends. */
-  keyOf(request: FastifyRequest): string;
+  keyOf: (request: FastifyRequest) => string;
 }
 
 /**

@@ -82,6 +82,7 @@ const QUOTING_PROBLEMS: Record<string, (field: number) => string> = {
 export function splitFields(text: string): string[] | { problem: string } {
   if (!text.includes('"')) return text.split(',');
   try {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- csv-parse's generic form wants `columns`
     const [record] = parse(text, { relax_column_count: true, bom: false }) as string[][];
     return record ?? [''];
   } catch (error) {

@@ -84,7 +84,7 @@ export class CostMemo {
    * the coerced values (defaults applied), so `first: 20` and a `$first` defaulting to 20 share one entry.
    */
   slot(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): CostSlot | undefined {
-    let costs = this.documents.get(document);
+    const costs = this.documents.get(document);
     if (!costs) {
       this.documents.set(document, { costs: new Map() });
       return undefined;

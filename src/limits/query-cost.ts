@@ -24,7 +24,7 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
   return ({ field, args, childComplexity }) => {
     let size: number | undefined;
     for (const name of MULTIPLIERS) {
-      const value = args[name] ?? field.args.find((arg) => arg.name === name)?.defaultValue;
+      const value: unknown = args[name] ?? field.args.find((arg) => arg.name === name)?.defaultValue;
       if (typeof value === 'number') size = Math.max(size ?? 0, value);
     }
     if (size === undefined && field.args.some((arg) => arg.name === 'first')) size = defaultPageSize;

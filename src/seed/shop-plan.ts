@@ -34,7 +34,7 @@ export function planProducts(count: number, rng: RandomGenerator): ProductPlan {
     maxQuantity[i] = cheap ? 50 : 20;
     quantitySkew[i] = expensive ? 4 : 3;
     const byQuantity = [''];
-    for (let quantity = 1; quantity <= maxQuantity[i]!; quantity++) {
+    for (let quantity = 1; quantity <= maxQuantity[i]; quantity++) {
       byQuantity.push(formatCents(quantity * product.unitPriceCents));
     }
     return byQuantity;

@@ -1,6 +1,6 @@
 import { ErrorCode } from '../errors/error-codes.js';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 
 /**
  * graphql-js can execute a subscription operation once, like a query, and Apollo Server would answer it over
@@ -11,7 +11,7 @@ export function noSubscriptionsOverHttpPlugin<Context extends object>(): ApolloS
     async requestDidStart() {
       return {
         async didResolveOperation({ operation }) {
-          if (operation?.operation !== 'subscription') return;
+          if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
           throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP', {
             extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
           });

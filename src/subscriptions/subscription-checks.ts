@@ -1,6 +1,7 @@
 import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import {
   GraphQLError,
+  OperationTypeNode,
   getOperationAST,
   getVariableValues,
   parse,
@@ -77,7 +78,7 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     if (invalid.length > 0) return invalid.map((error) => withCode(error, ApolloErrorCode.GRAPHQL_VALIDATION_FAILED));
     const operation = getOperationAST(document, payload.operationName ?? undefined);
     if (!operation) return [refusal(ErrorCode.BAD_REQUEST, 'Unable to identify the operation: give its operationName')];
-    if (operation.operation !== 'subscription') {
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION) {
       return [
         refusal(ErrorCode.BAD_REQUEST, 'Only subscriptions are served over WebSocket; send queries to POST /graphql'),
       ];

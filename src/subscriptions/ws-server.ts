@@ -92,7 +92,7 @@ interface LiveExecutionContext {
 export async function registerSubscriptionServer(
   app: FastifyInstance,
   options: SubscriptionServerOptions,
-): Promise<SubscriptionServer & { wsHandler: (socket: WebSocket, request: Extra['request']) => void }> {
+): Promise<SubscriptionServer & { wsHandler: (socket: WebSocket, request: Extra['request']) => void | Promise<void> }> {
   const { schema, authenticate, limits, config, logger } = options;
   const stats = new SubscriptionStats();
   const registry = new LiveQueryRegistry({

@@ -130,7 +130,7 @@ describe.runIf(has('redis', 'Redis going away mid-run and coming back'))('when R
 
   async function readiness() {
     const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
-    return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+    return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
   }
 
   it('serves uncached within a bounded time while Redis is down, and uses the cache again once it is back', async () => {

@@ -120,7 +120,7 @@ describeWhereAvailable(haproxyUnavailable() ?? noDatabase)('deploy/haproxy.cfg i
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     await balancer?.stop();
     await Promise.all(Object.values(gateways ?? {}).map((gateway) => gateway.kill()));
     await database?.drop();

@@ -381,10 +381,10 @@ describeRoutes((route) => {
       expect(previous.edges.map((edge) => edge.node.id)).toEqual(want.slice(10, 30));
     });
 
-    describe.each([
-      { search: 'acme', orderBy: undefined, expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } as CustomerOrder },
-      { search: 'ZETA', orderBy: { field: 'NAME', direction: 'ASC' } as CustomerOrder, expected: { field: 'NAME', direction: 'ASC' } as CustomerOrder },
-      { search: 'פא ס', orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder, expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } as CustomerOrder },
+    describe.each<{ search: string; orderBy: CustomerOrder | undefined; expected: CustomerOrder }>([
+      { search: 'acme', orderBy: undefined, expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } },
+      { search: 'ZETA', orderBy: { field: 'NAME', direction: 'ASC' }, expected: { field: 'NAME', direction: 'ASC' } },
+      { search: 'פא ס', orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' }, expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } },
     ])('searching "$search"', ({ search, orderBy, expected }) => {
       it('pages forward and backward over the matching customers only', async () => {
         const want = await expectedCustomers(db, expected, search);

@@ -14,8 +14,8 @@ async function leaveLeftovers(mode: 'exit' | 'throw' | 'hang') {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const report = await waitFor('the stand-in test process to report', async () => (stdout.includes('\n') ? stdout : undefined), {
     timeoutMs: 20_000,
     explain: () => stderr,

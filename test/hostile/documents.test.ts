@@ -60,7 +60,7 @@ describe('document size (QUERY_MAX_BYTES, default 32 KiB)', () => {
     expect((await gateway.post({ query })).body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_LARGE');
     const get = await gateway.app.inject({
       method: 'GET',
-      url: `/graphql?${new URLSearchParams({ query: padded(2, 40_000) })}`,
+      url: `/graphql?${new URLSearchParams({ query: padded(2, 40_000) }).toString()}`,
       headers: { 'apollo-require-preflight': '1' },
     });
     expect(get.json().errors[0].extensions.code).toBe('QUERY_TOO_LARGE');

@@ -36,14 +36,14 @@ async function startGateway(env: Record<string, string>): Promise<Started> {
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...env },
   });
   let errors = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
   });
   const logs: Started['logs'] = [];
   let buffered = '';
   const address = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the gateway did not start: ${JSON.stringify(logs)}`)), 90_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const lines = buffered.split('\n');
       buffered = lines.pop()!;

@@ -152,7 +152,7 @@ describe('variables nested thousands of levels deep', () => {
       const search = new URLSearchParams({ query, variables: `{"deep":${nested(2_000)}}` });
       const viaGet = await gateway.app.inject({
         method: 'GET',
-        url: `/graphql?${search}`,
+        url: `/graphql?${search.toString()}`,
         headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
       });
       expect(viaGet.statusCode).toBe(200);

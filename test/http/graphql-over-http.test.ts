@@ -115,7 +115,7 @@ describe('GraphQL over HTTP', () => {
     it('refuses a mutation with 405 or 400 and executes nothing', async () => {
       const response = await gateway.app.inject({ method: 'GET', url: graphqlUrl('mutation { __typename }'), headers: PREFLIGHT });
       expect([400, 405]).toContain(response.statusCode);
-      const body = response.json() as GraphQLResponse<unknown>;
+      const body = response.json<GraphQLResponse<unknown>>();
       expect(body.data ?? null).toBeNull();
       expect(body.errors?.length).toBeGreaterThan(0);
     });
@@ -127,7 +127,7 @@ describe('GraphQL over HTTP', () => {
         headers: PREFLIGHT,
       });
       expect(response.statusCode).toBe(405);
-      expect((response.json() as GraphQLResponse<unknown>).data ?? null).toBeNull();
+      expect(response.json<GraphQLResponse<unknown>>().data ?? null).toBeNull();
     });
 
     it('serves Apollo Sandbox to a browser outside production', async () => {
@@ -181,7 +181,7 @@ describe('unexpected errors', () => {
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ query: '{ dashboard { totalRevenue } }' }),
     });
-    const body = response.json() as GraphQLResponse<unknown>;
+    const body = response.json<GraphQLResponse<unknown>>();
     expect(body.data ?? null).toBeNull();
     expect(body.errors).toHaveLength(1);
     expect(body.errors![0]).toMatchObject({

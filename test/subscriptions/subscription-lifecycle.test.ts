@@ -195,7 +195,7 @@ describe('socket clean-up', () => {
     // Clean closes, not the grace period's termination.
     expect(closeMs).toBeLessThan(2_000);
     expect(gateway.app.server.listening).toBe(false);
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     if (own) {
       await own.close();
       // No socket, server or timer of the gateway, its listener, its pool or the clients is left behind.

@@ -69,11 +69,11 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
       resolve(code);
     }),
   );
-  child.stderr!.on('data', (chunk: Buffer) => output.append(chunk));
+  child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   const base = await new Promise<string>((resolve, reject) => {
     const timeoutMs = options.startTimeoutMs ?? 60_000;
     const timer = setTimeout(() => reject(new Error(`the gateway did not start within ${timeoutMs} ms:\n${output.tail()}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output.append(chunk);
       buffered += chunk.toString();
       const lines = buffered.split('\n');

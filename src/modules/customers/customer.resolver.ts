@@ -32,7 +32,7 @@ export class CustomerResolver {
       findCustomerPage(ctx.db, { search }, order, request),
       countCustomers(ctx.db, { search }),
     ]);
-    return { ...toConnectionPage(rows, request, ctx.cursors, scope, Customer.from), totalCount };
+    return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => Customer.from(row)), totalCount };
   }
 
   @Authorized('analyst')

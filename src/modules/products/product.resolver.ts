@@ -27,7 +27,7 @@ export class ProductResolver {
       findProductPage(ctx.db, { category }, order, request),
       countProducts(ctx.db, { category }),
     ]);
-    return { ...toConnectionPage(rows, request, ctx.cursors, scope, Product.from), totalCount };
+    return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => Product.from(row)), totalCount };
   }
 
   @Query(() => Product, { nullable: true, description: 'One product by global id; null when no such product exists.' })

@@ -141,7 +141,7 @@ const schema = z.object({
   // Comments are not tokens: a document's length is limited by itself.
   QUERY_MAX_BYTES: positiveInt.default(32 * 1024),
   BODY_LIMIT_BYTES: positiveInt.default(100 * 1024),
-  // Parsed and validated documents kept for reuse, counted by what they keep alive (src/graphql/document-store.ts).
+  // Parsed and validated documents kept for reuse, counted by what they keep alive (src/cache/document-store.ts).
   DOCUMENT_CACHE_MB: positiveInt.default(32),
   // Comma-separated origins (scheme://host[:port]) whose browser pages may call the gateway.
   CORS_ORIGINS: z

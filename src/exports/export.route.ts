@@ -21,7 +21,7 @@ import { exportStream, type ExportBatches } from './export.stream.js';
 // role, the parameters, the row count (one statement) and its price on the caller's rate budget, the first
 // batch. A refusal at any of these is a JSON error with its status. Then the rows stream, batch by batch, as
 // the client reads them; every batch of customers is named in the audit trail. Authentication and the budget's
-// arrival charge are the hooks' (src/auth/auth-hook.ts, src/graphql/limits/rate-limit.ts), as for /graphql.
+// arrival charge are the hooks' (src/http/auth.plugin.ts, src/http/rate-limit.plugin.ts), as for /graphql.
 // Exports never pass through the response cache, and say so to every cache on the way (no-store).
 
 /** Rows one rate-budget point pays for: an export costs ceil(rows / 100) points, on top of every request's 1. */

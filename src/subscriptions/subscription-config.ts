@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 
-/** The settings of the WebSocket side (README, Configuration); src/config.ts reads them from the environment. */
+/** The settings of the WebSocket side (README, Configuration); src/config/config.ts reads them from the environment. */
 export type SubscriptionConfig = Pick<
   Config,
   | 'SUBSCRIPTION_DEBOUNCE_MS'

@@ -192,7 +192,7 @@ export class SeriesPricing {
 /**
  * Whether seriesCostEstimator reads this argument: any argument of a field holding a series (its range and
  * granularity) or of a field of a series (a comparison's period). Costs are remembered by the values of such
- * arguments (src/graphql/limits/cost-memo.ts).
+ * arguments (src/limits/cost-memo.ts).
  */
 export function isSeriesCostArgument(parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>): boolean {
   return parent.name === SERIES_TYPE || getNamedType(field.type).name === SERIES_TYPE;

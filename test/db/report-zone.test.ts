@@ -26,6 +26,10 @@ import {
   type TotalsMessage,
 } from '../subscriptions/subscription-fixtures.js';
 
+// Answers are read field by field.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type JsonBody = Record<string, any>;
+
 // The report zone is the database's: a gateway never changes it, a gateway of another zone refuses to serve
 // (and says why), and a re-zone keeps readers waiting only for a moment.
 
@@ -49,12 +53,12 @@ function trendIn(zone: 'UTC' | 'Asia/Jerusalem') {
 
 async function graphql(gateway: GatewayProcess) {
   const response = await fetch(`${gateway.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: DASHBOARD }) });
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- read field by field
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as JsonBody };
 }
 
 async function readiness(gateway: GatewayProcess) {
   const response = await fetch(`${gateway.base}/readyz`);
-  return { status: response.status, body: (await response.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- read field by field
+  return { status: response.status, body: (await response.json()) as JsonBody };
 }
 
 async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, withinMs = 10_000): Promise<T> {

@@ -8,10 +8,12 @@ import { FailedKeyLookups } from '../auth/failed-key-lookups.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
 import type { ChangeFeed } from '../changes/change-feed.js';
 import type { DatabaseHandle } from '../db/create-database.js';
+import type { ReadReplicas } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { CursorCodec } from '../graphql/cursor.js';
 import { createFormatError } from '../graphql/errors.js';
+import { introspectionRule, mayIntrospect } from '../graphql/introspection.js';
 import type { CacheStatus } from '../http/ready.route.js';
 import { queryLimitsFrom } from '../limits/limits-config.js';
 import { limitErrorCodes, type QueryLimits } from '../limits/query-limits.js';
@@ -44,6 +46,11 @@ export interface GatewayOptions {
    * requests and subscriptions get SERVICE_UNAVAILABLE, with the reason.
    */
   reportZone?: ReportZoneCheck;
+  /**
+   * Streaming replicas for report reads (GraphQL queries and exports); /readyz and /metrics report them. Without
+   * them every read is on `database`. Writes, API keys, the audit trail and subscriptions stay on `database`.
+   */
+  replicas?: ReadReplicas;
 }
 
 export interface Gateway {
@@ -66,7 +73,7 @@ function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
 }
 
 /**
- * The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production), /export/*, /healthz, /readyz
+ * The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production or with SANDBOX), /export/*, /healthz, /readyz
  * and /metrics. Built in steps: the services a request uses (authentication, rate budget, audit trail, response
  * cache, schema), Apollo, the HTTP plugins, then the GraphQL route with its WebSocket side.
  */
@@ -93,6 +100,8 @@ export async function createGateway(
   const persistedQueryMaxBytes = config.PERSISTED_QUERY_MAX_BYTES ?? DEFAULT_PERSISTED_QUERY_MAX_BYTES;
   const caching = options.cache ? createResponseCaching(options.cache, { persistedQueryMaxBytes }) : undefined;
 
+  // Report reads: on a replica that has replayed the version the answer is stamped with, else on the primary.
+  const reads = options.replicas?.db ?? database.db;
   const schema = await buildGatewaySchema();
   // Revenue series with an open end are priced by the data's first and last day, read again after changes.
   const seriesSpan = new SeriesSpan(database.db, app.log.child({ component: 'cost' }));
@@ -107,10 +116,11 @@ export async function createGateway(
     // A session in another zone than the rollups: the database may have been re-zoned; read its zone again.
     ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
   });
-  const formatLimits = limitErrorCodes({ hideSuggestions: production });
-  // Limit codes put back (and suggestions hidden in production), then masking: for queries and subscriptions.
+  const formatLimits = limitErrorCodes();
+  // Limit codes put back, then masking: for queries and subscriptions.
   const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) => formatError(formatLimits(formatted), error);
-  const apollo = await startApollo(app, { config, schema, limits, formatError: formatGraphQLError, seriesSpan, caching, persistedQueryMaxBytes, audit });
+  const introspection = introspectionRule(config);
+  const apollo = await startApollo(app, { config, schema, limits, formatError: formatGraphQLError, seriesSpan, caching, persistedQueryMaxBytes, audit, introspection });
 
   // After Apollo has drained (its drain plugin runs in onClose too, registered earlier), the trail is complete.
   app.addHook('onClose', async () => audit.close());
@@ -123,15 +133,18 @@ export async function createGateway(
     caching,
     cacheStatus: options.cacheStatus,
     reportZone,
+    replicas: options.replicas,
+    reads,
     stopping: () => stopping,
     schema,
     audit,
   });
   // One context per request, with the caller authenticated in onRequest.
   const contextFor = async (request: FastifyRequest) =>
-    createContext(database.db, cursors, app.principalOf(request), {
+    createContext(reads, cursors, app.principalOf(request), {
       requestId: request.id,
       clientIp: request.ip ?? null,
+      primary: database.db,
       ...(rateBudget ? { chargeCost: (points: number) => request.chargeCost(points) } : {}),
     });
   const beginShutdown = () => {
@@ -147,6 +160,7 @@ export async function createGateway(
     logger: app.log.child({ component: 'subscriptions' }),
     production,
     formatError: formatGraphQLError,
+    showsSuggestions: (principal) => mayIntrospect(introspection, principal),
     principalKey: rateKeyOf,
     ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
     corsOrigins: config.CORS_ORIGINS ?? [],

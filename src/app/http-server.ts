@@ -6,7 +6,11 @@ import type { Authenticate } from '../auth/authenticate.js';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import type { ResponseCaching } from '../cache/response-cache.js';
+import type { Kysely } from 'kysely';
 import type { DatabaseHandle } from '../db/create-database.js';
+import type { Database } from '../db/database.js';
+import type { ReadReplicas } from '../db/read-replicas.js';
+import { servesSandbox } from '../graphql/introspection.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import { exportRouteGuard } from '../exports/export.errors.js';
 import { exportRoutes } from '../exports/export.route.js';
@@ -75,6 +79,9 @@ export interface HttpPluginOptions {
   caching: ResponseCaching | undefined;
   cacheStatus: (() => CacheStatus) | undefined;
   reportZone: ReportZoneCheck | undefined;
+  replicas: ReadReplicas | undefined;
+  /** Where report reads go: a replica that has the current data, or the primary. */
+  reads: Kysely<Database>;
   /** True once shutdown has begun. */
   stopping: () => boolean;
   schema: GraphQLSchema;
@@ -93,6 +100,11 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
   // Authentication and rate budgets guard GraphQL operations and exports, each refused in its own error shape.
   const guarded = [graphqlRouteGuard(GRAPHQL_PATH), exportRouteGuard];
   await app.register(requestLogPlugin, { graphqlPath: GRAPHQL_PATH });
+  if (servesSandbox(config)) {
+    // Whoever opens the gateway's address in a browser lands on Sandbox, which must sit on the GraphQL URL itself:
+    // it sends its operations to the page's own address.
+    app.get('/', (_request, reply) => reply.redirect(GRAPHQL_PATH));
+  }
   // While shutting down, keep-alive connections are closed after their current answer, so that closing the
   // server waits for in-flight requests and not for idle sockets.
   app.addHook('onSend', (_request, reply, payload, done) => {
@@ -124,11 +136,12 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
     cacheStatus: options.cacheStatus,
     stopping: options.stopping,
     reportZone,
+    replicas: options.replicas,
   });
-  // Reads through the database handle's `db`.
+  // Reads as GraphQL queries do.
   await app.register(exportRoutes, {
     schema: options.schema,
-    db: database.db,
+    db: options.reads,
     audit: options.audit,
     principalOf: (request) => app.principalOf(request),
     ...(options.rateBudget ? { chargeCost: (request, points) => request.chargeCost(points) } : {}),

@@ -4,7 +4,7 @@ import { openCacheStore } from '../cache/cache-store.js';
 import { closeRedisClient, createRedisClient } from '../cache/redis-cache.js';
 import { ChangeListener } from '../changes/change-listener.js';
 import { ConfigError, loadConfig, redactConfig, redisConnection } from '../config/config.js';
-import { openConfiguredDatabase } from './open-database.js';
+import { openConfiguredDatabase, openReadReplicas } from './open-database.js';
 import { ReportZoneCheck } from '../db/report-zone.js';
 import { readDatabaseReportZone } from '../db/rollups.js';
 import { installGracefulShutdown } from './graceful-shutdown.js';
@@ -46,6 +46,9 @@ export async function main(): Promise<void> {
     if (zone !== undefined) reportZone.announced(zone);
     else void reportZone.check().catch(() => undefined);
   });
+  // Report reads on DATABASE_READ_URL's replicas, each once it has replayed the data version heard last.
+  const replicas = openReadReplicas(config, database, changes, logger.child({ component: 'read-replicas' }));
+  if (replicas) logger.info({ replicas: replicas.names, maxWaitMs: config.READ_REPLICA_MAX_WAIT_MS }, 'report reads go to read replicas');
   // Redis by URL or through Sentinels; the same connection settings for the cache and the rate budgets.
   const redis = redisConnection(config);
   const store = openCacheStore({
@@ -74,6 +77,7 @@ export async function main(): Promise<void> {
     // Subscriptions are recomputed when the change feed announces a write.
     changes,
     reportZone,
+    ...(replicas ? { replicas } : {}),
   });
   const address = await gateway.app.listen({ host: config.HOST, port: config.PORT });
   logger.info(`MarketPulse is serving ${address}/graphql`);
@@ -85,7 +89,7 @@ export async function main(): Promise<void> {
       // change listener and the database go.
       closeServer: () => gateway.app.close(),
       closeResources: async () => {
-        await Promise.all([changes.close(), store.close(), rateLimitRedis && closeRedisClient(rateLimitRedis)]);
+        await Promise.all([changes.close(), store.close(), rateLimitRedis && closeRedisClient(rateLimitRedis), replicas?.close()]);
         await database.close();
       },
     },

@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { postgresConnection, type Config } from '../config/config.js';
-import { observeStatement } from '../observability/metrics.js';
+import { observeRead, observeStatement, replicaFallbacks } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../db/create-database.js';
 import { migrateToLatest } from '../db/migrator.js';
+import { ReadReplicas, type VersionFeed } from '../db/read-replicas.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -58,4 +59,22 @@ export async function openConfiguredDatabase(config: Config, log: Pick<Logger, '
     log.info(summary, 'demo data loaded');
   }
   return handle;
+}
+
+/**
+ * The streaming replicas of DATABASE_READ_URL, for report reads, or undefined without any. Their pools connect
+ * as the primary's does (the same options: start-up settings or cancel requests, prepared statements, request
+ * ids, PG_POOL_MAX connections each); data versions are heard on `changes`.
+ */
+export function openReadReplicas(config: Config, database: DatabaseHandle, changes: VersionFeed, log: Pick<Logger, 'info' | 'warn' | 'error'>): ReadReplicas | undefined {
+  const connection = postgresConnection(config);
+  if (!connection || connection.readUrls.length === 0 || !database.statements) return undefined;
+  const { listenUrl: _listenUrl, ...options } = gatewayDatabaseOptions(config, log);
+  return new ReadReplicas({ db: database.db, statements: database.statements }, connection.readUrls, options, {
+    maxWaitMs: config.READ_REPLICA_MAX_WAIT_MS,
+    changes,
+    logger: log,
+    onRead: observeRead,
+    onFallback: (replica, reason) => replicaFallbacks.inc({ replica, reason }),
+  });
 }

@@ -23,6 +23,7 @@ class RequestContext implements GraphQLContext {
 
   constructor(
     readonly db: Kysely<Database>,
+    readonly primary: Kysely<Database>,
     readonly cursors: CursorCodec,
     readonly principal: Principal,
     readonly requestId: string,
@@ -48,5 +49,5 @@ export function createContext(
   principal: Principal = ANONYMOUS,
   origin: RequestOrigin = { requestId: 'internal', clientIp: null },
 ): GraphQLContext {
-  return new RequestContext(db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
+  return new RequestContext(db, origin.primary ?? db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
-import { asIsoUtc } from '../db/sql-helpers.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow } from '../db/keyset.js';
+import { asInt, asIsoUtc } from '../db/sql-helpers.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow } from '../db/keyset.js';
 import type { Role } from '../auth/principal.js';
 
 /** One request that read customer-level data, as the gateway records it. */
@@ -38,7 +38,7 @@ export interface AuditFilter {
 }
 
 /** Newest first; entries of one instant in the order they were written. */
-export const auditOrder: KeysetOrder = { column: 'occurred_at', direction: 'desc', nullable: false, valueType: 'timestamptz', idColumn: 'id' };
+export const auditOrder: KeysetOrder<ColumnOf<'audit_log', false>> = { column: 'occurred_at', direction: 'desc', nullable: false, valueType: 'timestamptz', idColumn: 'id' };
 
 /** Writes a batch of entries in one statement. */
 export async function insertAuditEntries(db: Kysely<Database>, entries: readonly AuditEntry[]): Promise<void> {
@@ -60,13 +60,16 @@ export async function insertAuditEntries(db: Kysely<Database>, entries: readonly
     .execute();
 }
 
+// Bounds arrive as the text of an instant, which PostgreSQL reads at full precision (a Date would stop at ms).
+const instant = (text: string) => sql<Date>`${text}::timestamptz`;
+
 function filtered(db: Kysely<Database>, filter: AuditFilter) {
   return db
     .selectFrom('audit_log')
     .$if(filter.principal !== undefined, (qb) => qb.where('principal', '=', filter.principal!))
-    .$if(filter.customerId !== undefined, (qb) => qb.where(sql<boolean>`customer_ids @> ARRAY[${filter.customerId!}::bigint]`))
-    .$if(filter.since !== undefined, (qb) => qb.where('occurred_at', '>=', filter.since!))
-    .$if(filter.until !== undefined, (qb) => qb.where('occurred_at', '<', filter.until!));
+    .$if(filter.customerId !== undefined, (qb) => qb.where('customer_ids', '@>', sql<string[]>`ARRAY[${filter.customerId!}::bigint]`))
+    .$if(filter.since !== undefined, (qb) => qb.where('occurred_at', '>=', instant(filter.since!)))
+    .$if(filter.until !== undefined, (qb) => qb.where('occurred_at', '<', instant(filter.until!)));
 }
 
 export async function findAuditPage(
@@ -76,9 +79,9 @@ export async function findAuditPage(
 ): Promise<(AuditRecord & { sortKey: string | null })[]> {
   const where = keysetWhere(auditOrder, window);
   return filtered(db, filter)
-    .select([
-      sql<string>`id::text`.as('id'),
-      sql<string>`${asIsoUtc('occurred_at')}`.as('occurredAt'),
+    .select((eb) => [
+      eb.cast<string>('id', 'text').as('id'),
+      asIsoUtc(eb.ref('occurred_at')).as('occurredAt'),
       'request_id as requestId',
       'principal',
       'role',
@@ -86,7 +89,7 @@ export async function findAuditPage(
       'operation_name as operationName',
       'customer_count as customerCount',
       // Text, so ids never pass through a JavaScript number whichever driver reads them.
-      sql<string[]>`customer_ids::text[]`.as('customerIds'),
+      eb.cast<string[]>('customer_ids', sql`text[]`).as('customerIds'),
       keysetValue(auditOrder).as('sortKey'),
     ])
     .$if(where !== undefined, (qb) => qb.where(where!))
@@ -96,12 +99,14 @@ export async function findAuditPage(
 }
 
 export async function countAuditEntries(db: Kysely<Database>, filter: AuditFilter): Promise<number> {
-  const row = await filtered(db, filter).select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow();
+  const row = await filtered(db, filter)
+    .select((eb) => asInt(eb.fn.countAll()).as('count'))
+    .executeTakeFirstOrThrow();
   return row.count;
 }
 
 /** Deletes the entries that occurred before `cutoff`; returns how many went. */
 export async function deleteAuditEntriesBefore(db: Kysely<Database>, cutoff: Date): Promise<number> {
-  const result = await db.deleteFrom('audit_log').where('occurred_at', '<', cutoff.toISOString()).executeTakeFirst();
+  const result = await db.deleteFrom('audit_log').where('occurred_at', '<', cutoff).executeTakeFirst();
   return Number(result.numDeletedRows);
 }

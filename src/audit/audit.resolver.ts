@@ -35,7 +35,8 @@ export class AuditResolver {
     // The filter is part of the cursor's scope: a cursor of one filtered trail does not page another.
     const scope = `audit|${JSON.stringify(filter)}`;
     const request = toPageRequest(args, ctx.cursors, scope, auditOrder);
-    const [rows, totalCount] = await Promise.all([findAuditPage(ctx.db, filter, request), countAuditEntries(ctx.db, filter)]);
+    // On the primary, where the trail is written: its entries are not data versions a replica is checked against.
+    const [rows, totalCount] = await Promise.all([findAuditPage(ctx.primary, filter, request), countAuditEntries(ctx.primary, filter)]);
     return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => AuditEntry.from(row)), totalCount };
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Role } from './principal.js';
 
@@ -23,13 +23,9 @@ export interface ApiKeyRecord {
   revokedAt: string | null;
 }
 
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  role: Role;
-  created_at: string;
-  revoked_at: string | null;
-}
+type ApiKeyRow = Pick<Selectable<Database['api_keys']>, 'id' | 'name' | 'role' | 'created_at' | 'revoked_at'>;
+
+const API_KEY_COLUMNS = ['id', 'name', 'role', 'created_at', 'revoked_at'] as const;
 
 const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
   id: String(row.id),
@@ -51,29 +47,37 @@ function generateApiKey(): string {
 /** Stores a new key under `name` and returns it with the key itself, which is not stored anywhere. */
 export async function createApiKey(db: Kysely<Database>, name: string, role: Role): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = generateApiKey();
-  const { rows } = await sql<ApiKeyRow>`
-    INSERT INTO api_keys (name, role, key_hash) VALUES (${name}, ${role}, ${hashApiKey(key)})
-    RETURNING id, name, role, created_at, revoked_at`.execute(db);
-  return { key, record: toRecord(rows[0]!) };
+  const row = await db
+    .insertInto('api_keys')
+    .values({ name, role, key_hash: hashApiKey(key) })
+    .returning(API_KEY_COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { key, record: toRecord(row) };
 }
 
 /** The live (not revoked) key with this value, if any. */
 export async function findActiveApiKey(db: Kysely<Database>, key: string): Promise<ApiKeyRecord | undefined> {
-  const { rows } = await sql<ApiKeyRow>`
-    SELECT id, name, role, created_at, revoked_at FROM api_keys
-    WHERE key_hash = ${hashApiKey(key)} AND revoked_at IS NULL`.execute(db);
-  return rows[0] ? toRecord(rows[0]) : undefined;
+  const row = await db
+    .selectFrom('api_keys')
+    .select(API_KEY_COLUMNS)
+    .where('key_hash', '=', hashApiKey(key))
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row ? toRecord(row) : undefined;
 }
 
 export async function findApiKeys(db: Kysely<Database>): Promise<ApiKeyRecord[]> {
-  const { rows } = await sql<ApiKeyRow>`SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY id`.execute(db);
+  const rows = await db.selectFrom('api_keys').select(API_KEY_COLUMNS).orderBy('id').execute();
   return rows.map(toRecord);
 }
 
 /** Revokes the live key with this id or name; returns how many keys were revoked (0 or 1). */
 export async function revokeApiKey(db: Kysely<Database>, which: { id: string } | { name: string }): Promise<number> {
-  const result = await sql`
-    UPDATE api_keys SET revoked_at = now()
-    WHERE revoked_at IS NULL AND ${'id' in which ? sql`id = ${which.id}::bigint` : sql`name = ${which.name}`}`.execute(db);
-  return Number(result.numAffectedRows ?? 0);
+  const result = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('revoked_at', 'is', null)
+    .$call((qb) => ('id' in which ? qb.where('id', '=', which.id) : qb.where('name', '=', which.name)))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }

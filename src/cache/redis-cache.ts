@@ -1,7 +1,7 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnection } from '../config/config.js';
-import { createThrottledWarn, type CacheLogger } from './throttled-warn.js';
+import { createThrottledWarn, type CacheLogger } from '../observability/throttled-warn.js';
 
 // Apollo's own Redis cache (apollo-server-cache-redis) is deprecated, and the maintained route (Keyv through
 // @apollo/utils.keyvadapter) wraps every value in a JSON envelope of its own and, with @keyv/redis, talks to

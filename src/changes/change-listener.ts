@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DatabaseHandle, Unlisten } from '../db/create-database.js';
 import type { Logger } from '../observability/logger.js';
@@ -8,26 +8,41 @@ export const CHANGE_CHANNEL = 'marketpulse_data_changed';
 
 export type ChangeListenerLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
+/** How often a listener that knows of a gap in the versions it heard asks the database whether it has closed. */
+const SETTLE_POLL_MS = 500;
+
+/** Above this many runs of versions heard out of order, a key names them by a digest instead of one by one. */
+const LISTED_RUNS = 4;
+
 /**
- * Follows the data version of the database: the highest version announced on the change feed, re-read with
- * mp_data_version() whenever the listening session (re)connects, since announcements made while it was away
- * are lost. Cache keys include `version`, so a new one makes every older cached answer unreachable at once.
+ * Follows the data version of the database, so that cache keys include it and a change makes every older
+ * cached answer unreachable at once.
  *
- * Versions are taken when a write statement ends but announced when its transaction commits, so they can
- * arrive out of order: a long transaction that took 7 can commit after a short one that took 8. Answers
- * computed between the two commits do not contain 7's rows, so 7's announcement must change the key too,
- * although 8 is already known: it becomes "8~7". Every gateway receives the same announcements in the same
- * (commit) order, so gateways that share a Redis still agree on the key.
+ * What a key stands for is a set of committed versions: "42" means every version up to 42 has ended (committed,
+ * or rolled back and left a gap). Versions are taken when a write statement ends but announced when its
+ * transaction commits, so they can arrive out of order: while a long transaction that took 7 is open, one that
+ * took 8 commits and the key becomes "6+8" (everything up to 6, and 8). Answers computed then lack 7's rows, and
+ * no gateway can key by "8" before 7 has ended, so they are never served as answers that have them.
  *
- * A number read with mp_data_version() is not as good as an announced one: its transaction may not have
- * committed yet, or an older transaction may have committed late while this listener was away, and other
- * gateways may hold answers under that plain number that lack those rows. So after every (re)connection the
- * key is one of this listener's own ("8@3fa9c1.0") until the next announcement of a new version, from which
- * on all gateways agree again.
+ * The database says which versions have ended: mp_settled_data_version() (sql/migrations/010) returns the highest
+ * version below which every writing transaction has ended, and the highest version taken. The listener LISTENs,
+ * then reads both: from then on it hears every later commit, so a gateway that has just started keys by the same
+ * set as one that has listened for hours, and they share cached answers at once. It reads again while it knows of
+ * a gap (a version announced above one it has not heard of), since a rolled-back version is never announced.
+ *
+ * Only while versions up to the highest one taken before it listened have not all ended may one of them have
+ * committed unheard; until they have (and after every reconnection, until that read), the key is this
+ * listener's own ("42@3fa9c1.0"), so that it neither serves others' answers that lack such a commit nor has
+ * its own taken for theirs.
  */
 export class ChangeListener {
-  private highest = 0n;
-  private key = '0';
+  /** Every version up to this one has ended. */
+  private settled = 0n;
+  /** Versions above `settled` announced as committed: kept apart until every version below them has ended. */
+  private readonly heard = new Set<bigint>();
+  /** The highest version taken before this session listened; undefined until it is read on the session. */
+  private blindUpTo: bigint | undefined;
+  private key: string;
   private unlisten: Unlisten | undefined;
   private listening = deferred();
   /** Counts lost sessions, so that a version read on a session that has dropped since is not trusted. */
@@ -35,13 +50,18 @@ export class ChangeListener {
   private readonly instance = randomBytes(3).toString('hex');
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
   private readonly changeListeners = new Set<() => void>();
   private readonly zoneListeners = new Set<(zone: string | undefined) => void>();
 
   private constructor(
     private readonly database: DatabaseHandle,
     private readonly logger: ChangeListenerLogger,
-  ) {}
+  ) {
+    this.key = this.makeKey();
+  }
 
   /** Starts listening. A database that is down does not stop the gateway: the listener catches up later. */
   static async start(database: DatabaseHandle, logger: ChangeListenerLogger): Promise<ChangeListener> {
@@ -50,18 +70,22 @@ export class ChangeListener {
       onListening: () => {
         const waiting = listener.listening;
         const session = listener.sessions;
-        void listener.readVersion().then(() => {
+        void listener.readOnListening(session).then(() => {
           if (session !== listener.sessions || listener.closed) return;
           waiting.resolve();
+          listener.rekey();
+          listener.logger.info({ dataVersion: listener.key }, 'listening for data changes');
           // Back after a lost session: whatever was announced meanwhile is lost, so tell of a change anyway.
           if (session > 0) {
             listener.notifyChange();
             listener.notifyZone(undefined);
           }
+          listener.followGaps();
         });
       },
       onConnectionError: (error) => {
         listener.sessions += 1;
+        listener.blindUpTo = undefined;
         logger.warn({ err: error }, 'the change listener lost its database session; reconnecting');
         if (listener.listening.settled) listener.listening = deferred();
       },
@@ -69,9 +93,24 @@ export class ChangeListener {
     return listener;
   }
 
-  /** The data version that cache keys are made with: "42", "42~41" after a late commit, "42@3fa9c1.0" after a (re)connection. */
+  /**
+   * The data version that cache keys are made with: "42" when every version up to 42 has ended, "42+44-45"
+   * while 43 has not, "42@3fa9c1.0" while this listener cannot know it has heard every commit.
+   */
   get version(): string {
     return this.key;
+  }
+
+  /** The highest version this listener knows has committed (or ended); every answer computed from now on has it. */
+  get latestVersion(): bigint {
+    let latest = this.settled;
+    for (const version of this.heard) if (version > latest) latest = version;
+    return latest;
+  }
+
+  /** Every version up to this one has ended: an answer computed from now on misses no write up to it. */
+  get settledVersion(): bigint {
+    return this.settled;
   }
 
   /**
@@ -89,8 +128,9 @@ export class ChangeListener {
   }
 
   /**
-   * Calls `listener` after every announced change, and after a reconnection (changes made while the session
-   * was away were not announced to it). Returns the function that stops calling it.
+   * Calls `listener` after every change of the data version (an announcement, or a read that finds a version
+   * ended), and after a reconnection (changes made while the session was away were not announced to it).
+   * Returns the function that stops calling it.
    */
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);
@@ -111,9 +151,11 @@ export class ChangeListener {
     this.changeListeners.clear();
     this.zoneListeners.clear();
     clearTimeout(this.retry);
+    clearTimeout(this.poll);
     const unlisten = this.unlisten;
     this.unlisten = undefined;
     await unlisten?.();
+    await this.reading;
   }
 
   private announced(payload: string) {
@@ -127,16 +169,84 @@ export class ChangeListener {
       this.logger.warn({ err: error, payload }, 'ignored a change announcement that is not {"version":N}');
       return;
     }
-    if (version > this.highest) {
-      this.highest = version;
-      this.key = String(version);
-    } else {
-      this.key = `${this.highest}~${version}`;
-    }
-    this.logger.debug({ dataVersion: this.key }, 'data changed');
+    if (version > this.settled) this.heard.add(version);
     // Before the change listeners: what they recompute must already be refused if the zone is not ours.
     if (typeof zone === 'string') this.notifyZone(zone);
-    this.notifyChange();
+    if (this.rekey()) {
+      this.logger.debug({ dataVersion: this.key }, 'data changed');
+      this.notifyChange();
+    }
+    this.followGaps();
+  }
+
+  /** Makes the key again from what is known; true when it changed. */
+  private rekey(): boolean {
+    while (this.heard.delete(this.settled + 1n)) this.settled += 1n;
+    for (const version of this.heard) if (version <= this.settled) this.heard.delete(version);
+    const key = this.makeKey();
+    if (key === this.key) return false;
+    this.key = key;
+    return true;
+  }
+
+  private makeKey(): string {
+    let key = String(this.settled);
+    if (this.heard.size > 0) {
+      const runs: string[] = [];
+      let first: bigint | undefined;
+      let last = 0n;
+      for (const version of [...this.heard].sort((a, b) => (a < b ? -1 : 1))) {
+        if (first !== undefined && version === last + 1n) {
+          last = version;
+          continue;
+        }
+        if (first !== undefined) runs.push(first === last ? String(first) : `${first}-${last}`);
+        first = last = version;
+      }
+      runs.push(first === last ? String(first) : `${first}-${last}`);
+      key += runs.length <= LISTED_RUNS ? `+${runs.join('+')}` : `+${runs.length}#${createHash('sha256').update(runs.join('+')).digest('hex').slice(0, 16)}`;
+    }
+    const vouched = this.blindUpTo !== undefined && this.settled >= this.blindUpTo;
+    return vouched ? key : `${key}@${this.instance}.${this.sessions}`;
+  }
+
+  /** While a version is missing below one heard, or one taken before listening may be open, reads again now and then. */
+  private followGaps() {
+    clearTimeout(this.poll);
+    this.poll = undefined;
+    // Before the read after (re)listening there is nothing to follow yet: that read comes first.
+    if (this.closed || this.blindUpTo === undefined) return;
+    if (this.heard.size === 0 && this.settled >= this.blindUpTo) return;
+    void this.readSettled();
+    this.poll = setTimeout(() => this.followGaps(), SETTLE_POLL_MS);
+    this.poll.unref?.();
+  }
+
+  /** One read at a time; asked for meanwhile, it runs once more after the current one. */
+  private async readSettled(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = (async () => {
+      do {
+        this.readAgain = false;
+        try {
+          const { settled } = await this.readVersions();
+          if (this.closed) return;
+          if (settled > this.settled) this.settled = settled;
+          if (this.rekey()) {
+            this.logger.debug({ dataVersion: this.key }, 'data versions ended');
+            this.notifyChange();
+          }
+        } catch (error) {
+          // The next announcement or poll reads again; meanwhile the key is only less widely shared.
+          this.logger.debug({ err: error }, 'could not read the settled data version');
+          return;
+        }
+      } while (this.readAgain && !this.closed);
+    })().finally(() => (this.reading = undefined));
+    return this.reading;
   }
 
   private notifyZone(zone: string | undefined) {
@@ -159,20 +269,25 @@ export class ChangeListener {
     }
   }
 
-  private async readVersion(): Promise<void> {
+  private async readVersions(): Promise<{ settled: bigint; latest: bigint }> {
+    const { rows } = await sql<{ settled: string; latest: string }>`
+      SELECT settled::text AS settled, latest::text AS latest FROM mp_settled_data_version()`.execute(this.database.db);
+    return { settled: BigInt(rows[0]!.settled), latest: BigInt(rows[0]!.latest) };
+  }
+
+  /** The read after (re)listening: what has ended, and up to which version a commit may have gone unheard. */
+  private async readOnListening(session: number): Promise<void> {
     try {
-      const { rows } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(this.database.db);
-      const version = BigInt(rows[0]!.version);
-      if (version > this.highest) this.highest = version;
-      this.key = `${this.highest}@${this.instance}.${this.sessions}`;
-      this.logger.info({ dataVersion: this.key }, 'listening for data changes');
+      const { settled, latest } = await this.readVersions();
+      if (settled > this.settled) this.settled = settled;
+      if (session === this.sessions) this.blindUpTo = latest;
     } catch (error) {
       // Announcements may have been missed, so the version must be read before the listener counts as
       // caught up; the session that listens is up, so the pool should answer again shortly.
       this.logger.warn({ err: error }, 'could not read the data version; retrying in a second');
-      if (this.closed) return;
+      if (this.closed || session !== this.sessions) return;
       await new Promise<void>((resolve) => (this.retry = setTimeout(resolve, 1_000)));
-      if (!this.closed) await this.readVersion();
+      if (!this.closed && session === this.sessions) await this.readOnListening(session);
     }
   }
 }

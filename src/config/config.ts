@@ -29,6 +29,21 @@ const optionalPostgresUrl = optionalUrl.refine((url) => url === undefined || /^p
   message: 'must be a postgres:// or postgresql:// URL',
 });
 
+// Comma-separated PostgreSQL URLs; every malformed entry is named in one problem (passwords masked).
+const postgresUrlList = z
+  .string()
+  .optional()
+  .transform((value, context) => {
+    const entries = (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    const malformed = entries.filter((entry) => !/^postgres(ql)?:\/\/./.test(entry) || !URL.canParse(entry));
+    if (malformed.length > 0) {
+      const shown = malformed.map((entry) => `'${URL.canParse(entry) ? maskPassword(entry) : entry.replace(/:[^:@/]*@/, ':***@')}'`);
+      context.addIssue({ code: 'custom', message: `must be a comma-separated list of postgres:// or postgresql:// URLs; not one: ${shown.join(', ')}` });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const optionalText = z
   .string()
   .trim()
@@ -86,6 +101,10 @@ const schema = z.object({
   // A direct (unpooled) URL of the same database, for what needs a session of its own: the change listener,
   // migrations, the rollups and the other commands. Unset: DATABASE_URL.
   DATABASE_DIRECT_URL: optionalPostgresUrl,
+  // Streaming replicas of DATABASE_URL's database that report reads go to (src/db/read-replicas.ts).
+  DATABASE_READ_URL: postgresUrlList,
+  // How long a report read may wait for a replica to replay the current data version before it goes to the primary.
+  READ_REPLICA_MAX_WAIT_MS: nonNegativeInt.default(0),
   // false: unnamed statements, for PgBouncer before 1.21 in transaction mode.
   PG_PREPARED_STATEMENTS: z
     .enum(['true', 'false', ''])
@@ -176,11 +195,11 @@ const schema = z.object({
   SUBSCRIPTION_IDLE_TIMEOUT_MS: nonNegativeInt.default(300_000),
   // 0: credentials are checked only when a socket initialises and when it subscribes.
   SUBSCRIPTION_REAUTH_INTERVAL_MS: nonNegativeInt.default(60_000),
-  // Unset: introspection follows NODE_ENV (off in production).
-  INTROSPECTION: z
-    .enum(['true', 'false', ''])
-    .optional()
-    .transform((value) => (value === undefined || value === '' ? undefined : value === 'true')),
+  // Unset: who may introspect follows NODE_ENV, AUTH_MODE and SANDBOX (src/graphql/introspection.ts); set, it
+  // is the answer for every caller.
+  INTROSPECTION: optionalBoolean,
+  // Unset: Apollo Sandbox is served outside production only.
+  SANDBOX: optionalBoolean,
 });
 
 export type Config = z.infer<typeof schema>;
@@ -222,6 +241,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (given('DATABASE_DIRECT_URL') && !given('DATABASE_URL')) {
     problems.push('DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)');
+  }
+  if (given('DATABASE_READ_URL') && !given('DATABASE_URL')) {
+    problems.push('DATABASE_READ_URL: only used with DATABASE_URL, which is not set (the embedded database has no replicas)');
   }
   problems.push(...redisProblems(config, given));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -320,6 +342,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
   };
   if (config.DATABASE_URL) redacted.DATABASE_URL = maskPassword(config.DATABASE_URL);
   if (config.DATABASE_DIRECT_URL) redacted.DATABASE_DIRECT_URL = maskPassword(config.DATABASE_DIRECT_URL);
+  redacted.DATABASE_READ_URL = config.DATABASE_READ_URL.map(maskPassword);
   if (config.REDIS_URL) redacted.REDIS_URL = maskPassword(config.REDIS_URL);
   for (const name of ['REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
     if (config[name] !== undefined) redacted[name] = '[redacted]';
@@ -349,13 +372,15 @@ export interface PostgresConnection {
    */
   pooled: boolean;
   preparedStatements: boolean;
+  /** DATABASE_READ_URL: streaming replicas for report reads, each reached like `url` (directly, or through a pooler). */
+  readUrls: string[];
 }
 
 /** The PostgreSQL a loaded configuration names, or undefined for the embedded database. */
 export function postgresConnection(config: Config): PostgresConnection | undefined {
   if (!config.DATABASE_URL) return undefined;
   const directUrl = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
-  return { url: config.DATABASE_URL, directUrl, pooled: directUrl !== config.DATABASE_URL, preparedStatements: config.PG_PREPARED_STATEMENTS };
+  return { url: config.DATABASE_URL, directUrl, pooled: directUrl !== config.DATABASE_URL, preparedStatements: config.PG_PREPARED_STATEMENTS, readUrls: config.DATABASE_READ_URL };
 }
 
 /** What the one-shot data commands (seed, ingest, rollups) read: the database, nothing else. */

@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
 import { listenOnPostgres, trackListeners } from './postgres-listener.js';
-import { runStatements } from './statement-runner.js';
+import { runStatements, type StatementPool } from './statement-runner.js';
 
 export type Engine = 'postgres' | 'pglite';
 
@@ -76,6 +76,8 @@ export interface DatabaseHandle {
   listen(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<Unlisten>;
   /** The connection pool's counts (PostgreSQL only; PGlite is one in-process session). */
   poolStats?(): PoolStats;
+  /** The pool `db` runs its statements through (PostgreSQL only), for a router that sends some of them elsewhere. */
+  statements?: StatementPool;
   close(): Promise<void>;
 }
 
@@ -83,7 +85,8 @@ export interface DatabaseHandle {
 const KEEP_AS_TEXT = new Set([20, 1700, 1082]);
 const identity = (value: string) => value;
 
-function logger(options: DatabaseOptions) {
+/** Kysely's log for `onQuery` and `onError`, when either is given. */
+export function queryLogger(options: Pick<DatabaseOptions, 'onQuery' | 'onError'>) {
   const { onQuery, onError } = options;
   if (!onQuery && !onError) return undefined;
   return (event: LogEvent) => {
@@ -123,7 +126,18 @@ export function startupSettings(options: Pick<DatabaseOptions, 'reportTimezone' 
   return settings.join(' ');
 }
 
-export function connectPostgres(connectionString: string, options: DatabaseOptions = {}): DatabaseHandle {
+/** A node-postgres pool and the statement runner over it, set up as DatabaseOptions say. */
+export interface PostgresPools {
+  pool: pg.Pool;
+  statements: StatementPool;
+}
+
+/**
+ * The pool every PostgreSQL the gateway reads connects through: the primary's, and each read replica's, so
+ * that what a session and a statement get (start-up settings or cancel requests, prepared statements, the
+ * request id) is the same wherever a statement runs.
+ */
+export function openPostgresPools(connectionString: string, options: DatabaseOptions = {}): PostgresPools {
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const pooled = options.pooled ?? false;
@@ -153,7 +167,13 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     ...(options.onError ? { onError: options.onError } : {}),
     ...(options.requestLabel ? { requestLabel: options.requestLabel } : {}),
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: statements }), log: logger(options) });
+  return { pool, statements };
+}
+
+export function connectPostgres(connectionString: string, options: DatabaseOptions = {}): DatabaseHandle {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const { pool, statements } = openPostgresPools(connectionString, options);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: statements }), log: queryLogger(options) });
   const listeners = trackListeners();
   const listenUrl = options.listenUrl ?? connectionString;
   return {
@@ -168,6 +188,7 @@ export function connectPostgres(connectionString: string, options: DatabaseOptio
     listen: async (channel, onPayload, events) =>
       listeners.add(await listenOnPostgres(listenUrl, connectTimeoutMs, channel, onPayload, events)),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    statements,
     close: async () => {
       await listeners.closeAll();
       await db.destroy();
@@ -189,7 +210,7 @@ export async function openEmbedded(dataDir: string | undefined, options: Pick<Da
   await client.exec(`DO $$ BEGIN
     IF to_regprocedure('mp_restore_session_report_zone()') IS NOT NULL THEN PERFORM mp_restore_session_report_zone(); END IF;
   END $$`);
-  const db = new Kysely<Database>({ dialect: pgliteDialect(client), log: logger(options) });
+  const db = new Kysely<Database>({ dialect: pgliteDialect(client), log: queryLogger(options) });
   const listeners = trackListeners();
   return {
     db,

@@ -1,157 +1,73 @@
-import type { ColumnType, Selectable } from 'kysely';
+import type { SelectType } from 'kysely';
+import type { DB } from './generated/database.js';
 
-// Drivers are configured (see create-database.ts) to hand back int8, numeric and date values as the
-// strings PostgreSQL printed, so ids and money never pass through a JavaScript float.
-type Int8 = ColumnType<string, string | number | bigint, string | number | bigint>;
-type Numeric = ColumnType<string, string, string>;
-type Timestamptz = ColumnType<string, string | Date, string | Date>;
+// The Database interface Kysely checks queries against: the one generated from the migrated schema
+// (generated/database.ts, `npm run db:types`), with what PostgreSQL cannot tell its catalogue added here.
+// Both lists are checked against the generated interface: a column that is renamed or dropped fails the
+// typecheck here, as it does in every query that names it.
 
-export interface CustomerTable {
-  id: Int8;
-  name: string;
-  email: string | null;
-  city: string | null;
-  created_at: Timestamptz;
-}
-
-export interface ProductTable {
-  id: Int8;
-  sku: string;
-  name: string;
-  category: string;
-  unit_price: Numeric;
+/**
+ * View columns that always hold a value. PostgreSQL reports every column of a view as nullable; these come
+ * from NOT NULL columns of the tables the view reads (joined on NOT NULL keys) or from expressions that cannot
+ * be null (mp_average, CASE with a value in every branch, a comparison of NOT NULL columns). A column not
+ * listed stays nullable: email and city (nullable in customers), first and last purchase (none yet).
+ */
+interface NeverNullViewColumns {
+  v_transactions_local: 'id' | 'customer_id' | 'product_id' | 'quantity' | 'amount' | 'status' | 'transaction_date' | 'day' | 'is_revenue';
+  v_sales: 'id' | 'customer_id' | 'product_id' | 'quantity' | 'amount' | 'transaction_date' | 'day';
+  v_daily_revenue: 'day' | 'revenue' | 'transaction_count' | 'unique_customers' | 'pending_count' | 'cancelled_count' | 'all_count';
+  v_daily_product_sales: 'day' | 'product_id' | 'revenue' | 'units_sold' | 'transaction_count';
+  v_period_customers: 'granularity' | 'period' | 'unique_customers';
+  v_customer_analytics: 'customer_id' | 'name' | 'created_at' | 'lifetime_value' | 'transaction_count' | 'avg_order_value';
+  v_product_performance:
+    | 'product_id'
+    | 'sku'
+    | 'name'
+    | 'category'
+    | 'unit_price'
+    | 'revenue'
+    | 'units_sold'
+    | 'transaction_count'
+    | 'revenue_share';
+  v_customer_product_revenue: 'customer_id' | 'product_id' | 'revenue' | 'units_sold' | 'transaction_count';
+  v_customer_favorite_product: 'customer_id' | 'product_id' | 'revenue';
 }
 
 export type TransactionStatus = 'completed' | 'pending' | 'cancelled';
+export type PrincipalRole = 'viewer' | 'analyst' | 'admin';
+export type PeriodGranularity = 'week' | 'month';
 
-export interface TransactionTable {
-  id: Int8;
-  customer_id: Int8;
-  product_id: Int8;
-  quantity: number;
-  amount: Numeric;
-  status: TransactionStatus;
-  transaction_date: Timestamptz;
+/** Text columns whose CHECK constraint (or the view's source column's) allows only these values. */
+interface CheckedTextColumns {
+  transactions: { status: TransactionStatus };
+  v_transactions_local: { status: TransactionStatus };
+  api_keys: { role: PrincipalRole };
+  audit_log: { role: PrincipalRole };
+  rollup_customer_period: { granularity: PeriodGranularity };
+  rollup_period: { granularity: PeriodGranularity };
+  v_period_customers: { granularity: PeriodGranularity };
 }
 
-/** Every transaction with its report day (in REPORT_TIMEZONE) and whether it counts as revenue. */
-export interface TransactionLocalView {
-  id: Int8;
-  customer_id: Int8;
-  product_id: Int8;
-  quantity: number;
-  amount: Numeric;
-  status: TransactionStatus;
-  transaction_date: Timestamptz;
-  day: string;
-  is_revenue: boolean;
-}
+// The checks: every table and column named above exists, and every narrowed type fits the generated one.
+type ColumnsOf<T> = { [K in keyof T]: K extends keyof DB ? keyof DB[K] : never };
+type NarrowingsOf<T> = {
+  [K in keyof T]: K extends keyof DB ? { [C in keyof T[K]]: C extends keyof DB[K] ? SelectType<DB[K][C]> : never } : never;
+};
+type Checked<T extends Base, Base> = T;
+type NeverNull = Checked<NeverNullViewColumns, ColumnsOf<NeverNullViewColumns>>;
+type Narrowed = Checked<CheckedTextColumns, NarrowingsOf<CheckedTextColumns>>;
 
-/** Completed transactions only: the rows that make up revenue. */
-export interface SalesView {
-  id: Int8;
-  customer_id: Int8;
-  product_id: Int8;
-  quantity: number;
-  amount: Numeric;
-  transaction_date: Timestamptz;
-  day: string;
-}
+type Refine<Table, Name extends keyof DB> = {
+  [C in keyof Table]: Name extends keyof Narrowed
+    ? C extends keyof Narrowed[Name]
+      ? Narrowed[Name][C]
+      : RefineNull<Table, Name, C>
+    : RefineNull<Table, Name, C>;
+};
+type RefineNull<Table, Name, C extends keyof Table> = Name extends keyof NeverNull
+  ? C extends NeverNull[Name]
+    ? NonNullable<Table[C]>
+    : Table[C]
+  : Table[C];
 
-export interface DailyRevenueView {
-  day: string;
-  revenue: Numeric;
-  transaction_count: Int8;
-  unique_customers: Int8;
-  pending_count: Int8;
-  cancelled_count: Int8;
-  all_count: Int8;
-}
-
-/** Completed sales per report day and product. */
-export interface DailyProductSalesView {
-  day: string;
-  product_id: Int8;
-  revenue: Numeric;
-  units_sold: Int8;
-  transaction_count: Int8;
-}
-
-/** Distinct customers with completed purchases per week or month. */
-export interface PeriodCustomersView {
-  granularity: 'week' | 'month';
-  period: string;
-  unique_customers: Int8;
-}
-
-export interface CustomerAnalyticsView {
-  customer_id: Int8;
-  name: string;
-  email: string | null;
-  city: string | null;
-  created_at: Timestamptz;
-  lifetime_value: Numeric;
-  transaction_count: Int8;
-  avg_order_value: Numeric;
-  first_purchase_at: Timestamptz | null;
-  last_purchase_at: Timestamptz | null;
-}
-
-export interface ProductPerformanceView {
-  product_id: Int8;
-  sku: string;
-  name: string;
-  category: string;
-  unit_price: Numeric;
-  revenue: Numeric;
-  units_sold: Int8;
-  transaction_count: Int8;
-  revenue_share: number;
-}
-
-export interface CustomerProductRevenueView {
-  customer_id: Int8;
-  product_id: Int8;
-  revenue: Numeric;
-  units_sold: Int8;
-  transaction_count: Int8;
-}
-
-export interface CustomerFavoriteProductView {
-  customer_id: Int8;
-  product_id: Int8;
-  revenue: Numeric;
-}
-
-/** One request that read customer-level data (migration 006). */
-export interface AuditLogTable {
-  id: ColumnType<string, never, never>;
-  occurred_at: Timestamptz;
-  request_id: string;
-  principal: string;
-  role: 'viewer' | 'analyst' | 'admin';
-  client_ip: string | null;
-  operation_name: string | null;
-  customer_count: number;
-  customer_ids: ColumnType<string[], string[], never>;
-}
-
-export interface Database {
-  audit_log: AuditLogTable;
-  customers: CustomerTable;
-  products: ProductTable;
-  transactions: TransactionTable;
-  v_transactions_local: TransactionLocalView;
-  v_sales: SalesView;
-  v_daily_revenue: DailyRevenueView;
-  v_daily_product_sales: DailyProductSalesView;
-  v_period_customers: PeriodCustomersView;
-  v_customer_analytics: CustomerAnalyticsView;
-  v_product_performance: ProductPerformanceView;
-  v_customer_product_revenue: CustomerProductRevenueView;
-  v_customer_favorite_product: CustomerFavoriteProductView;
-}
-
-export type CustomerRow = Selectable<CustomerTable>;
-export type ProductRow = Selectable<ProductTable>;
-export type TransactionRow = Selectable<TransactionTable>;
+export type Database = { [Name in keyof DB]: Refine<DB[Name], Name> };

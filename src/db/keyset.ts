@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import type { Database } from './database.js';
 
 // Keyset (seek) pagination over one sort column plus the id as tie-breaker. Unlike OFFSET it visits every
 // row exactly once even when rows are inserted between pages, and costs the same on page 1 and page 1,000.
@@ -8,15 +9,24 @@ export type SortDirection = 'asc' | 'desc';
 /** The type of a sort column, which decides what its values look like as PostgreSQL prints them. */
 export type SortValueType = 'numeric' | 'bigint' | 'timestamptz' | 'text';
 
-export interface KeysetOrder {
+/**
+ * `Column` is the union of the columns a repository may sort by, spelled from the Database interface
+ * (`ColumnOf<'v_customer_analytics'>`), so that an order naming a column that is gone fails the typecheck.
+ */
+export interface KeysetOrder<Column extends string = string> {
   /** Column to sort by; NULLs always come last. */
-  column: string;
+  column: Column;
   direction: SortDirection;
   nullable: boolean;
   valueType: SortValueType;
   /** Unique, non-null bigint tie-breaker, always ascending. */
-  idColumn: string;
+  idColumn: Column;
 }
+
+/** A column of `Table`, qualified (`v_customer_analytics.name`) or, with `Qualified` false, bare. */
+export type ColumnOf<Table extends keyof Database, Qualified extends boolean = true> = Qualified extends true
+  ? `${Table}.${keyof Database[Table] & string}`
+  : keyof Database[Table] & string;
 
 /** Where a cursor points: the sort value (as PostgreSQL prints it) and the id of that row. */
 export interface KeysetPosition {

@@ -46,10 +46,19 @@ export interface StatementRunnerOptions {
 const LABEL = /^[A-Za-z0-9._:@/+=-]{1,64}$/;
 
 /** The statement failed because its session is gone: terminated, shut down, or the connection dropped. */
-function isSessionLost(error: unknown): boolean {
+export function isSessionLost(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
   return error instanceof Error && /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message);
+}
+
+/** A checked-out connection, with the session it stands for (the same object each time that session is checked out). */
+export interface StatementClient extends PostgresPoolClient {
+  readonly session: object;
+}
+
+export interface StatementPool extends PostgresPool {
+  connect(): Promise<StatementClient>;
 }
 
 /**
@@ -66,7 +75,7 @@ function isSessionLost(error: unknown): boolean {
  * travels every time, as a leading comment, which pg_stat_activity shows too. A comment in a named statement's
  * text would be sent once per session and name the request that prepared it.
  */
-export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): PostgresPool {
+export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): StatementPool {
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = names.get(text);
@@ -135,6 +144,7 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): P
           return watch(timed(name, () => cancelling(client, () => client.query(config))));
         }) as unknown as PostgresPoolClient['query'],
         release: (destroy?: boolean) => client.release(destroy || broken),
+        session: client,
       };
     },
     end: () => pool.end(),

@@ -14,6 +14,8 @@ export const ErrorCode = {
   QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   /** Anything unexpected; the real error is logged, never sent. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** The operation reads the schema (`__schema`, `__type`) and this caller may not (src/graphql/introspection.ts). */
+  INTROSPECTION_DISABLED: 'INTROSPECTION_DISABLED',
   /** No valid credentials where AUTH_MODE=required: 401. */
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** A field, export or socket origin the caller may not have. */

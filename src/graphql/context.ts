@@ -13,7 +13,10 @@ import type { CursorCodec } from './cursor.js';
 export interface Loaders {}
 
 export interface GraphQLContext {
+  /** Report reads: a read replica that has replayed the data version the answer is stamped with, or the primary. */
   db: Kysely<Database>;
+  /** The primary: what must be read where it is written (the audit trail). `db` itself without read replicas. */
+  primary: Kysely<Database>;
   cursors: CursorCodec;
   loaders: Loaders;
   /** Who is asking (ANONYMOUS, reading everything, with AUTH_MODE=none). */
@@ -35,4 +38,6 @@ export interface RequestOrigin {
   requestId: string;
   clientIp: string | null;
   chargeCost?: (points: number) => Promise<void>;
+  /** The primary, when `db` reads from replicas. */
+  primary?: Kysely<Database>;
 }

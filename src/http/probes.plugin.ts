@@ -1,7 +1,8 @@
 import type { FastifyPluginCallback } from 'fastify';
 import type { DatabaseHandle } from '../db/create-database.js';
+import type { ReadReplicas } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
-import { observePool } from '../observability/metrics.js';
+import { observePool, observeReplicas } from '../observability/metrics.js';
 import { registerHealthRoute } from './health.route.js';
 import { registerMetricsRoute } from './metrics.route.js';
 import { registerReadyRoute, type CacheStatus } from './ready.route.js';
@@ -14,6 +15,8 @@ export interface ProbesOptions {
   /** True once shutdown has begun: /readyz answers 503. */
   stopping: () => boolean;
   reportZone?: ReportZoneCheck | undefined;
+  /** Read replicas, reported in /readyz and /metrics. */
+  replicas?: ReadReplicas | undefined;
 }
 
 /**
@@ -29,8 +32,14 @@ export const probesPlugin: FastifyPluginCallback<ProbesOptions> = (app, options,
     cacheStatus: options.cacheStatus,
     stopping: options.stopping,
     reportZone: options.reportZone,
+    replicas: options.replicas,
   });
   registerMetricsRoute(app);
+  const { replicas } = options;
+  if (replicas) {
+    const unobserve = observeReplicas(() => replicas.status(options.timeoutMs));
+    app.addHook('onClose', async () => unobserve());
+  }
   const { database } = options;
   if (database.poolStats) {
     const unobserve = observePool(() => database.poolStats!());

@@ -1,14 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '../errors/error-codes.js';
-import {
-  rateLimitedError,
-  rateLimitedMessage,
-  rateLimitHeaders,
-  secondsUntil,
-  type RateBudget,
-  type RateLimitState,
-} from '../limits/rate-limit.js';
+import { rateLimitedError, rateLimitedMessage, rateLimitHeaders, secondsUntil, type RateBudget, type RateLimitState } from '../limits/rate-limit.js';
 import { guardOf, type GuardedRoute } from './guarded-route.js';
 
 declare module 'fastify' {

@@ -10,6 +10,8 @@ const REFUSAL_CODES: ReadonlySet<string> = new Set<string>([
   ApolloErrorCode.OPERATION_RESOLUTION_FAILURE,
   // Variables that do not fit their types (Apollo's code for them), and bad literal arguments (errors.ts).
   ErrorCode.BAD_USER_INPUT,
+  // An operation that reads the schema, from a caller who may not (introspection.ts).
+  ErrorCode.INTROSPECTION_DISABLED,
   ...DOCUMENT_LIMIT_CODES,
 ]);
 

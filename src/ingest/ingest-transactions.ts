@@ -1,12 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/database.js';
-import {
-  createPlaceholderCustomers,
-  createPlaceholderProducts,
-  findCustomerIds,
-  findProductIds,
-  upsertTransactions,
-} from './ingest.repository.js';
+import { createPlaceholderCustomers, createPlaceholderProducts, findCustomerIds, findProductIds, upsertTransactions } from './ingest.repository.js';
 import type { RejectedRow, TransactionRow } from './transaction-row.js';
 
 export interface IngestOptions {

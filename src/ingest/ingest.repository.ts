@@ -12,8 +12,12 @@ const arrayOf = (values: readonly string[]) => `{${values.join(',')}}`;
 /** Which of `ids` exist in `table`. */
 async function findExistingIds(db: Kysely<Database>, table: 'customers' | 'products', ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await sql<{ id: string }>`SELECT id FROM ${sql.table(table)} WHERE id = ANY(${arrayOf(ids)}::bigint[])`.execute(db);
-  return new Set(rows.map((row) => String(row.id)));
+  const rows = await db
+    .selectFrom(table)
+    .select('id')
+    .where('id', '=', (eb) => eb.fn.any(sql<string[]>`${arrayOf(ids)}::bigint[]`))
+    .execute();
+  return new Set(rows.map((row) => row.id));
 }
 
 /** Which of `ids` are customers. */

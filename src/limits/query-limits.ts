@@ -51,26 +51,22 @@ export function limitError(code: string, message: string, details: Record<string
 
 // graphql-js spells it "more that" (16.x) or "more than".
 const TOKEN_ERROR = /^Syntax Error: Document contains more tha[nt] \d+ tokens/;
-const SUGGESTION = / ?Did you mean .*\?$/;
 
 /**
- * Puts the limit codes back on errors Apollo classed as parse or validation failures, and in production drops
- * "Did you mean ...?" so the schema cannot be guessed field by field.
+ * Puts the limit codes back on errors Apollo classed as parse or validation failures. ("Did you mean ...?" is
+ * taken out per caller, by who may introspect: src/graphql/introspection.ts.)
  */
-export function limitErrorCodes(options: { hideSuggestions: boolean }) {
+export function limitErrorCodes() {
   return (formatted: GraphQLFormattedError): GraphQLFormattedError => {
     const extensions = formatted.extensions ?? {};
-    let result = formatted;
     if (typeof extensions[LIMIT_EXTENSION] === 'string') {
       const { [LIMIT_EXTENSION]: code, ...rest } = extensions;
-      result = { ...formatted, extensions: { ...rest, code } };
-    } else if (extensions.code === ApolloErrorCode.GRAPHQL_PARSE_FAILED && TOKEN_ERROR.test(formatted.message)) {
-      result = { ...formatted, extensions: { ...extensions, code: ErrorCode.TOO_MANY_TOKENS } };
+      return { ...formatted, extensions: { ...rest, code } };
     }
-    if (options.hideSuggestions && SUGGESTION.test(result.message)) {
-      result = { ...result, message: result.message.replace(SUGGESTION, '') };
+    if (extensions.code === ApolloErrorCode.GRAPHQL_PARSE_FAILED && TOKEN_ERROR.test(formatted.message)) {
+      return { ...formatted, extensions: { ...extensions, code: ErrorCode.TOO_MANY_TOKENS } };
     }
-    return result;
+    return formatted;
   };
 }
 

@@ -92,3 +92,84 @@ new Gauge({
 export function observeStatement(name: string, seconds: number): void {
   sqlDuration.observe({ query: name }, seconds);
 }
+
+export const readStatements = new Counter({
+  name: 'marketpulse_db_read_statements_total',
+  help: 'Statements of report reads, by where they ran: target primary or replica (and which replica, host:port/database)',
+  labelNames: ['target', 'replica'] as const,
+  registers: [metricsRegistry],
+});
+
+export const replicaFallbacks = new Counter({
+  name: 'marketpulse_db_replica_fallbacks_total',
+  help: 'Statements a read replica failed that ran again on the primary, by replica and reason (conflict: a recovery conflict; unreachable: no session)',
+  labelNames: ['replica', 'reason'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Counts a report read's statement where it ran (ReadReplicas' onRead). */
+export function observeRead(target: ReadTarget, replica?: string): void {
+  readStatements.inc({ target, replica: replica ?? '' });
+}
+
+/** Where a report read's statement ran (src/db/read-replicas.ts). */
+type ReadTarget = 'primary' | 'replica';
+
+/** What a scrape reads of each replica (ReadReplicas.status): the metrics need no more of it. */
+interface ReplicaStatus {
+  name: string;
+  state: string;
+  lagBytes?: number;
+  lagSeconds?: number;
+}
+
+let replicaStatus: (() => Promise<ReplicaStatus[]>) | undefined;
+let scraped: Promise<ReplicaStatus[]> | undefined;
+
+/** Reports the read replicas' state and lag, read on every scrape, until the returned function is called. */
+export function observeReplicas(status: () => Promise<ReplicaStatus[]>): () => void {
+  replicaStatus = status;
+  return () => {
+    if (replicaStatus === status) replicaStatus = undefined;
+  };
+}
+
+// The three gauges of one scrape share one reading of the replicas.
+function replicasOfThisScrape(): Promise<ReplicaStatus[]> {
+  if (!replicaStatus) return Promise.resolve([]);
+  scraped ??= replicaStatus().finally(() => setImmediate(() => (scraped = undefined)));
+  return scraped;
+}
+
+new Gauge({
+  name: 'marketpulse_db_replica_up',
+  help: 'Whether a read replica answers as a streaming replica (1) or not (0)',
+  labelNames: ['replica'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    for (const replica of await replicasOfThisScrape()) this.set({ replica: replica.name }, replica.state === 'down' ? 0 : 1);
+  },
+});
+
+new Gauge({
+  name: 'marketpulse_db_replica_lag_bytes',
+  help: 'WAL a read replica has not replayed yet: the primary\'s pg_current_wal_lsn() minus its pg_last_wal_replay_lsn()',
+  labelNames: ['replica'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    for (const replica of await replicasOfThisScrape()) if (replica.lagBytes !== undefined) this.set({ replica: replica.name }, replica.lagBytes);
+  },
+});
+
+new Gauge({
+  name: 'marketpulse_db_replica_lag_seconds',
+  help: 'Seconds since the last transaction a read replica replayed committed on the primary; 0 when it has replayed all it received',
+  labelNames: ['replica'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    for (const replica of await replicasOfThisScrape()) if (replica.lagSeconds !== undefined) this.set({ replica: replica.name }, replica.lagSeconds);
+  },
+});

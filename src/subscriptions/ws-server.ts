@@ -13,6 +13,7 @@ import { cacheScope } from '../cache/cache-scope.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { sendGraphQLError } from '../http/early-answer.js';
 import { internalError, reportZoneUnavailable } from '../graphql/errors.js';
+import { withoutSuggestion } from '../graphql/introspection.js';
 import type { QueryLimits } from '../limits/query-limits.js';
 import type { RateBudget } from '../limits/rate-limit.js';
 import { stableJson } from '../graphql/stable-json.js';
@@ -49,6 +50,8 @@ export interface SubscriptionServerOptions {
   production: boolean;
   /** The error formatting of HTTP responses (limit codes, masking), applied to errors sent over sockets too. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  /** Whether a caller sees "Did you mean ...?" in its errors: only one who may introspect does. */
+  showsSuggestions: (principal: Principal) => boolean;
   /**
    * Whose subscriptions (SUBSCRIPTIONS_MAX_PER_PRINCIPAL) and rate budget a caller's are: its principal, or the
    * client address of the upgrade request when nobody is authenticated.
@@ -125,11 +128,12 @@ export async function registerSubscriptionServer(
 
   const { overBudget, chargePushes } = createSubscriptionCharges(options.rateLimit?.budget);
 
-  const formatForSocket = (error: GraphQLError): GraphQLFormattedError => {
+  const formatForSocket = (error: GraphQLError, principal: Principal | undefined): GraphQLFormattedError => {
     // The gateway's own formatting, as for queries; the `http` extension (status, headers) has no meaning here.
     const formatted = options.formatError(error.toJSON(), error);
     const { http: _http, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    const shown = principal !== undefined && options.showsSuggestions(principal);
+    return { ...(shown ? formatted : withoutSuggestion(formatted)), extensions };
   };
 
   // graphql-ws wraps an error a subscription's iterator throws (a push it refused) in a GraphQLError of its
@@ -269,7 +273,10 @@ export async function registerSubscriptionServer(
       // The subscription was set up in onSubscribe; graphql-ws drains its results into the socket.
       subscribe: (args) => (args.contextValue as LiveExecutionContext).live,
 
-      onError: (_context, _id, _payload, errors) => errors.map((error) => formatForSocket(unwrapped(error))),
+      onError: (context, _id, _payload, errors) => {
+        const principal = connections.get(context)?.principal;
+        return errors.map((error) => formatForSocket(unwrapped(error), principal));
+      },
 
       onClose(context) {
         connections.remove(context);

@@ -4,10 +4,10 @@ import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
 import { AuditWriter } from '../../src/audit/audit-writer.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
-import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { clearAuditTrail, readAuditRows } from './audit-fixtures.js';
+import { type CachedGateway, openStore, startCachedGateway, uniquePrefix } from '../support/gateway-with-cache.js';
 
 type CustomersPage = { customers: { edges: { node: { id: string; name: string } }[] } | null };
 

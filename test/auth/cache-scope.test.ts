@@ -1,38 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeListener } from '../../src/changes/change-listener.js';
-import type { CacheStore } from '../../src/cache/cache-store.js';
-import { dashboard, insertSale, openStore, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { dashboard, insertSale } from '../cache/cache-fixtures.js';
 import { DASHBOARD_AND_CUSTOMERS, authConfig, bearer, signToken } from './auth-fixtures.js';
+import { startGatewayWithCache, uniquePrefix, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
 
-let database: TestDatabase;
-let store: CacheStore;
-let changes: ChangeListener;
-let gateway: TestGateway;
+let setup: GatewayWithCache;
+let gateway: CachedGateway;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  await insertSale(database.handle, '25.00', 2);
-  store = openStore('memory', uniquePrefix('auth-cache-scope'));
-  changes = await ChangeListener.start(database.handle, silentLogger);
-  await changes.whenListening();
-  gateway = await startTestGateway(database.handle, authConfig, {
-    cache: {
-      store: store.cache,
-      ttlSeconds: 60,
-      dataVersion: () => changes.version,
-      hearsChanges: () => changes.hearsChanges,
-      reportTimezone: 'UTC',
-    },
+  setup = await startGatewayWithCache({
+    store: 'memory',
+    prefix: uniquePrefix('auth-cache-scope'),
+    seed: (database) => insertSale(database, '25.00', 2),
+    config: authConfig,
   });
+  gateway = setup.gateway;
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await changes?.close();
-  await store?.close();
-  await database?.drop();
+  await setup?.close();
 });
 
 type Cached = { extensions?: { cache?: { hit?: boolean } } };

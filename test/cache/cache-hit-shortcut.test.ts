@@ -1,23 +1,7 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitStoredAnswer } from '../../src/http/cache-hit-shortcut.plugin.js';
-import type { CacheStore } from '../../src/cache/cache-store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  ask,
-  dashboard,
-  DASHBOARD,
-  insertSale,
-  openRedisStore,
-  openStore,
-  redisUrl,
-  removeKeys,
-  sha256,
-  startCachedGateway,
-  uniquePrefix,
-  type CachedGateway,
-  PATIENT_MS,
-} from './cache-fixtures.js';
+import { ask, dashboard, DASHBOARD, insertSale, sha256 } from './cache-fixtures.js';
+import { startGatewayWithCache, uniquePrefix, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('cache-hit-shortcut');
 
@@ -49,25 +33,23 @@ class CountingCache implements KeyValueCache<string> {
 }
 
 describe('answering cache hits before Apollo', () => {
-  let database: TestDatabase;
-  let store: CacheStore;
+  let setup: GatewayWithCache;
   let counting: CountingCache;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '12.34', 2);
-    // The shortcut reads whatever store the gateway has: Redis where there is one, else the in-process LRU.
-    store = redisUrl ? await openRedisStore(prefix, { commandTimeoutMs: PATIENT_MS }) : openStore('memory', prefix);
-    counting = new CountingCache(store.cache);
-    gateway = await startCachedGateway(database.handle, { ...store, cache: counting });
+    setup = await startGatewayWithCache({
+      // The shortcut reads whatever store the gateway has: Redis where there is one, else the in-process LRU.
+      store: 'redis-if-any',
+      prefix,
+      seed: (database) => insertSale(database, '12.34', 2),
+      wrapCache: (cache) => (counting = new CountingCache(cache)),
+    });
+    gateway = setup.gateway;
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
-    await database?.drop();
-    await removeKeys(prefix);
+    await setup?.close();
   });
 
   it('costs one GET for a hit, and one GET and one SET for a miss', async () => {
@@ -162,26 +144,5 @@ describe('answering cache hits before Apollo', () => {
     // Variables as a string: Apollo's 400, not a cache lookup.
     const stringVariables = await ask(gateway, { query, variables: '{}' });
     expect(stringVariables.status).toBe(400);
-  });
-});
-
-describe('splitStoredAnswer', () => {
-  const stored = (data: unknown) => JSON.stringify({ data, cachePolicy: { maxAge: 60, scope: 'PUBLIC' }, cacheTime: 1_700_000_000_123 });
-
-  it('takes the data text and the time out of what the response-cache plugin stores', () => {
-    const data = { dashboard: { totalRevenue: '1.00', name: 'מחשב נייד' } };
-    expect(splitStoredAnswer(stored(data))).toEqual({ data: JSON.stringify(data), cacheTime: 1_700_000_000_123 });
-  });
-
-  it('is not fooled by the field names inside the data', () => {
-    // Strings cannot hold them unescaped, but aliases can name fields so.
-    const data = { a: 1, cachePolicy: { maxAge: 1, cacheTime: 5 }, b: '{"data":' };
-    expect(splitStoredAnswer(stored(data))?.data).toBe(JSON.stringify(data));
-  });
-
-  it('gives up on any other format, so that Apollo serves the entry', () => {
-    expect(splitStoredAnswer('{"cacheTime":1,"data":{}}')).toBeUndefined();
-    expect(splitStoredAnswer('{"data":{},"cachePolicy":{}}')).toBeUndefined();
-    expect(splitStoredAnswer('not json')).toBeUndefined();
   });
 });

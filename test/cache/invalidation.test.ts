@@ -7,23 +7,8 @@ import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
-import {
-  announced,
-  ask,
-  caughtUp,
-  dashboard,
-  insertSale,
-  openRedisStore,
-  openStore,
-  pollUntil,
-  readVersion,
-  removeKeys,
-  silentLogger,
-  startCachedGateway,
-  uniquePrefix,
-  type CachedGateway,
-  PATIENT_MS,
-} from './cache-fixtures.js';
+import { ask, caughtUp, dashboard, insertSale, pollUntil, readVersion } from './cache-fixtures.js';
+import { type CachedGateway, type GatewayWithCache, openRedisStore, openStore, PATIENT_MS, removeKeys, silentLogger, startCachedGateway, startGatewayWithCache, uniquePrefix } from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('invalidation');
 const TOTALS = dashboard();
@@ -56,23 +41,17 @@ async function settle(gateway: CachedGateway, database: DatabaseHandle) {
 const kinds = has('redis', 'invalidation with the cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
 
 describe.each(kinds)('invalidation with the cache on %s', (kind) => {
+  let setup: GatewayWithCache;
   let database: TestDatabase;
-  let store: CacheStore;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '50.00');
-    const keys = `${prefix}${kind}:`;
-    store = kind === 'redis' ? await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }) : openStore(kind, keys);
-    gateway = await startCachedGateway(database.handle, store);
+    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '50.00') });
+    ({ database, gateway } = setup);
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
-    await database?.drop();
-    if (kind === 'redis') await removeKeys(`${prefix}${kind}:`);
+    await setup?.close();
   });
 
   it('changes the next dashboard answer within a second of a transaction written straight into PostgreSQL', async () => {
@@ -119,16 +98,19 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
     await removeKeys(keys);
   });
 
-  it('lets two gateways sharing one Redis both see a change, and share entries from then on', async () => {
+  it('lets two gateways sharing one Redis key alike from start-up on, and both see a change', async () => {
     const other = await database.reopen();
     const a = await startCachedGateway(database.handle, store);
     const b = await startCachedGateway(other, await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
     try {
+      // Both read the settled version after listening: nothing is open, so both vouch for the same number, and b
+      // answers from what a cached before any change.
+      expect(a.changes.version).toBe(String(await readVersion(database.handle)));
+      expect(b.changes.version).toBe(a.changes.version);
       const before = await ask(a, TOTALS);
-      expect((await ask(b, TOTALS)).body.data).toEqual(before.body.data);
-      // Until the first change each gateway keys by a version of its own (it cannot vouch for what others
-      // cached under the number it read); the announcement of a change brings them to the same one.
-      expect(a.changes.version).not.toBe(b.changes.version);
+      const shared = await ask(b, TOTALS);
+      expect(shared.cache).toEqual({ hit: true, ageSeconds: expect.any(Number), dataVersion: before.cache?.dataVersion });
+      expect(shared.body.data).toEqual(before.body.data);
 
       await insertSale(database.handle, '5.00');
       const expected = (Number(before.body.data!.dashboard.totalRevenue) + 5).toFixed(2);
@@ -156,42 +138,113 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
     }
   });
 
-  it('changes the answer when a transaction commits after a later one did (versions out of order)', async () => {
-    const gateway = await startCachedGateway(database.handle, store);
+  it('never keys answers that lack a late-committing transaction the way answers that have it are keyed', async () => {
+    const a = await startCachedGateway(database.handle, store);
+    const b = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+    const started: CachedGateway[] = [];
     const slow = new pg.Client({ connectionString: database.url });
     await slow.connect();
     const COUNT = { query: '{ products { totalCount } }' };
     type Count = { products: { totalCount: number } };
-    const countWithinASecond = async (expected: number) => {
+    const countWithinASecond = async (gateway: CachedGateway, expected: number) => {
       const { answer, afterMs } = await pollUntil(
         () => ask<Count>(gateway, COUNT),
-        (a) => a.body.data?.products.totalCount === expected,
+        (candidate) => candidate.body.data?.products.totalCount === expected,
       );
       expect(answer.body.data?.products.totalCount).toBe(expected);
       expect(afterMs).toBeLessThan(1_000);
       return answer;
     };
     try {
-      const { body } = await ask<Count>(gateway, COUNT);
-      const products = body.data!.products.totalCount;
-      expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
+      const products = (await ask<Count>(a, COUNT)).body.data!.products.totalCount;
+      expect((await ask<Count>(b, COUNT)).cache?.hit).toBe(true);
 
       // The slow writer takes its data version first and commits last.
       await slow.query('BEGIN');
       await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9000001, 'SKU-SLOW', 'מוצר איטי', 'בדיקות', 1.00)`);
+      const slowVersion = BigInt((await slow.query<{ v: string }>('SELECT currval(\'data_version_seq\')::text AS v')).rows[0]!.v);
       await insertSale(database.handle, '1.00');
-      await countWithinASecond(products + 1);
-      await settle(gateway, database.handle);
-      await ask<Count>(gateway, COUNT);
-      expect((await ask<Count>(gateway, COUNT)).cache?.hit).toBe(true);
-      const latest = gateway.changes.version;
+      const latest = await readVersion(database.handle);
+      expect(latest).toBeGreaterThan(slowVersion);
+      // Both see the short writer's product, under a key that says the slow one's version has not ended.
+      await countWithinASecond(a, products + 1);
+      await countWithinASecond(b, products + 1);
+      await caughtUp(a.changes, database.handle);
+      await caughtUp(b.changes, database.handle);
+      const lacking = a.changes.version;
+      expect(lacking).toBe(`${slowVersion - 1n}+${slowVersion + 1n}-${latest}`);
+      expect(b.changes.version).toBe(lacking);
+      expect((await ask<Count>(b, COUNT)).cache).toMatchObject({ hit: true, dataVersion: lacking });
+      // A gateway started now cannot know whether a version up to the latest committed before it listened: it
+      // keys by its own version until the slow one has ended.
+      const late = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+      started.push(late);
+      expect(late.changes.version).toMatch(new RegExp(`^${slowVersion - 1n}@[0-9a-f]{6}\\.0$`));
+      expect((await ask<Count>(late, COUNT)).cache?.hit).toBe(false);
 
       await slow.query('COMMIT');
-      const answer = await countWithinASecond(products + 2);
-      expect(answer.cache?.dataVersion).toMatch(new RegExp(`^${latest}~\\d+$`));
+      // Every gateway now keys by the plain latest version, never used while the slow version was open, and what
+      // is cached under it has the slow writer's product.
+      for (const gateway of [a, b, late]) {
+        const answer = await countWithinASecond(gateway, products + 2);
+        expect(answer.cache?.dataVersion).not.toBe(lacking);
+      }
+      const agreed = performance.now();
+      while (![a, b, late].every((gateway) => gateway.changes.version === String(latest)) && performance.now() - agreed < 2_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      for (const gateway of [a, b, late]) expect(gateway.changes.version).toBe(String(latest));
+      const fromA = await ask<Count>(a, COUNT);
+      for (const gateway of [b, late]) {
+        const answer = await ask<Count>(gateway, COUNT);
+        expect(answer.cache).toMatchObject({ hit: true, dataVersion: String(latest) });
+        expect(answer.body.data).toEqual(fromA.body.data);
+      }
+      expect(fromA.body.data?.products.totalCount).toBe(products + 2);
     } finally {
       await slow.end();
-      await gateway.close();
+      for (const gateway of [a, b, ...started]) await gateway.close();
+      await b.store.close();
+      for (const gateway of started) await gateway.store.close();
+    }
+  });
+
+  it('names many runs of versions heard out of order by a digest, alike on two gateways, until the gaps close', async () => {
+    const a = await startCachedGateway(database.handle, store);
+    const b = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+    const slow = new pg.Client({ connectionString: database.url });
+    await slow.connect();
+    try {
+      // The slow transaction's statements take every other version, the quick commits the ones between.
+      await slow.query('BEGIN');
+      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9100101, 'SKU-RUNS-0', 'מוצר', 'בדיקות', 1.00)`);
+      const first = BigInt((await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v);
+      for (let i = 1; i <= 5; i++) {
+        await sql`UPDATE products SET unit_price = unit_price WHERE id = -1`.execute(database.handle.db);
+        await slow.query(`UPDATE products SET name = name WHERE id = 9100101`);
+      }
+      const latest = await readVersion(database.handle);
+      expect(latest).toBe(first + 10n);
+      const started = performance.now();
+      while ((a.changes.latestVersion < latest - 1n || b.changes.latestVersion < latest - 1n) && performance.now() - started < 2_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Five runs (first+1, +3, +5, +7, +9): more than a key lists one by one.
+      expect(a.changes.version).toMatch(new RegExp(`^${first - 1n}\\+5#[0-9a-f]{16}$`));
+      expect(b.changes.version).toBe(a.changes.version);
+      expect(a.changes.settledVersion).toBe(first - 1n);
+
+      await slow.query('COMMIT');
+      const settled = performance.now();
+      while ([a, b].some((gateway) => gateway.changes.version !== String(latest)) && performance.now() - settled < 2_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect([a.changes.version, b.changes.version]).toEqual([String(latest), String(latest)]);
+    } finally {
+      await slow.end();
+      await a.close();
+      await b.close();
+      await b.store.close();
     }
   });
 
@@ -226,10 +279,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
       expect(now).toHaveLength(1);
       expect(now).not.toContain(killed);
       await gateway.changes.whenListening();
-      // A key of its own after the reconnection, at the version it read (PostgreSQL may yet hand the new
-      // session the announcement it missed, which only changes the key again).
-      expect(gateway.changes.version).toMatch(/^\d+(@[0-9a-f]+\.\d+|~\d+)$/);
-      expect(announced(gateway.changes.version)).toBe(await readVersion(database.handle));
+      // After the reconnection it reads the settled version again: nothing is open, so it vouches for it at once
+      // (a key of its own only while a version taken before it listened again may still be open).
+      expect(gateway.changes.version).toMatch(/^\d+(@[0-9a-f]+\.\d+)?$/);
+      expect(gateway.changes.latestVersion).toBe(await readVersion(database.handle));
       await expectRevenueWithinASecond(gateway, (Number(revenue) + 7).toFixed(2));
 
       // And it listens again: the next change arrives as an announcement.

@@ -1,23 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CacheStore } from '../../src/cache/cache-store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
-import {
-  ask,
-  dashboard,
-  insertSale,
-  openRedisStore,
-  openStore,
-  pollUntil,
-  redisUrl,
-  removeKeys,
-  sha256,
-  startCachedGateway,
-  uniquePrefix,
-  waitForRedis,
-  type CachedGateway,
-} from './cache-fixtures.js';
-import { closedPort, TcpProxy } from './tcp-proxy.js';
+import { closedPort, TcpProxy } from '../support/tcp-proxy.js';
+import { ask, dashboard, insertSale, pollUntil, sha256 } from './cache-fixtures.js';
+import { redisUrl, startGatewayWithCache, uniquePrefix, waitForRedis, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('redis-outage');
 const QUERY = dashboard({ limit: 2 });
@@ -42,22 +27,22 @@ async function expectServedUncached(gateway: CachedGateway, times: number) {
 }
 
 describe('with Redis unreachable', () => {
-  let database: TestDatabase;
-  let store: CacheStore;
+  let setup: GatewayWithCache;
   let gateway: CachedGateway;
   const logger = countingLogger();
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '20.00');
-    store = openStore('redis', `${prefix}closed:`, { url: `redis://127.0.0.1:${await closedPort()}`, logger });
-    gateway = await startCachedGateway(database.handle, store);
+    setup = await startGatewayWithCache({
+      store: 'redis',
+      prefix: `${prefix}closed:`,
+      seed: (database) => insertSale(database, '20.00'),
+      storeOptions: { url: `redis://127.0.0.1:${await closedPort()}`, commandTimeoutMs: 100, logger, awaitConnection: false },
+    });
+    gateway = setup.gateway;
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
-    await database?.drop();
+    await setup?.close();
   });
 
   it('serves every request uncached, each within a bounded time', async () => {
@@ -83,29 +68,26 @@ describe('with Redis unreachable', () => {
 });
 
 describe.runIf(has('redis', 'Redis going away mid-run and coming back'))('when Redis goes away mid-run and comes back', () => {
-  let database: TestDatabase;
   let proxy: TcpProxy;
-  let store: CacheStore;
+  let setup: GatewayWithCache;
   let gateway: CachedGateway;
-  const keys = `${prefix}proxied:`;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '20.00');
     await waitForRedis();
-    const target = new URL(redisUrl);
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    proxy = new TcpProxy(redisUrl);
     await proxy.start('forward');
-    store = await openRedisStore(keys, { url: proxy.url });
-    gateway = await startCachedGateway(database.handle, store);
+    setup = await startGatewayWithCache({
+      store: 'redis',
+      prefix: `${prefix}proxied:`,
+      seed: (database) => insertSale(database, '20.00'),
+      storeOptions: { url: proxy.url, commandTimeoutMs: 100 },
+    });
+    gateway = setup.gateway;
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
+    await setup?.close();
     await proxy?.stop();
-    await database?.drop();
-    await removeKeys(keys);
   });
 
   async function expectCachedAgain() {

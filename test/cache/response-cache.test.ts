@@ -3,43 +3,25 @@ import type { CacheStore } from '../../src/cache/cache-store.js';
 import { loadPersistedDocuments } from '../../src/cache/persisted-documents.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
-import {
-  ask,
-  countKeys,
-  dashboard,
-  insertSale,
-  openRedisStore,
-  openStore,
-  removeKeys,
-  sha256,
-  startCachedGateway,
-  uniquePrefix,
-  type CachedGateway,
-  PATIENT_MS,
-} from './cache-fixtures.js';
+import { ask, dashboard, insertSale, sha256 } from './cache-fixtures.js';
+import { type CachedGateway, countKeys, type GatewayWithCache, openRedisStore, openStore, PATIENT_MS, removeKeys, startCachedGateway, startGatewayWithCache, uniquePrefix } from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('response-cache');
 
 const kinds = has('redis', 'the response cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
 
 describe.each(kinds)('the response cache on %s', (kind) => {
+  let setup: GatewayWithCache;
   let database: TestDatabase;
-  let store: CacheStore;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await insertSale(database.handle, '100.00', 3);
-    const keys = `${prefix}${kind}:`;
-    store = kind === 'redis' ? await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }) : openStore(kind, keys);
-    gateway = await startCachedGateway(database.handle, store);
+    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '100.00', 3) });
+    ({ database, gateway } = setup);
   });
 
   afterAll(async () => {
-    await gateway?.close();
-    await store?.close();
-    await database?.drop();
-    if (kind === 'redis') await removeKeys(`${prefix}${kind}:`);
+    await setup?.close();
   });
 
   it('answers a repeated dashboard query from the cache, with the same data', async () => {

@@ -6,8 +6,8 @@ import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache
 import type { RedisConnection } from '../../src/config/config.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { redisSentinelUnavailable, startRedisSentinel, type RedisSentinel } from '../support/redis-sentinel.js';
-import { silentLogger } from './cache-fixtures.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { silentLogger } from '../support/gateway-with-cache.js';
 
 // The gateway's Redis client through Sentinel, against real processes, where Sentinel mode has ways of its
 // own to leave a client stuck: a Sentinel that never answers, a master that hangs instead of dying, a failover

@@ -6,7 +6,8 @@ import { describeWhereAvailable } from '../support/availability.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { redisSentinelUnavailable, startRedisSentinel, type RedisAddress, type RedisSentinel, type RedisSentinelOptions } from '../support/redis-sentinel.js';
-import { dashboard, insertSale, sha256, uniquePrefix, type Dashboard } from './cache-fixtures.js';
+import { dashboard, insertSale, sha256, type Dashboard } from './cache-fixtures.js';
+import { uniquePrefix } from '../support/gateway-with-cache.js';
 
 // Two gateway processes, started the production way, on Redis found through a Sentinel: the cache, persisted
 // queries and rate budgets they share live on the master, and a failover costs them caching for a few

@@ -77,6 +77,7 @@ describe('PostgreSQL connection settings', () => {
       directUrl: 'postgres://app@db:5432/marketpulse',
       pooled: false,
       preparedStatements: true,
+      readUrls: [],
     });
     expect(postgresConnection(loadConfig({}))).toBeUndefined();
   });
@@ -92,7 +93,31 @@ describe('PostgreSQL connection settings', () => {
       directUrl: 'postgresql://app@db:5432/marketpulse',
       pooled: true,
       preparedStatements: false,
+      readUrls: [],
     });
+  });
+
+  it('reads report replicas from DATABASE_READ_URL, a comma-separated list, and masks their passwords', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://app@db:5432/marketpulse',
+      DATABASE_READ_URL: ' postgres://app:r1-s3cret@replica-1:5432/marketpulse , postgresql://app@replica-2/marketpulse,',
+      READ_REPLICA_MAX_WAIT_MS: '50',
+    });
+    expect(postgresConnection(config)?.readUrls).toEqual(['postgres://app:r1-s3cret@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
+    expect(config.READ_REPLICA_MAX_WAIT_MS).toBe(50);
+    expect(loadConfig({}).READ_REPLICA_MAX_WAIT_MS).toBe(0);
+    expect(redactConfig(config).DATABASE_READ_URL).toEqual(['postgres://app:***@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
+  });
+
+  it('names every bad replica URL, and refuses replicas without DATABASE_URL', () => {
+    expect(problems({ DATABASE_URL: 'postgres://app@db/marketpulse', DATABASE_READ_URL: 'postgres://app@r1/marketpulse,redis://cache:6379,replica-2', READ_REPLICA_MAX_WAIT_MS: '-1' })).toEqual([
+      "DATABASE_READ_URL: must be a comma-separated list of postgres:// or postgresql:// URLs; not one: 'redis://cache:6379', 'replica-2'",
+      expect.stringMatching(/^READ_REPLICA_MAX_WAIT_MS: /),
+    ]);
+    expect(problems({ DATABASE_URL: 'postgres://app@db/marketpulse', DATABASE_READ_URL: 'mysql://app:s3cret@r1/marketpulse' })[0]).not.toContain('s3cret');
+    expect(problems({ DATABASE_READ_URL: 'postgres://app@r1/marketpulse' })).toEqual([
+      'DATABASE_READ_URL: only used with DATABASE_URL, which is not set (the embedded database has no replicas)',
+    ]);
   });
 
   it('reports every bad connection setting at once, beside the others', () => {

@@ -1,21 +1,10 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CorrectnessDashboardComparisonDocument,
-  CorrectnessRevenueComparisonDocument,
-  type ComparisonPeriod,
-  type Granularity,
-} from '../generated/graphql.js';
+import { CorrectnessDashboardComparisonDocument, CorrectnessRevenueComparisonDocument, type ComparisonPeriod, type Granularity } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway, type GraphQLResponse } from '../support/gateway.js';
 import { expectedDashboard, expectedRevenue } from './expected.js';
-import {
-  expectedComparisonRange,
-  expectedCountChange,
-  expectedDays,
-  expectedMoneyChange,
-  type Range,
-} from './expected-comparison.js';
+import { expectedComparisonRange, expectedCountChange, expectedDays, expectedMoneyChange, type Range } from './expected-comparison.js';
 
 // Comparisons against plain SQL over the base tables, in UTC and in America/New_York, whose clocks spring
 // forward on 2024-03-10 (a 23-hour day: local midnight is 05:00Z before it, 04:00Z after) and fall back on

@@ -1,29 +1,9 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CorrectnessCustomerByIdDocument,
-  CorrectnessCustomersDocument,
-  CorrectnessDashboardDocument,
-  CorrectnessProductByIdDocument,
-  CorrectnessProductsDocument,
-  CorrectnessRevenueDocument,
-  type CorrectnessCustomerFragment,
-  type CorrectnessProductFragment,
-} from '../generated/graphql.js';
+import { CorrectnessCustomerByIdDocument, CorrectnessCustomersDocument, CorrectnessDashboardDocument, CorrectnessProductByIdDocument, CorrectnessProductsDocument, CorrectnessRevenueDocument, type CorrectnessCustomerFragment, type CorrectnessProductFragment } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import {
-  describeRange,
-  expectedCustomers,
-  expectedDashboard,
-  expectedProducts,
-  expectedRevenue,
-  expectProduct,
-  instant,
-  servedCustomer,
-  type DayRange,
-  type Granularity,
-} from './expected.js';
+import { describeRange, expectedCustomers, expectedDashboard, expectedProducts, expectedRevenue, expectProduct, instant, servedCustomer, type DayRange, type Granularity } from './expected.js';
 
 // Edge cases on a shop small enough to check by hand. Every query is compared with plain SQL over the base
 // tables in both zones, and the figures that matter are also written out below, worked out by hand.

@@ -2,31 +2,11 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDatabase } from '../../src/seed/seed-database.js';
-import {
-  CorrectnessCustomerByIdDocument,
-  CorrectnessCustomersDocument,
-  CorrectnessDashboardDocument,
-  CorrectnessProductByIdDocument,
-  CorrectnessProductsDocument,
-  CorrectnessRevenueDocument,
-  type CorrectnessCustomerFragment,
-  type CorrectnessProductFragment,
-} from '../generated/graphql.js';
+import { CorrectnessCustomerByIdDocument, CorrectnessCustomersDocument, CorrectnessDashboardDocument, CorrectnessProductByIdDocument, CorrectnessProductsDocument, CorrectnessRevenueDocument, type CorrectnessCustomerFragment, type CorrectnessProductFragment } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { describeRoutes } from '../support/routes.js';
-import {
-  expectedCustomers,
-  expectedDashboard,
-  expectedProducts,
-  expectedRevenue,
-  expectProduct,
-  servedCustomer,
-  type DayRange,
-  type ExpectedCustomer,
-  type ExpectedProduct,
-  type Granularity,
-} from './expected.js';
+import { expectedCustomers, expectedDashboard, expectedProducts, expectedRevenue, expectProduct, servedCustomer, type DayRange, type ExpectedCustomer, type ExpectedProduct, type Granularity } from './expected.js';
 
 // Broad coverage: a year of seeded sales (fixed seed and last day, so the data never changes), every figure
 // of every query compared with plain SQL over the base tables, in UTC and in Asia/Jerusalem, with the gateway

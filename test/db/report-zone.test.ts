@@ -13,18 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { environmentWithoutConfig, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { pgbouncerUnavailable, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { has } from '../support/requirements.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually as eventuallyTrue,
-  insertTransaction,
-  seedCatalogue,
-  sleep,
-  startLiveGateway,
-  type LiveGateway,
-  type TotalsMessage,
-} from '../subscriptions/subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually as eventuallyTrue, insertTransaction, seedCatalogue, sleep, startLiveGateway, type LiveGateway, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
 
 // Answers are read field by field.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -2,17 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
-import {
-  composeDurationMs,
-  environmentOf,
-  interpolateUnset,
-  networksOf,
-  parseCompose,
-  publishedPorts,
-  readRepoFile,
-  serviceOf,
-  type ComposeService,
-} from './compose-file.js';
+import { composeDurationMs, environmentOf, interpolateUnset, networksOf, parseCompose, publishedPorts, readRepoFile, serviceOf, type ComposeService } from './compose-file.js';
 import { effectiveSetting, haproxyDurationMs, parseHaproxyConfig, sectionOf, serversOf, settingsOf } from './haproxy-config.js';
 
 // The image and the stack checked as text, wherever the suite runs and in a blink: enough to catch a renamed

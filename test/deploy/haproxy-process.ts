@@ -1,18 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  disownProcess,
-  failure,
-  findExecutable,
-  HarnessUnavailableError,
-  makeTempDir,
-  onAFreePort,
-  OutputLog,
-  ownProcess,
-  StopWaiting,
-  waitFor,
-} from '../support/child-processes.js';
+import { disownProcess, failure, findExecutable, HarnessUnavailableError, makeTempDir, onAFreePort, OutputLog, ownProcess, StopWaiting, waitFor } from '../support/child-processes.js';
 import { relocate } from './haproxy-config.js';
 
 // A real HAProxy (Debian's package) on a free port of 127.0.0.1, running a given configuration with its frontend

@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import pg from 'pg';
@@ -9,6 +8,7 @@ import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { expectedDashboard } from '../correctness/expected.js';
 import { CorrectnessDashboardDocument } from '../generated/graphql.js';
+import { freePort } from '../support/child-processes.js';
 import { environmentOf, parseCompose, serviceOf } from './compose-file.js';
 
 // The image as it ships: built from the Dockerfile, migrated and seeded with its own one-shot commands, then run
@@ -56,14 +56,6 @@ const skipReason = !engineAnswers
     ? 'the suite runs on the embedded PGlite, and the image needs a PostgreSQL it can reach'
     : undefined;
 if (skipReason && !inCi) console.warn(`test/deploy/image.test.ts skipped: ${skipReason}.`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

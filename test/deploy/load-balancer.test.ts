@@ -4,24 +4,14 @@ import { sql } from 'kysely';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { redisUrl, removeKeys } from '../cache/cache-fixtures.js';
-import {
-  connect,
-  DASHBOARD_TOTALS,
-  expectedTotals,
-  insertTransaction,
-  RawSocket,
-  Received,
-  seedCatalogue,
-  UpgradeRefused,
-  type TotalsMessage,
-} from '../subscriptions/subscription-fixtures.js';
+import { connect, DASHBOARD_TOTALS, expectedTotals, insertTransaction, RawSocket, Received, seedCatalogue, UpgradeRefused, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { waitFor } from '../support/child-processes.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { environmentOf, interpolateUnset, parseCompose, readRepoFile, serviceOf } from './compose-file.js';
 import { haproxyUnavailable, haproxyVersion, startHaproxy, type HaproxyProcess } from './haproxy-process.js';
+import { redisUrl, removeKeys } from '../support/gateway-with-cache.js';
 
 // deploy/haproxy.cfg run by a real HAProxy in front of two gateway processes started the production way with the
 // environment docker-compose.yml gives the scaled gateways. Only addresses differ from the compose stack: the

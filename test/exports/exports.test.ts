@@ -4,19 +4,19 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
-import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
+import { closeRedisClient } from '../../src/cache/redis-cache.js';
 import { ReportZoneCheck } from '../../src/db/report-zone.js';
 import { readDatabaseReportZone } from '../../src/db/rollups.js';
 import { buildGatewaySchema } from '../../src/app/schema.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { clearAuditTrail, readAuditRows } from '../audit/audit-fixtures.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
-import { openStore, redisUrl, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 import { parsePrometheus, valueOf } from '../support/prometheus-text.js';
 import { has } from '../support/requirements.js';
 import { BOM, baseUrl, download, expectedRows, parseCsv, parseNdjson, scalarFieldsOf } from './export-fixtures.js';
+import { frozenCache, openRateLimitRedis, openStore, removeKeys, uniquePrefix } from '../support/gateway-with-cache.js';
 
 // The exports against the GraphQL answers for the same arguments, on a seeded shop plus customers and products
 // whose names test the file format: formula-like, quoted, multi-line, Hebrew, empty. More than two keyset
@@ -325,7 +325,7 @@ describe('the files', () => {
     const cached = await startTestGateway(
       database.handle,
       {},
-      { cache: { store: openStore('memory', 'exports:').cache, ttlSeconds: 600, dataVersion: () => 'unchanging', hearsChanges: () => true, reportTimezone: 'UTC' } },
+      { cache: frozenCache(openStore('memory', 'exports:').cache, { dataVersion: 'unchanging', ttlSeconds: 600 }) },
       { overHttp: true },
     );
     try {
@@ -499,12 +499,8 @@ describe('rate budgets', () => {
 
   /** A gateway whose budget is `points` a minute, kept in the Redis under test (in process without one) under `prefix`. */
   async function budgeted(points: number, prefix: string): Promise<TestGateway> {
-    let redis: Redis | undefined;
-    if (redisUrl) {
-      redis = createRedisClient(redisUrl, { commandTimeoutMs: 1_000, logger: silentLogger });
-      clients.push(redis);
-      await new Promise((resolve) => redis!.once('ready', resolve));
-    }
+    const redis = await openRateLimitRedis(1_000);
+    if (redis) clients.push(redis);
     const budgetedGateway = await startTestGateway(
       database.handle,
       { RATE_LIMIT_POINTS: points, RATE_LIMIT_WINDOW_SECONDS: 60, CACHE_KEY_PREFIX: prefix },

@@ -5,10 +5,10 @@ import { currentRequest } from '../../src/observability/request-context.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 import { connectPostgres } from '../../src/db/create-database.js';
-import { TcpProxy } from '../cache/tcp-proxy.js';
 import { describeRoutes } from '../support/routes.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 import { has } from '../support/requirements.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 const DASHBOARD = { query: '{ dashboard { totalTransactions totalRevenue } }' };
 const HEALTHY = { data: { dashboard: { totalTransactions: 1, totalRevenue: '25.00' } }, extensions: { cost: { requested: 3, maximum: 5_000 } } };
@@ -162,13 +162,9 @@ describe.runIf(has('postgres-server', 'killing and stalling the gateway’s sess
     let gateway: TestGateway;
 
     beforeAll(async () => {
-      const target = new URL(database.url!);
-      proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      proxy = new TcpProxy(database.url!);
       await proxy.start('forward');
-      const viaProxy = new URL(target);
-      viaProxy.hostname = '127.0.0.1';
-      viaProxy.port = String(proxy.port);
-      handle = connectPostgres(viaProxy.toString(), { reportTimezone: 'UTC', statementTimeoutMs: 400, connectTimeoutMs: 400, poolMax: 3 });
+      handle = connectPostgres(proxy.url, { reportTimezone: 'UTC', statementTimeoutMs: 400, connectTimeoutMs: 400, poolMax: 3 });
       gateway = await startTestGateway(handle);
     });
 

@@ -2,15 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { toGlobalId } from '../../src/graphql/global-id.js';
-import {
-  CustomerOrderPageDocument,
-  ProductOrderPageDocument,
-  type CustomerOrder,
-  type CustomerOrderField,
-  type OrderDirection,
-  type ProductOrder,
-  type ProductOrderField,
-} from '../generated/graphql.js';
+import { CustomerOrderPageDocument, ProductOrderPageDocument, type CustomerOrder, type CustomerOrderField, type OrderDirection, type ProductOrder, type ProductOrderField } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { describeRoutes } from '../support/routes.js';

@@ -1,15 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  Received,
-  connect,
-  insertTransaction,
-  seedCatalogue,
-  sleep,
-  startLiveGateway,
-  type LiveGateway,
-} from '../subscriptions/subscription-fixtures.js';
+import { Received, connect, insertTransaction, seedCatalogue, sleep, startLiveGateway, type LiveGateway } from '../subscriptions/subscription-fixtures.js';
 
 // Revenue series are the largest lists of the schema (up to 3,660 points): their cost follows their bucket
 // count, so that aliasing many long series cannot buy megabytes of answer and seconds of CPU for a few points.

@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, startCachedGateway, uniquePrefix, type CachedGateway } from '../cache/cache-fixtures.js';
-import type { CacheStore } from '../../src/cache/cache-store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
 import type { GraphQLResponse } from '../support/gateway.js';
+import { startGatewayWithCache, uniquePrefix, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
 
 // The HTTP surface under requests no well-behaved client sends. Every answer of the GraphQL route is a
 // GraphQL response whose errors carry a code the client can act on, and never a 5xx.
@@ -12,22 +11,19 @@ const JSON_ACCEPT = 'application/json';
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';
 const CLIENT_CODES = ['BAD_REQUEST', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED'];
 
+let setup: GatewayWithCache;
 let database: TestDatabase;
-let store: CacheStore;
 let gateway: CachedGateway;
 let endpoint: string;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  store = openStore('memory', uniquePrefix('hostile-http'));
-  gateway = await startCachedGateway(database.handle, store);
+  setup = await startGatewayWithCache({ store: 'memory', prefix: uniquePrefix('hostile-http') });
+  ({ database, gateway } = setup);
   endpoint = `${await gateway.app.listen({ host: '127.0.0.1', port: 0 })}/graphql`;
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await store?.close();
-  await database?.drop();
+  await setup?.close();
 });
 
 interface Sent {

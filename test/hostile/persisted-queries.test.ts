@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
-import { openRedisStore, redisUrl, removeKeys, uniquePrefix, waitForRedis } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { frozenCache, openRedisStore, redisUrl, removeKeys, uniquePrefix, waitForRedis } from '../support/gateway-with-cache.js';
 
 // Automatic persisted queries put client text into the shared Redis. A registration is kept an hour at most,
 // only up to PERSISTED_QUERY_MAX_BYTES (8 KiB), only once its document passed every check, and it is paid
@@ -33,7 +33,7 @@ beforeAll(async () => {
   gateway = await startTestGateway(
     database.handle,
     { RATE_LIMIT_POINTS: 20_000, CACHE_KEY_PREFIX: prefix },
-    { cache: { store: store.cache, ttlSeconds: 0, dataVersion: () => '1', hearsChanges: () => true, reportTimezone: 'UTC' } },
+    { cache: frozenCache(store.cache, { dataVersion: '1', ttlSeconds: 0 }) },
   );
   redis = new Redis(redisUrl, { maxRetriesPerRequest: 0 });
 });
@@ -104,7 +104,7 @@ describe('persisted-query registrations', () => {
     const poor = await startTestGateway(
       database.handle,
       { RATE_LIMIT_POINTS: 300, CACHE_KEY_PREFIX: prefix },
-      { cache: { store: store.cache, ttlSeconds: 0, dataVersion: () => '1', hearsChanges: () => true, reportTimezone: 'UTC' } },
+      { cache: frozenCache(store.cache, { dataVersion: '1', ttlSeconds: 0 }) },
     );
     try {
       const query = padded('unpaid', 4_000);

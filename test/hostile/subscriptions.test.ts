@@ -9,23 +9,9 @@ import { stableJson } from '../../src/graphql/stable-json.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import type { ServerConfig } from '../../src/app/create-gateway.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
-import { openStore, startCachedGateway, uniquePrefix } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  DASHBOARD_TOTALS,
-  RawSocket,
-  Received,
-  UpgradeRefused,
-  connect,
-  eventually,
-  insertTransaction,
-  seedCatalogue,
-  sleep,
-  startLiveGateway,
-  type LiveGateway,
-  type ServerMessage,
-  type TotalsMessage,
-} from '../subscriptions/subscription-fixtures.js';
+import { DASHBOARD_TOTALS, RawSocket, Received, UpgradeRefused, connect, eventually, insertTransaction, seedCatalogue, sleep, startLiveGateway, type LiveGateway, type ServerMessage, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
+import { openStore, startCachedGateway, uniquePrefix } from '../support/gateway-with-cache.js';
 
 // What a hostile client can do to the WebSocket side (and, for nested variables, to HTTP): every attempt is
 // refused with a code, and none of them takes places, pool connections or a socket away from anybody else.

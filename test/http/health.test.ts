@@ -1,68 +1,15 @@
-import net from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, testServerConfig, type TestGateway } from '../support/gateway.js';
 import { has } from '../support/requirements.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 const HEALTH_TIMEOUT_MS = testServerConfig.HEALTH_TIMEOUT_MS;
 const DASHBOARD = '{ dashboard { totalTransactions } }';
 // What a masked error must never reveal: hosts, ports, driver errors, SQL.
 const LEAK = /127\.0\.0\.1|localhost|:\d+\b|ECONN|postgres|SELECT|FROM|v_daily_revenue|timeout exceeded/i;
-
-/**
- * A TCP relay in front of PostgreSQL that can be switched off and on again on the same port, so one
- * gateway with one database handle sees its database go away and come back.
- */
-class SwitchableProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(
-    private readonly target: { host: string; port: number },
-    /** 'forward' relays bytes; 'blackhole' accepts connections and never answers (a hung server). */
-    private mode: 'forward' | 'blackhole' = 'forward',
-  ) {}
-
-  async start(mode: 'forward' | 'blackhole' = this.mode): Promise<void> {
-    this.mode = mode;
-    const server = net.createServer((client) => this.accept(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.port, host: '127.0.0.1' }, () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-
-  /** Stops listening and cuts every open connection, as a crashed or restarted database would. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private accept(client: net.Socket) {
-    this.track(client);
-    if (this.mode === 'blackhole') return;
-    const upstream = net.connect(this.target);
-    this.track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-  }
-
-  private track(socket: net.Socket) {
-    this.sockets.add(socket);
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.sockets.delete(socket));
-  }
-}
 
 function expectHealthy(response: { statusCode: number; body: string; headers: Record<string, unknown> }) {
   expect(response.statusCode).toBe(200);
@@ -198,19 +145,15 @@ describe('GET /healthz with PostgreSQL unreachable', () => {
 // The outage is played by a TCP relay, so it needs a PostgreSQL server (the embedded PGlite has no socket).
 describe.runIf(has('postgres-server', 'PostgreSQL going away behind a TCP relay'))('GET /healthz when PostgreSQL goes away and comes back', () => {
   let database: TestDatabase;
-  let proxy: SwitchableProxy;
+  let proxy: TcpProxy;
   let handle: DatabaseHandle;
   let gateway: TestGateway;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const target = new URL(database.url!);
-    proxy = new SwitchableProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    proxy = new TcpProxy(database.url!);
     await proxy.start('forward');
-    const viaProxy = new URL(target);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    handle = connectPostgres(viaProxy.toString(), { reportTimezone: 'UTC', connectTimeoutMs: 500, poolMax: 3 });
+    handle = connectPostgres(proxy.url, { reportTimezone: 'UTC', connectTimeoutMs: 500, poolMax: 3 });
     gateway = await startTestGateway(handle);
   });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle, DatabaseOptions } from '../../src/db/create-database.js';
 import { observeStatement } from '../../src/observability/metrics.js';
 import { currentRequest } from '../../src/observability/request-context.js';
-import { insertSale, openStore, startCachedGateway, type CachedGateway } from '../cache/cache-fixtures.js';
+import { insertSale } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { parsePrometheus, valueOf, type Sample } from '../support/prometheus-text.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -14,6 +14,7 @@ import { describeWhereAvailable } from '../support/availability.js';
 import { replicaPairUnavailable, startReplicaPair, type ReplicaPair } from '../support/replica-pair.js';
 import { has } from '../support/requirements.js';
 import { installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
+import { type CachedGateway, openStore, startCachedGateway } from '../support/gateway-with-cache.js';
 
 interface LogLine {
   msg: string;

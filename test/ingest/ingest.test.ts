@@ -8,8 +8,9 @@ import type { OpenDatabase } from '../../src/cli/command.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, runIngestCommand } from '../../src/cli/ingest.js';
 import { readTransactionCsv } from '../../src/ingest/csv-source.js';
 import { ingestTransactions } from '../../src/ingest/ingest-transactions.js';
-import { ask, dashboard, openStore, pollUntil, startCachedGateway } from '../cache/cache-fixtures.js';
+import { ask, dashboard, pollUntil } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { openStore, startCachedGateway } from '../support/gateway-with-cache.js';
 
 const HEADER = 'id,customer_id,product_id,quantity,amount,status,transaction_date';
 

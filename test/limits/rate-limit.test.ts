@@ -2,11 +2,11 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
-import { insertSale, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
-import { redisUrl } from '../cache/cache-fixtures.js';
+import { insertSale } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { openRateLimitRedis, removeKeys, silentLogger, uniquePrefix } from '../support/gateway-with-cache.js';
 
 // Costs with the default estimator: `{ dashboard { totalRevenue } }` is 2 (dashboard 1 + totalRevenue 1);
 // `{ products(first: 10) { edges { node { name } } } }` is 1 + 10 × 3 = 31.
@@ -21,12 +21,11 @@ const prefixes: string[] = [];
 /** A client of the Redis under test, or of `url`; none when there is no Redis, and budgets are counted in process. */
 function redisClient(): Promise<Redis | undefined>;
 function redisClient(url: string): Promise<Redis>;
-function redisClient(url = redisUrl): Promise<Redis | undefined> {
-  if (!url) return Promise.resolve(undefined);
-  const client = createRedisClient(url, { commandTimeoutMs: 200, logger: silentLogger });
-  clients.push(client);
-  if (url !== redisUrl) return Promise.resolve(client);
-  return new Promise((resolve) => client.once('ready', () => resolve(client)));
+async function redisClient(url?: string): Promise<Redis | undefined> {
+  // A client of a Redis that is not there is handed over at once: it never becomes ready.
+  const client = url ? createRedisClient(url, { commandTimeoutMs: 200, logger: silentLogger }) : await openRateLimitRedis(200);
+  if (client) clients.push(client);
+  return client;
 }
 
 async function gatewayWith(config: { points: number; windowSeconds: number; prefix: string; auth?: boolean }, redis?: Redis): Promise<TestGateway> {

@@ -10,12 +10,7 @@ import {
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
-import {
-  CustomerFavoriteNamesDocument,
-  DashboardTopProductNamesDocument,
-  DashboardWithComparisonDocument,
-  ProductTopCustomerNamesDocument,
-} from '../generated/graphql.js';
+import { CustomerFavoriteNamesDocument, DashboardTopProductNamesDocument, DashboardWithComparisonDocument, ProductTopCustomerNamesDocument } from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -35,7 +30,7 @@ class StatementRecorder implements KyselyPlugin {
   transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
     if (this.recording) {
       const { sql, parameters } = this.compiler.compileQuery(node, queryId);
-      this.statements.push({ sql, parameters });
+      if (!/\baudit_log\b/.test(sql)) this.statements.push({ sql, parameters });
     }
     return node;
   }
@@ -73,8 +68,10 @@ const distinct = <T>(values: T[]) => [...new Set(values)];
 
 beforeAll(async () => {
   database = await createTestDatabase({
+    // The audit trail of earlier requests is written in the background and may land during a later one (the
+    // recorder leaves it out too).
     onQuery: (statement) => {
-      if (counting) counted.push(statement);
+      if (counting && !/\baudit_log\b/.test(statement)) counted.push(statement);
     },
   });
   const { db } = database.handle;
@@ -226,10 +223,10 @@ describe('dashboard with its comparison', () => {
     const ranges = compared.batches.map((batch) => `${labelOf(batch.sql)} ${batch.parameters.filter((p) => typeof p === 'string').join(' ')}`);
     expect(ranges.sort()).toEqual(
       [
-        'dashboard.top_products 2025-01-01 2025-01-01 2025-01-31 2025-01-31',
-        'dashboard.top_products 2024-12-01 2024-12-01 2024-12-31 2024-12-31',
-        'dashboard.totals 2025-01-01 2025-01-01 2025-01-31 2025-01-31',
-        'dashboard.totals 2024-12-01 2024-12-01 2024-12-31 2024-12-31',
+        'dashboard.top_products 2025-01-01 2025-01-31',
+        'dashboard.top_products 2024-12-01 2024-12-31',
+        'dashboard.totals 2025-01-01 2025-01-31',
+        'dashboard.totals 2024-12-01 2024-12-31',
         'revenue.trend 2025-01-31',
         'revenue.trend 2024-12-31',
       ].sort(),

@@ -3,20 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { describeRoutes } from '../support/routes.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually,
-  expectedTotals,
-  insertTransaction,
-  seedCatalogue,
-  sleep,
-  startLiveGateway,
-  takeIds,
-  type LiveGateway,
-  type TotalsMessage,
-} from './subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually, expectedTotals, insertTransaction, seedCatalogue, sleep, startLiveGateway, takeIds, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
 import { has } from '../support/requirements.js';
 
 const RANGE = { from: '2025-03-01', to: '2025-03-31' };

@@ -3,17 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId } from '../../src/graphql/global-id.js';
 import { authConfig, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually,
-  insertTransaction,
-  seedCatalogue,
-  startLiveGateway,
-  type LiveGateway,
-  type TotalsMessage,
-} from './subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually, insertTransaction, seedCatalogue, startLiveGateway, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
 import { readAuditRows } from '../audit/audit-fixtures.js';
 
 // Subscribers are audited like HTTP requests: every result holding customer-level data that reaches a

@@ -6,8 +6,8 @@ import { ChangeListener } from '../../src/changes/change-listener.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
 import type { GatewayOptions, ServerConfig } from '../../src/app/create-gateway.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';
-import { silentLogger } from '../cache/cache-fixtures.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
+import { silentLogger } from '../support/gateway-with-cache.js';
 
 // Shared by the subscription tests: a gateway listening on an ephemeral port with its own change listener,
 // real graphql-ws clients over `ws`, and rows written with plain SQL.

@@ -1,17 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually,
-  insertTransaction,
-  seedCatalogue,
-  startLiveGateway,
-  type LiveGateway,
-  type TotalsMessage,
-} from './subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually, insertTransaction, seedCatalogue, startLiveGateway, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
 
 // Caps on subscriptions, and sockets that end: idle ones, ones that never initialise, and all of them when the
 // server closes.

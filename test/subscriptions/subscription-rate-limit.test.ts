@@ -1,23 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
+import { closeRedisClient } from '../../src/cache/redis-cache.js';
 import type { ServerConfig } from '../../src/app/create-gateway.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
-import { redisUrl, removeKeys, silentLogger, uniquePrefix } from '../cache/cache-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually,
-  insertTransaction,
-  seedCatalogue,
-  sleep,
-  startLiveGateway,
-  type ConnectOptions,
-  type LiveGateway,
-  type TotalsMessage,
-} from './subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually, insertTransaction, seedCatalogue, sleep, startLiveGateway, type ConnectOptions, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
+import { openRateLimitRedis, removeKeys, uniquePrefix } from '../support/gateway-with-cache.js';
 
 // Subscriptions draw on the rate budget of HTTP requests: the same budget (same Redis keys), charged 1 point for
 // opening a socket, the subscription's cost plus 1 for each subscribe message, before anything runs, and the
@@ -42,11 +30,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   await seedCatalogue(database.handle);
   await insertTransaction(database.handle, { amount: '80.00', date: '2025-03-05T10:00:00Z' });
-  if (redisUrl) {
-    const client = createRedisClient(redisUrl, { commandTimeoutMs: 500, logger: silentLogger });
-    await new Promise((resolve) => client.once('ready', resolve));
-    redis = client;
-  }
+  redis = await openRateLimitRedis(500);
 });
 
 afterEach(() => {

@@ -2,18 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../../src/auth/api-key.repository.js';
 import { authConfig, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import {
-  DASHBOARD_TOTALS,
-  Received,
-  connect,
-  eventually,
-  sleep,
-  insertTransaction,
-  seedCatalogue,
-  startLiveGateway,
-  type LiveGateway,
-  type TotalsMessage,
-} from './subscription-fixtures.js';
+import { DASHBOARD_TOTALS, Received, connect, eventually, sleep, insertTransaction, seedCatalogue, startLiveGateway, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
 
 // Sockets authenticate like requests, and subscriptions pass the same roles and limits as queries.
 

@@ -2,20 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import {
-  failure,
-  findExecutable,
-  findOsUser,
-  HarnessUnavailableError,
-  makeTempDir,
-  onAFreePort,
-  runningAsRoot,
-  startServer,
-  StopWaiting,
-  waitFor,
-  type OsUser,
-  type ServerProcess,
-} from './child-processes.js';
+import { failure, findExecutable, findOsUser, HarnessUnavailableError, makeTempDir, onAFreePort, runningAsRoot, startServer, StopWaiting, waitFor, type OsUser, type ServerProcess } from './child-processes.js';
 
 // A throwaway PgBouncer on a free port of 127.0.0.1 in front of a given PostgreSQL, the way production runs it:
 // transaction pooling, so a session's state (SET, LISTEN, session advisory locks, named prepared statements) does

@@ -1,18 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import {
-  failure,
-  findExecutable,
-  run,
-  HarnessUnavailableError,
-  makeTempDir,
-  onAFreePort,
-  startServer,
-  StopWaiting,
-  waitFor,
-  type ServerProcess,
-} from './child-processes.js';
+import { failure, findExecutable, run, HarnessUnavailableError, makeTempDir, onAFreePort, startServer, StopWaiting, waitFor, type ServerProcess } from './child-processes.js';
 
 // A Redis master, one replica and one Sentinel on free ports of 127.0.0.1, started for a test: enough for
 // Sentinel to fail over (quorum 1) within a few seconds of the master's death. Nothing is persisted to disk.

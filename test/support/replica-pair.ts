@@ -2,20 +2,7 @@ import { chown, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import {
-  disownProcess,
-  failure,
-  findExecutable,
-  findOsUser,
-  HarnessUnavailableError,
-  makeTempDir,
-  onAFreePort,
-  ownProcess,
-  run,
-  runningAsRoot,
-  waitFor,
-  type OsUser,
-} from './child-processes.js';
+import { disownProcess, failure, findExecutable, findOsUser, HarnessUnavailableError, makeTempDir, onAFreePort, ownProcess, run, runningAsRoot, waitFor, type OsUser } from './child-processes.js';
 
 // A throwaway PostgreSQL 15 primary with one streaming replica, on free ports of 127.0.0.1, made from scratch
 // (initdb, pg_basebackup -R) in a temp dir. PostgreSQL refuses to run as root, so a root test process runs the

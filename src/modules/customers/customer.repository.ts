@@ -1,6 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
 import { asInt, asIsoUtc, asMoney } from '../../db/sql-helpers.js';
 
 export interface CustomerRecord {
@@ -17,14 +17,16 @@ export interface CustomerRecord {
 
 export type CustomerSortField = 'LIFETIME_VALUE' | 'TRANSACTION_COUNT' | 'LAST_PURCHASE_AT' | 'NAME';
 
-const SORT_COLUMNS: Record<CustomerSortField, { column: string; nullable: boolean; valueType: SortValueType }> = {
+const SORT_COLUMNS: Record<CustomerSortField, { column: ColumnOf<'v_customer_analytics', false>; nullable: boolean; valueType: SortValueType }> = {
   LIFETIME_VALUE: { column: 'lifetime_value', nullable: false, valueType: 'numeric' },
   TRANSACTION_COUNT: { column: 'transaction_count', nullable: false, valueType: 'bigint' },
   LAST_PURCHASE_AT: { column: 'last_purchase_at', nullable: true, valueType: 'timestamptz' },
   NAME: { column: 'name', nullable: false, valueType: 'text' },
 };
 
-export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): KeysetOrder {
+export type CustomerOrder = KeysetOrder<ColumnOf<'v_customer_analytics'>>;
+
+export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): CustomerOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
   const { column, ...shape } = SORT_COLUMNS[field];
   return { column: `v_customer_analytics.${column}`, ...shape, direction, idColumn: 'v_customer_analytics.customer_id' };
@@ -33,16 +35,16 @@ export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc
 function selectCustomers(db: Kysely<Database>) {
   return db
     .selectFrom('v_customer_analytics')
-    .select([
-      sql<string>`customer_id::text`.as('id'),
+    .select((eb) => [
+      eb.cast<string>('customer_id', 'text').as('id'),
       'name',
       'email',
       'city',
-      asMoney('lifetime_value').as('lifetimeValue'),
-      asInt('transaction_count').as('transactionCount'),
-      asMoney('avg_order_value').as('avgOrderValue'),
-      asIsoUtc('first_purchase_at').as('firstPurchaseAt'),
-      asIsoUtc('last_purchase_at').as('lastPurchaseAt'),
+      asMoney(eb.ref('lifetime_value')).as('lifetimeValue'),
+      asInt(eb.ref('transaction_count')).as('transactionCount'),
+      asMoney(eb.ref('avg_order_value')).as('avgOrderValue'),
+      asIsoUtc(eb.ref('first_purchase_at')).as('firstPurchaseAt'),
+      asIsoUtc(eb.ref('last_purchase_at')).as('lastPurchaseAt'),
     ]);
 }
 
@@ -57,20 +59,20 @@ export interface CustomerFilter {
 }
 
 // strpos matches the text literally, so "%" and "_" in a search are just characters.
-function nameContains(search: string) {
-  return sql<boolean>`strpos(lower(name), lower(${search})) > 0`;
+function nameContains(eb: ExpressionBuilder<Database, 'customers' | 'v_customer_analytics'>, search: string) {
+  return eb(eb.fn<number>('strpos', [eb.fn('lower', ['name']), eb.fn('lower', [eb.val(search)])]), '>', sql.lit(0));
 }
 
 export async function findCustomerPage(
   db: Kysely<Database>,
   filter: CustomerFilter,
-  order: KeysetOrder,
+  order: CustomerOrder,
   window: KeysetWindow & { limit: number },
 ): Promise<(CustomerRecord & { sortKey: string | null })[]> {
   const where = keysetWhere(order, window);
   return selectCustomers(db)
     .select(keysetValue(order).as('sortKey'))
-    .$if(Boolean(filter.search), (qb) => qb.where(nameContains(filter.search!)))
+    .$if(Boolean(filter.search), (qb) => qb.where((eb) => nameContains(eb, filter.search!)))
     .$if(where !== undefined, (qb) => qb.where(where!))
     .orderBy(keysetOrderBy(order, window.backward))
     .limit(window.limit + 1)
@@ -80,8 +82,8 @@ export async function findCustomerPage(
 export async function countCustomers(db: Kysely<Database>, filter: CustomerFilter): Promise<number> {
   const row = await db
     .selectFrom('customers')
-    .select(sql<number>`count(*)::int`.as('count'))
-    .$if(Boolean(filter.search), (qb) => qb.where(nameContains(filter.search!)))
+    .select((eb) => asInt(eb.fn.countAll()).as('count'))
+    .$if(Boolean(filter.search), (qb) => qb.where((eb) => nameContains(eb, filter.search!)))
     .executeTakeFirstOrThrow();
   return row.count;
 }
@@ -94,7 +96,7 @@ export async function findFavoriteProductIds(
   if (customerIds.length === 0) return [];
   return db
     .selectFrom('v_customer_favorite_product')
-    .select([sql<string>`customer_id::text`.as('customerId'), sql<string>`product_id::text`.as('productId')])
+    .select((eb) => [eb.cast<string>('customer_id', 'text').as('customerId'), eb.cast<string>('product_id', 'text').as('productId')])
     .where('customer_id', 'in', [...customerIds])
     .execute();
 }

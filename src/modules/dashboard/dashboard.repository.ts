@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type AliasedSelectQueryBuilder, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { asAverage, asInt, asMoney, statementLabel } from '../../db/sql-helpers.js';
 import type { DayRange } from '../../db/day-range.js';
 import type { ProductRecord } from '../products/product.service.js';
 
@@ -14,18 +15,25 @@ export interface DashboardTotalsRecord {
 
 /** Revenue and counts per status over the report days of `range` (open ends mean all data). */
 export async function readDashboardTotals(db: Kysely<Database>, range: DayRange): Promise<DashboardTotalsRecord> {
-  const { rows } = await sql<DashboardTotalsRecord>`
-    /* dashboard.totals */
-    SELECT round(coalesce(sum(revenue), 0), 2)::text AS "totalRevenue",
-           coalesce(sum(all_count), 0)::int AS "totalTransactions",
-           coalesce(sum(transaction_count), 0)::int AS "completedTransactions",
-           coalesce(sum(pending_count), 0)::int AS "pendingTransactions",
-           coalesce(sum(cancelled_count), 0)::int AS "cancelledTransactions",
-           mp_average(coalesce(sum(revenue), 0), coalesce(sum(transaction_count), 0)::bigint)::text AS "avgOrderValue"
-    FROM v_daily_revenue
-    WHERE (${range.from ?? null}::date IS NULL OR day >= ${range.from ?? null}::date)
-      AND (${range.to ?? null}::date IS NULL OR day <= ${range.to ?? null}::date)`.execute(db);
-  return rows[0]!;
+  return db
+    .selectFrom('v_daily_revenue')
+    .modifyFront(statementLabel('dashboard.totals'))
+    .select((eb) => {
+      const total = (column: 'revenue' | 'all_count' | 'transaction_count' | 'pending_count' | 'cancelled_count') =>
+        eb.fn.coalesce(eb.fn.sum<string>(column), sql.lit(0));
+      return [
+        asMoney(total('revenue')).as('totalRevenue'),
+        asInt(total('all_count')).as('totalTransactions'),
+        asInt(total('transaction_count')).as('completedTransactions'),
+        asInt(total('pending_count')).as('pendingTransactions'),
+        asInt(total('cancelled_count')).as('cancelledTransactions'),
+        asAverage(total('revenue'), eb.cast(total('transaction_count'), 'bigint')).as('avgOrderValue'),
+      ];
+    })
+    // Open ends are infinite dates rather than left out: one statement for every range, and one with parameters,
+    // which is what carries the request id to PostgreSQL (statement-runner.ts).
+    .where((eb) => eb.between('day', range.from ?? '-infinity', range.to ?? 'infinity'))
+    .executeTakeFirstOrThrow();
 }
 
 export interface ProductRevenueRecord {
@@ -37,53 +45,67 @@ export interface ProductRevenueRecord {
   product: ProductRecord;
 }
 
-interface TopProductRow {
-  productId: string;
+/** A product's figures over the range ranked on: all time from its rollup, or the days the range covers. */
+interface RankedProduct {
+  product_id: string;
   revenue: string;
-  unitsSold: number;
-  transactionCount: number;
-  sku: string;
-  name: string;
-  category: string;
-  unitPrice: string;
-  productRevenue: string;
-  productUnitsSold: number;
-  productTransactionCount: number;
-  revenueShare: number;
+  units: string;
+  n: string;
+}
+
+// Built on the statement's expression builder, so it becomes part of the statement rather than a query of its own.
+function rankProducts(eb: ExpressionBuilder<Database, never>, range: DayRange, limit: number): AliasedSelectQueryBuilder<RankedProduct, 'top'> {
+  if (range.from === undefined && range.to === undefined) {
+    // All time is what the product rollup already holds.
+    return eb
+      .selectFrom('v_product_performance')
+      .select(['product_id', 'revenue', 'units_sold as units', 'transaction_count as n'])
+      .where('transaction_count', '>', sql<string>`0`)
+      .orderBy('v_product_performance.revenue', 'desc')
+      .orderBy('product_id', 'asc')
+      .limit(limit)
+      .as('top');
+  }
+  return eb
+    .selectFrom('v_daily_product_sales')
+    .select((agg) => [
+      'product_id',
+      agg.fn.sum<string>('revenue').as('revenue'),
+      agg.fn.sum<string>('units_sold').as('units'),
+      agg.fn.sum<string>('transaction_count').as('n'),
+    ])
+    .$if(range.from !== undefined, (qb) => qb.where('day', '>=', range.from!))
+    .$if(range.to !== undefined, (qb) => qb.where('day', '<=', range.to!))
+    .groupBy('product_id')
+    .orderBy((agg) => agg.fn.sum('revenue'), 'desc')
+    .orderBy('product_id', 'asc')
+    .limit(limit)
+    .as('top');
 }
 
 /** The `limit` products with the most completed revenue in `range`, ties by product id ascending. */
 export async function findTopProducts(db: Kysely<Database>, range: DayRange, limit: number): Promise<ProductRevenueRecord[]> {
-  // All time is what the product rollup already holds; a range adds up the days it covers.
-  const ranked =
-    range.from === undefined && range.to === undefined
-      ? sql`SELECT product_id, revenue, units_sold AS units, transaction_count AS n
-            FROM v_product_performance
-            WHERE transaction_count > 0
-            ORDER BY v_product_performance.revenue DESC, product_id ASC
-            LIMIT ${limit}`
-      : sql`SELECT product_id, sum(revenue) AS revenue, sum(units_sold) AS units, sum(transaction_count) AS n
-            FROM v_daily_product_sales
-            WHERE (${range.from ?? null}::date IS NULL OR day >= ${range.from ?? null}::date)
-              AND (${range.to ?? null}::date IS NULL OR day <= ${range.to ?? null}::date)
-            GROUP BY product_id
-            ORDER BY sum(revenue) DESC, product_id ASC
-            LIMIT ${limit}`;
-  const { rows } = await sql<TopProductRow>`
-    /* dashboard.top_products */
-    SELECT top.product_id::text AS "productId",
-           round(top.revenue, 2)::text AS revenue,
-           top.units::int AS "unitsSold",
-           top.n::int AS "transactionCount",
-           p.sku, p.name, p.category,
-           round(p.unit_price, 2)::text AS "unitPrice",
-           round(p.revenue, 2)::text AS "productRevenue",
-           p.units_sold::int AS "productUnitsSold",
-           p.transaction_count::int AS "productTransactionCount",
-           p.revenue_share AS "revenueShare"
-    FROM (${ranked}) top
-    JOIN v_product_performance p ON p.product_id = top.product_id
-    ORDER BY top.revenue DESC, top.product_id ASC`.execute(db);
+  const rows = await db
+    .selectFrom((eb) => rankProducts(eb, range, limit))
+    .innerJoin('v_product_performance as p', 'p.product_id', 'top.product_id')
+    .modifyFront(statementLabel('dashboard.top_products'))
+    .select((eb) => [
+      eb.cast<string>('top.product_id', 'text').as('productId'),
+      asMoney(eb.ref('top.revenue')).as('revenue'),
+      asInt(eb.ref('top.units')).as('unitsSold'),
+      asInt(eb.ref('top.n')).as('transactionCount'),
+      'p.sku',
+      'p.name',
+      'p.category',
+      asMoney(eb.ref('p.unit_price')).as('unitPrice'),
+      asMoney(eb.ref('p.revenue')).as('productRevenue'),
+      asInt(eb.ref('p.units_sold')).as('productUnitsSold'),
+      asInt(eb.ref('p.transaction_count')).as('productTransactionCount'),
+      'p.revenue_share as revenueShare',
+    ])
+    .orderBy('top.revenue', 'desc')
+    .orderBy('top.product_id', 'asc')
+    .execute();
   return rows.map((row) => ({
     productId: row.productId,
     revenue: row.revenue,

@@ -1,6 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
+import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
 import { asInt, asMoney } from '../../db/sql-helpers.js';
 
 export interface ProductRecord {
@@ -17,13 +17,15 @@ export interface ProductRecord {
 
 export type ProductSortField = 'REVENUE' | 'UNITS_SOLD' | 'NAME';
 
-const SORT_COLUMNS: Record<ProductSortField, { column: string; nullable: boolean; valueType: SortValueType }> = {
+const SORT_COLUMNS: Record<ProductSortField, { column: ColumnOf<'v_product_performance', false>; nullable: boolean; valueType: SortValueType }> = {
   REVENUE: { column: 'revenue', nullable: false, valueType: 'numeric' },
   UNITS_SOLD: { column: 'units_sold', nullable: false, valueType: 'bigint' },
   NAME: { column: 'name', nullable: false, valueType: 'text' },
 };
 
-export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): KeysetOrder {
+export type ProductOrder = KeysetOrder<ColumnOf<'v_product_performance'>>;
+
+export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): ProductOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
   const { column, ...shape } = SORT_COLUMNS[field];
   return { column: `v_product_performance.${column}`, ...shape, direction, idColumn: 'v_product_performance.product_id' };
@@ -32,15 +34,15 @@ export function productOrder(field: ProductSortField, direction: 'asc' | 'desc')
 function selectProducts(db: Kysely<Database>) {
   return db
     .selectFrom('v_product_performance')
-    .select([
-      sql<string>`product_id::text`.as('id'),
+    .select((eb) => [
+      eb.cast<string>('product_id', 'text').as('id'),
       'sku',
       'name',
       'category',
-      asMoney('unit_price').as('unitPrice'),
-      asMoney('revenue').as('revenue'),
-      asInt('units_sold').as('unitsSold'),
-      asInt('transaction_count').as('transactionCount'),
+      asMoney(eb.ref('unit_price')).as('unitPrice'),
+      asMoney(eb.ref('revenue')).as('revenue'),
+      asInt(eb.ref('units_sold')).as('unitsSold'),
+      asInt(eb.ref('transaction_count')).as('transactionCount'),
       'revenue_share as revenueShare',
     ]);
 }
@@ -57,7 +59,7 @@ export interface ProductFilter {
 export async function findProductPage(
   db: Kysely<Database>,
   filter: ProductFilter,
-  order: KeysetOrder,
+  order: ProductOrder,
   window: KeysetWindow & { limit: number },
 ): Promise<(ProductRecord & { sortKey: string | null })[]> {
   const where = keysetWhere(order, window);
@@ -73,11 +75,14 @@ export async function findProductPage(
 export async function countProducts(db: Kysely<Database>, filter: ProductFilter): Promise<number> {
   const row = await db
     .selectFrom('products')
-    .select(sql<number>`count(*)::int`.as('count'))
+    .select((eb) => asInt(eb.fn.countAll()).as('count'))
     .$if(filter.category != null, (qb) => qb.where('category', '=', filter.category!))
     .executeTakeFirstOrThrow();
   return row.count;
 }
+
+type CustomerProductRevenue = Selectable<Database['v_customer_product_revenue']>;
+type TopCustomerRow = { productId: CustomerProductRevenue['product_id']; customerId: CustomerProductRevenue['customer_id'] };
 
 /** The `limit` customers with the most revenue on each product, ties by customer id ascending. */
 export async function findTopCustomerIds(
@@ -87,9 +92,10 @@ export async function findTopCustomerIds(
 ): Promise<{ productId: string; customerId: string }[]> {
   if (productIds.length === 0) return [];
   // A LATERAL top-N per product walks the (product_id, revenue DESC, customer_id) index a few entries deep,
-  // instead of ranking every customer of every product on the page.
+  // instead of ranking every customer of every product on the page. SQL, since the builder's spelling of
+  // unnest WITH ORDINALITY and CROSS JOIN LATERAL would hide the shape that makes it fast.
   const ids = `{${productIds.join(',')}}`;
-  const { rows } = await sql<{ productId: string; customerId: string }>`
+  const { rows } = await sql<TopCustomerRow>`
     /* products.top_customers */
     SELECT p.id::text AS "productId", top.customer_id::text AS "customerId"
     FROM unnest(${ids}::bigint[]) WITH ORDINALITY AS p(id, ord)

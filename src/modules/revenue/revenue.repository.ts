@@ -1,11 +1,16 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { asAverage, asInt, asMoney, statementLabel } from '../../db/sql-helpers.js';
 
 // Revenue over report days, read from the daily rollup (v_daily_revenue): a range of days costs the same
 // however many transactions it holds.
 
+type DailyRevenue = Selectable<Database['v_daily_revenue']>;
+
+// readRevenuePoints and readRevenueTrend stay SQL: a zero-filled generate_series joined to the rollup reads
+// plainer than the builder's spelling of it. Their rows are still tied to the view: a report day is its `day`.
 export interface RevenuePointRecord {
-  date: string;
+  date: DailyRevenue['day'];
   totalRevenue: string;
   transactionCount: number;
   avgTransactionValue: string;
@@ -15,16 +20,18 @@ export interface RevenuePointRecord {
 export type BucketUnit = 'day' | 'week' | 'month';
 
 export interface DataBounds {
-  firstDay: string | null;
-  lastDay: string | null;
+  firstDay: DailyRevenue['day'] | null;
+  lastDay: DailyRevenue['day'] | null;
 }
 
 /** First and last report day that has any transaction (any status); nulls when there are none. */
 export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> {
-  const { rows } = await sql<DataBounds>`
-    /* revenue.bounds */
-    SELECT min(day)::text AS "firstDay", max(day)::text AS "lastDay" FROM v_daily_revenue`.execute(db);
-  return rows[0] ?? { firstDay: null, lastDay: null };
+  return db
+    .selectFrom('v_daily_revenue')
+    .modifyFront(statementLabel('revenue.bounds'))
+    // Report days are kept as the text PostgreSQL prints (YYYY-MM-DD); min and max are null over no rows.
+    .select((eb) => [eb.fn.min<DailyRevenue['day'] | null>('day').as('firstDay'), eb.fn.max<DailyRevenue['day'] | null>('day').as('lastDay')])
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -77,14 +84,20 @@ export interface RevenueTotalsRecord {
 
 /** Completed revenue and count over the days `from`..`to`, and revenue per calendar day of that range. */
 export async function readRevenueTotals(db: Kysely<Database>, range: { from: string; to: string }): Promise<RevenueTotalsRecord> {
-  const { rows } = await sql<RevenueTotalsRecord>`
-    /* revenue.totals */
-    SELECT round(coalesce(sum(revenue), 0), 2)::text AS "totalRevenue",
-           coalesce(sum(transaction_count), 0)::int AS "totalTransactions",
-           mp_average(coalesce(sum(revenue), 0), ${range.to}::date - ${range.from}::date + 1)::text AS "avgDailyRevenue"
-    FROM v_daily_revenue
-    WHERE day BETWEEN ${range.from}::date AND ${range.to}::date`.execute(db);
-  return rows[0]!;
+  const calendarDays = sql<number>`${range.to}::date - ${range.from}::date + 1`;
+  return db
+    .selectFrom('v_daily_revenue')
+    .modifyFront(statementLabel('revenue.totals'))
+    .select((eb) => {
+      const revenue = eb.fn.coalesce(eb.fn.sum<string>('revenue'), sql.lit(0));
+      return [
+        asMoney(revenue).as('totalRevenue'),
+        asInt(eb.fn.coalesce(eb.fn.sum<string>('transaction_count'), sql.lit(0))).as('totalTransactions'),
+        asAverage(revenue, calendarDays).as('avgDailyRevenue'),
+      ];
+    })
+    .where((eb) => eb.between('day', range.from, range.to))
+    .executeTakeFirstOrThrow();
 }
 
 /**

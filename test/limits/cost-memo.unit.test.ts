@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { parse, type GraphQLSchema } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildGatewaySchema } from '../../src/app/schema.js';
 import { CostMemo, costVariables } from '../../src/limits/cost-memo.js';
 import { isCostArgument } from '../../src/limits/query-cost.js';
-import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // Costs are remembered per document and per values of the variables that can change them. What a remembered
-// cost is reused for is checked here piece by piece; the prices themselves, remembered or not, are checked
-// against the cost model over HTTP (test/limits/limits.test.ts, test/hostile/cost.test.ts).
+// cost is reused for is checked here piece by piece; the prices themselves in query-cost.unit.test.ts, and,
+// remembered or not, against the cost model over HTTP (test/limits/limits.test.ts, test/hostile/cost.test.ts).
 
 let schema: GraphQLSchema;
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from './logger.js';
 
 export type CacheLogger = Pick<Logger, 'info' | 'warn'>;
 

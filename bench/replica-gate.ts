@@ -9,6 +9,7 @@ import { readDatabaseReportZone, rezoneRollups } from '../src/db/rollups.js';
 import { createGateway, type Gateway } from '../src/app/create-gateway.js';
 import { seedDatabase } from '../src/seed/seed-database.js';
 import { startReplicaPair } from '../test/support/replica-pair.js';
+import { loadConfig } from '../src/config/config.js';
 
 // What the replica gate costs a request: uncached dashboards answered in process, one after another, by a
 // gateway reading from the primary and by one reading from a streaming replica (DATABASE_READ_URL), in
@@ -56,7 +57,7 @@ try {
     logger: silent,
     onRead: (target) => void (target === 'replica' && (replicaReads += 1)),
   });
-  const config = { NODE_ENV: 'production' as const, CURSOR_SECRET: 'bench-cursor-secret-0123456789', HEALTH_TIMEOUT_MS: 1_000, RATE_LIMIT_POINTS: 0 };
+  const config = loadConfig({ NODE_ENV: 'production', CURSOR_SECRET: 'bench-cursor-secret-0123456789', HEALTH_TIMEOUT_MS: '1000', RATE_LIMIT_POINTS: '0' });
   const logger = pino({ level: 'silent' });
   const onPrimary = await createGateway(config, primary, logger, { changes });
   const onReplica = await createGateway(config, primary, logger, { changes, replicas });

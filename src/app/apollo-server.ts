@@ -22,10 +22,8 @@ import { costLimitPlugin } from '../limits/query-cost.js';
 import type { QueryLimits } from '../limits/query-limits.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 import { noSubscriptionsOverHttpPlugin } from '../subscriptions/no-subscriptions-over-http.plugin.js';
-import type { ServerConfig } from './server-config.js';
+import type { GatewayConfig } from './server-config.js';
 import { RETRY_AFTER_SECONDS } from './server-config.js';
-
-const DEFAULT_DOCUMENT_CACHE_MB = 32;
 
 /**
  * Apollo Sandbox on GET /graphql for a browser (Accept: text/html): a static page, needing no credentials, that
@@ -43,7 +41,7 @@ function sandboxLandingPage(production: boolean) {
 }
 
 export interface ApolloOptions {
-  config: ServerConfig;
+  config: GatewayConfig;
   schema: GraphQLSchema;
   limits: QueryLimits;
   /** Limit codes put back (and suggestions hidden in production), then masking. */
@@ -59,13 +57,13 @@ export interface ApolloOptions {
 /** Apollo Server with the gateway's limits, error formatting, response cache, audit trail and status codes; started. */
 export async function startApollo(app: FastifyInstance, options: ApolloOptions): Promise<ApolloServer<GraphQLContext>> {
   const { config, schema, limits, caching } = options;
-  const production = config.NODE_ENV === 'production';
+  const production = config.server.nodeEnv === 'production';
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError: options.formatError,
     validationRules: queryLimitRules(limits),
     parseOptions: { maxTokens: limits.maxTokens },
-    documentStore: createDocumentStore((config.DOCUMENT_CACHE_MB ?? DEFAULT_DOCUMENT_CACHE_MB) * 2 ** 20),
+    documentStore: createDocumentStore(config.cache.documentCacheMegabytes * 2 ** 20),
     includeStacktraceInErrorResponses: false,
     // Shutdown is the gateway's own (graceful-shutdown.ts): readiness 503, a delay, then drain. Apollo's handler,
     // on by default outside NODE_ENV=test, would stop the server at once and signal the process again.
@@ -77,7 +75,7 @@ export async function startApollo(app: FastifyInstance, options: ApolloOptions):
     ...(caching ? { persistedQueries: caching.persistedQueries } : {}),
     plugins: [
       fastifyApolloDrainPlugin(app),
-      servesSandbox(config) ? sandboxLandingPage(production) : ApolloServerPluginLandingPageDisabled(),
+      servesSandbox(config.server) ? sandboxLandingPage(production) : ApolloServerPluginLandingPageDisabled(),
       serviceUnavailableStatusPlugin(RETRY_AFTER_SECONDS),
       refusedDocumentStatusPlugin(),
       // A refused operation is never looked up in the response cache (Apollo asks it only after every plugin

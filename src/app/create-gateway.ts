@@ -2,7 +2,7 @@ import type { ApolloServer } from '@apollo/server';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { GraphQLFormattedError } from 'graphql';
 import type { Redis } from 'ioredis';
-import { AuditWriter, defaultAuditWriterOptions } from '../audit/audit-writer.js';
+import { AuditWriter, GATEWAY_MAX_PENDING, GATEWAY_PRUNE_INTERVAL_MS } from '../audit/audit-writer.js';
 import { createAuthenticator } from '../auth/authenticate.js';
 import { FailedKeyLookups } from '../auth/failed-key-lookups.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
@@ -18,8 +18,7 @@ import type { CacheStatus } from '../http/ready.route.js';
 import { queryLimitsFrom } from '../limits/limits-config.js';
 import { limitErrorCodes, type QueryLimits } from '../limits/query-limits.js';
 import { SeriesSpan } from '../modules/revenue/revenue.cost.js';
-import { defaultSubscriptionConfig, type SubscriptionConfig } from '../subscriptions/subscription-config.js';
-import type { ServerConfig } from './server-config.js';
+import type { GatewayConfig } from './server-config.js';
 import type { SubscriptionServer } from '../subscriptions/ws-server.js';
 import { startApollo } from './apollo-server.js';
 import { registerGraphQLRoute } from './graphql-route.js';
@@ -27,10 +26,7 @@ import { createHttpServer, createRateBudget, registerHttpPlugins, rateKeyOf } fr
 import { createContext } from './request-context.js';
 import { buildGatewaySchema } from './schema.js';
 
-export type { ServerConfig } from './server-config.js';
-
-const DEFAULT_PERSISTED_QUERY_MAX_BYTES = 8 * 1024;
-const DEFAULT_API_KEY_FAILURES_PER_MINUTE = 20;
+export type { GatewayConfig } from './server-config.js';
 
 export interface GatewayOptions {
   /** Response cache and persisted-query store; without one, nothing is cached and responses carry no freshness. */
@@ -64,40 +60,31 @@ export interface Gateway {
   subscriptions?: SubscriptionServer;
 }
 
-function definedOnly(config: ServerConfig): Partial<SubscriptionConfig> {
-  const picked: Partial<Record<keyof SubscriptionConfig, number>> = {};
-  for (const name of Object.keys(defaultSubscriptionConfig) as (keyof SubscriptionConfig)[]) {
-    if (config[name] !== undefined) picked[name] = config[name];
-  }
-  return picked;
-}
-
 /**
  * The HTTP surface: POST and GET /graphql (with Apollo Sandbox outside production or with SANDBOX), /export/*, /healthz, /readyz
  * and /metrics. Built in steps: the services a request uses (authentication, rate budget, audit trail, response
  * cache, schema), Apollo, the HTTP plugins, then the GraphQL route with its WebSocket side.
  */
 export async function createGateway(
-  config: ServerConfig,
+  config: GatewayConfig,
   database: DatabaseHandle,
   logger: FastifyBaseLogger,
   options: GatewayOptions = {},
 ): Promise<Gateway> {
-  const production = config.NODE_ENV === 'production';
-  const limits: QueryLimits = queryLimitsFrom(config);
-  const app = createHttpServer(config, limits, logger);
+  const production = config.server.nodeEnv === 'production';
+  const limits: QueryLimits = queryLimitsFrom(config.limits.query);
+  const app = createHttpServer(config.server, limits, logger);
   let stopping = false;
-  const cursors = new CursorCodec(config.CURSOR_SECRET);
-  const failuresPerMinute = config.API_KEY_FAILURES_PER_MINUTE ?? DEFAULT_API_KEY_FAILURES_PER_MINUTE;
-  const authenticate = createAuthenticator(config, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
+  const cursors = new CursorCodec(config.auth.cursorSecret);
+  const failuresPerMinute = config.auth.apiKeyFailuresPerMinute;
+  const authenticate = createAuthenticator(config.auth, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
   const rateBudget = createRateBudget(config, options.rateLimitRedis);
   const audit = new AuditWriter(database.db, app.log.child({ component: 'audit' }), {
-    ...defaultAuditWriterOptions,
-    ...(config.AUDIT_FLUSH_INTERVAL_MS ? { flushIntervalMs: config.AUDIT_FLUSH_INTERVAL_MS } : {}),
-    ...(config.AUDIT_BATCH_SIZE ? { batchSize: config.AUDIT_BATCH_SIZE } : {}),
-    ...(config.AUDIT_RETENTION_DAYS !== undefined ? { retentionDays: config.AUDIT_RETENTION_DAYS } : {}),
+    ...config.audit,
+    maxPending: GATEWAY_MAX_PENDING,
+    pruneIntervalMs: GATEWAY_PRUNE_INTERVAL_MS,
   });
-  const persistedQueryMaxBytes = config.PERSISTED_QUERY_MAX_BYTES ?? DEFAULT_PERSISTED_QUERY_MAX_BYTES;
+  const persistedQueryMaxBytes = config.cache.persistedQueryMaxBytes;
   const caching = options.cache ? createResponseCaching(options.cache, { persistedQueryMaxBytes }) : undefined;
 
   // Report reads: on a replica that has replayed the version the answer is stamped with, else on the primary.
@@ -112,7 +99,7 @@ export async function createGateway(
   const { reportZone } = options;
   const formatError = createFormatError({
     logger: app.log,
-    exposeDetails: config.NODE_ENV === 'development',
+    exposeDetails: config.server.nodeEnv === 'development',
     // A session in another zone than the rollups: the database may have been re-zoned; read its zone again.
     ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
   });
@@ -154,7 +141,7 @@ export async function createGateway(
     schema,
     authenticate,
     limits,
-    config: { ...defaultSubscriptionConfig, ...definedOnly(config) },
+    config: config.subscriptions,
     changes: options.changes,
     newContext: (principal) => createContext(database.db, cursors, principal),
     logger: app.log.child({ component: 'subscriptions' }),
@@ -163,7 +150,7 @@ export async function createGateway(
     showsSuggestions: (principal) => mayIntrospect(introspection, principal),
     principalKey: rateKeyOf,
     ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
-    corsOrigins: config.CORS_ORIGINS ?? [],
+    corsOrigins: config.server.corsOrigins,
     seriesSpan,
     audit,
     ...(reportZone ? { refusal: () => reportZone.refusal } : {}),

@@ -27,13 +27,11 @@ import { requestLogPlugin } from '../http/request-log.plugin.js';
 import type { QueryLimits } from '../limits/query-limits.js';
 import { RateBudget } from '../limits/rate-limit.js';
 import { requestIdFrom } from '../observability/request-context.js';
-import { GRAPHQL_PATH, RETRY_AFTER_SECONDS, type ServerConfig } from './server-config.js';
-
-const DEFAULT_REQUEST_READ_TIMEOUT_MS = 10_000;
+import { GRAPHQL_PATH, RETRY_AFTER_SECONDS, type GatewayConfig } from './server-config.js';
 
 /** The Fastify server itself: body limit, read timeouts, request ids, the request log's own line, proxies. */
-export function createHttpServer(config: ServerConfig, limits: QueryLimits, logger: FastifyBaseLogger): FastifyInstance {
-  const readTimeoutMs = config.REQUEST_READ_TIMEOUT_MS ?? DEFAULT_REQUEST_READ_TIMEOUT_MS;
+export function createHttpServer(config: GatewayConfig['server'], limits: QueryLimits, logger: FastifyBaseLogger): FastifyInstance {
+  const readTimeoutMs = config.requestReadTimeoutMs;
   return Fastify({
     loggerInstance: logger,
     bodyLimit: limits.maxBodyBytes,
@@ -48,7 +46,7 @@ export function createHttpServer(config: ServerConfig, limits: QueryLimits, logg
     // One line per request, written by request-log.plugin.ts with what Fastify's two lines lack.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // Behind a load balancer, the client address (audit trail, rate limits) comes from X-Forwarded-For.
-    trustProxy: config.TRUST_PROXY ?? false,
+    trustProxy: config.trustProxy,
   });
 }
 
@@ -60,18 +58,14 @@ export function createHttpServer(config: ServerConfig, limits: QueryLimits, logg
 export const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);
 
 /** The rate budget of RATE_LIMIT_POINTS per window, shared through Redis when there is one; none at 0 points. */
-export function createRateBudget(config: ServerConfig, redis: Redis | undefined): RateBudget | undefined {
-  if (!config.RATE_LIMIT_POINTS || config.RATE_LIMIT_POINTS <= 0) return undefined;
-  return new RateBudget({
-    points: config.RATE_LIMIT_POINTS,
-    windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS ?? 60,
-    ...(redis ? { redis } : {}),
-    keyPrefix: config.CACHE_KEY_PREFIX ?? 'marketpulse:',
-  });
+export function createRateBudget(config: Pick<GatewayConfig, 'limits' | 'cache'>, redis: Redis | undefined): RateBudget | undefined {
+  const { points, windowSeconds } = config.limits.rate;
+  if (points <= 0) return undefined;
+  return new RateBudget({ points, windowSeconds, ...(redis ? { redis } : {}), keyPrefix: config.cache.keyPrefix });
 }
 
 export interface HttpPluginOptions {
-  config: ServerConfig;
+  config: GatewayConfig;
   database: DatabaseHandle;
   limits: QueryLimits;
   authenticate: Authenticate;
@@ -100,7 +94,7 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
   // Authentication and rate budgets guard GraphQL operations and exports, each refused in its own error shape.
   const guarded = [graphqlRouteGuard(GRAPHQL_PATH), exportRouteGuard];
   await app.register(requestLogPlugin, { graphqlPath: GRAPHQL_PATH });
-  if (servesSandbox(config)) {
+  if (servesSandbox(config.server)) {
     // Whoever opens the gateway's address in a browser lands on Sandbox, which must sit on the GraphQL URL itself:
     // it sends its operations to the page's own address.
     app.get('/', (_request, reply) => reply.redirect(GRAPHQL_PATH));
@@ -115,14 +109,14 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
   await app.register(protocolErrorsPlugin, { graphqlPath: GRAPHQL_PATH, limits });
   // Browsers on other origins may call the gateway only from the allow list; without one, none may.
   await app.register(fastifyCors, {
-    origin: config.CORS_ORIGINS ?? [],
+    origin: config.server.corsOrigins,
     methods: ['GET', 'POST'],
     allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'apollo-require-preflight', 'x-apollo-operation-name'],
     exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after', 'content-disposition'],
     maxAge: 600,
   });
   if (reportZone) await app.register(reportZoneGuardPlugin, { reportZone, routes: guarded, retryAfterSeconds: RETRY_AFTER_SECONDS });
-  await app.register(authPlugin, { authenticate: options.authenticate, routes: guarded, required: config.AUTH_MODE === 'required' });
+  await app.register(authPlugin, { authenticate: options.authenticate, routes: guarded, required: config.auth.mode === 'required' });
   await app.register(rateLimitPlugin, {
     budget: options.rateBudget,
     routes: guarded,
@@ -132,7 +126,7 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
   if (caching && caching.cache.ttlSeconds > 0) await app.register(cacheHitShortcutPlugin, { caching, graphqlPath: GRAPHQL_PATH });
   await app.register(probesPlugin, {
     database,
-    timeoutMs: config.HEALTH_TIMEOUT_MS,
+    timeoutMs: config.server.healthTimeoutMs,
     cacheStatus: options.cacheStatus,
     stopping: options.stopping,
     reportZone,
@@ -145,7 +139,7 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
     audit: options.audit,
     principalOf: (request) => app.principalOf(request),
     ...(options.rateBudget ? { chargeCost: (request, points) => request.chargeCost(points) } : {}),
-    reportTimezone: config.REPORT_TIMEZONE ?? 'UTC',
+    reportTimezone: config.database.reportTimezone,
     ...(reportZone ? { onReportZoneError: () => void reportZone.check().catch(() => undefined) } : {}),
   });
 }

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { postgresConnection, type Config } from '../config/config.js';
+import type { DatabaseConfig } from '../config/database.js';
 import { observeRead, observeStatement, replicaFallbacks } from '../observability/metrics.js';
 import { currentRequest } from '../observability/request-context.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
@@ -12,15 +12,15 @@ import type { Logger } from '../observability/logger.js';
 
 
 /** How the gateway's pool connects to a PostgreSQL of DATABASE_URL (a read pool takes the same, with its own URL). */
-export function gatewayDatabaseOptions(config: Config, log: Pick<Logger, 'warn'>): DatabaseOptions {
-  const connection = postgresConnection(config);
+export function gatewayDatabaseOptions(config: DatabaseConfig, log: Pick<Logger, 'warn'>): DatabaseOptions {
+  const connection = config.postgres;
   return {
-    reportTimezone: config.REPORT_TIMEZONE,
-    poolMax: config.PG_POOL_MAX,
-    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    reportTimezone: config.reportTimezone,
+    poolMax: config.poolMax,
+    connectTimeoutMs: config.connectTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
     pooled: connection?.pooled ?? false,
-    preparedStatements: connection?.preparedStatements ?? true,
+    preparedStatements: config.preparedStatements,
     ...(connection ? { listenUrl: connection.directUrl } : {}),
     onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
     onStatement: observeStatement,
@@ -35,27 +35,27 @@ export function gatewayDatabaseOptions(config: Config, log: Pick<Logger, 'warn'>
  * REPORT_TIMEZONE and loaded with demo data on first start, so a newcomer sees real figures at once. It belongs
  * to this one process, which may rebuild its rollups.
  */
-export async function openConfiguredDatabase(config: Config, log: Pick<Logger, 'info' | 'warn' | 'error'>): Promise<DatabaseHandle> {
+export async function openConfiguredDatabase(config: DatabaseConfig, log: Pick<Logger, 'info' | 'warn' | 'error'>): Promise<DatabaseHandle> {
   const options = gatewayDatabaseOptions(config, log);
-  if (config.DATABASE_URL) return connectPostgres(config.DATABASE_URL, options);
+  if (config.postgres) return connectPostgres(config.postgres.url, options);
 
-  const dataDir = path.resolve(config.DATA_DIR, 'pgdata');
+  const dataDir = path.resolve(config.dataDir, 'pgdata');
   await mkdir(dataDir, { recursive: true });
   log.info({ dataDir }, 'no DATABASE_URL: using the embedded PostgreSQL');
   const handle = await openEmbedded(dataDir, options);
   await migrateToLatest(handle);
   const empty = await isDatabaseEmpty(handle.db);
   const zone = await readDatabaseReportZone(handle.db);
-  if (zone.rollups !== config.REPORT_TIMEZONE) {
+  if (zone.rollups !== config.reportTimezone) {
     const started = Date.now();
-    await rezoneRollups(handle.db, config.REPORT_TIMEZONE);
+    await rezoneRollups(handle.db, config.reportTimezone);
     if (!empty) {
-      log.warn({ from: zone.rollups, to: config.REPORT_TIMEZONE, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
+      log.warn({ from: zone.rollups, to: config.reportTimezone, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
     }
   }
   if (empty) {
-    log.info({ transactions: config.EMBEDDED_SEED_TRANSACTIONS }, 'first start: loading demo data');
-    const summary = await seedDatabase(handle.db, { transactions: config.EMBEDDED_SEED_TRANSACTIONS });
+    log.info({ transactions: config.embeddedSeedTransactions }, 'first start: loading demo data');
+    const summary = await seedDatabase(handle.db, { transactions: config.embeddedSeedTransactions });
     log.info(summary, 'demo data loaded');
   }
   return handle;
@@ -66,12 +66,12 @@ export async function openConfiguredDatabase(config: Config, log: Pick<Logger, '
  * as the primary's does (the same options: start-up settings or cancel requests, prepared statements, request
  * ids, PG_POOL_MAX connections each); data versions are heard on `changes`.
  */
-export function openReadReplicas(config: Config, database: DatabaseHandle, changes: VersionFeed, log: Pick<Logger, 'info' | 'warn' | 'error'>): ReadReplicas | undefined {
-  const connection = postgresConnection(config);
+export function openReadReplicas(config: DatabaseConfig, database: DatabaseHandle, changes: VersionFeed, log: Pick<Logger, 'info' | 'warn' | 'error'>): ReadReplicas | undefined {
+  const connection = config.postgres;
   if (!connection || connection.readUrls.length === 0 || !database.statements) return undefined;
   const { listenUrl: _listenUrl, ...options } = gatewayDatabaseOptions(config, log);
   return new ReadReplicas({ db: database.db, statements: database.statements }, connection.readUrls, options, {
-    maxWaitMs: config.READ_REPLICA_MAX_WAIT_MS,
+    maxWaitMs: config.readReplicaMaxWaitMs,
     changes,
     logger: log,
     onRead: observeRead,

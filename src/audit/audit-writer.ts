@@ -4,29 +4,26 @@ import { deleteAuditEntriesBefore, insertAuditEntries, type AuditEntry } from '.
 import type { Logger } from '../observability/logger.js';
 
 export interface AuditWriterOptions {
-  /** Longest an entry waits in memory before it is written. */
+  /** Longest an entry waits in memory before it is written (AUDIT_FLUSH_INTERVAL_MS). */
   flushIntervalMs: number;
-  /** Entries written per INSERT; a full batch is written at once rather than at the next interval. */
+  /** Entries written per INSERT; a full batch is written at once rather than at the next interval (AUDIT_BATCH_SIZE). */
   batchSize: number;
   /**
    * Most entries held while PostgreSQL does not take them. Past it the oldest are dropped (and counted in the
    * log) rather than letting an outage grow the heap without bound.
    */
   maxPending: number;
-  /** Entries older than this many days are deleted, at most once per `pruneIntervalMs`; 0 keeps them for ever. */
+  /** Entries older than this many days are deleted, at most once per `pruneIntervalMs`; 0 or none keeps them for ever. */
   retentionDays?: number;
   pruneIntervalMs?: number;
 }
 
 export type AuditLogger = Pick<Logger, 'error'>;
 
-export const defaultAuditWriterOptions: AuditWriterOptions = {
-  flushIntervalMs: 1_000,
-  batchSize: 500,
-  maxPending: 50_000,
-  retentionDays: 365,
-  pruneIntervalMs: 60 * 60 * 1_000,
-};
+/** What a gateway's writer holds at most while PostgreSQL does not take its entries. */
+export const GATEWAY_MAX_PENDING = 50_000;
+/** How often a gateway's writer deletes entries past their retention. */
+export const GATEWAY_PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
 
 const MS_PER_DAY = 24 * 60 * 60 * 1_000;
 
@@ -46,7 +43,7 @@ export class AuditWriter {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly logger: AuditLogger,
-    private readonly options: AuditWriterOptions = defaultAuditWriterOptions,
+    private readonly options: AuditWriterOptions,
   ) {}
 
   record(entry: AuditEntry): void {

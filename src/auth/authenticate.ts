@@ -2,13 +2,11 @@ import { ErrorCode } from '../errors/error-codes.js';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config/config.js';
+import type { AuthConfig } from '../config/auth.js';
 import type { Database } from '../db/database.js';
 import { findActiveApiKey, hashApiKey, isApiKeyShape } from './api-key.repository.js';
 import { TooManyFailedLookups, type FailedKeyLookups } from './failed-key-lookups.js';
 import { ANONYMOUS, isRole, type Principal } from './principal.js';
-
-export type AuthConfig = Pick<Config, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ROLE_CLAIM'>;
 
 export interface Credentials {
   authorization?: string;
@@ -84,19 +82,20 @@ function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | un
  * anything else throws AuthenticationError, and a key from an address with too many failed lookups
  * TooManyFailedLookups.
  */
-export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Database>, failures?: FailedKeyLookups): Authenticate {
-  if (config.AUTH_MODE !== 'required') return async () => ANONYMOUS;
-  const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = config.JWT_JWKS_URL ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL)) : undefined;
-  const roleClaim = config.JWT_ROLE_CLAIM ?? 'role';
+export function createAuthenticator(config: Pick<AuthConfig, 'mode' | 'jwt'>, db: Kysely<Database>, failures?: FailedKeyLookups): Authenticate {
+  if (config.mode !== 'required') return async () => ANONYMOUS;
+  const { jwt } = config;
+  const secret = jwt.secret ? new TextEncoder().encode(jwt.secret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = jwt.jwksUrl ? createRemoteJWKSet(new URL(jwt.jwksUrl)) : undefined;
+  const { roleClaim } = jwt;
 
   async function fromToken(token: string): Promise<Principal> {
     if (!secret && !jwks) throw new AuthenticationError('Bearer tokens are not accepted by this gateway');
     let payload;
     try {
       const options = {
-        ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
-        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+        ...(jwt.issuer ? { issuer: jwt.issuer } : {}),
+        ...(jwt.audience ? { audience: jwt.audience } : {}),
         requiredClaims: ['exp', 'sub'],
       };
       ({ payload } = secret

@@ -30,17 +30,6 @@ export interface QueryLimits {
   defaultPageSize: number;
 }
 
-export const defaultQueryLimits: QueryLimits = {
-  maxDepth: 10,
-  maxCost: 5_000,
-  maxAliases: 15,
-  maxTokens: 2_000,
-  maxDirectives: 50,
-  maxDocumentBytes: 32 * 1024,
-  maxBodyBytes: 100 * 1024,
-  defaultPageSize: 20,
-};
-
 // Apollo turns every validation error into GRAPHQL_VALIDATION_FAILED; the limit's own code travels in this
 // extension and is put back by limitErrorCodes below.
 const LIMIT_EXTENSION = 'limitCode';

@@ -19,6 +19,9 @@ export interface Logger {
 export function createLogger(level: string): PinoLogger {
   return pino({
     level,
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'DATABASE_URL', '*.DATABASE_URL', 'DATABASE_DIRECT_URL', '*.DATABASE_DIRECT_URL'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'DATABASE_URL', '*.DATABASE_URL', 'DATABASE_DIRECT_URL', '*.DATABASE_DIRECT_URL', '*.database.postgres.url', '*.database.postgres.directUrl'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -26,7 +26,7 @@ import type { LiveSubscription } from './live-subscription.js';
 import { socketOriginAllowed } from './socket-origin.js';
 import { auditDeliveries } from './subscription-audit.js';
 import { createSubscriptionCheck, refusal } from './subscription-checks.js';
-import type { SubscriptionConfig } from './subscription-config.js';
+import type { SubscriptionConfig } from '../config/subscriptions.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
 import { closeUnauthenticated, SocketConnections, TOO_MANY_REQUESTS_CLOSE, tokenExpiry, type Connection } from './socket-connections.js';
@@ -99,24 +99,24 @@ export async function registerSubscriptionServer(
   const { schema, authenticate, limits, config, logger } = options;
   const stats = new SubscriptionStats();
   const registry = new LiveQueryRegistry({
-    debounceMs: config.SUBSCRIPTION_DEBOUNCE_MS,
-    maxWaitMs: config.SUBSCRIPTION_MAX_WAIT_MS,
+    debounceMs: config.debounceMs,
+    maxWaitMs: config.maxWaitMs,
     stats,
     logger,
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
   const connections = new SocketConnections({
     authenticate,
-    idleTimeoutMs: config.SUBSCRIPTION_IDLE_TIMEOUT_MS,
-    reauthIntervalMs: config.SUBSCRIPTION_REAUTH_INTERVAL_MS,
+    idleTimeoutMs: config.idleTimeoutMs,
+    reauthIntervalMs: config.reauthIntervalMs,
     logger,
   });
   const checkSubscription = createSubscriptionCheck(schema, limits, options.seriesSpan);
   const slots = new SubscriptionSlots(
     {
-      perConnection: config.SUBSCRIPTIONS_MAX_PER_CONNECTION,
-      perPrincipal: config.SUBSCRIPTIONS_MAX_PER_PRINCIPAL,
-      perInstance: config.SUBSCRIPTIONS_MAX_PER_INSTANCE,
+      perConnection: config.maxPerConnection,
+      perPrincipal: config.maxPerPrincipal,
+      perInstance: config.maxPerInstance,
     },
     stats,
   );
@@ -145,7 +145,7 @@ export async function registerSubscriptionServer(
     {
       schema,
       isProd: options.production,
-      connectionInitWaitTimeout: config.SUBSCRIPTION_INIT_TIMEOUT_MS,
+      connectionInitWaitTimeout: config.initTimeoutMs,
 
       async onConnect(context) {
         const credentials = credentialsFrom(context.extra.request.headers, context.connectionParams ?? {});
@@ -282,7 +282,7 @@ export async function registerSubscriptionServer(
         connections.remove(context);
       },
     },
-    config.SUBSCRIPTION_KEEPALIVE_MS,
+    config.keepaliveMs,
   );
 
   const sockets = new Set<WebSocket>();

@@ -6,7 +6,7 @@ import { loadConfig, redactConfig } from '../../src/config/config.js';
 import { createGateway } from '../../src/app/create-gateway.js';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testServerConfig } from '../support/gateway.js';
+import { testConfig } from '../support/config.js';
 import { JWT_SECRET, authConfig, signToken } from './auth-fixtures.js';
 
 let database: TestDatabase;
@@ -28,7 +28,7 @@ describe('secrets', () => {
         done();
       },
     });
-    const gateway = await createGateway({ ...testServerConfig, ...authConfig }, database.handle, pino({ level: 'trace' }, sink));
+    const gateway = await createGateway(testConfig(authConfig), database.handle, pino({ level: 'trace' }, sink));
     try {
       const token = await signToken({ role: 'viewer', issuer: 'https://elsewhere.test' });
       const { key } = await createApiKey(database.handle.db, 'logged', 'viewer');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseHostPort, redactConfig, redisConnection } from '../../src/config/config.js';
+import { loadConfig, parseHostPort, redactConfig, type Config } from '../../src/config/config.js';
+
+const redisConnection = (config: Config) => config.redis.connection;
 import { configProblems as problems } from '../support/config.js';
 
 const SENTINELS = { REDIS_SENTINELS: 'sentinel-1:26379, sentinel-2:26380,[fd00::3]:26381', REDIS_SENTINEL_NAME: 'mp-master' };
@@ -117,7 +119,7 @@ describe('Redis connection configuration', () => {
 
   it('never logs a Redis password', () => {
     const sentinel = redactConfig(loadConfig({ ...SENTINELS, REDIS_PASSWORD: 'data-s3cret', REDIS_SENTINEL_PASSWORD: 'sentinel-s3cret' }));
-    expect(sentinel).toMatchObject({ REDIS_PASSWORD: '[redacted]', REDIS_SENTINEL_PASSWORD: '[redacted]', REDIS_SENTINEL_NAME: 'mp-master' });
+    expect(sentinel).toMatchObject({ redis: { connection: { password: '[redacted]', sentinelPassword: '[redacted]', masterName: 'mp-master' } } });
     const url = redactConfig(loadConfig({ REDIS_URL: 'redis://cache:6379?password=query-s3cret' }));
     expect(JSON.stringify([sentinel, url])).not.toMatch(/s3cret/);
   });

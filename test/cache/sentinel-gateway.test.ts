@@ -321,7 +321,7 @@ for (const setup of setups) {
       it('keeps its Redis passwords out of its output', () => {
         const output = [a, b].map((gateway) => JSON.stringify(gateway.logs) + gateway.output.tail(64 * 1024)).join('\n');
         const started = b.logs.find((entry) => entry.msg === 'starting MarketPulse');
-        expect(started?.config).toMatchObject({ REDIS_PASSWORD: '[redacted]', REDIS_SENTINEL_PASSWORD: '[redacted]', REDIS_USERNAME: APP_USER });
+        expect(started?.config).toMatchObject({ redis: { connection: { password: '[redacted]', sentinelPassword: '[redacted]', username: APP_USER } } });
         for (const secret of setup.secrets) expect(output).not.toContain(secret);
       });
     }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, postgresConnection, redactConfig } from '../../src/config/config.js';
+import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config/config.js';
 import { configProblems as problems } from '../support/config.js';
 import { gatewayCommand, startGatewayProcess } from '../support/gateway-process.js';
 
@@ -18,12 +18,8 @@ describe('configuration', () => {
   it('has operational defaults: pool, timeouts and shutdown', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      PG_POOL_MAX: 10,
-      PG_CONNECT_TIMEOUT_MS: 5_000,
-      PG_STATEMENT_TIMEOUT_MS: 30_000,
-      HEALTH_TIMEOUT_MS: 2_000,
-      SHUTDOWN_DELAY_MS: 0,
-      SHUTDOWN_GRACE_MS: 10_000,
+      database: { poolMax: 10, connectTimeoutMs: 5_000, statementTimeoutMs: 30_000 },
+      server: { healthTimeoutMs: 2_000, shutdown: { delayMs: 0, graceMs: 10_000 } },
     });
   });
 
@@ -71,15 +67,14 @@ describe('configuration', () => {
 describe('PostgreSQL connection settings', () => {
   it('connects directly by default, with named prepared statements', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://app@db:5432/marketpulse' });
-    expect(config).toMatchObject({ DATABASE_DIRECT_URL: undefined, PG_PREPARED_STATEMENTS: true });
-    expect(postgresConnection(config)).toEqual({
+    expect(config.database.preparedStatements).toBe(true);
+    expect(config.database.postgres).toEqual({
       url: 'postgres://app@db:5432/marketpulse',
       directUrl: 'postgres://app@db:5432/marketpulse',
       pooled: false,
-      preparedStatements: true,
       readUrls: [],
     });
-    expect(postgresConnection(loadConfig({}))).toBeUndefined();
+    expect(loadConfig({}).database.postgres).toBeUndefined();
   });
 
   it('takes DATABASE_URL for a pooler when DATABASE_DIRECT_URL names another URL', () => {
@@ -88,13 +83,13 @@ describe('PostgreSQL connection settings', () => {
       DATABASE_DIRECT_URL: 'postgresql://app@db:5432/marketpulse',
       PG_PREPARED_STATEMENTS: 'false',
     });
-    expect(postgresConnection(config)).toEqual({
+    expect(config.database.postgres).toEqual({
       url: 'postgres://app@pgbouncer:6432/marketpulse',
       directUrl: 'postgresql://app@db:5432/marketpulse',
       pooled: true,
-      preparedStatements: false,
       readUrls: [],
     });
+    expect(config.database.preparedStatements).toBe(false);
   });
 
   it('reads report replicas from DATABASE_READ_URL, a comma-separated list, and masks their passwords', () => {
@@ -103,10 +98,12 @@ describe('PostgreSQL connection settings', () => {
       DATABASE_READ_URL: ' postgres://app:r1-s3cret@replica-1:5432/marketpulse , postgresql://app@replica-2/marketpulse,',
       READ_REPLICA_MAX_WAIT_MS: '50',
     });
-    expect(postgresConnection(config)?.readUrls).toEqual(['postgres://app:r1-s3cret@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
-    expect(config.READ_REPLICA_MAX_WAIT_MS).toBe(50);
-    expect(loadConfig({}).READ_REPLICA_MAX_WAIT_MS).toBe(0);
-    expect(redactConfig(config).DATABASE_READ_URL).toEqual(['postgres://app:***@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
+    expect(config.database.postgres?.readUrls).toEqual(['postgres://app:r1-s3cret@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
+    expect(config.database.readReplicaMaxWaitMs).toBe(50);
+    expect(loadConfig({}).database.readReplicaMaxWaitMs).toBe(0);
+    expect(redactConfig(config)).toMatchObject({
+      database: { postgres: { readUrls: ['postgres://app:***@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse'] } },
+    });
   });
 
   it('names every bad replica URL, and refuses replicas without DATABASE_URL', () => {
@@ -142,7 +139,7 @@ describe('PostgreSQL connection settings', () => {
     try {
       const starting = gateway.logs.find((entry) => entry.msg === 'starting MarketPulse') as { config: Record<string, unknown> } | undefined;
       // The logger leaves database URLs out altogether, whatever logs them; the printed configuration masks them too.
-      expect(starting?.config).toMatchObject({ DATABASE_URL: '[redacted]', DATABASE_DIRECT_URL: '[redacted]', PG_PREPARED_STATEMENTS: false });
+      expect(starting?.config).toMatchObject({ database: { postgres: { url: '[redacted]', directUrl: '[redacted]' }, preparedStatements: false } });
       expect(gateway.output.tail()).not.toContain('s3cret');
     } finally {
       await gateway.kill();

@@ -231,9 +231,9 @@ describe('the rule', () => {
   const allowed = (env: Record<string, string>) => {
     const config = loadConfig({ JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, ...env });
     const rule = introspectionRule(config);
-    const callers = config.AUTH_MODE === 'required' ? (['viewer', 'analyst', 'admin'] as const).map(principal) : [ANONYMOUS];
+    const callers = config.auth.mode === 'required' ? (['viewer', 'analyst', 'admin'] as const).map(principal) : [ANONYMOUS];
     const label = (caller: Principal) => (caller === ANONYMOUS ? 'anybody' : caller.role);
-    return { who: callers.filter((caller) => mayIntrospect(rule, caller)).map(label), sandbox: servesSandbox(config) };
+    return { who: callers.filter((caller) => mayIntrospect(rule, caller)).map(label), sandbox: servesSandbox(config.server) };
   };
 
   it('follows NODE_ENV, AUTH_MODE, SANDBOX and INTROSPECTION', () => {

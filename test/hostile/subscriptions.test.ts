@@ -7,7 +7,7 @@ import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { nestedDeeperThan } from '../../src/limits/nesting.js';
 import { stableJson } from '../../src/graphql/stable-json.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { ServerConfig } from '../../src/app/create-gateway.js';
+import type { TestSettings } from '../support/config.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { DASHBOARD_TOTALS, RawSocket, Received, UpgradeRefused, connect, eventually, insertTransaction, seedCatalogue, sleep, startLiveGateway, type LiveGateway, type ServerMessage, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
@@ -37,7 +37,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function gatewayWith(config: Partial<ServerConfig> = {}, handle: DatabaseHandle = database.handle): Promise<LiveGateway> {
+async function gatewayWith(config: TestSettings = {}, handle: DatabaseHandle = database.handle): Promise<LiveGateway> {
   const gateway = await startLiveGateway(handle, config);
   opened.push(gateway);
   return gateway;

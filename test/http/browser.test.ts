@@ -65,8 +65,8 @@ describe('CORS', () => {
 
   it('refuses an allow list entry that is not an origin', () => {
     expect(() => loadConfig({ CORS_ORIGINS: 'https://studio.apollographql.com/sandbox' })).toThrow(/CORS_ORIGINS/);
-    expect(loadConfig({ CORS_ORIGINS: `${SANDBOX}, http://localhost:3000` }).CORS_ORIGINS).toEqual([SANDBOX, 'http://localhost:3000']);
-    expect(loadConfig({}).CORS_ORIGINS).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: `${SANDBOX}, http://localhost:3000` }).server.corsOrigins).toEqual([SANDBOX, 'http://localhost:3000']);
+    expect(loadConfig({}).server.corsOrigins).toEqual([]);
   });
 });
 

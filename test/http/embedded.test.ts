@@ -36,7 +36,7 @@ async function readCounts(handle: DatabaseHandle): Promise<Counts> {
 async function open(config: Config) {
   const messages: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void messages.push((JSON.parse(line) as { msg: string }).msg) });
-  const handle = await openConfiguredDatabase(config, logger);
+  const handle = await openConfiguredDatabase(config.database, logger);
   return { handle, messages };
 }
 
@@ -56,7 +56,7 @@ describe('the embedded PostgreSQL start path (no DATABASE_URL)', () => {
   let firstCounts: Counts;
 
   it('migrates and seeds an empty DATA_DIR, and the gateway serves the dashboard from it', async () => {
-    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.database.postgres).toBeUndefined();
     const { handle, messages } = await open(config);
     try {
       expect(handle.engine).toBe('pglite');
@@ -103,7 +103,7 @@ describe('the embedded PostgreSQL start path (no DATABASE_URL)', () => {
 
   it('re-zones its own rollups when it starts with another REPORT_TIMEZONE, and reports in it from then on', async () => {
     expect(firstCounts, 'the first start must have run').toBeDefined();
-    const { handle, messages } = await open({ ...config, REPORT_TIMEZONE: 'Asia/Jerusalem' });
+    const { handle, messages } = await open({ ...config, database: { ...config.database, reportTimezone: 'Asia/Jerusalem' } });
     try {
       expect(messages).toContain('REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
       expect(await readDatabaseReportZone(handle.db)).toEqual({ rollups: 'Asia/Jerusalem', sessions: 'Asia/Jerusalem' });
@@ -115,7 +115,7 @@ describe('the embedded PostgreSQL start path (no DATABASE_URL)', () => {
       await handle.close();
     }
     // Opened again in that zone: its one session reports in it, although PGlite applies no database settings itself.
-    const again = await open({ ...config, REPORT_TIMEZONE: 'Asia/Jerusalem' });
+    const again = await open({ ...config, database: { ...config.database, reportTimezone: 'Asia/Jerusalem' } });
     try {
       expect(again.messages).not.toContain('REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
       expect((await sql<{ zone: string }>`SELECT mp_report_timezone() AS zone`.execute(again.handle.db)).rows).toEqual([{ zone: 'Asia/Jerusalem' }]);

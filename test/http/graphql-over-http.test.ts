@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestGateway, testServerConfig, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
+import { testConfig } from '../support/config.js';
+import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 
 const QUERY = '{ dashboard { totalTransactions } }';
 const PREFLIGHT = { 'apollo-require-preflight': 'true' };
@@ -155,7 +156,7 @@ describe('unexpected errors', () => {
 
   async function startGateway(nodeEnv: 'test' | 'production'): Promise<Gateway> {
     const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-    const gateway = await createGateway({ ...testServerConfig, NODE_ENV: nodeEnv }, database.handle, logger);
+    const gateway = await createGateway(testConfig({ NODE_ENV: nodeEnv }), database.handle, logger);
     await gateway.app.ready();
     gateways.push(gateway);
     return gateway;

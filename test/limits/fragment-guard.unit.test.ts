@@ -1,7 +1,12 @@
 import 'reflect-metadata';
 import { parse, specifiedRules, validate, type GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { defaultQueryLimits, type QueryLimits } from '../../src/limits/query-limits.js';
+import { loadConfig } from '../../src/config/config.js';
+import { queryLimitsFrom } from '../../src/limits/limits-config.js';
+import type { QueryLimits } from '../../src/limits/query-limits.js';
+
+/** The limits a gateway enforces by default (the configuration's defaults). */
+const defaultQueryLimits = queryLimitsFrom(loadConfig({}).limits.query);
 import { queryLimitRules } from '../../src/limits/document-rules.js';
 import { buildGatewaySchema } from '../../src/app/schema.js';
 

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createCostCheck } from '../../src/limits/query-cost.js';
-import { defaultQueryLimits } from '../../src/limits/query-limits.js';
+import { loadConfig } from '../../src/config/config.js';
+import { queryLimitsFrom } from '../../src/limits/limits-config.js';
 import { MAX_SERIES_POINTS } from '../../src/modules/revenue/revenue.buckets.js';
 import { buildGatewaySchema } from '../../src/app/schema.js';
 
@@ -11,6 +12,8 @@ import { buildGatewaySchema } from '../../src/app/schema.js';
 // limit, days, or their default) times what is selected under it, and a revenue series costs its buckets times
 // the fields of a point. The same figures over HTTP: test/security/limits.test.ts, test/hostile/cost.test.ts.
 
+/** The limits a gateway enforces by default (the configuration's defaults). */
+const defaultQueryLimits = queryLimitsFrom(loadConfig({}).limits.query);
 const check = createCostCheck(await buildGatewaySchema(), defaultQueryLimits);
 const costOf = (query: string, variables: Record<string, unknown> = {}, operationName?: string) =>
   check.costOf(parse(query), variables, operationName);

@@ -4,7 +4,8 @@ import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 import { ChangeListener } from '../../src/changes/change-listener.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { GatewayOptions, ServerConfig } from '../../src/app/create-gateway.js';
+import type { GatewayOptions } from '../../src/app/create-gateway.js';
+import type { TestSettings } from '../support/config.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
 import { silentLogger } from '../support/gateway-with-cache.js';
@@ -20,7 +21,7 @@ export interface LiveGateway extends TestGateway {
 
 export async function startLiveGateway(
   database: DatabaseHandle,
-  config: Partial<ServerConfig> = {},
+  config: TestSettings = {},
   options: Omit<GatewayOptions, 'changes'> = {},
   /** The change listener to serve from; one of its own by default. */
   listener?: ChangeListener,

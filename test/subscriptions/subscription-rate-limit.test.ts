@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedisClient } from '../../src/cache/redis-cache.js';
-import type { ServerConfig } from '../../src/app/create-gateway.js';
+import type { TestSettings } from '../support/config.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { DASHBOARD_TOTALS, Received, connect, eventually, insertTransaction, seedCatalogue, sleep, startLiveGateway, type ConnectOptions, type LiveGateway, type TotalsMessage } from './subscription-fixtures.js';
@@ -44,7 +44,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function gatewayWith(config: Partial<ServerConfig> & { RATE_LIMIT_POINTS: number; RATE_LIMIT_WINDOW_SECONDS: number }): Promise<LiveGateway> {
+async function gatewayWith(config: TestSettings & { RATE_LIMIT_POINTS: number; RATE_LIMIT_WINDOW_SECONDS: number }): Promise<LiveGateway> {
   const prefix = uniquePrefix('subscription-rate-limit');
   prefixes.push(prefix);
   const gateway = await startLiveGateway(database.handle, { ...config, CACHE_KEY_PREFIX: prefix }, redis ? { rateLimitRedis: redis } : {});

@@ -8,7 +8,7 @@ import { createRedisClient } from '../../src/cache/redis-cache.js';
 import type { GatewayCache } from '../../src/cache/response-cache.js';
 import type { CacheLogger } from '../../src/observability/throttled-warn.js';
 import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { ServerConfig } from '../../src/app/create-gateway.js';
+import type { TestSettings } from './config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from './gateway.js';
 
@@ -140,7 +140,7 @@ export interface CachedGatewayOptions {
   /** A change listener shared with another gateway; one of its own (closed with the gateway) by default. */
   changes?: ChangeListener;
   /** Settings beside the test defaults (AUTH_MODE, rate budgets, ...). */
-  config?: Partial<ServerConfig>;
+  config?: TestSettings;
   testOptions?: TestGatewayOptions;
 }
 

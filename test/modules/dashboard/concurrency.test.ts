@@ -142,7 +142,7 @@ describe.runIf(has('postgres-server', 'counting statements on the wire to a Post
     // Opened as the server opens its pool, in the default direct mode: request ids, statement timings, named
     // prepared statements.
     const config = loadConfig({ DATABASE_URL: counter.proxiedUrl(database.url!), REPORT_TIMEZONE: database.zone });
-    handle = connectPostgres(config.DATABASE_URL!, gatewayDatabaseOptions(config, pino({ level: 'silent' })));
+    handle = connectPostgres(config.database.postgres!.url, gatewayDatabaseOptions(config.database, pino({ level: 'silent' })));
     gateway = await startTestGateway(handle);
   });
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
-import { openEmbedded } from '../src/db/create-database.js';
+import { openEmbedded } from '../src/db/pglite-connector.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { createGateway } from '../src/app/create-gateway.js';
 

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 
 import { pino } from 'pino';
 import { ChangeListener } from '../src/changes/change-listener.js';
-import { connectPostgres, type DatabaseHandle } from '../src/db/create-database.js';
+import type { DatabaseHandle } from '../src/db/database-handle.js';
+import { connectPostgres } from '../src/db/postgres-connector.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { ReadReplicas } from '../src/db/read-replicas.js';
 import { readDatabaseReportZone, rezoneRollups } from '../src/db/rollups.js';

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { generate, PostgresDialect, type GenerateOptions } from 'kysely-codegen';
 import pg from 'pg';
-import { connectPostgres } from '../src/db/create-database.js';
+import { connectPostgres } from '../src/db/postgres-connector.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 
 // `npm run db:types`: writes src/db/generated/database.ts from the schema the migrations make, tables and views,
@@ -44,7 +44,7 @@ async function generateTypes(): Promise<string> {
       const generated = await generate({
         // kysely-codegen is CommonJS and sees Kysely's CommonJS typings; the instance is the same class at run time.
         db: handle.db as unknown as GenerateOptions['db'],
-        // The driver keeps int8, numeric and date as the text PostgreSQL printed (create-database.ts).
+        // The driver keeps int8, numeric and date as the text PostgreSQL printed (src/db/text-types.ts).
         dialect: new PostgresDialect({ dateParser: 'string', numericParser: 'string' }),
         includePattern: 'public.*',
         excludePattern: 'public.kysely_*',

@@ -7,7 +7,7 @@ import { createAuthenticator } from '../auth/authenticate.js';
 import { FailedKeyLookups } from '../auth/failed-key-lookups.js';
 import { createResponseCaching, type GatewayCache } from '../cache/response-cache.js';
 import type { ChangeFeed } from '../changes/change-feed.js';
-import type { DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
 import type { ReadReplicas } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import type { GraphQLContext } from '../graphql/context.js';

@@ -7,7 +7,7 @@ import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import type { ResponseCaching } from '../cache/response-cache.js';
 import type { Kysely } from 'kysely';
-import type { DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
 import type { Database } from '../db/database.js';
 import type { ReadReplicas } from '../db/read-replicas.js';
 import { servesSandbox } from '../graphql/introspection.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { DatabaseHandle, Unlisten } from '../db/create-database.js';
+import type { DatabaseHandle, Unlisten } from '../db/database-handle.js';
 import type { Logger } from '../observability/logger.js';
 
 /** Where sql/migrations/003_change_feed.sql announces every committed write: `{"version":N,"table":"..."}`. */

@@ -1,6 +1,6 @@
 import { runApiKeyCommand } from '../auth/api-key-command.js';
 import { loadConfig } from '../config/config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 
 // `npm run api-key -- create|list|revoke`: manages the API keys in DATABASE_URL (migrate it first).
 

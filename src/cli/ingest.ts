@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { readToolEnvironment, type ToolEnvironment } from '../config/config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
-import { connectPostgres } from '../db/create-database.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
 import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { migrateToLatest } from '../db/migrator.js';
 import { restoreSessionReportZone, rezoneRollups } from '../db/rollups.js';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
 import { consoleOutput, invokedDirectly, type CommandOutput, type OpenDatabase } from './command.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
 import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
-import { connectPostgres } from '../db/create-database.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';

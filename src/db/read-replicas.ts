@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { createThrottledWarn } from '../observability/throttled-warn.js';
-import { openPostgresPools, queryLogger, withTimeout, type DatabaseOptions, type PostgresPools } from './create-database.js';
+import { queryLogger, type DatabaseOptions } from './database-handle.js';
+import { openPostgresPools, type PostgresPools } from './postgres-connector.js';
+import { withTimeout } from './timeouts.js';
 import type { Database } from './database.js';
-import { isSessionLost, type StatementClient, type StatementPool } from './statement-runner.js';
+import { isSessionLost } from './statement-failures.js';
+import type { StatementClient, StatementPool } from './statement-runner.js';
 
 // Report reads on streaming replicas, never older than the data version their answer is stamped with.
 //

@@ -1,5 +1,5 @@
 import type { FastifyPluginCallback } from 'fastify';
-import type { DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
 import type { ReadReplicas } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
 import { observePool, observeReplicas } from '../observability/metrics.js';

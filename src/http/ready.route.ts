@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { withTimeout, type DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
+import { withTimeout } from '../db/timeouts.js';
 import { findPendingMigrations, readMigrationNames } from '../db/migrator.js';
 import type { ReplicaStatus } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';

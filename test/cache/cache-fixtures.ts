@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { ChangeListener } from '../../src/changes/change-listener.js';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import type { GraphQLResponse, TestGateway } from '../support/gateway.js';
 
 // Shared by the cache tests: the dashboard they cache, answers timed and read for their freshness, rows written

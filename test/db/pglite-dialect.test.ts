@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
 
 // Always on PGlite, whatever the suite's database: the embedded database must answer Kysely as node-postgres
 // does, and the suite may well run on a real PostgreSQL.

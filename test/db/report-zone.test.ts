@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChangeListener } from '../../src/changes/change-listener.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import { ReportZoneCheck } from '../../src/db/report-zone.js';
 import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';

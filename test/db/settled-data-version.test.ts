@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import { currentRequest } from '../../src/observability/request-context.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
-import { connectPostgres } from '../../src/db/create-database.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { describeRoutes } from '../support/routes.js';
 import { insertOneSale, installQueryDelay, setQueryDelay } from '../support/slow-queries.js';
 import { has } from '../support/requirements.js';

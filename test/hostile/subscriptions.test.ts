@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { nestedDeeperThan } from '../../src/limits/nesting.js';
 import { stableJson } from '../../src/graphql/stable-json.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import type { TestSettings } from '../support/config.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

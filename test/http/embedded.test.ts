@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import { openConfiguredDatabase } from '../../src/app/open-database.js';
 import { readDatabaseReportZone } from '../../src/db/rollups.js';
 import { startTestGateway } from '../support/gateway.js';

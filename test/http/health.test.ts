@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, testServerConfig, type TestGateway } from '../support/gateway.js';
 import { has } from '../support/requirements.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle, DatabaseOptions } from '../../src/db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../../src/db/database-handle.js';
 import { observeStatement } from '../../src/observability/metrics.js';
 import { currentRequest } from '../../src/observability/request-context.js';
 import { insertSale } from '../cache/cache-fixtures.js';

@@ -3,7 +3,7 @@ import { createClient, type Client, type FormattedExecutionResult } from 'graphq
 import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 import { ChangeListener } from '../../src/changes/change-listener.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import type { GatewayOptions } from '../../src/app/create-gateway.js';
 import type { TestSettings } from '../support/config.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';

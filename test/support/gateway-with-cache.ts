@@ -7,7 +7,7 @@ import { ChangeListener } from '../../src/changes/change-listener.js';
 import { createRedisClient } from '../../src/cache/redis-cache.js';
 import type { GatewayCache } from '../../src/cache/response-cache.js';
 import type { CacheLogger } from '../../src/observability/throttled-warn.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import type { TestSettings } from './config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from './gateway.js';

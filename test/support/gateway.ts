@@ -1,7 +1,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { pino, type Logger } from 'pino';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/app/create-gateway.js';
 import { TEST_SETTINGS, testConfig, type TestSettings } from './config.js';
 

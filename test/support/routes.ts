@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, inject } from 'vitest';
-import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../../src/db/database-handle.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { describeWhereAvailable } from './availability.js';
 import type { TestDatabase } from './database.js';
 import { pgbouncerUnavailable, startPgBouncer, type PgBouncer } from './pgbouncer.js';

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 
 // Makes the gateway's report queries slow on a test database, without a test-only path in the gateway: every
 // reporting view calls mp_check_rollup_timezone() once per statement, and here it also sleeps for as long as

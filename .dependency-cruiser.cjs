@@ -61,8 +61,7 @@ module.exports = {
     },
     {
       name: 'modules-keep-to-their-repository',
-      comment:
-        "A module reads another module's data through that module's exported functions, never its repository.",
+      comment: "A module reads another module's data through that module's exported functions, never its repository.",
       severity: 'error',
       from: { path: '^src/modules/([^/]+)/' },
       to: { path: '^src/modules/[^/]+/[^/]+\\.repository\\.ts$', pathNot: '^src/modules/$1/' },

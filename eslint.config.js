@@ -22,7 +22,10 @@ export default tseslint.config(
       // documented way to write one (returning a promise is what tells Fastify it is not a callback hook).
       '@typescript-eslint/require-await': 'off',
       // `_name` marks a binding kept for its position or to leave a property out of a rest object.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   {

@@ -49,7 +49,12 @@ const gateway = await createGateway(config, database, pino({ level: 'silent' }))
 await gateway.app.ready();
 
 const send = (query: string) =>
-  gateway.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ query }) });
+  gateway.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ query }),
+  });
 
 // Warm up every path once, so that the first measurement holds the gateway and not its lazy start.
 await send('{ dashboard { totalTransactions } }');
@@ -57,7 +62,9 @@ const before = memory();
 const outcomes = new Map<string, number>();
 for (let i = 0; i < documents; i++) {
   const response = await send(padded(i));
-  const code = response.json<{ errors?: { extensions?: { code?: string } }[] }>().errors?.[0]?.extensions?.code ?? `HTTP ${response.statusCode}`;
+  const code =
+    response.json<{ errors?: { extensions?: { code?: string } }[] }>().errors?.[0]?.extensions?.code ??
+    `HTTP ${response.statusCode}`;
   outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
 }
 const after = memory();

@@ -27,13 +27,22 @@ const REQUESTS = argument('requests', 400);
 const ROUNDS = argument('rounds', 5);
 const TRANSACTIONS = argument('transactions', 20_000);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const QUERY = JSON.stringify({ query: '{ dashboard { totalRevenue totalTransactions avgOrderValue topProducts { revenue product { name } } recentTrend(days: 7) { totalRevenue } } }' });
+const QUERY = JSON.stringify({
+  query:
+    '{ dashboard { totalRevenue totalTransactions avgOrderValue topProducts { revenue product { name } } recentTrend(days: 7) { totalRevenue } } }',
+});
 
 async function timedRound(gateway: Gateway): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < REQUESTS; i++) {
-    const response = await gateway.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: QUERY });
-    if (response.statusCode !== 200 || response.body.includes('"errors"')) throw new Error(`request failed: ${response.body}`);
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { 'content-type': 'application/json' },
+      payload: QUERY,
+    });
+    if (response.statusCode !== 200 || response.body.includes('"errors"'))
+      throw new Error(`request failed: ${response.body}`);
   }
   return (performance.now() - started) / REQUESTS;
 }
@@ -52,13 +61,23 @@ try {
   const changes = await ChangeListener.start(primary, silent);
   await changes.whenListening();
   let replicaReads = 0;
-  const replicas = new ReadReplicas({ db: primary.db, statements: primary.statements! }, [pair.replicaUrl(DATABASE)], { reportTimezone: 'UTC' }, {
-    maxWaitMs: 0,
-    changes,
-    logger: silent,
-    onRead: (target) => void (target === 'replica' && (replicaReads += 1)),
+  const replicas = new ReadReplicas(
+    { db: primary.db, statements: primary.statements! },
+    [pair.replicaUrl(DATABASE)],
+    { reportTimezone: 'UTC' },
+    {
+      maxWaitMs: 0,
+      changes,
+      logger: silent,
+      onRead: (target) => void (target === 'replica' && (replicaReads += 1)),
+    },
+  );
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    CURSOR_SECRET: 'bench-cursor-secret-0123456789',
+    HEALTH_TIMEOUT_MS: '1000',
+    RATE_LIMIT_POINTS: '0',
   });
-  const config = loadConfig({ NODE_ENV: 'production', CURSOR_SECRET: 'bench-cursor-secret-0123456789', HEALTH_TIMEOUT_MS: '1000', RATE_LIMIT_POINTS: '0' });
   const logger = pino({ level: 'silent' });
   const onPrimary = await createGateway(config, primary, logger, { changes });
   const onReplica = await createGateway(config, primary, logger, { changes, replicas });
@@ -94,12 +113,18 @@ try {
   const a = median(primaryMs);
   const b = median(replicaMs);
   console.log(`${REQUESTS} uncached dashboards per round, ${ROUNDS} rounds, ${TRANSACTIONS} transactions`);
-  console.log(`reads on the primary:            ${(a * 1000).toFixed(0)} µs per request (rounds: ${primaryMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`);
-  console.log(`reads on the replica, gated:     ${(b * 1000).toFixed(0)} µs per request (rounds: ${replicaMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`);
+  console.log(
+    `reads on the primary:            ${(a * 1000).toFixed(0)} µs per request (rounds: ${primaryMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`,
+  );
+  console.log(
+    `reads on the replica, gated:     ${(b * 1000).toFixed(0)} µs per request (rounds: ${replicaMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`,
+  );
   console.log(`ratio replica / primary:         ${(b / a).toFixed(3)}`);
   const c = median(primaryCheckout);
   const d = median(replicaCheckout);
-  console.log(`a connection taken and released: ${c.toFixed(2)} µs from the primary's pool, ${d.toFixed(2)} µs through the gate (+${(d - c).toFixed(2)} µs per statement)`);
+  console.log(
+    `a connection taken and released: ${c.toFixed(2)} µs from the primary's pool, ${d.toFixed(2)} µs through the gate (+${(d - c).toFixed(2)} µs per statement)`,
+  );
   await onPrimary.app.close();
   await onReplica.app.close();
   await replicas.close();
@@ -108,4 +133,3 @@ try {
   await primary?.close();
   await pair.stop();
 }
-

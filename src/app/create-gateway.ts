@@ -77,7 +77,11 @@ export async function createGateway(
   let stopping = false;
   const cursors = new CursorCodec(config.auth.cursorSecret);
   const failuresPerMinute = config.auth.apiKeyFailuresPerMinute;
-  const authenticate = createAuthenticator(config.auth, database.db, failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined);
+  const authenticate = createAuthenticator(
+    config.auth,
+    database.db,
+    failuresPerMinute > 0 ? new FailedKeyLookups(failuresPerMinute) : undefined,
+  );
   const rateBudget = createRateBudget(config, options.rateLimitRedis);
   const audit = new AuditWriter(database.db, app.log.child({ component: 'audit' }), {
     ...config.audit,
@@ -105,9 +109,20 @@ export async function createGateway(
   });
   const formatLimits = limitErrorCodes();
   // Limit codes put back, then masking: for queries and subscriptions.
-  const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) => formatError(formatLimits(formatted), error);
+  const formatGraphQLError = (formatted: GraphQLFormattedError, error: unknown) =>
+    formatError(formatLimits(formatted), error);
   const introspection = introspectionRule(config);
-  const apollo = await startApollo(app, { config, schema, limits, formatError: formatGraphQLError, seriesSpan, caching, persistedQueryMaxBytes, audit, introspection });
+  const apollo = await startApollo(app, {
+    config,
+    schema,
+    limits,
+    formatError: formatGraphQLError,
+    seriesSpan,
+    caching,
+    persistedQueryMaxBytes,
+    audit,
+    introspection,
+  });
 
   // After Apollo has drained (its drain plugin runs in onClose too, registered earlier), the trail is complete.
   app.addHook('onClose', async () => audit.close());
@@ -137,23 +152,28 @@ export async function createGateway(
   const beginShutdown = () => {
     stopping = true;
   };
-  const subscriptions = await registerGraphQLRoute(app, apollo, contextFor, options.changes && {
-    schema,
-    authenticate,
-    limits,
-    config: config.subscriptions,
-    changes: options.changes,
-    newContext: (principal) => createContext(database.db, cursors, principal),
-    logger: app.log.child({ component: 'subscriptions' }),
-    production,
-    formatError: formatGraphQLError,
-    showsSuggestions: (principal) => mayIntrospect(introspection, principal),
-    principalKey: rateKeyOf,
-    ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
-    corsOrigins: config.server.corsOrigins,
-    seriesSpan,
-    audit,
-    ...(reportZone ? { refusal: () => reportZone.refusal } : {}),
-  });
+  const subscriptions = await registerGraphQLRoute(
+    app,
+    apollo,
+    contextFor,
+    options.changes && {
+      schema,
+      authenticate,
+      limits,
+      config: config.subscriptions,
+      changes: options.changes,
+      newContext: (principal) => createContext(database.db, cursors, principal),
+      logger: app.log.child({ component: 'subscriptions' }),
+      production,
+      formatError: formatGraphQLError,
+      showsSuggestions: (principal) => mayIntrospect(introspection, principal),
+      principalKey: rateKeyOf,
+      ...(rateBudget ? { rateLimit: { budget: rateBudget } } : {}),
+      corsOrigins: config.server.corsOrigins,
+      seriesSpan,
+      audit,
+      ...(reportZone ? { refusal: () => reportZone.refusal } : {}),
+    },
+  );
   return { app, apollo, audit, beginShutdown, ...(subscriptions ? { subscriptions } : {}) };
 }

@@ -38,7 +38,10 @@ export function installGracefulShutdown(steps: ShutdownSteps, options: ShutdownO
     logger.info({ signal, delayMs: options.delayMs, graceMs: options.graceMs }, 'shutting down');
     steps.beginShutdown();
     const deadline = setTimeout(() => {
-      logger.error({ graceMs: options.graceMs }, 'shutdown did not finish within its grace period: exiting with requests in flight');
+      logger.error(
+        { graceMs: options.graceMs },
+        'shutdown did not finish within its grace period: exiting with requests in flight',
+      );
       exit(1);
     }, options.graceMs);
     new Promise((resolve) => setTimeout(resolve, options.delayMs))

@@ -3,7 +3,11 @@ import fastifyApollo, { fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GraphQLContext } from '../graphql/context.js';
 import { observeSubscriptions } from '../subscriptions/subscription.metrics.js';
-import { registerSubscriptionServer, type SubscriptionServer, type SubscriptionServerOptions } from '../subscriptions/ws-server.js';
+import {
+  registerSubscriptionServer,
+  type SubscriptionServer,
+  type SubscriptionServerOptions,
+} from '../subscriptions/ws-server.js';
 import { GRAPHQL_PATH } from './server-config.js';
 
 /**

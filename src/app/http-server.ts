@@ -30,7 +30,11 @@ import { requestIdFrom } from '../observability/request-context.js';
 import { GRAPHQL_PATH, RETRY_AFTER_SECONDS, type GatewayConfig } from './server-config.js';
 
 /** The Fastify server itself: body limit, read timeouts, request ids, the request log's own line, proxies. */
-export function createHttpServer(config: GatewayConfig['server'], limits: QueryLimits, logger: FastifyBaseLogger): FastifyInstance {
+export function createHttpServer(
+  config: GatewayConfig['server'],
+  limits: QueryLimits,
+  logger: FastifyBaseLogger,
+): FastifyInstance {
   const readTimeoutMs = config.requestReadTimeoutMs;
   return Fastify({
     loggerInstance: logger,
@@ -39,7 +43,10 @@ export function createHttpServer(config: GatewayConfig['server'], limits: QueryL
     // (Node answers 408 and closes). Node stops timing a request once it is read, so a slow download of the
     // answer is not cut, and a WebSocket leaves HTTP behind when it upgrades. Node checks every interval.
     requestTimeout: readTimeoutMs,
-    http: { headersTimeout: readTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(readTimeoutMs / 4))) },
+    http: {
+      headersTimeout: readTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(readTimeoutMs / 4))),
+    },
     // Clients may send their own request id (x-request-id); otherwise one is made (request-context.ts).
     requestIdHeader: false,
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
@@ -55,10 +62,14 @@ export function createHttpServer(config: GatewayConfig['server'], limits: QueryL
  * One budget for HTTP requests and subscriptions alike, so a principal cannot spend twice by using both; the
  * per-principal cap on subscriptions counts by the same key.
  */
-export const rateKeyOf = (principal: Principal, clientIp: string) => (principal === ANONYMOUS ? `ip:${clientIp}` : principal.id);
+export const rateKeyOf = (principal: Principal, clientIp: string) =>
+  principal === ANONYMOUS ? `ip:${clientIp}` : principal.id;
 
 /** The rate budget of RATE_LIMIT_POINTS per window, shared through Redis when there is one; none at 0 points. */
-export function createRateBudget(config: Pick<GatewayConfig, 'limits' | 'cache'>, redis: Redis | undefined): RateBudget | undefined {
+export function createRateBudget(
+  config: Pick<GatewayConfig, 'limits' | 'cache'>,
+  redis: Redis | undefined,
+): RateBudget | undefined {
   const { points, windowSeconds } = config.limits.rate;
   if (points <= 0) return undefined;
   return new RateBudget({ points, windowSeconds, ...(redis ? { redis } : {}), keyPrefix: config.cache.keyPrefix });
@@ -111,19 +122,42 @@ export async function registerHttpPlugins(app: FastifyInstance, options: HttpPlu
   await app.register(fastifyCors, {
     origin: config.server.corsOrigins,
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'apollo-require-preflight', 'x-apollo-operation-name'],
-    exposedHeaders: ['x-request-id', 'x-cache', 'x-query-cost', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after', 'content-disposition'],
+    allowedHeaders: [
+      'content-type',
+      'authorization',
+      'x-api-key',
+      'x-request-id',
+      'apollo-require-preflight',
+      'x-apollo-operation-name',
+    ],
+    exposedHeaders: [
+      'x-request-id',
+      'x-cache',
+      'x-query-cost',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+      'ratelimit-policy',
+      'retry-after',
+      'content-disposition',
+    ],
     maxAge: 600,
   });
-  if (reportZone) await app.register(reportZoneGuardPlugin, { reportZone, routes: guarded, retryAfterSeconds: RETRY_AFTER_SECONDS });
-  await app.register(authPlugin, { authenticate: options.authenticate, routes: guarded, required: config.auth.mode === 'required' });
+  if (reportZone)
+    await app.register(reportZoneGuardPlugin, { reportZone, routes: guarded, retryAfterSeconds: RETRY_AFTER_SECONDS });
+  await app.register(authPlugin, {
+    authenticate: options.authenticate,
+    routes: guarded,
+    required: config.auth.mode === 'required',
+  });
   await app.register(rateLimitPlugin, {
     budget: options.rateBudget,
     routes: guarded,
     keyOf: (request) => rateKeyOf(app.principalOf(request), request.ip),
   });
   // Cache hits sent by POST are answered before Apollo runs; everything else goes on to it.
-  if (caching && caching.cache.ttlSeconds > 0) await app.register(cacheHitShortcutPlugin, { caching, graphqlPath: GRAPHQL_PATH });
+  if (caching && caching.cache.ttlSeconds > 0)
+    await app.register(cacheHitShortcutPlugin, { caching, graphqlPath: GRAPHQL_PATH });
   await app.register(probesPlugin, {
     database,
     timeoutMs: config.server.healthTimeoutMs,

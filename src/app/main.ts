@@ -11,7 +11,6 @@ import { installGracefulShutdown } from './graceful-shutdown.js';
 import { createGateway } from './create-gateway.js';
 import { createLogger } from '../observability/logger.js';
 
-
 function readConfig() {
   try {
     return loadConfig();
@@ -38,8 +37,16 @@ export async function main(): Promise<void> {
   const database = await openConfiguredDatabase(config.database, logger);
   // A gateway whose REPORT_TIMEZONE is not the database's starts anyway, not ready and refusing GraphQL, so that the
   // reason is in its log and in /readyz; it serves once the database is re-zoned to its zone.
-  const reportZone = new ReportZoneCheck(config.database.reportTimezone, () => readDatabaseReportZone(database.db), logger.child({ component: 'report-zone' }));
-  await reportZone.check().catch((error: unknown) => logger.warn({ err: error }, 'could not read the database\'s report zone; checking again on the first request'));
+  const reportZone = new ReportZoneCheck(
+    config.database.reportTimezone,
+    () => readDatabaseReportZone(database.db),
+    logger.child({ component: 'report-zone' }),
+  );
+  await reportZone
+    .check()
+    .catch((error: unknown) =>
+      logger.warn({ err: error }, "could not read the database's report zone; checking again on the first request"),
+    );
   const changes = await ChangeListener.start(database, logger.child({ component: 'change-listener' }));
   // A re-zone announces its zone on the change feed; after the listener reconnects, announcements may be lost.
   changes.onReportZone((zone) => {
@@ -48,7 +55,11 @@ export async function main(): Promise<void> {
   });
   // Report reads on DATABASE_READ_URL's replicas, each once it has replayed the data version heard last.
   const replicas = openReadReplicas(config.database, database, changes, logger.child({ component: 'read-replicas' }));
-  if (replicas) logger.info({ replicas: replicas.names, maxWaitMs: config.database.readReplicaMaxWaitMs }, 'report reads go to read replicas');
+  if (replicas)
+    logger.info(
+      { replicas: replicas.names, maxWaitMs: config.database.readReplicaMaxWaitMs },
+      'report reads go to read replicas',
+    );
   // Redis by URL or through Sentinels; the same connection settings for the cache and the rate budgets.
   const redis = config.redis.connection;
   const store = openCacheStore({
@@ -62,7 +73,10 @@ export async function main(): Promise<void> {
   // Rate budgets get a client of their own, so that the cache's traffic never delays a request's budget check.
   const rateLimitRedis =
     redis && config.limits.rate.points > 0
-      ? createRedisClient(redis, { commandTimeoutMs: config.redis.commandTimeoutMs, logger: logger.child({ component: 'rate-limit' }) })
+      ? createRedisClient(redis, {
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          logger: logger.child({ component: 'rate-limit' }),
+        })
       : undefined;
   const gateway = await createGateway(config, database, logger, {
     cacheStatus: () => store.status(),
@@ -89,7 +103,12 @@ export async function main(): Promise<void> {
       // change listener and the database go.
       closeServer: () => gateway.app.close(),
       closeResources: async () => {
-        await Promise.all([changes.close(), store.close(), rateLimitRedis && closeRedisClient(rateLimitRedis), replicas?.close()]);
+        await Promise.all([
+          changes.close(),
+          store.close(),
+          rateLimitRedis && closeRedisClient(rateLimitRedis),
+          replicas?.close(),
+        ]);
         await database.close();
       },
     },

@@ -12,7 +12,6 @@ import { ReadReplicas, type VersionFeed } from '../db/read-replicas.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
 import type { Logger } from '../observability/logger.js';
 
-
 /** How the gateway's pool connects to a PostgreSQL of DATABASE_URL (a read pool takes the same, with its own URL). */
 export function gatewayDatabaseOptions(config: DatabaseConfig, log: Pick<Logger, 'warn'>): DatabaseOptions {
   const connection = config.postgres;
@@ -37,7 +36,10 @@ export function gatewayDatabaseOptions(config: DatabaseConfig, log: Pick<Logger,
  * REPORT_TIMEZONE and loaded with demo data on first start, so a newcomer sees real figures at once. It belongs
  * to this one process, which may rebuild its rollups.
  */
-export async function openConfiguredDatabase(config: DatabaseConfig, log: Pick<Logger, 'info' | 'warn' | 'error'>): Promise<DatabaseHandle> {
+export async function openConfiguredDatabase(
+  config: DatabaseConfig,
+  log: Pick<Logger, 'info' | 'warn' | 'error'>,
+): Promise<DatabaseHandle> {
   const options = gatewayDatabaseOptions(config, log);
   if (config.postgres) return connectPostgres(config.postgres.url, options);
 
@@ -52,7 +54,10 @@ export async function openConfiguredDatabase(config: DatabaseConfig, log: Pick<L
     const started = Date.now();
     await rezoneRollups(handle.db, config.reportTimezone);
     if (!empty) {
-      log.warn({ from: zone.rollups, to: config.reportTimezone, ms: Date.now() - started }, 'REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days');
+      log.warn(
+        { from: zone.rollups, to: config.reportTimezone, ms: Date.now() - started },
+        'REPORT_TIMEZONE changed: rebuilt the embedded rollups for the new report days',
+      );
     }
   }
   if (empty) {
@@ -68,7 +73,12 @@ export async function openConfiguredDatabase(config: DatabaseConfig, log: Pick<L
  * as the primary's does (the same options: start-up settings or cancel requests, prepared statements, request
  * ids, PG_POOL_MAX connections each); data versions are heard on `changes`.
  */
-export function openReadReplicas(config: DatabaseConfig, database: DatabaseHandle, changes: VersionFeed, log: Pick<Logger, 'info' | 'warn' | 'error'>): ReadReplicas | undefined {
+export function openReadReplicas(
+  config: DatabaseConfig,
+  database: DatabaseHandle,
+  changes: VersionFeed,
+  log: Pick<Logger, 'info' | 'warn' | 'error'>,
+): ReadReplicas | undefined {
   const connection = config.postgres;
   if (!connection || connection.readUrls.length === 0 || !database.statements) return undefined;
   const { listenUrl: _listenUrl, ...options } = gatewayDatabaseOptions(config, log);

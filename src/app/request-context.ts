@@ -49,5 +49,13 @@ export function createContext(
   principal: Principal = ANONYMOUS,
   origin: RequestOrigin = { requestId: 'internal', clientIp: null },
 ): GraphQLContext {
-  return new RequestContext(db, origin.primary ?? db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
+  return new RequestContext(
+    db,
+    origin.primary ?? db,
+    cursors,
+    principal,
+    origin.requestId,
+    origin.clientIp,
+    origin.chargeCost ?? free,
+  );
 }

@@ -6,4 +6,7 @@ export const GRAPHQL_PATH = '/graphql';
 export const RETRY_AFTER_SECONDS = 5;
 
 /** The concerns a gateway is configured by: all but Redis, which reaches it as connected clients and stores. */
-export type GatewayConfig = Pick<Config, 'server' | 'database' | 'cache' | 'auth' | 'limits' | 'audit' | 'subscriptions'>;
+export type GatewayConfig = Pick<
+  Config,
+  'server' | 'database' | 'cache' | 'auth' | 'limits' | 'audit' | 'subscriptions'
+>;

@@ -4,7 +4,10 @@ import { ConnectionArgs } from '../graphql/pagination.js';
 
 @ArgsType()
 export class AuditTrailArgs extends ConnectionArgs {
-  @Field(() => String, { nullable: true, description: 'Only entries of this principal (`jwt:<subject>`, `api-key:<id>`, `anonymous`).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Only entries of this principal (`jwt:<subject>`, `api-key:<id>`, `anonymous`).',
+  })
   principal?: string | null;
 
   @Field(() => ID, { nullable: true, description: 'Only entries whose answer held this customer (its global id).' })

@@ -1,7 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { asInt, asIsoUtc } from '../db/sql-helpers.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow } from '../db/keyset.js';
+import {
+  keysetOrderBy,
+  keysetValue,
+  keysetWhere,
+  type ColumnOf,
+  type KeysetOrder,
+  type KeysetWindow,
+} from '../db/keyset.js';
 import type { Role } from '../auth/principal.js';
 
 /** One request that read customer-level data, as the gateway records it. */
@@ -38,7 +45,13 @@ export interface AuditFilter {
 }
 
 /** Newest first; entries of one instant in the order they were written. */
-export const auditOrder: KeysetOrder<ColumnOf<'audit_log', false>> = { column: 'occurred_at', direction: 'desc', nullable: false, valueType: 'timestamptz', idColumn: 'id' };
+export const auditOrder: KeysetOrder<ColumnOf<'audit_log', false>> = {
+  column: 'occurred_at',
+  direction: 'desc',
+  nullable: false,
+  valueType: 'timestamptz',
+  idColumn: 'id',
+};
 
 /** Writes a batch of entries in one statement. */
 export async function insertAuditEntries(db: Kysely<Database>, entries: readonly AuditEntry[]): Promise<void> {
@@ -67,7 +80,9 @@ function filtered(db: Kysely<Database>, filter: AuditFilter) {
   return db
     .selectFrom('audit_log')
     .$if(filter.principal !== undefined, (qb) => qb.where('principal', '=', filter.principal!))
-    .$if(filter.customerId !== undefined, (qb) => qb.where('customer_ids', '@>', sql<string[]>`ARRAY[${filter.customerId!}::bigint]`))
+    .$if(filter.customerId !== undefined, (qb) =>
+      qb.where('customer_ids', '@>', sql<string[]>`ARRAY[${filter.customerId!}::bigint]`),
+    )
     .$if(filter.since !== undefined, (qb) => qb.where('occurred_at', '>=', instant(filter.since!)))
     .$if(filter.until !== undefined, (qb) => qb.where('occurred_at', '<', instant(filter.until!)));
 }

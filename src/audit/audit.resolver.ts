@@ -19,7 +19,10 @@ export class AuditResolver {
     description:
       'The audit trail of customer-level reads, newest first. Entries are written in batches, about a second after their request. Needs the admin role; null with FORBIDDEN otherwise.',
   })
-  async auditTrail(@Args(() => AuditTrailArgs) args: AuditTrailArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<AuditEntry>> {
+  async auditTrail(
+    @Args(() => AuditTrailArgs) args: AuditTrailArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<AuditEntry>> {
     // The trail names customers and grows without the data version changing: a cached page would be stale
     // and would keep customer data in the shared cache.
     ctx.neverCache = true;
@@ -36,7 +39,10 @@ export class AuditResolver {
     const scope = `audit|${JSON.stringify(filter)}`;
     const request = toPageRequest(args, ctx.cursors, scope, auditOrder);
     // On the primary, where the trail is written: its entries are not data versions a replica is checked against.
-    const [rows, totalCount] = await Promise.all([findAuditPage(ctx.primary, filter, request), countAuditEntries(ctx.primary, filter)]);
+    const [rows, totalCount] = await Promise.all([
+      findAuditPage(ctx.primary, filter, request),
+      countAuditEntries(ctx.primary, filter),
+    ]);
     return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => AuditEntry.from(row)), totalCount };
   }
 }

@@ -25,7 +25,8 @@ function firstString(value: unknown): string | undefined {
  */
 export function credentialsFrom(headers: Record<string, unknown>, params: Record<string, unknown> = {}): Credentials {
   return {
-    authorization: firstString(params.authorization) ?? firstString(params.Authorization) ?? firstString(headers.authorization),
+    authorization:
+      firstString(params.authorization) ?? firstString(params.Authorization) ?? firstString(headers.authorization),
     apiKey: firstString(params['x-api-key']) ?? firstString(params.apiKey) ?? firstString(headers['x-api-key']),
   };
 }
@@ -68,7 +69,11 @@ function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | un
     // Looked up every time, known or not: a revocation takes effect at once.
     const record = await findActiveApiKey(db, key);
     if (!record) {
-      await Promise.all([refused.set(hash, true), accepted.delete(hash), clientAddress !== undefined && failures?.record(clientAddress)]);
+      await Promise.all([
+        refused.set(hash, true),
+        accepted.delete(hash),
+        clientAddress !== undefined && failures?.record(clientAddress),
+      ]);
       throw unknownKey();
     }
     await accepted.set(hash, true);
@@ -82,7 +87,11 @@ function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | un
  * anything else throws AuthenticationError, and a key from an address with too many failed lookups
  * TooManyFailedLookups.
  */
-export function createAuthenticator(config: Pick<AuthConfig, 'mode' | 'jwt'>, db: Kysely<Database>, failures?: FailedKeyLookups): Authenticate {
+export function createAuthenticator(
+  config: Pick<AuthConfig, 'mode' | 'jwt'>,
+  db: Kysely<Database>,
+  failures?: FailedKeyLookups,
+): Authenticate {
   if (config.mode !== 'required') return async () => ANONYMOUS;
   const { jwt } = config;
   const secret = jwt.secret ? new TextEncoder().encode(jwt.secret) : undefined;
@@ -108,7 +117,9 @@ export function createAuthenticator(config: Pick<AuthConfig, 'mode' | 'jwt'>, db
     // jose checks that `sub` is there, not that it names anybody: "" would make every such token one principal.
     const subject = payload.sub;
     if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
-      throw new AuthenticationError(`The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`);
+      throw new AuthenticationError(
+        `The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`,
+      );
     }
     const role = payload[roleClaim];
     if (!isRole(role)) throw new AuthenticationError(`The bearer token has no valid "${roleClaim}" claim`);

@@ -32,16 +32,23 @@ function passwordOf(url: string | undefined): string | undefined {
  * built-in CURSOR_SECRET anybody can sign cursors for this gateway, and with the compose file's database
  * password anybody who reaches PostgreSQL can log in. Returns the variables named.
  */
-export function warnAboutDefaultSecrets(config: Pick<Config, 'server' | 'auth' | 'database'>, logger: WarnLogger): string[] {
+export function warnAboutDefaultSecrets(
+  config: Pick<Config, 'server' | 'auth' | 'database'>,
+  logger: WarnLogger,
+): string[] {
   if (config.server.nodeEnv !== 'production') return [];
   const named: string[] = [];
   if (config.auth.cursorSecret === DEFAULT_CURSOR_SECRET) {
     named.push('CURSOR_SECRET');
-    logger.warn('CURSOR_SECRET is the built-in default, which anybody can read: set a random secret of 16+ characters, the same on every instance.');
+    logger.warn(
+      'CURSOR_SECRET is the built-in default, which anybody can read: set a random secret of 16+ characters, the same on every instance.',
+    );
   }
   if (passwordOf(config.database.postgres?.url) === COMPOSE_DATABASE_PASSWORD) {
     named.push('DATABASE_URL');
-    logger.warn('DATABASE_URL uses the password docker-compose.yml ships with, which anybody can read: give PostgreSQL a password of its own.');
+    logger.warn(
+      'DATABASE_URL uses the password docker-compose.yml ships with, which anybody can read: give PostgreSQL a password of its own.',
+    );
   }
   return named;
 }

@@ -25,7 +25,9 @@ export function hasRole(principal: Principal, required: Role): boolean {
 }
 
 function forbidden(required: Role): GraphQLError {
-  return new GraphQLError(`This field needs the ${required} role or higher`, { extensions: { code: ErrorCode.FORBIDDEN } });
+  return new GraphQLError(`This field needs the ${required} role or higher`, {
+    extensions: { code: ErrorCode.FORBIDDEN },
+  });
 }
 
 /** Throws FORBIDDEN (on the field being resolved) unless the caller has `required` or a higher role. */

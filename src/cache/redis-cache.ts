@@ -29,7 +29,10 @@ const backoff = (attempt: number) => Math.min(RECONNECT_BASE_MS * 2 ** attempt, 
  *   commands that time out, failover or not. The failover detector subscribes to +switch-master on the
  *   Sentinels and drops the connection when they promote another master, so that the next one goes to it.
  */
-function sentinelOptions(connection: Extract<RedisConnection, { kind: 'sentinel' }>, connectTimeout: number): RedisOptions {
+function sentinelOptions(
+  connection: Extract<RedisConnection, { kind: 'sentinel' }>,
+  connectTimeout: number,
+): RedisOptions {
   return {
     sentinels: connection.sentinels,
     name: connection.masterName,

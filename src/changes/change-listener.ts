@@ -204,7 +204,10 @@ export class ChangeListener {
         first = last = version;
       }
       runs.push(first === last ? String(first) : `${first}-${last}`);
-      key += runs.length <= LISTED_RUNS ? `+${runs.join('+')}` : `+${runs.length}#${createHash('sha256').update(runs.join('+')).digest('hex').slice(0, 16)}`;
+      key +=
+        runs.length <= LISTED_RUNS
+          ? `+${runs.join('+')}`
+          : `+${runs.length}#${createHash('sha256').update(runs.join('+')).digest('hex').slice(0, 16)}`;
     }
     const vouched = this.blindUpTo !== undefined && this.settled >= this.blindUpTo;
     return vouched ? key : `${key}@${this.instance}.${this.sessions}`;

@@ -12,7 +12,9 @@ const ROLLUPS_MIGRATION = '004_rollups';
 const config = loadConfig();
 const connection = config.database.postgres;
 if (!connection) {
-  console.error('DATABASE_URL is not set: point it at the PostgreSQL to migrate (the embedded database migrates itself on start).');
+  console.error(
+    'DATABASE_URL is not set: point it at the PostgreSQL to migrate (the embedded database migrates itself on start).',
+  );
   process.exit(2);
 }
 // One session: what a migration sets for its session (the report zone) holds for the files after it.

@@ -1,11 +1,25 @@
 import { parseArgs } from 'node:util';
 import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
-import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
+import {
+  consoleOutput,
+  count,
+  invokedDirectly,
+  rowsPerSecond,
+  type CommandOutput,
+  type OpenDatabase,
+} from './command.js';
 import { connectPostgres } from '../db/postgres-connector.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
 import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
-import { DEFAULT_DAYS, DEFAULT_SEED, MAX_DAYS, resolveSeedOptions, SeedOptionsError, type SeedOptions } from '../seed/seed-options.js';
+import {
+  DEFAULT_DAYS,
+  DEFAULT_SEED,
+  MAX_DAYS,
+  resolveSeedOptions,
+  SeedOptionsError,
+  type SeedOptions,
+} from '../seed/seed-options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -134,7 +148,9 @@ export async function runSeedCommand(
   }
   const { databaseUrl } = environment;
   if (!databaseUrl) {
-    output.err('seed: DATABASE_URL is not set; point it at the PostgreSQL to load, e.g. postgres://postgres@127.0.0.1:5432/marketpulse');
+    output.err(
+      'seed: DATABASE_URL is not set; point it at the PostgreSQL to load, e.g. postgres://postgres@127.0.0.1:5432/marketpulse',
+    );
     return EXIT_USAGE;
   }
 

@@ -37,7 +37,8 @@ export type AuthConfig = ReturnType<typeof authConfig>;
 /** What contradicts itself among the authentication variables. */
 export function authProblems(env: Partial<Parsed<typeof authVariables>>, given: (name: string) => boolean): string[] {
   const problems: string[] = [];
-  if (given('JWT_SECRET') && given('JWT_JWKS_URL')) problems.push('JWT_SECRET, JWT_JWKS_URL: set one of them, not both');
+  if (given('JWT_SECRET') && given('JWT_JWKS_URL'))
+    problems.push('JWT_SECRET, JWT_JWKS_URL: set one of them, not both');
   // A token from anybody's identity provider, or meant for another service, must not be accepted here.
   if ((given('JWT_SECRET') || given('JWT_JWKS_URL')) && !(env.JWT_ISSUER && env.JWT_AUDIENCE)) {
     problems.push('JWT_ISSUER, JWT_AUDIENCE: both are required when tokens are accepted (JWT_SECRET or JWT_JWKS_URL)');

@@ -99,7 +99,9 @@ export function redactConfig(config: Config): Record<string, unknown> {
         ...connection,
         ...(connection.kind === 'url' ? { url: maskPassword(connection.url) } : {}),
         ...(connection.password === undefined ? {} : { password: '[redacted]' }),
-        ...(connection.kind === 'sentinel' && connection.sentinelPassword !== undefined ? { sentinelPassword: '[redacted]' } : {}),
+        ...(connection.kind === 'sentinel' && connection.sentinelPassword !== undefined
+          ? { sentinelPassword: '[redacted]' }
+          : {}),
       },
     },
     auth: {

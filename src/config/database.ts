@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { isTimeZone, maskPassword, nonNegativeInt, optionalUrl, positiveInt, type Parsed, type Variables } from './variables.js';
+import {
+  isTimeZone,
+  maskPassword,
+  nonNegativeInt,
+  optionalUrl,
+  positiveInt,
+  type Parsed,
+  type Variables,
+} from './variables.js';
 
 const optionalPostgresUrl = optionalUrl.refine((url) => url === undefined || /^postgres(ql)?:/.test(url), {
   message: 'must be a postgres:// or postgresql:// URL',
@@ -10,11 +18,19 @@ const postgresUrlList = z
   .string()
   .optional()
   .transform((value, context) => {
-    const entries = (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    const entries = (value ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
     const malformed = entries.filter((entry) => !/^postgres(ql)?:\/\/./.test(entry) || !URL.canParse(entry));
     if (malformed.length > 0) {
-      const shown = malformed.map((entry) => `'${URL.canParse(entry) ? maskPassword(entry) : entry.replace(/:[^:@/]*@/, ':***@')}'`);
-      context.addIssue({ code: 'custom', message: `must be a comma-separated list of postgres:// or postgresql:// URLs; not one: ${shown.join(', ')}` });
+      const shown = malformed.map(
+        (entry) => `'${URL.canParse(entry) ? maskPassword(entry) : entry.replace(/:[^:@/]*@/, ':***@')}'`,
+      );
+      context.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated list of postgres:// or postgresql:// URLs; not one: ${shown.join(', ')}`,
+      });
       return z.NEVER;
     }
     return entries;
@@ -94,10 +110,14 @@ export type DatabaseConfig = ReturnType<typeof databaseConfig>;
 export function databaseProblems(given: (name: string) => boolean): string[] {
   const problems: string[] = [];
   if (given('DATABASE_DIRECT_URL') && !given('DATABASE_URL')) {
-    problems.push('DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)');
+    problems.push(
+      'DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)',
+    );
   }
   if (given('DATABASE_READ_URL') && !given('DATABASE_URL')) {
-    problems.push('DATABASE_READ_URL: only used with DATABASE_URL, which is not set (the embedded database has no replicas)');
+    problems.push(
+      'DATABASE_READ_URL: only used with DATABASE_URL, which is not set (the embedded database has no replicas)',
+    );
   }
   return problems;
 }

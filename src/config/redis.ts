@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { optionalBoolean, optionalNonNegativeInt, optionalSecret, optionalText, optionalUrl, positiveInt, type Parsed, type Variables } from './variables.js';
+import {
+  optionalBoolean,
+  optionalNonNegativeInt,
+  optionalSecret,
+  optionalText,
+  optionalUrl,
+  positiveInt,
+  type Parsed,
+  type Variables,
+} from './variables.js';
 
 export interface RedisAddress {
   host: string;
@@ -20,11 +29,17 @@ const sentinelList = z
   .string()
   .optional()
   .transform((value, context) => {
-    const entries = (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    const entries = (value ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
     const addresses = entries.map(parseHostPort);
     const malformed = entries.filter((_, i) => addresses[i] === undefined);
     if (malformed.length > 0) {
-      context.addIssue({ code: 'custom', message: `must be a comma-separated list of host:port; not host:port: ${malformed.map((m) => `'${m}'`).join(', ')}` });
+      context.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated list of host:port; not host:port: ${malformed.map((m) => `'${m}'`).join(', ')}`,
+      });
       return z.NEVER;
     }
     return addresses as RedisAddress[];
@@ -32,7 +47,9 @@ const sentinelList = z
 
 /** Redis, shared by the response cache and the rate budgets: by URL, or through Sentinel. */
 export const redisVariables = {
-  REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), { message: 'must be a redis:// or rediss:// URL' }),
+  REDIS_URL: optionalUrl.refine((url) => url === undefined || /^rediss?:/.test(url), {
+    message: 'must be a redis:// or rediss:// URL',
+  }),
   // Redis through Sentinel, instead of REDIS_URL: the Sentinels' addresses and the name they monitor the master under.
   REDIS_SENTINELS: sentinelList,
   REDIS_SENTINEL_NAME: optionalText,
@@ -81,7 +98,12 @@ function redisConnection(env: Parsed<typeof redisVariables>): RedisConnection | 
     };
   }
   if (env.REDIS_URL) {
-    return { kind: 'url', url: env.REDIS_URL, ...credentials, ...(env.REDIS_DB === undefined ? {} : { db: env.REDIS_DB }) };
+    return {
+      kind: 'url',
+      url: env.REDIS_URL,
+      ...credentials,
+      ...(env.REDIS_DB === undefined ? {} : { db: env.REDIS_DB }),
+    };
   }
   return undefined;
 }
@@ -103,7 +125,9 @@ export function redisProblems(env: Partial<Parsed<typeof redisVariables>>, given
   const url = given('REDIS_URL');
   if (url && sentinels) problems.push('REDIS_URL, REDIS_SENTINELS: set one of them, not both');
   if (sentinels && !given('REDIS_SENTINEL_NAME')) {
-    problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the Sentinels monitor the master under)');
+    problems.push(
+      'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the Sentinels monitor the master under)',
+    );
   }
   if (!sentinels) {
     for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
@@ -126,14 +150,17 @@ export function redisProblems(env: Partial<Parsed<typeof redisVariables>>, given
     const parsed = new URL(env.REDIS_URL);
     const urlHasCredentials = parsed.username !== '' || parsed.password !== '' || parsed.searchParams.has('password');
     for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
-      if (given(name) && urlHasCredentials) problems.push(`${name}: REDIS_URL carries credentials already; give them in one place`);
+      if (given(name) && urlHasCredentials)
+        problems.push(`${name}: REDIS_URL carries credentials already; give them in one place`);
     }
     if (given('REDIS_DB') && (parsed.pathname.length > 1 || parsed.searchParams.has('db'))) {
       problems.push('REDIS_DB: REDIS_URL names a database already (its path)');
     }
     const urlTls = parsed.protocol === 'rediss:';
     if (env.REDIS_TLS !== undefined && env.REDIS_TLS !== urlTls) {
-      problems.push(`REDIS_TLS: is ${env.REDIS_TLS} but REDIS_URL is ${parsed.protocol}//; with a URL its scheme decides (rediss:// for TLS)`);
+      problems.push(
+        `REDIS_TLS: is ${env.REDIS_TLS} but REDIS_URL is ${parsed.protocol}//; with a URL its scheme decides (rediss:// for TLS)`,
+      );
     }
   }
   return problems;

@@ -12,10 +12,16 @@ import { withTimeout } from './timeouts.js';
  * PGlite is a single session, which reports in the database's zone like any other; PGlite does not apply the
  * database's settings when it starts, so the zone is taken from the database here (once migrated).
  */
-export async function openEmbedded(dataDir: string | undefined, options: Pick<DatabaseOptions, 'onQuery' | 'onError'> = {}): Promise<DatabaseHandle> {
+export async function openEmbedded(
+  dataDir: string | undefined,
+  options: Pick<DatabaseOptions, 'onQuery' | 'onError'> = {},
+): Promise<DatabaseHandle> {
   // Loaded on demand: kysely-pglite pulls in a code generator that costs seconds to import, and a gateway on
   // a real PostgreSQL never needs either package.
-  const [{ PGlite }, { pgliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-dialect.js')]);
+  const [{ PGlite }, { pgliteDialect }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('./pglite-dialect.js'),
+  ]);
   const parsers = Object.fromEntries([...KEEP_AS_TEXT].map((oid) => [oid, identity]));
   const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), parsers });
   await client.exec(`DO $$ BEGIN

@@ -77,7 +77,8 @@ export class ReportZoneCheck {
 
   private settle(zone: DatabaseReportZone): ZoneVerdict {
     const reason = zoneMismatch(this.expected, zone);
-    const next: ZoneVerdict = reason === undefined ? { state: 'matching', zone } : { state: 'mismatched', zone, reason };
+    const next: ZoneVerdict =
+      reason === undefined ? { state: 'matching', zone } : { state: 'mismatched', zone, reason };
     const before = this.verdict;
     this.verdict = next;
     if (next.state === 'mismatched' && (before.state !== 'mismatched' || before.reason !== next.reason)) {

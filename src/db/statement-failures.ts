@@ -20,5 +20,8 @@ export class StatementTimeoutError extends Error {
 export function isSessionLost(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
-  return error instanceof Error && /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message);
+  return (
+    error instanceof Error &&
+    /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message)
+  );
 }

@@ -76,7 +76,8 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): S
     try {
       return await run();
     } catch (error) {
-      if (cancelled && (error as { code?: unknown }).code === QUERY_CANCELED) throw new StatementTimeoutError(cancelAfterMs, { cause: error });
+      if (cancelled && (error as { code?: unknown }).code === QUERY_CANCELED)
+        throw new StatementTimeoutError(cancelAfterMs, { cause: error });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -108,7 +109,8 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): S
           // Parameterless statements (scripts, DDL, BEGIN and COMMIT) go by the simple protocol, as they are.
           if (values.length === 0) return watch(timed(name, () => cancelling(client, () => client.query(text))));
           const found = requestLabel?.();
-          const label = found !== undefined && LABEL.test(found) && client.getTransactionStatus() === 'I' ? found : undefined;
+          const label =
+            found !== undefined && LABEL.test(found) && client.getTransactionStatus() === 'I' ? found : undefined;
           const config: pg.QueryConfig = preparedStatements
             ? { name, text, values }
             : { text: label === undefined ? text : `/* request ${label} */ ${text}`, values };

@@ -8,7 +8,8 @@ import { ROLES, isRole, requireRole, type Role } from '../auth/principal.js';
  */
 export const authChecker: AuthChecker<GraphQLContext> = ({ context }, roles) => {
   const listed = roles.filter(isRole);
-  const lowest: Role = listed.length === 0 ? 'viewer' : listed.reduce((a, b) => (ROLES.indexOf(a) <= ROLES.indexOf(b) ? a : b));
+  const lowest: Role =
+    listed.length === 0 ? 'viewer' : listed.reduce((a, b) => (ROLES.indexOf(a) <= ROLES.indexOf(b) ? a : b));
   requireRole(context.principal, lowest);
   return true;
 };

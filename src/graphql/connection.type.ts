@@ -10,12 +10,18 @@ registerEnumType(OrderDirection, {
   valuesConfig: { ASC: { description: 'Smallest first.' }, DESC: { description: 'Largest first.' } },
 });
 
-@ObjectType({ description: 'Relay page information: whether more edges exist on either side, and the cursors at both ends.' })
+@ObjectType({
+  description: 'Relay page information: whether more edges exist on either side, and the cursors at both ends.',
+})
 export class PageInfo {
-  @Field(() => Boolean, { description: 'True when edges follow this page; continue with `first` and `after: endCursor`.' })
+  @Field(() => Boolean, {
+    description: 'True when edges follow this page; continue with `first` and `after: endCursor`.',
+  })
   hasNextPage!: boolean;
 
-  @Field(() => Boolean, { description: 'True when edges precede this page; continue with `last` and `before: startCursor`.' })
+  @Field(() => Boolean, {
+    description: 'True when edges precede this page; continue with `last` and `before: startCursor`.',
+  })
   hasPreviousPage!: boolean;
 
   @Field(() => String, { nullable: true, description: 'Cursor of the first edge, null on an empty page.' })

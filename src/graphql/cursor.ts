@@ -28,7 +28,10 @@ export class CursorCodec {
   }
 
   encode(scope: string, position: KeysetPosition): string {
-    const body = Buffer.from(JSON.stringify({ s: this.tag(scope), v: position.value, i: position.id }), 'utf8').toString('base64url');
+    const body = Buffer.from(
+      JSON.stringify({ s: this.tag(scope), v: position.value, i: position.id }),
+      'utf8',
+    ).toString('base64url');
     return `${body}.${this.sign(body)}`;
   }
 
@@ -38,7 +41,13 @@ export class CursorCodec {
     const [body, signature, extra] = cursor.split('.');
     const expected = body ? Buffer.from(this.sign(body)) : undefined;
     const given = Buffer.from(signature ?? '');
-    if (!body || !expected || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (
+      !body ||
+      !expected ||
+      extra !== undefined ||
+      given.length !== expected.length ||
+      !timingSafeEqual(given, expected)
+    ) {
       throw invalidCursor(argument);
     }
     let parsed: unknown;
@@ -52,7 +61,10 @@ export class CursorCodec {
       throw invalidCursor(argument);
     }
     if (s !== this.tag(scope)) {
-      throw badInput(argument, 'belongs to another ordering or filter; request the first page again with the new arguments');
+      throw badInput(
+        argument,
+        'belongs to another ordering or filter; request the first page again with the new arguments',
+      );
     }
     return { value: v, id: i };
   }

@@ -16,7 +16,9 @@ export interface CustomerAccessRecord {
  * `readsEvenWhenEmpty`: asking the field is a customer-level read even when no customer comes back
  * (an empty page, an unknown id); `node` only counts when it returns a customer.
  */
-export function RecordCustomerAccess(readsEvenWhenEmpty = true): MiddlewareFn<{ customerAccess: CustomerAccessRecord }> {
+export function RecordCustomerAccess(
+  readsEvenWhenEmpty = true,
+): MiddlewareFn<{ customerAccess: CustomerAccessRecord }> {
   return async ({ context }, next) => {
     const result: unknown = await next();
     context.customerAccess.record(result, readsEvenWhenEmpty);

@@ -82,7 +82,10 @@ export function selectsIntrospection(document: DocumentNode, operation: Operatio
     selectionSet.selections.some((selection) => {
       switch (selection.kind) {
         case Kind.FIELD:
-          return INTROSPECTION_FIELDS.has(selection.name.value) || (selection.selectionSet !== undefined && selects(selection.selectionSet));
+          return (
+            INTROSPECTION_FIELDS.has(selection.name.value) ||
+            (selection.selectionSet !== undefined && selects(selection.selectionSet))
+          );
         case Kind.INLINE_FRAGMENT:
           return selects(selection.selectionSet);
         case Kind.FRAGMENT_SPREAD: {
@@ -126,7 +129,8 @@ export function introspectionPlugin(rule: IntrospectionRule): ApolloServerPlugin
         async willSendResponse({ response }) {
           if (allowed || response.body.kind !== 'single') return;
           const result = response.body.singleResult;
-          if (result.errors?.some((error) => SUGGESTION.test(error.message))) result.errors = result.errors.map(withoutSuggestion);
+          if (result.errors?.some((error) => SUGGESTION.test(error.message)))
+            result.errors = result.errors.map(withoutSuggestion);
         },
       };
     },

@@ -8,16 +8,28 @@ export const MAX_PAGE_SIZE = 100;
 
 @ArgsType()
 export class ConnectionArgs {
-  @Field(() => Int, { nullable: true, description: `Page forward: at most this many edges (0 to ${MAX_PAGE_SIZE}) after \`after\`. Default ${DEFAULT_PAGE_SIZE} when neither \`first\` nor \`last\` is given.` })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Page forward: at most this many edges (0 to ${MAX_PAGE_SIZE}) after \`after\`. Default ${DEFAULT_PAGE_SIZE} when neither \`first\` nor \`last\` is given.`,
+  })
   first?: number | null;
 
-  @Field(() => String, { nullable: true, description: 'Cursor (an `endCursor` or edge `cursor`) to continue forward from.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Cursor (an `endCursor` or edge `cursor`) to continue forward from.',
+  })
   after?: string | null;
 
-  @Field(() => Int, { nullable: true, description: `Page backward: at most this many edges (0 to ${MAX_PAGE_SIZE}) before \`before\`.` })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Page backward: at most this many edges (0 to ${MAX_PAGE_SIZE}) before \`before\`.`,
+  })
   last?: number | null;
 
-  @Field(() => String, { nullable: true, description: 'Cursor (a `startCursor` or edge `cursor`) to continue backward from.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Cursor (a `startCursor` or edge `cursor`) to continue backward from.',
+  })
   before?: string | null;
 }
 
@@ -28,18 +40,27 @@ export interface PageRequest extends KeysetWindow {
 }
 
 function checkSize(argument: string, value: number) {
-  if (value < 0 || value > MAX_PAGE_SIZE) throw badInput(argument, `must be between 0 and ${MAX_PAGE_SIZE}; got ${value}`);
+  if (value < 0 || value > MAX_PAGE_SIZE)
+    throw badInput(argument, `must be between 0 and ${MAX_PAGE_SIZE}; got ${value}`);
 }
 
 /**
  * Validates the Relay arguments and decodes their cursors for an ordering/filter `scope`; a position that
  * cannot be one of `order`'s is refused like a tampered cursor.
  */
-export function toPageRequest(args: ConnectionArgs, codec: CursorCodec, scope: string, order: KeysetOrder): PageRequest {
+export function toPageRequest(
+  args: ConnectionArgs,
+  codec: CursorCodec,
+  scope: string,
+  order: KeysetOrder,
+): PageRequest {
   const { first, after, last, before } = args;
-  if (first != null && last != null) throw badInput('last', 'cannot be combined with "first"; page with first/after or last/before');
-  if (last != null && after != null) throw badInput('after', 'pages forward and cannot be combined with "last"; use "before"');
-  if (first != null && before != null) throw badInput('before', 'pages backward and cannot be combined with "first"; use "after"');
+  if (first != null && last != null)
+    throw badInput('last', 'cannot be combined with "first"; page with first/after or last/before');
+  if (last != null && after != null)
+    throw badInput('after', 'pages forward and cannot be combined with "last"; use "before"');
+  if (first != null && before != null)
+    throw badInput('before', 'pages backward and cannot be combined with "first"; use "after"');
   if (first != null) checkSize('first', first);
   if (last != null) checkSize('last', last);
   const backward = last != null || (first == null && before != null);

@@ -40,7 +40,8 @@ async function sourceOf(body: Record<string, unknown>, caching: ResponseCaching)
   if (persisted === undefined) return typeof query === 'string' ? query : undefined;
   // A registration (query and hash) must have its hash checked by Apollo; a bare hash is served from this
   // process's copy, which holds only queries Apollo has checked.
-  if (query != null || !isRecord(persisted) || persisted.version !== 1 || typeof persisted.sha256Hash !== 'string') return undefined;
+  if (query != null || !isRecord(persisted) || persisted.version !== 1 || typeof persisted.sha256Hash !== 'string')
+    return undefined;
   return caching.localPersistedQueries.get(`${PERSISTED_QUERY_PREFIX}${persisted.sha256Hash}`);
 }
 
@@ -56,39 +57,40 @@ export interface CacheHitShortcutOptions {
 export const cacheHitShortcutPlugin = fp<CacheHitShortcutOptions>(
   (app, { caching, graphqlPath }, done) => {
     app.addHook('preHandler', async function answerFromCache(request: FastifyRequest, reply: FastifyReply) {
-    if (request.method !== 'POST' || request.routeOptions.url !== graphqlPath || !caching.cache.hearsChanges()) return;
-    const body = request.body;
-    if (!isRecord(body)) return;
-    const { operationName, variables } = body;
-    if (operationName != null && typeof operationName !== 'string') return;
-    if (variables != null && !isRecord(variables)) return;
-    const type = responseMediaType(request.headers.accept);
-    if (!type) return;
-    const source = await sourceOf(body, caching);
-    if (source === undefined) return;
+      if (request.method !== 'POST' || request.routeOptions.url !== graphqlPath || !caching.cache.hearsChanges())
+        return;
+      const body = request.body;
+      if (!isRecord(body)) return;
+      const { operationName, variables } = body;
+      if (operationName != null && typeof operationName !== 'string') return;
+      if (variables != null && !isRecord(variables)) return;
+      const type = responseMediaType(request.headers.accept);
+      if (!type) return;
+      const source = await sourceOf(body, caching);
+      if (source === undefined) return;
 
-    const dataVersion = caching.cache.dataVersion();
-    const keyContext = caching.keyContext(app.principalOf(request), dataVersion);
-    const key = responseCacheKey(source, operationName ?? null, variables ?? {}, keyContext);
-    const stored = await caching.answers.get(key);
-    if (stored === undefined) {
-      caching.lookedUp.set(body, { key, source, dataVersion });
-      return;
-    }
-    const answer = splitStoredAnswer(stored);
-    if (!answer) return;
+      const dataVersion = caching.cache.dataVersion();
+      const keyContext = caching.keyContext(app.principalOf(request), dataVersion);
+      const key = responseCacheKey(source, operationName ?? null, variables ?? {}, keyContext);
+      const stored = await caching.answers.get(key);
+      if (stored === undefined) {
+        caching.lookedUp.set(body, { key, source, dataVersion });
+        return;
+      }
+      const answer = splitStoredAnswer(stored);
+      if (!answer) return;
 
-    const age = Math.max(0, Math.round((Date.now() - answer.cacheTime) / 1000));
-    void reply
-      .code(200)
-      .header('content-type', type)
-      .header('cache-control', 'no-store')
-      .header('x-cache', 'HIT')
-      .header('age', String(age));
-    // The same bytes Apollo would send: data, then extensions.cache as the freshness plugin writes it.
-    const freshness = `{"hit":true,"ageSeconds":${age},"dataVersion":${JSON.stringify(dataVersion)}}`;
-    return reply.send(`{"data":${answer.data},"extensions":{"cache":${freshness}}}\n`);
-  });
+      const age = Math.max(0, Math.round((Date.now() - answer.cacheTime) / 1000));
+      void reply
+        .code(200)
+        .header('content-type', type)
+        .header('cache-control', 'no-store')
+        .header('x-cache', 'HIT')
+        .header('age', String(age));
+      // The same bytes Apollo would send: data, then extensions.cache as the freshness plugin writes it.
+      const freshness = `{"hit":true,"ageSeconds":${age},"dataVersion":${JSON.stringify(dataVersion)}}`;
+      return reply.send(`{"data":${answer.data},"extensions":{"cache":${freshness}}}\n`);
+    });
     done();
   },
   { name: 'marketpulse-cache-hit-shortcut', dependencies: ['marketpulse-auth'] },

@@ -33,7 +33,11 @@ export function responseMediaType(accept: string | undefined): string | null {
   if (!accept) return JSON_TYPE;
   let type = typeByAccept.get(accept);
   if (type === undefined) {
-    const preferred = new Negotiator({ headers: { accept } }).mediaType([JSON_TYPE, GRAPHQL_RESPONSE_TYPE, CALLBACK_TYPE]);
+    const preferred = new Negotiator({ headers: { accept } }).mediaType([
+      JSON_TYPE,
+      GRAPHQL_RESPONSE_TYPE,
+      CALLBACK_TYPE,
+    ]);
     type = preferred === JSON_TYPE || preferred === GRAPHQL_RESPONSE_TYPE ? preferred : null;
     if (typeByAccept.size >= MAX_ACCEPT_VALUES) typeByAccept.clear();
     typeByAccept.set(accept, type);
@@ -66,6 +70,11 @@ export function sendGraphQLError(
 }
 
 /** Refuses a request's document before Apollo parses it, with the status GraphQL over HTTP asks for. */
-export function sendRefusedDocument(reply: FastifyReply, code: string, message: string, extensions: Record<string, unknown> = {}): FastifyReply {
+export function sendRefusedDocument(
+  reply: FastifyReply,
+  code: string,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): FastifyReply {
   return sendGraphQLError(reply, refusedDocumentStatus(reply.request.headers.accept), code, message, extensions);
 }

@@ -44,7 +44,12 @@ function registerHttpLimits(app: FastifyInstance, path: string, limits: QueryLim
   app.addHook('preValidation', (request, reply, done) => {
     if (request.routeOptions.url !== path) return done();
     if (Array.isArray(request.body)) {
-      sendGraphQLError(reply, 400, ErrorCode.BATCHING_NOT_SUPPORTED, 'Batched requests are not supported; send one operation per request');
+      sendGraphQLError(
+        reply,
+        400,
+        ErrorCode.BATCHING_NOT_SUPPORTED,
+        'Batched requests are not supported; send one operation per request',
+      );
       return;
     }
     const query = queryOf(request);

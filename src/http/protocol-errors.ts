@@ -35,7 +35,12 @@ function registerProtocolErrors(app: FastifyInstance, graphqlPath: string, limit
     if (request.routeOptions.url !== graphqlPath) throw error;
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendGraphQLError(reply, 413, ErrorCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`);
+      return sendGraphQLError(
+        reply,
+        413,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        `Request body is larger than ${limits.maxBodyBytes} bytes`,
+      );
     }
     if (status >= 400 && status < 500) return sendGraphQLError(reply, status, ErrorCode.BAD_REQUEST, error.message);
     request.log.error({ err: error }, 'unexpected error while handling a request');
@@ -50,7 +55,12 @@ function registerProtocolErrors(app: FastifyInstance, graphqlPath: string, limit
     const persisted = isRecord(extensions) ? extensions.persistedQuery : undefined;
     if (!isRecord(persisted) || persisted.sha256Hash === undefined) return done();
     if (typeof persisted.sha256Hash !== 'string' || !SHA256_HEX.test(persisted.sha256Hash)) {
-      sendGraphQLError(reply, 400, ErrorCode.BAD_REQUEST, 'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits');
+      sendGraphQLError(
+        reply,
+        400,
+        ErrorCode.BAD_REQUEST,
+        'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits',
+      );
       return;
     }
     done();
@@ -58,9 +68,16 @@ function registerProtocolErrors(app: FastifyInstance, graphqlPath: string, limit
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0];
     if (path !== graphqlPath) {
-      return reply.code(404).send({ message: `Route ${request.method}:${request.url} not found`, error: 'Not Found', statusCode: 404 });
+      return reply
+        .code(404)
+        .send({ message: `Route ${request.method}:${request.url} not found`, error: 'Not Found', statusCode: 404 });
     }
-    return sendGraphQLError(reply.header('allow', 'GET, POST'), 405, ErrorCode.BAD_REQUEST, `${request.method} is not supported here: send GraphQL requests with GET or POST`);
+    return sendGraphQLError(
+      reply.header('allow', 'GET, POST'),
+      405,
+      ErrorCode.BAD_REQUEST,
+      `${request.method} is not supported here: send GraphQL requests with GET or POST`,
+    );
   });
 }
 

@@ -1,7 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '../errors/error-codes.js';
-import { rateLimitedError, rateLimitedMessage, rateLimitHeaders, secondsUntil, type RateBudget, type RateLimitState } from '../limits/rate-limit.js';
+import {
+  rateLimitedError,
+  rateLimitedMessage,
+  rateLimitHeaders,
+  secondsUntil,
+  type RateBudget,
+  type RateLimitState,
+} from '../limits/rate-limit.js';
 import { guardOf, type GuardedRoute } from './guarded-route.js';
 
 declare module 'fastify' {
@@ -50,9 +57,15 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       const state = await budget.charge(keyOf(request), 1);
       request.rateLimit = state;
       if (state.limited) {
-        return route.refuse(reply.header('cache-control', 'no-store'), 429, ErrorCode.RATE_LIMITED, rateLimitedMessage(state), {
-          retryAfterSeconds: secondsUntil(state.res),
-        });
+        return route.refuse(
+          reply.header('cache-control', 'no-store'),
+          429,
+          ErrorCode.RATE_LIMITED,
+          rateLimitedMessage(state),
+          {
+            retryAfterSeconds: secondsUntil(state.res),
+          },
+        );
       }
     });
 

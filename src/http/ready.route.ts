@@ -47,7 +47,9 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
       return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
     }
     if (pending.length > 0) {
-      return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
+      return reply
+        .code(503)
+        .send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
     }
     if (options.reportZone) {
       let verdict;
@@ -58,8 +60,21 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
         return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
       }
       if (verdict.state === 'mismatched') {
-        const reportTimezone = { gateway: options.reportZone.expected, database: verdict.zone.rollups, sessions: verdict.zone.sessions };
-        return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'current', reportTimezone, reason: verdict.reason, ...cacheField });
+        const reportTimezone = {
+          gateway: options.reportZone.expected,
+          database: verdict.zone.rollups,
+          sessions: verdict.zone.sessions,
+        };
+        return reply
+          .code(503)
+          .send({
+            status: 'unavailable',
+            database: 'up',
+            migrations: 'current',
+            reportTimezone,
+            reason: verdict.reason,
+            ...cacheField,
+          });
       }
     }
     const replicas = await replicaStatus;

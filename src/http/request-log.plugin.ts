@@ -98,21 +98,25 @@ function registerRequestObservation(app: FastifyInstance, graphqlPath: string): 
 
   app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const record = request.observation?.record;
-    if (request.routeOptions.url === graphqlPath && record) record.operation = operationNameOf(request.body, request.query);
+    if (request.routeOptions.url === graphqlPath && record)
+      record.operation = operationNameOf(request.body, request.query);
     if (record) requestContext.run(record, done);
     else done();
   });
 
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
-    const record = request.observation?.record;
-    // Cheap test first: successful answers, the common case, are passed on untouched.
-    if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return done(null, payload);
-    if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
-    const tagged = tagErrors(payload, record.requestId);
-    if (!tagged) return done(null, payload);
-    record.errorCodes = tagged.codes;
-    done(null, tagged.payload);
-  });
+  app.addHook(
+    'onSend',
+    (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+      const record = request.observation?.record;
+      // Cheap test first: successful answers, the common case, are passed on untouched.
+      if (!record || typeof payload !== 'string' || !/"errors?"/.test(payload)) return done(null, payload);
+      if (!/json/.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
+      const tagged = tagErrors(payload, record.requestId);
+      if (!tagged) return done(null, payload);
+      record.errorCodes = tagged.codes;
+      done(null, tagged.payload);
+    },
+  );
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     finish(request, reply, false);
@@ -120,7 +124,13 @@ function registerRequestObservation(app: FastifyInstance, graphqlPath: string): 
   });
 }
 
-function logRequest(request: FastifyRequest, reply: FastifyReply, record: RequestRecord, cache: unknown, aborted: boolean): void {
+function logRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  record: RequestRecord,
+  cache: unknown,
+  aborted: boolean,
+): void {
   request.log.info(
     {
       method: request.method,

@@ -7,7 +7,9 @@ import { RETRYABLE_CODES } from '../graphql/errors.js';
  * such errors SERVICE_UNAVAILABLE or QUERY_TIMEOUT.
  * Doing it here, once per response, spares every field a middleware wrapper.
  */
-export function serviceUnavailableStatusPlugin<Context extends object>(retryAfterSeconds = 5): ApolloServerPlugin<Context> {
+export function serviceUnavailableStatusPlugin<Context extends object>(
+  retryAfterSeconds = 5,
+): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {

@@ -1,6 +1,12 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/database.js';
-import { createPlaceholderCustomers, createPlaceholderProducts, findCustomerIds, findProductIds, upsertTransactions } from './ingest.repository.js';
+import {
+  createPlaceholderCustomers,
+  createPlaceholderProducts,
+  findCustomerIds,
+  findProductIds,
+  upsertTransactions,
+} from './ingest.repository.js';
 import type { RejectedRow, TransactionRow } from './transaction-row.js';
 
 export interface IngestOptions {
@@ -107,9 +113,15 @@ export async function ingestTransactions(
     const good: TransactionRow[] = [];
     for (const row of rows) {
       if (missingCustomers.has(row.customerId)) {
-        summary.rejected.push({ line: row.line, reason: `customer_id ${row.customerId} is not a known customer (--create-missing would create it)` });
+        summary.rejected.push({
+          line: row.line,
+          reason: `customer_id ${row.customerId} is not a known customer (--create-missing would create it)`,
+        });
       } else if (missingProducts.has(row.productId)) {
-        summary.rejected.push({ line: row.line, reason: `product_id ${row.productId} is not a known product (--create-missing would create it)` });
+        summary.rejected.push({
+          line: row.line,
+          reason: `product_id ${row.productId} is not a known product (--create-missing would create it)`,
+        });
       } else {
         good.push(row);
       }

@@ -19,7 +19,11 @@ import { stableJson } from '../graphql/stable-json.js';
 // and last day: its cost is reused only while those are the same.
 
 /** Whether the estimators read this argument of this field (query-limits.ts decides, with revenue.cost.ts). */
-export type CostArgumentTest = (parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>, argument: string) => boolean;
+export type CostArgumentTest = (
+  parent: GraphQLNamedType,
+  field: GraphQLField<unknown, unknown>,
+  argument: string,
+) => boolean;
 
 /** A cost and, when it depends on them, the data bounds it was worked out with. */
 interface Remembered {
@@ -41,7 +45,11 @@ const sameBounds = (a: DataBounds | undefined, b: DataBounds | undefined) =>
   a === b || (a !== undefined && b !== undefined && a.firstDay === b.firstDay && a.lastDay === b.lastDay);
 
 /** The variables of `document` whose values can change its cost. */
-export function costVariables(schema: GraphQLSchema, document: DocumentNode, isCostArgument: CostArgumentTest): string[] {
+export function costVariables(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  isCostArgument: CostArgumentTest,
+): string[] {
   const typeInfo = new TypeInfo(schema);
   const names = new Set<string>();
   visit(
@@ -50,7 +58,8 @@ export function costVariables(schema: GraphQLSchema, document: DocumentNode, isC
       Argument(argument) {
         const field = typeInfo.getFieldDef();
         const parent = typeInfo.getParentType();
-        const counts = typeInfo.getDirective() !== null || (field && parent && isCostArgument(parent, field, argument.name.value));
+        const counts =
+          typeInfo.getDirective() !== null || (field && parent && isCostArgument(parent, field, argument.name.value));
         if (counts) {
           visit(argument.value, {
             Variable(variable) {
@@ -83,7 +92,11 @@ export class CostMemo {
    * Where the cost of this pricing is kept, or undefined the first time the document is seen. `variables` are
    * the coerced values (defaults applied), so `first: 20` and a `$first` defaulting to 20 share one entry.
    */
-  slot(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): CostSlot | undefined {
+  slot(
+    document: DocumentNode,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+  ): CostSlot | undefined {
     const costs = this.documents.get(document);
     if (!costs) {
       this.documents.set(document, { costs: new Map() });

@@ -82,15 +82,21 @@ function fragmentShape(document: DocumentNode): FragmentShape {
  * refused before it is walked.
  */
 function maxDepthRule(maxDepth: number): ValidationRule {
-  const depthRule = depthLimit(maxDepth) as (context: Pick<ValidationContext, 'getDocument' | 'reportError'>) => unknown;
+  const depthRule = depthLimit(maxDepth) as (
+    context: Pick<ValidationContext, 'getDocument' | 'reportError'>,
+  ) => unknown;
   return (context: ValidationContext): ASTVisitor => {
     const document = context.getDocument();
     const shape = fragmentShape(document);
     if (shape === 'too-large') {
       context.reportError(
-        limitError(ErrorCode.QUERY_TOO_COMPLEX, `Query's fragments expand to more than ${MAX_FRAGMENT_EXPANSION} selections`, {
-          maxExpandedSelections: MAX_FRAGMENT_EXPANSION,
-        }),
+        limitError(
+          ErrorCode.QUERY_TOO_COMPLEX,
+          `Query's fragments expand to more than ${MAX_FRAGMENT_EXPANSION} selections`,
+          {
+            maxExpandedSelections: MAX_FRAGMENT_EXPANSION,
+          },
+        ),
       );
     } else if (shape === 'sound') {
       let reported = false;
@@ -101,7 +107,9 @@ function maxDepthRule(maxDepth: number): ValidationRule {
           if (reported) return;
           reported = true;
           context.reportError(
-            limitError(ErrorCode.QUERY_TOO_DEEP, `Query is nested more than ${maxDepth} levels below its root fields`, { maxDepth }),
+            limitError(ErrorCode.QUERY_TOO_DEEP, `Query is nested more than ${maxDepth} levels below its root fields`, {
+              maxDepth,
+            }),
           );
         },
       });
@@ -123,13 +131,19 @@ function countingRule(counts: (node: ASTNode) => boolean, max: number, code: str
           if (counts(node)) seen++;
         },
       });
-      if (seen > max) context.reportError(limitError(code, `Query has ${seen} ${what}; at most ${max} are allowed`, { max }));
+      if (seen > max)
+        context.reportError(limitError(code, `Query has ${seen} ${what}; at most ${max} are allowed`, { max }));
     },
   });
 }
 
 const maxAliasesRule = (max: number) =>
-  countingRule((node) => node.kind === Kind.FIELD && node.alias !== undefined, max, ErrorCode.TOO_MANY_ALIASES, 'aliases');
+  countingRule(
+    (node) => node.kind === Kind.FIELD && node.alias !== undefined,
+    max,
+    ErrorCode.TOO_MANY_ALIASES,
+    'aliases',
+  );
 
 const maxDirectivesRule = (max: number) =>
   countingRule((node) => node.kind === Kind.DIRECTIVE, max, ErrorCode.TOO_MANY_DIRECTIVES, 'directives');

@@ -1,8 +1,21 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getNamedType, getOperationAST, getVariableValues, isCompositeType, type DocumentNode, type GraphQLError, type GraphQLSchema } from 'graphql';
+import {
+  getNamedType,
+  getOperationAST,
+  getVariableValues,
+  isCompositeType,
+  type DocumentNode,
+  type GraphQLError,
+  type GraphQLSchema,
+} from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { ErrorCode } from '../errors/error-codes.js';
-import { isSeriesCostArgument, SeriesPricing, seriesCostEstimator, type SeriesSpan } from '../modules/revenue/revenue.cost.js';
+import {
+  isSeriesCostArgument,
+  SeriesPricing,
+  seriesCostEstimator,
+  type SeriesSpan,
+} from '../modules/revenue/revenue.cost.js';
 import { CostMemo, type CostArgumentTest } from './cost-memo.js';
 import { limitError, type QueryLimits } from './query-limits.js';
 
@@ -41,8 +54,12 @@ export function costEstimator(defaultPageSize: number): ComplexityEstimator {
  */
 export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span?: SeriesSpan) {
   const estimators = [seriesCostEstimator(), costEstimator(limits.defaultPageSize)];
-  const price = (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined, pricing: SeriesPricing) =>
-    getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
+  const price = (
+    document: DocumentNode,
+    variables: Record<string, unknown>,
+    operationName: string | undefined,
+    pricing: SeriesPricing,
+  ) => getComplexity({ schema, query: document, variables, operationName, estimators, context: pricing });
   const tooComplex = (message: string, details: Record<string, unknown>) =>
     limitError(ErrorCode.QUERY_TOO_COMPLEX, message, { ...details, maxCost: limits.maxCost });
   const memo = new CostMemo(schema, isCostArgument);
@@ -54,7 +71,11 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
      * whose fragments spread into more than 10,000 selections, and a document that cannot be priced must not
      * run unpriced.
      */
-    costOf: async (document: DocumentNode, variables: Record<string, unknown>, operationName: string | undefined): Promise<number | undefined> => {
+    costOf: async (
+      document: DocumentNode,
+      variables: Record<string, unknown>,
+      operationName: string | undefined,
+    ): Promise<number | undefined> => {
       const operation = getOperationAST(document, operationName);
       if (!operation) return undefined;
       const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
@@ -79,12 +100,15 @@ export function createCostCheck(schema: GraphQLSchema, limits: QueryLimits, span
         cost = priced(pricing);
       }
       // Priced at its largest because the database could not tell its bounds: the next request asks again.
-      if (!(pricing.openEnded && span && bounds === undefined)) slot?.keep(cost, pricing.openEnded ? { value: bounds } : undefined);
+      if (!(pricing.openEnded && span && bounds === undefined))
+        slot?.keep(cost, pricing.openEnded ? { value: bounds } : undefined);
       return cost;
     },
     /** QUERY_TOO_COMPLEX for a cost over the limit. */
     overLimit: (cost: number): GraphQLError | undefined =>
-      cost > limits.maxCost ? tooComplex(`Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost }) : undefined,
+      cost > limits.maxCost
+        ? tooComplex(`Query costs ${cost}; at most ${limits.maxCost} is allowed`, { cost })
+        : undefined,
   };
 }
 

@@ -35,7 +35,9 @@ export interface QueryLimits {
 const LIMIT_EXTENSION = 'limitCode';
 
 export function limitError(code: string, message: string, details: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { [LIMIT_EXTENSION]: code, code, ...details, http: { status: 400 } } });
+  return new GraphQLError(message, {
+    extensions: { [LIMIT_EXTENSION]: code, code, ...details, http: { status: 400 } },
+  });
 }
 
 // graphql-js spells it "more that" (16.x) or "more than".
@@ -60,12 +62,19 @@ export function limitErrorCodes() {
 }
 
 /** QUERY_TOO_LARGE for a document longer than the limit (for subscriptions too); measured without copying it. */
-export function documentTooLarge(query: string, limits: Pick<QueryLimits, 'maxDocumentBytes'>): GraphQLError | undefined {
+export function documentTooLarge(
+  query: string,
+  limits: Pick<QueryLimits, 'maxDocumentBytes'>,
+): GraphQLError | undefined {
   // A UTF-16 unit is at most three bytes in UTF-8: a document of up to a third of the limit needs no count.
   if (query.length * 3 <= limits.maxDocumentBytes) return undefined;
   const bytes = Buffer.byteLength(query, 'utf8');
   if (bytes <= limits.maxDocumentBytes) return undefined;
-  return limitError(ErrorCode.QUERY_TOO_LARGE, `Query document is ${bytes} bytes long; at most ${limits.maxDocumentBytes} are allowed`, {
-    maxBytes: limits.maxDocumentBytes,
-  });
+  return limitError(
+    ErrorCode.QUERY_TOO_LARGE,
+    `Query document is ${bytes} bytes long; at most ${limits.maxDocumentBytes} are allowed`,
+    {
+      maxBytes: limits.maxDocumentBytes,
+    },
+  );
 }

@@ -20,7 +20,16 @@ export function createLogger(level: string): PinoLogger {
   return pino({
     level,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'DATABASE_URL', '*.DATABASE_URL', 'DATABASE_DIRECT_URL', '*.DATABASE_DIRECT_URL', '*.database.postgres.url', '*.database.postgres.directUrl'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers["x-api-key"]',
+        'DATABASE_URL',
+        '*.DATABASE_URL',
+        'DATABASE_DIRECT_URL',
+        '*.DATABASE_DIRECT_URL',
+        '*.database.postgres.url',
+        '*.database.postgres.directUrl',
+      ],
       censor: '[redacted]',
     },
   });

@@ -148,18 +148,20 @@ new Gauge({
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) this.set({ replica: replica.name }, replica.state === 'down' ? 0 : 1);
+    for (const replica of await replicasOfThisScrape())
+      this.set({ replica: replica.name }, replica.state === 'down' ? 0 : 1);
   },
 });
 
 new Gauge({
   name: 'marketpulse_db_replica_lag_bytes',
-  help: 'WAL a read replica has not replayed yet: the primary\'s pg_current_wal_lsn() minus its pg_last_wal_replay_lsn()',
+  help: "WAL a read replica has not replayed yet: the primary's pg_current_wal_lsn() minus its pg_last_wal_replay_lsn()",
   labelNames: ['replica'] as const,
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) if (replica.lagBytes !== undefined) this.set({ replica: replica.name }, replica.lagBytes);
+    for (const replica of await replicasOfThisScrape())
+      if (replica.lagBytes !== undefined) this.set({ replica: replica.name }, replica.lagBytes);
   },
 });
 
@@ -170,6 +172,7 @@ new Gauge({
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) if (replica.lagSeconds !== undefined) this.set({ replica: replica.name }, replica.lagSeconds);
+    for (const replica of await replicasOfThisScrape())
+      if (replica.lagSeconds !== undefined) this.set({ replica: replica.name }, replica.lagSeconds);
   },
 });

@@ -43,7 +43,9 @@ export async function seedDatabase(db: Kysely<Database>, options: SeedOptions): 
     if (plan.reset) {
       await clearDatabase(trx);
     } else if (!(await isDatabaseEmpty(trx))) {
-      throw new Error('the database already holds customers, products or transactions; seed with reset to replace them');
+      throw new Error(
+        'the database already holds customers, products or transactions; seed with reset to replace them',
+      );
     }
     await insertProducts(trx, products);
     await insertCustomers(trx, customers);

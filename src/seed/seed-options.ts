@@ -1,4 +1,8 @@
-import { EARLIEST_TRANSACTION_DATE, LATEST_TRANSACTION_DATE, TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
+import {
+  EARLIEST_TRANSACTION_DATE,
+  LATEST_TRANSACTION_DATE,
+  TRANSACTION_DATE_RANGE,
+} from '../db/transaction-date-range.js';
 import { CATALOGUE_BY_ROTATION } from './catalogue.js';
 import { formatDay, MS_PER_DAY, parseDay } from './seed-format.js';
 
@@ -58,7 +62,6 @@ export const MAX_ROWS = 2_147_483_647;
 // xoroshiro128plus is seeded from a 32-bit integer; larger seeds would silently collide.
 export const MAX_SEED = 4_294_967_295;
 
-
 /** Checks and completes the options; throws SeedOptionsError naming every problem at once. */
 export function resolveSeedOptions(options: SeedOptions, now: Date = new Date()): ResolvedSeedOptions {
   const problems: string[] = [];
@@ -91,9 +94,13 @@ export function resolveSeedOptions(options: SeedOptions, now: Date = new Date())
   const earliestDay = Date.parse(EARLIEST_TRANSACTION_DATE) / MS_PER_DAY;
   const latestDay = Date.parse(LATEST_TRANSACTION_DATE) / MS_PER_DAY - 1;
   if (untilDay === undefined || untilDay > latestDay) {
-    problems.push(`until must be a date YYYY-MM-DD from ${formatDay(earliestDay)} to ${formatDay(latestDay)}, got ${options.until}`);
+    problems.push(
+      `until must be a date YYYY-MM-DD from ${formatDay(earliestDay)} to ${formatDay(latestDay)}, got ${options.until}`,
+    );
   } else if (untilDay - resolved.days + 1 < earliestDay) {
-    problems.push(`days: ${resolved.days} days ending at ${formatDay(untilDay)} begin before ${formatDay(earliestDay)}; transaction dates must be ${TRANSACTION_DATE_RANGE}`);
+    problems.push(
+      `days: ${resolved.days} days ending at ${formatDay(untilDay)} begin before ${formatDay(earliestDay)}; transaction dates must be ${TRANSACTION_DATE_RANGE}`,
+    );
   }
   if (problems.length > 0) throw new SeedOptionsError(problems);
   const day = untilDay as number;

@@ -45,7 +45,11 @@ export interface DeferredForeignKey {
  * transaction: nobody sees the table without them (readers wait for the commit instead), re-adding a
  * foreign key validates every row, and any failure rolls the whole seed back.
  */
-export async function withDeferredIndexes(db: Kysely<Database>, table: Table, load: () => Promise<void>): Promise<void> {
+export async function withDeferredIndexes(
+  db: Kysely<Database>,
+  table: Table,
+  load: () => Promise<void>,
+): Promise<void> {
   const { rows: indexes } = await sql<DeferredIndex>`
     SELECT n.nspname AS schema, c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
            obj_description(i.indexrelid, 'pg_class') AS comment
@@ -78,9 +82,13 @@ export async function withDeferredIndexes(db: Kysely<Database>, table: Table, lo
     }
   }
   for (const key of foreignKeys) {
-    await sql`ALTER TABLE ${sql.table(table)} ADD CONSTRAINT ${sql.id(key.name)} ${sql.raw(key.definition)}`.execute(db);
+    await sql`ALTER TABLE ${sql.table(table)} ADD CONSTRAINT ${sql.id(key.name)} ${sql.raw(key.definition)}`.execute(
+      db,
+    );
     if (key.comment !== null) {
-      await sql`COMMENT ON CONSTRAINT ${sql.id(key.name)} ON ${sql.table(table)} IS ${sql.lit(key.comment)}`.execute(db);
+      await sql`COMMENT ON CONSTRAINT ${sql.id(key.name)} ON ${sql.table(table)} IS ${sql.lit(key.comment)}`.execute(
+        db,
+      );
     }
   }
 }
@@ -112,7 +120,14 @@ export async function insertProducts(db: Kysely<Database>, plan: ProductPlan): P
     ['sku', 'text', textArray(products.map((product) => product.sku))],
     ['name', 'text', textArray(products.map((product) => product.name))],
     ['category', 'text', textArray(products.map((product) => product.category))],
-    ['unit_price', 'numeric', plainArray(products.map((product) => formatCents(product.unitPriceCents)), products.length)],
+    [
+      'unit_price',
+      'numeric',
+      plainArray(
+        products.map((product) => formatCents(product.unitPriceCents)),
+        products.length,
+      ),
+    ],
   ]);
 }
 
@@ -199,7 +214,11 @@ export async function insertTransactions(
 
     for (let i = 0; i < count; i++) {
       const customer = pickWeighted(customers.cumulativeWeight, eligible, uniformInt(rng, 0, weightTotal - 1));
-      const product = pickWeighted(products.cumulativePopularity, productCount, uniformInt(rng, 0, popularityTotal - 1));
+      const product = pickWeighted(
+        products.cumulativePopularity,
+        productCount,
+        uniformInt(rng, 0, popularityTotal - 1),
+      );
       const maxQuantity = products.maxQuantity[product]!;
       const skew = products.quantitySkew[product]!;
       const draw = unit(rng);
@@ -213,7 +232,8 @@ export async function insertTransactions(
       productIds[filled] = product + 1;
       quantities[filled] = quantity;
       amounts[filled] = products.amounts[product]![quantity]!;
-      statuses[filled] = roll < pendingChance ? PENDING : roll < pendingChance + CANCELLED_SHARE ? CANCELLED : COMPLETED;
+      statuses[filled] =
+        roll < pendingChance ? PENDING : roll < pendingChance + CANCELLED_SHARE ? CANCELLED : COMPLETED;
       dates[filled] = dayPrefix + clock(seconds[i]!);
       filled++;
       if (filled === BATCH_ROWS) await flush();

@@ -1,6 +1,17 @@
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
-import { BRANCH_LABEL, CATALOGUE_BY_ROTATION, CITIES, COMPANY_FIELDS, COMPANY_PREFIXES, COMPANY_SUFFIXES, customerEmail, EMAIL_ROLES, LEGAL_FORMS, type CatalogueProduct } from './catalogue.js';
+import {
+  BRANCH_LABEL,
+  CATALOGUE_BY_ROTATION,
+  CITIES,
+  COMPANY_FIELDS,
+  COMPANY_PREFIXES,
+  COMPANY_SUFFIXES,
+  customerEmail,
+  EMAIL_ROLES,
+  LEGAL_FORMS,
+  type CatalogueProduct,
+} from './catalogue.js';
 import { cumulativeOf, pickWeighted, shuffledIndices, unit } from './random-streams.js';
 import { formatCents, MS_PER_DAY, SECONDS_PER_DAY } from './seed-format.js';
 

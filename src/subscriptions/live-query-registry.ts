@@ -42,8 +42,7 @@ export class LiveQueryRegistry {
   private lastChangeAt = 0;
   private closed = false;
 
-  constructor(private readonly options: LiveQueryRegistryOptions) {
-  }
+  constructor(private readonly options: LiveQueryRegistryOptions) {}
 
   get size(): number {
     return this.queries.size;
@@ -55,7 +54,11 @@ export class LiveQueryRegistry {
    * `onDelivered` runs each time a result (the first included) is handed to this subscriber's socket;
    * `admitPush`, when given, is asked before each later one (see LiveSubscription).
    */
-  async join(spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void, admitPush?: PushAdmission): Promise<JoinResult> {
+  async join(
+    spec: LiveQuerySpec,
+    onDelivered?: (delivered: LiveResult) => void,
+    admitPush?: PushAdmission,
+  ): Promise<JoinResult> {
     let query = this.queries.get(spec.key);
     if (!query) {
       query = new LiveQuery(spec, this.options);
@@ -206,7 +209,10 @@ class LiveQuery {
       }
       // Subscribers keep the figures they have rather than an error over them (the database may be down for
       // a moment); the next change recomputes the query again.
-      this.options.logger.warn({ errors: result.errors.map((error) => error.message) }, 'a live query failed to recompute');
+      this.options.logger.warn(
+        { errors: result.errors.map((error) => error.message) },
+        'a live query failed to recompute',
+      );
       return;
     }
     const hash = hashOf(result);

@@ -12,9 +12,12 @@ export function noSubscriptionsOverHttpPlugin<Context extends object>(): ApolloS
       return {
         async didResolveOperation({ operation }) {
           if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
-          throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP', {
-            extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
-          });
+          throw new GraphQLError(
+            'Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP',
+            {
+              extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
+            },
+          );
         },
       };
     },

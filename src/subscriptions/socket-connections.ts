@@ -49,7 +49,9 @@ export class SocketConnections {
 
   constructor(private readonly options: SocketConnectionsOptions) {
     this.reauthentication =
-      options.reauthIntervalMs > 0 ? setInterval(() => void this.reauthenticate(), options.reauthIntervalMs).unref() : undefined;
+      options.reauthIntervalMs > 0
+        ? setInterval(() => void this.reauthenticate(), options.reauthIntervalMs).unref()
+        : undefined;
   }
 
   get(context: SocketContext): Connection | undefined {

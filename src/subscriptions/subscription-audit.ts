@@ -19,7 +19,10 @@ export interface AuditedSubscriber {
  * its own, since each of them saw those customers. Results never sent (unchanged, or replaced before a slow
  * subscriber read them) never reach this, so they record nothing.
  */
-export function auditDeliveries(writer: Pick<AuditWriter, 'record'>, subscriber: AuditedSubscriber): (delivered: LiveResult) => void {
+export function auditDeliveries(
+  writer: Pick<AuditWriter, 'record'>,
+  subscriber: AuditedSubscriber,
+): (delivered: LiveResult) => void {
   return (delivered) => {
     if (!delivered.customerIds) return;
     writer.record({

@@ -72,7 +72,11 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     try {
       document = parse(payload.query, { maxTokens: limits.maxTokens });
     } catch (error) {
-      return [error instanceof GraphQLError ? withCode(error, ApolloErrorCode.GRAPHQL_PARSE_FAILED) : refusal(ApolloErrorCode.GRAPHQL_PARSE_FAILED, 'Invalid document')];
+      return [
+        error instanceof GraphQLError
+          ? withCode(error, ApolloErrorCode.GRAPHQL_PARSE_FAILED)
+          : refusal(ApolloErrorCode.GRAPHQL_PARSE_FAILED, 'Invalid document'),
+      ];
     }
     const invalid = validate(schema, document, validationRules);
     if (invalid.length > 0) return invalid.map((error) => withCode(error, ApolloErrorCode.GRAPHQL_VALIDATION_FAILED));

@@ -39,9 +39,21 @@ export class SubscriptionSlots {
     const full = (cap: 'connection' | 'principal' | 'instance', max: number, message: string) =>
       refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, message, { max, cap });
     this.refusals = {
-      perConnection: full('connection', caps.perConnection, `A connection may hold, or be setting up, at most ${caps.perConnection} subscriptions`),
-      perPrincipal: full('principal', caps.perPrincipal, `A client may hold at most ${caps.perPrincipal} subscriptions on this server`),
-      perInstance: full('instance', caps.perInstance, 'This server holds as many subscriptions as it can; try again later'),
+      perConnection: full(
+        'connection',
+        caps.perConnection,
+        `A connection may hold, or be setting up, at most ${caps.perConnection} subscriptions`,
+      ),
+      perPrincipal: full(
+        'principal',
+        caps.perPrincipal,
+        `A client may hold at most ${caps.perPrincipal} subscriptions on this server`,
+      ),
+      perInstance: full(
+        'instance',
+        caps.perInstance,
+        'This server holds as many subscriptions as it can; try again later',
+      ),
     };
   }
 

@@ -13,7 +13,9 @@ export function observeSubscriptions(stats: SubscriptionStats): () => void {
   return () => void sources.delete(stats);
 }
 
-function sum(field: 'openSockets' | 'activeSubscriptions' | 'liveQueries' | 'recomputations' | 'pushes' | 'unchanged' | 'refused'): number {
+function sum(
+  field: 'openSockets' | 'activeSubscriptions' | 'liveQueries' | 'recomputations' | 'pushes' | 'unchanged' | 'refused',
+): number {
   let total = 0;
   for (const stats of sources) total += stats[field];
   return total;
@@ -45,9 +47,29 @@ const counter = (name: string, help: string, field: Parameters<typeof sum>[0]) =
 };
 
 gauge('marketpulse_subscription_sockets_open', 'WebSockets open on /graphql, initialised or not', 'openSockets');
-gauge('marketpulse_subscriptions_active', 'Subscriptions served or being set up, over all sockets (the places the caps count)', 'activeSubscriptions');
-gauge('marketpulse_live_queries', 'Distinct live queries (operation, variables, role), each computed once per change', 'liveQueries');
-counter('marketpulse_live_query_computations_total', 'Executions of live queries: first results and recomputations after changes', 'recomputations');
+gauge(
+  'marketpulse_subscriptions_active',
+  'Subscriptions served or being set up, over all sockets (the places the caps count)',
+  'activeSubscriptions',
+);
+gauge(
+  'marketpulse_live_queries',
+  'Distinct live queries (operation, variables, role), each computed once per change',
+  'liveQueries',
+);
+counter(
+  'marketpulse_live_query_computations_total',
+  'Executions of live queries: first results and recomputations after changes',
+  'recomputations',
+);
 counter('marketpulse_subscription_pushes_total', 'Results sent to subscribers, first results included', 'pushes');
-counter('marketpulse_live_query_unchanged_total', 'Recomputations whose result equalled the last one, so nothing was sent', 'unchanged');
-counter('marketpulse_subscriptions_refused_total', 'Subscriptions refused: limits, roles, bad arguments, caps, budgets', 'refused');
+counter(
+  'marketpulse_live_query_unchanged_total',
+  'Recomputations whose result equalled the last one, so nothing was sent',
+  'unchanged',
+);
+counter(
+  'marketpulse_subscriptions_refused_total',
+  'Subscriptions refused: limits, roles, bad arguments, caps, budgets',
+  'refused',
+);

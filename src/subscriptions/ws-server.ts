@@ -29,7 +29,13 @@ import { createSubscriptionCheck, refusal } from './subscription-checks.js';
 import type { SubscriptionConfig } from '../config/subscriptions.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
-import { closeUnauthenticated, SocketConnections, TOO_MANY_REQUESTS_CLOSE, tokenExpiry, type Connection } from './socket-connections.js';
+import {
+  closeUnauthenticated,
+  SocketConnections,
+  TOO_MANY_REQUESTS_CLOSE,
+  tokenExpiry,
+  type Connection,
+} from './socket-connections.js';
 import { createSubscriptionCharges } from './subscription-charges.js';
 
 /** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
@@ -205,7 +211,8 @@ export async function registerSubscriptionServer(
         clearTimeout(connection.idleTimer);
         const release = () => {
           slot.release();
-          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN) connections.armIdleTimer(context, connection);
+          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN)
+            connections.armIdleTimer(context, connection);
         };
         let handedOver = false;
         try {
@@ -239,7 +246,13 @@ export async function registerSubscriptionServer(
                 const refused = reportsRefused();
                 if (refused) return { result: { errors: [refused] } };
                 const contextValue = newContext();
-                const result = await execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue });
+                const result = await execute({
+                  schema,
+                  document,
+                  variableValues: variables,
+                  operationName: payload.operationName,
+                  contextValue,
+                });
                 // Gathered once per execution, however many subscribers the live query has; each subscriber's
                 // audit entry takes the customers from here when the result reaches its socket.
                 const access = contextValue.customerAccess;
@@ -260,7 +273,13 @@ export async function registerSubscriptionServer(
           joined.subscription.whenEnded(release);
           handedOver = true;
           const live: LiveExecutionContext = { live: joined.subscription };
-          return { schema, document, variableValues: variables, operationName: payload.operationName, contextValue: live };
+          return {
+            schema,
+            document,
+            variableValues: variables,
+            operationName: payload.operationName,
+            contextValue: live,
+          };
         } catch (error) {
           // Refused rather than thrown: graphql-ws would close the whole socket (4500) for one subscription.
           logger.error({ err: error }, 'a subscription could not be set up');

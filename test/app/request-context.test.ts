@@ -7,7 +7,8 @@ import { CursorCodec } from '../../src/graphql/cursor.js';
 // Apollo runs every request with a copy of the context the server made for it, made the way this copies it
 // (ApolloServer's cloneObject). Loaders are made on first use, so that a request resolving nothing through
 // them does not pay for them: the copy must not make them.
-const copyAsApolloDoes = <T extends object>(context: T): T => Object.assign(Object.create(Object.getPrototypeOf(context) as object) as T, context);
+const copyAsApolloDoes = <T extends object>(context: T): T =>
+  Object.assign(Object.create(Object.getPrototypeOf(context) as object) as T, context);
 
 describe('the request context', () => {
   const db = {} as Kysely<Database>;

@@ -34,9 +34,19 @@ describe('secrets', () => {
       const { key } = await createApiKey(database.handle.db, 'logged', 'viewer');
       const headers = { 'content-type': 'application/json' };
       const payload = JSON.stringify({ query: '{ dashboard { totalTransactions } }' });
-      await gateway.app.inject({ method: 'POST', url: '/graphql', headers: { ...headers, authorization: `Bearer ${token}` }, payload });
+      await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { ...headers, authorization: `Bearer ${token}` },
+        payload,
+      });
       await gateway.app.inject({ method: 'POST', url: '/graphql', headers: { ...headers, 'x-api-key': key }, payload });
-      await gateway.app.inject({ method: 'POST', url: '/graphql', headers: { ...headers, 'x-api-key': `${key}x` }, payload });
+      await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { ...headers, 'x-api-key': `${key}x` },
+        payload,
+      });
       const log = lines.join('');
       expect(log).toContain('/graphql');
       expect(log).not.toContain(token);
@@ -52,17 +62,35 @@ describe('secrets', () => {
     expect(warnIfUnprotected(loadConfig({ NODE_ENV: 'production' }), logger)).toBe(true);
     expect(warnings[0]).toMatch(/AUTH_MODE=none in production: ANYONE WHO CAN REACH THIS PORT/);
     expect(warnIfUnprotected(loadConfig({}), logger)).toBe(false);
-    expect(warnIfUnprotected(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'required', JWT_SECRET, JWT_ISSUER: 'https://i', JWT_AUDIENCE: 'a' }), logger)).toBe(false);
+    expect(
+      warnIfUnprotected(
+        loadConfig({
+          NODE_ENV: 'production',
+          AUTH_MODE: 'required',
+          JWT_SECRET,
+          JWT_ISSUER: 'https://i',
+          JWT_AUDIENCE: 'a',
+        }),
+        logger,
+      ),
+    ).toBe(false);
     expect(warnings).toHaveLength(1);
   });
 
   it('masks JWT_SECRET in the configuration logged at start-up', () => {
-    const config = loadConfig({ AUTH_MODE: 'required', JWT_SECRET, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'marketpulse' });
+    const config = loadConfig({
+      AUTH_MODE: 'required',
+      JWT_SECRET,
+      JWT_ISSUER: 'https://issuer.test',
+      JWT_AUDIENCE: 'marketpulse',
+    });
     expect(JSON.stringify(redactConfig(config))).not.toContain(JWT_SECRET);
   });
 
   it('refuses tokens without an issuer and an audience to enforce', () => {
-    expect(() => loadConfig({ AUTH_MODE: 'required', JWT_SECRET })).toThrow(/JWT_ISSUER, JWT_AUDIENCE: both are required/);
+    expect(() => loadConfig({ AUTH_MODE: 'required', JWT_SECRET })).toThrow(
+      /JWT_ISSUER, JWT_AUDIENCE: both are required/,
+    );
   });
 
   it('refuses a short JWT_SECRET without printing it', () => {

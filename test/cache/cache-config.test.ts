@@ -16,8 +16,16 @@ describe('cache configuration', () => {
   });
 
   it('reports every bad cache setting at once', () => {
-    const found = problems({ REDIS_URL: 'postgres://localhost/db', CACHE_TTL_SECONDS: '-1', REDIS_COMMAND_TIMEOUT_MS: '0' });
-    expect(found.map((problem) => problem.split(':')[0]).sort()).toEqual(['CACHE_TTL_SECONDS', 'REDIS_COMMAND_TIMEOUT_MS', 'REDIS_URL']);
+    const found = problems({
+      REDIS_URL: 'postgres://localhost/db',
+      CACHE_TTL_SECONDS: '-1',
+      REDIS_COMMAND_TIMEOUT_MS: '0',
+    });
+    expect(found.map((problem) => problem.split(':')[0]).sort()).toEqual([
+      'CACHE_TTL_SECONDS',
+      'REDIS_COMMAND_TIMEOUT_MS',
+      'REDIS_URL',
+    ]);
   });
 
   it('never logs the Redis password', () => {

@@ -4,7 +4,18 @@ import { loadPersistedDocuments } from '../../src/cache/persisted-documents.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
 import { ask, dashboard, insertSale, sha256 } from './cache-fixtures.js';
-import { type CachedGateway, countKeys, type GatewayWithCache, openRedisStore, openStore, PATIENT_MS, removeKeys, startCachedGateway, startGatewayWithCache, uniquePrefix } from '../support/gateway-with-cache.js';
+import {
+  type CachedGateway,
+  countKeys,
+  type GatewayWithCache,
+  openRedisStore,
+  openStore,
+  PATIENT_MS,
+  removeKeys,
+  startCachedGateway,
+  startGatewayWithCache,
+  uniquePrefix,
+} from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('response-cache');
 
@@ -16,7 +27,11 @@ describe.each(kinds)('the response cache on %s', (kind) => {
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '100.00', 3) });
+    setup = await startGatewayWithCache({
+      store: kind,
+      prefix: `${prefix}${kind}:`,
+      seed: (database) => insertSale(database, '100.00', 3),
+    });
     ({ database, gateway } = setup);
   });
 
@@ -151,7 +166,10 @@ describe.runIf(has('redis', 'a Redis shared by gateways'))('on a Redis shared by
     // their configured zone alone: what is under test is that they do not read each other's answers.
     // They share one change listener, and so one data version: the zone is all that tells their keys apart.
     const utc = await startCachedGateway(database.handle, store, { reportTimezone: 'UTC' });
-    const jerusalem = await startCachedGateway(database.handle, store, { reportTimezone: 'Asia/Jerusalem', changes: utc.changes });
+    const jerusalem = await startCachedGateway(database.handle, store, {
+      reportTimezone: 'Asia/Jerusalem',
+      changes: utc.changes,
+    });
     try {
       const query = dashboard({ from: '2025-03-10', to: '2025-03-10' });
       expect((await ask(utc, query)).body.data?.dashboard.totalTransactions).toBe(1);

@@ -30,7 +30,10 @@ async function harness(): Promise<RedisSentinel> {
   return started;
 }
 
-async function stalledSentinelProxy(target: { host: string; port: number }, mode: 'forward' | 'stall'): Promise<TcpProxy> {
+async function stalledSentinelProxy(
+  target: { host: string; port: number },
+  mode: 'forward' | 'stall',
+): Promise<TcpProxy> {
   const proxy = new TcpProxy(target);
   await proxy.start(mode);
   opened.push(proxy);
@@ -70,7 +73,8 @@ async function writableAt(redis: Redis, deadlineMs: number): Promise<number> {
       await redis.set('mp-test:sentinel-client:probe', String(Date.now()));
       return performance.now();
     } catch (error) {
-      if (performance.now() > deadline) throw new Error(`no write accepted within ${deadlineMs} ms (last: ${String(error)})`);
+      if (performance.now() > deadline)
+        throw new Error(`no write accepted within ${deadlineMs} ms (last: ${String(error)})`);
       await sleep(50);
     }
   }
@@ -118,7 +122,9 @@ describeWhereAvailable(redisSentinelUnavailable())('the Redis client through Sen
     const writable = await writableAt(following, 15_000);
     expect(await serverPortOf(following)).toBe(master.port);
     expect(master.port).not.toBe(hung.port);
-    console.info(`hung master: failover ${sinceKillMs} ms after the hang, writes accepted ${Math.round(writable - failoverAt)} ms after the failover`);
+    console.info(
+      `hung master: failover ${sinceKillMs} ms after the hang, writes accepted ${Math.round(writable - failoverAt)} ms after the failover`,
+    );
     expect(writable - failoverAt).toBeLessThan(15_000);
   }, 60_000);
 

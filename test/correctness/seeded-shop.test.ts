@@ -2,11 +2,31 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDatabase } from '../../src/seed/seed-database.js';
-import { CorrectnessCustomerByIdDocument, CorrectnessCustomersDocument, CorrectnessDashboardDocument, CorrectnessProductByIdDocument, CorrectnessProductsDocument, CorrectnessRevenueDocument, type CorrectnessCustomerFragment, type CorrectnessProductFragment } from '../generated/graphql.js';
+import {
+  CorrectnessCustomerByIdDocument,
+  CorrectnessCustomersDocument,
+  CorrectnessDashboardDocument,
+  CorrectnessProductByIdDocument,
+  CorrectnessProductsDocument,
+  CorrectnessRevenueDocument,
+  type CorrectnessCustomerFragment,
+  type CorrectnessProductFragment,
+} from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { describeRoutes } from '../support/routes.js';
-import { expectedCustomers, expectedDashboard, expectedProducts, expectedRevenue, expectProduct, servedCustomer, type DayRange, type ExpectedCustomer, type ExpectedProduct, type Granularity } from './expected.js';
+import {
+  expectedCustomers,
+  expectedDashboard,
+  expectedProducts,
+  expectedRevenue,
+  expectProduct,
+  servedCustomer,
+  type DayRange,
+  type ExpectedCustomer,
+  type ExpectedProduct,
+  type Granularity,
+} from './expected.js';
 
 // Broad coverage: a year of seeded sales (fixed seed and last day, so the data never changes), every figure
 // of every query compared with plain SQL over the base tables, in UTC and in Asia/Jerusalem, with the gateway
@@ -46,7 +66,9 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
     // Nothing the gateway serves may depend on the sessions' TimeZone, which a pooler does not let it set: the
     // database gives every new session one far from UTC (and from the report zone).
     if (database.url) {
-      await sql.raw(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET TimeZone = 'Pacific/Kiritimati'`).execute(database.handle.db);
+      await sql
+        .raw(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET TimeZone = 'Pacific/Kiritimati'`)
+        .execute(database.handle.db);
     }
   });
 
@@ -140,7 +162,11 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
             totalRevenue: clipped.totalRevenue,
             transactionCount: clipped.totalTransactions,
           });
-          expect(revenue.points.at(-1)).toMatchObject({ date: last, totalRevenue: tail.totalRevenue, transactionCount: tail.totalTransactions });
+          expect(revenue.points.at(-1)).toMatchObject({
+            date: last,
+            totalRevenue: tail.totalRevenue,
+            transactionCount: tail.totalTransactions,
+          });
         }
       });
 
@@ -180,7 +206,13 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
         const idle = served.filter((c) => c.transactionCount === 0);
         expect(idle.length).toBeGreaterThan(0);
         for (const customer of idle) {
-          expect(customer).toMatchObject({ lifetimeValue: '0.00', avgOrderValue: '0.00', firstPurchaseAt: null, lastPurchaseAt: null, favoriteProduct: null });
+          expect(customer).toMatchObject({
+            lifetimeValue: '0.00',
+            avgOrderValue: '0.00',
+            firstPurchaseAt: null,
+            lastPurchaseAt: null,
+            favoriteProduct: null,
+          });
         }
       });
 

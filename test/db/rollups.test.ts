@@ -84,7 +84,8 @@ async function expectRollupsMatchBaseTables(db: Kysely<Database>, zone = ZONE) {
   for (const [name, [fromView, fromBase]] of Object.entries(checks(zone))) {
     const [view, base] = await Promise.all([fromView.execute(db), fromBase.execute(db)]);
     // Compared as sorted sets of rows: the two sides may order text forms of ids differently.
-    const rows = (result: { rows: unknown[] }) => result.rows.map((row) => JSON.stringify(Object.values(row as object))).sort();
+    const rows = (result: { rows: unknown[] }) =>
+      result.rows.map((row) => JSON.stringify(Object.values(row as object))).sort();
     expect(rows(view), name).toEqual(rows(base));
   }
 }
@@ -96,7 +97,14 @@ describe('rollups', () => {
   beforeAll(async () => {
     database = await createTestDatabase({ reportTimezone: ZONE });
     db = database.handle.db;
-    await seedDatabase(db, { transactions: 3_000, seed: 11, until: '2025-11-15', days: 400, customers: 120, products: 12 });
+    await seedDatabase(db, {
+      transactions: 3_000,
+      seed: 11,
+      until: '2025-11-15',
+      days: 400,
+      customers: 120,
+      products: 12,
+    });
   });
 
   afterAll(async () => {
@@ -122,21 +130,27 @@ describe('rollups', () => {
   it('follow status changes: pending to completed and completed to cancelled', async () => {
     await sql`UPDATE transactions SET status = 'completed' WHERE id = 900003`.execute(db);
     await sql`UPDATE transactions SET status = 'cancelled' WHERE id IN (900001, 900004)`.execute(db);
-    await sql`UPDATE transactions SET status = 'completed' WHERE id IN (SELECT id FROM transactions WHERE status = 'pending' ORDER BY id LIMIT 50)`.execute(db);
+    await sql`UPDATE transactions SET status = 'completed' WHERE id IN (SELECT id FROM transactions WHERE status = 'pending' ORDER BY id LIMIT 50)`.execute(
+      db,
+    );
     await expectRollupsMatchBaseTables(db);
   });
 
   it('follow updates of amount, quantity, customer, product and time', async () => {
     await sql`UPDATE transactions SET amount = amount + 0.01, quantity = quantity + 1 WHERE id % 97 = 0`.execute(db);
     await sql`UPDATE transactions SET customer_id = 5, product_id = 6 WHERE id = 900002`.execute(db);
-    await sql`UPDATE transactions SET transaction_date = transaction_date - interval '40 days' WHERE id % 113 = 0`.execute(db);
+    await sql`UPDATE transactions SET transaction_date = transaction_date - interval '40 days' WHERE id % 113 = 0`.execute(
+      db,
+    );
     await expectRollupsMatchBaseTables(db);
   });
 
   it('follow deletes, including the first and the last purchase of a customer', async () => {
     const { rows } = await sql<{ first: string; last: string }>`
       SELECT (SELECT id FROM transactions WHERE customer_id = 7 AND status = 'completed' ORDER BY transaction_date LIMIT 1)::text AS first,
-             (SELECT id FROM transactions WHERE customer_id = 7 AND status = 'completed' ORDER BY transaction_date DESC LIMIT 1)::text AS last`.execute(db);
+             (SELECT id FROM transactions WHERE customer_id = 7 AND status = 'completed' ORDER BY transaction_date DESC LIMIT 1)::text AS last`.execute(
+      db,
+    );
     await sql`DELETE FROM transactions WHERE id IN (${rows[0]!.first}, ${rows[0]!.last})`.execute(db);
     await sql`DELETE FROM transactions WHERE id % 89 = 0`.execute(db);
     await sql`DELETE FROM transactions WHERE customer_id = 8`.execute(db);
@@ -147,14 +161,18 @@ describe('rollups', () => {
     await sql`INSERT INTO customers VALUES (100001, 'לקוח חדש', null, null, now())`.execute(db);
     await sql`INSERT INTO products VALUES (100001, 'NEW-1', 'מוצר חדש', 'אביזרים', 12.00)`.execute(db);
     await expectRollupsMatchBaseTables(db);
-    await sql`INSERT INTO transactions VALUES (900010, 100001, 100001, 3, 36.00, 'completed', '2025-11-14T10:00:00Z')`.execute(db);
+    await sql`INSERT INTO transactions VALUES (900010, 100001, 100001, 3, 36.00, 'completed', '2025-11-14T10:00:00Z')`.execute(
+      db,
+    );
     await expectRollupsMatchBaseTables(db);
   });
 
   it('stay as they were when the writing transaction rolls back', async () => {
     await expect(
       db.transaction().execute(async (trx) => {
-        await sql`INSERT INTO transactions VALUES (900020, 1, 1, 1, 999.00, 'completed', '2025-06-01T10:00:00Z')`.execute(trx);
+        await sql`INSERT INTO transactions VALUES (900020, 1, 1, 1, 999.00, 'completed', '2025-06-01T10:00:00Z')`.execute(
+          trx,
+        );
         await sql`UPDATE transactions SET status = 'cancelled' WHERE status = 'completed'`.execute(trx);
         throw new Error('roll back');
       }),
@@ -164,7 +182,13 @@ describe('rollups', () => {
 
   it('refuse a session that reports in another zone, in every view of report days', async () => {
     await database.inReportZone('UTC', async (utc) => {
-      for (const view of ['v_daily_revenue', 'v_daily_product_sales', 'v_period_customers', 'v_transactions_local', 'v_sales']) {
+      for (const view of [
+        'v_daily_revenue',
+        'v_daily_product_sales',
+        'v_period_customers',
+        'v_transactions_local',
+        'v_sales',
+      ]) {
         await expect(sql`SELECT * FROM ${sql.table(view)} LIMIT 1`.execute(utc), view).rejects.toMatchObject({
           code: 'MP001',
           message: 'rollups hold report days of time zone Asia/Jerusalem, but this session reports in UTC',
@@ -181,37 +205,43 @@ describe('rollups', () => {
     await expect(attempt).rejects.toMatchObject({ code: 'MP002', message: 'this session has no report time zone' });
   });
 
-  it.runIf(has('postgres-server', 'comparing sessions opened before and after a re-zone'))('are re-zoned beside the old ones: new sessions report in the new zone, sessions opened before are refused', async () => {
-    // Sessions that state no zone of their own, as through a pooler or from psql: they take the database's.
-    const before = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
-    await expectRollupsMatchBaseTables(before.db);
+  it.runIf(has('postgres-server', 'comparing sessions opened before and after a re-zone'))(
+    'are re-zoned beside the old ones: new sessions report in the new zone, sessions opened before are refused',
+    async () => {
+      // Sessions that state no zone of their own, as through a pooler or from psql: they take the database's.
+      const before = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
+      await expectRollupsMatchBaseTables(before.db);
 
-    // The session that re-zones reports in the new zone from then on, whatever it stated before.
-    const rezoning = await database.reopen({ poolMax: 1 });
-    expect((await rezoneRollups(rezoning.db, 'UTC')).previous).toBe(ZONE);
-    const after = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
-    expect(await readDatabaseReportZone(after.db)).toEqual({ rollups: 'UTC', sessions: 'UTC' });
-    await expectRollupsMatchBaseTables(after.db, 'UTC');
-    await expect(sql`SELECT * FROM v_daily_revenue`.execute(before.db)).rejects.toMatchObject({ code: 'MP001' });
+      // The session that re-zones reports in the new zone from then on, whatever it stated before.
+      const rezoning = await database.reopen({ poolMax: 1 });
+      expect((await rezoneRollups(rezoning.db, 'UTC')).previous).toBe(ZONE);
+      const after = await database.reopen({ reportTimezone: undefined, poolMax: 1 });
+      expect(await readDatabaseReportZone(after.db)).toEqual({ rollups: 'UTC', sessions: 'UTC' });
+      await expectRollupsMatchBaseTables(after.db, 'UTC');
+      await expect(sql`SELECT * FROM v_daily_revenue`.execute(before.db)).rejects.toMatchObject({ code: 'MP001' });
 
-    expect((await rezoneRollups(after.db, ZONE)).previous).toBe('UTC');
-    await expectRollupsMatchBaseTables(db);
-    await expect(sql`SELECT * FROM v_sales LIMIT 1`.execute(after.db)).resolves.toBeDefined();
-  });
+      expect((await rezoneRollups(after.db, ZONE)).previous).toBe('UTC');
+      await expectRollupsMatchBaseTables(db);
+      await expect(sql`SELECT * FROM v_sales LIMIT 1`.execute(after.db)).resolves.toBeDefined();
+    },
+  );
 
-  it.runIf(has('postgres-server', 're-zoning on a session of its own'))('keep their indexes, keys and the views over them through a re-zone', async () => {
-    const shape = sql<{ what: string }>`
+  it.runIf(has('postgres-server', 're-zoning on a session of its own'))(
+    'keep their indexes, keys and the views over them through a re-zone',
+    async () => {
+      const shape = sql<{ what: string }>`
       SELECT format('%s %s', c.relname, pg_get_indexdef(i.indexrelid)) AS what
       FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
       WHERE c.relname LIKE 'rollup\_%' AND c.relnamespace = 'public'::regnamespace
       UNION ALL
       SELECT format('%s %s', c.relname, pg_get_viewdef(c.oid)) FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
       ORDER BY 1`;
-    const before = (await shape.execute(db)).rows;
-    await rezoneRollups((await database.reopen({ poolMax: 1 })).db, ZONE);
-    expect((await shape.execute(db)).rows).toEqual(before);
-    expect(before.length).toBeGreaterThan(20);
-  });
+      const before = (await shape.execute(db)).rows;
+      await rezoneRollups((await database.reopen({ poolMax: 1 })).db, ZONE);
+      expect((await shape.execute(db)).rows).toEqual(before);
+      expect(before.length).toBeGreaterThan(20);
+    },
+  );
 
   it('are rebuilt empty by TRUNCATE and follow the rows loaded after it', async () => {
     await sql`TRUNCATE transactions`.execute(db);

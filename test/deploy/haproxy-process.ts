@@ -1,7 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { disownProcess, failure, findExecutable, HarnessUnavailableError, makeTempDir, onAFreePort, OutputLog, ownProcess, StopWaiting, waitFor } from '../support/child-processes.js';
+import {
+  disownProcess,
+  failure,
+  findExecutable,
+  HarnessUnavailableError,
+  makeTempDir,
+  onAFreePort,
+  OutputLog,
+  ownProcess,
+  StopWaiting,
+  waitFor,
+} from '../support/child-processes.js';
 import { relocate } from './haproxy-config.js';
 
 // A real HAProxy (Debian's package) on a free port of 127.0.0.1, running a given configuration with its frontend
@@ -85,7 +96,13 @@ export async function startHaproxy(config: string, servers: Record<string, strin
             if (change) {
               // HAProxy says it on stderr and in its log on stdout: one change, counted once.
               const last = stateChanges.findLast((seen) => seen.server === change[1]);
-              if (last?.state !== change[2]) stateChanges.push({ server: change[1]!, state: change[2] as 'UP' | 'DOWN', at: performance.now(), line });
+              if (last?.state !== change[2])
+                stateChanges.push({
+                  server: change[1]!,
+                  state: change[2] as 'UP' | 'DOWN',
+                  at: performance.now(),
+                  line,
+                });
             } else if (/\] graphql \S+\/\S+ /.test(line)) {
               requestLines.push(line);
             }

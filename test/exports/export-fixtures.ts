@@ -52,7 +52,9 @@ export function parseNdjson(text: string): Record<string, unknown>[] {
 }
 
 /** The committed SDL: what the columns are compared with, independently of the code that derives them. */
-export const committedSchema = buildSchema(readFileSync(new URL('../../schema/schema.graphql', import.meta.url), 'utf8'));
+export const committedSchema = buildSchema(
+  readFileSync(new URL('../../schema/schema.graphql', import.meta.url), 'utf8'),
+);
 
 /** The leaf (scalar and enum) fields of a type in the committed SDL, and which of them are String. */
 export function scalarFieldsOf(typeName: string): { names: Set<string>; text: Set<string> } {
@@ -80,6 +82,10 @@ export function expectedCell(value: unknown, text: boolean): string | null {
 }
 
 /** What each CSV row must hold, in the header's order, for the nodes GraphQL answered. */
-export function expectedRows(header: readonly string[], textFields: ReadonlySet<string>, nodes: readonly Record<string, unknown>[]): (string | null)[][] {
+export function expectedRows(
+  header: readonly string[],
+  textFields: ReadonlySet<string>,
+  nodes: readonly Record<string, unknown>[],
+): (string | null)[][] {
   return nodes.map((node) => header.map((name) => expectedCell(node[name], textFields.has(name))));
 }

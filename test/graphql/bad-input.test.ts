@@ -2,7 +2,13 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { toGlobalId } from '../../src/graphql/global-id.js';
-import { CustomerDocument, CustomerOrderPageDocument, NodeDocument, ProductDocument, ProductOrderPageDocument } from '../generated/graphql.js';
+import {
+  CustomerDocument,
+  CustomerOrderPageDocument,
+  NodeDocument,
+  ProductDocument,
+  ProductOrderPageDocument,
+} from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 
@@ -101,7 +107,10 @@ function tamper(cursor: string): string {
   return `${cursor.slice(0, index)}${flipped}${cursor.slice(index + 1)}`;
 }
 
-async function expectBadInput(response: { status: number; body: GraphQLResponse<unknown> }, ...argumentNames: string[]) {
+async function expectBadInput(
+  response: { status: number; body: GraphQLResponse<unknown> },
+  ...argumentNames: string[]
+) {
   const { status, body } = response;
   expect([200, 400]).toContain(status);
   expect(body.errors?.length, JSON.stringify(body)).toBeGreaterThan(0);
@@ -146,64 +155,236 @@ const paginationCases: Case[] = [
   { label: 'last: 101 inline', query: '{ customers(last: 101) { totalCount } }', argument: 'last' },
   { label: 'last: 101 as a variable', query: CUSTOMERS_VARS, variables: { last: 101 }, argument: 'last' },
   { label: 'first: 101 on products', query: '{ products(first: 101) { totalCount } }', argument: 'first' },
-  { label: 'first with last inline', query: '{ customers(first: 2, last: 2) { totalCount } }', argument: ['first', 'last'] },
-  { label: 'first with last as variables', query: CUSTOMERS_VARS, variables: { first: 2, last: 2 }, argument: ['first', 'last'] },
-  { label: 'a garbage after cursor inline', query: '{ customers(first: 2, after: "garbage") { totalCount } }', argument: 'after' },
-  { label: 'a garbage after cursor as a variable', query: CUSTOMERS_VARS, variables: { first: 2, after: 'not a cursor at all!' }, argument: 'after' },
+  {
+    label: 'first with last inline',
+    query: '{ customers(first: 2, last: 2) { totalCount } }',
+    argument: ['first', 'last'],
+  },
+  {
+    label: 'first with last as variables',
+    query: CUSTOMERS_VARS,
+    variables: { first: 2, last: 2 },
+    argument: ['first', 'last'],
+  },
+  {
+    label: 'a garbage after cursor inline',
+    query: '{ customers(first: 2, after: "garbage") { totalCount } }',
+    argument: 'after',
+  },
+  {
+    label: 'a garbage after cursor as a variable',
+    query: CUSTOMERS_VARS,
+    variables: { first: 2, after: 'not a cursor at all!' },
+    argument: 'after',
+  },
   { label: 'an empty after cursor', query: CUSTOMERS_VARS, variables: { first: 2, after: '' }, argument: 'after' },
-  { label: 'a garbage before cursor', query: CUSTOMERS_VARS, variables: { last: 2, before: 'eyJzIjoiIn0.AAAA' }, argument: 'before' },
-  { label: 'a tampered after cursor inline', query: () => `{ customers(first: 2, after: "${tamper(customerCursor)}") { totalCount } }`, argument: 'after' },
-  { label: 'a tampered before cursor as a variable', query: CUSTOMERS_VARS, variables: () => ({ last: 2, before: tamper(customerCursor) }), argument: 'before' },
-  { label: 'a cursor with its signature cut off', query: CUSTOMERS_VARS, variables: () => ({ first: 2, after: customerCursor.split('.')[0] }), argument: 'after' },
-  { label: 'a products cursor on customers', query: CUSTOMERS_VARS, variables: () => ({ first: 2, after: productCursor }), argument: 'after' },
-  { label: 'a customers cursor on products', query: () => `{ products(first: 2, after: "${customerCursor}") { totalCount } }`, argument: 'after' },
+  {
+    label: 'a garbage before cursor',
+    query: CUSTOMERS_VARS,
+    variables: { last: 2, before: 'eyJzIjoiIn0.AAAA' },
+    argument: 'before',
+  },
+  {
+    label: 'a tampered after cursor inline',
+    query: () => `{ customers(first: 2, after: "${tamper(customerCursor)}") { totalCount } }`,
+    argument: 'after',
+  },
+  {
+    label: 'a tampered before cursor as a variable',
+    query: CUSTOMERS_VARS,
+    variables: () => ({ last: 2, before: tamper(customerCursor) }),
+    argument: 'before',
+  },
+  {
+    label: 'a cursor with its signature cut off',
+    query: CUSTOMERS_VARS,
+    variables: () => ({ first: 2, after: customerCursor.split('.')[0] }),
+    argument: 'after',
+  },
+  {
+    label: 'a products cursor on customers',
+    query: CUSTOMERS_VARS,
+    variables: () => ({ first: 2, after: productCursor }),
+    argument: 'after',
+  },
+  {
+    label: 'a customers cursor on products',
+    query: () => `{ products(first: 2, after: "${customerCursor}") { totalCount } }`,
+    argument: 'after',
+  },
 ];
 
-const malformedIds = ['abc!', 'not an id', '', 'Q3VzdG9tZXI6', toGlobalId('Customer', '1').slice(0, -1), Buffer.from('Order:1').toString('base64url'), Buffer.from('Customer:0').toString('base64url'), Buffer.from('Customer:1 OR 1=1').toString('base64url')];
+const malformedIds = [
+  'abc!',
+  'not an id',
+  '',
+  'Q3VzdG9tZXI6',
+  toGlobalId('Customer', '1').slice(0, -1),
+  Buffer.from('Order:1').toString('base64url'),
+  Buffer.from('Customer:0').toString('base64url'),
+  Buffer.from('Customer:1 OR 1=1').toString('base64url'),
+];
 
 const idCases: Case[] = [
   ...malformedIds.flatMap((id): Case[] => [
-    { label: `a malformed id ${JSON.stringify(id)} for node (variable)`, query: NODE_VARS, variables: { id }, argument: 'id' },
-    { label: `a malformed id ${JSON.stringify(id)} for customer (inline)`, query: `{ customer(id: ${JSON.stringify(id)}) { id } }`, argument: 'id' },
-    { label: `a malformed id ${JSON.stringify(id)} for product (variable)`, query: PRODUCT_VARS, variables: { id }, argument: 'id' },
+    {
+      label: `a malformed id ${JSON.stringify(id)} for node (variable)`,
+      query: NODE_VARS,
+      variables: { id },
+      argument: 'id',
+    },
+    {
+      label: `a malformed id ${JSON.stringify(id)} for customer (inline)`,
+      query: `{ customer(id: ${JSON.stringify(id)}) { id } }`,
+      argument: 'id',
+    },
+    {
+      label: `a malformed id ${JSON.stringify(id)} for product (variable)`,
+      query: PRODUCT_VARS,
+      variables: { id },
+      argument: 'id',
+    },
   ]),
-  { label: 'a Product id passed to customer(id:)', query: `{ customer(id: "${toGlobalId('Product', '1')}") { id } }`, argument: 'id' },
-  { label: 'a Product id passed to customer(id:) as a variable', query: CUSTOMER_VARS, variables: { id: toGlobalId('Product', '1') }, argument: 'id' },
-  { label: 'a Customer id passed to product(id:)', query: PRODUCT_VARS, variables: { id: toGlobalId('Customer', '1') }, argument: 'id' },
+  {
+    label: 'a Product id passed to customer(id:)',
+    query: `{ customer(id: "${toGlobalId('Product', '1')}") { id } }`,
+    argument: 'id',
+  },
+  {
+    label: 'a Product id passed to customer(id:) as a variable',
+    query: CUSTOMER_VARS,
+    variables: { id: toGlobalId('Product', '1') },
+    argument: 'id',
+  },
+  {
+    label: 'a Customer id passed to product(id:)',
+    query: PRODUCT_VARS,
+    variables: { id: toGlobalId('Customer', '1') },
+    argument: 'id',
+  },
 ];
 
 const rangeCases: Case[] = [
-  { label: 'from after to on dashboard inline', query: '{ dashboard(from: "2025-02-01", to: "2025-01-31") { totalRevenue } }', argument: 'from' },
-  { label: 'from after to on dashboard as variables', query: DASHBOARD_VARS, variables: { from: '2025-02-01', to: '2025-01-31' }, argument: 'from' },
-  { label: 'from after to on revenue inline', query: '{ revenue(from: "2025-02-01", to: "2025-01-31") { totalRevenue } }', argument: 'from' },
-  { label: 'from after to on revenue as variables', query: REVENUE_VARS, variables: { from: '2025-02-01', to: '2025-01-31' }, argument: 'from' },
-  { label: '2025-02-30 as a dashboard literal', query: '{ dashboard(from: "2025-02-30") { totalRevenue } }', argument: 'from' },
-  { label: '2025-02-30 as a dashboard variable', query: DASHBOARD_VARS, variables: { from: '2025-02-30' }, argument: 'from' },
+  {
+    label: 'from after to on dashboard inline',
+    query: '{ dashboard(from: "2025-02-01", to: "2025-01-31") { totalRevenue } }',
+    argument: 'from',
+  },
+  {
+    label: 'from after to on dashboard as variables',
+    query: DASHBOARD_VARS,
+    variables: { from: '2025-02-01', to: '2025-01-31' },
+    argument: 'from',
+  },
+  {
+    label: 'from after to on revenue inline',
+    query: '{ revenue(from: "2025-02-01", to: "2025-01-31") { totalRevenue } }',
+    argument: 'from',
+  },
+  {
+    label: 'from after to on revenue as variables',
+    query: REVENUE_VARS,
+    variables: { from: '2025-02-01', to: '2025-01-31' },
+    argument: 'from',
+  },
+  {
+    label: '2025-02-30 as a dashboard literal',
+    query: '{ dashboard(from: "2025-02-30") { totalRevenue } }',
+    argument: 'from',
+  },
+  {
+    label: '2025-02-30 as a dashboard variable',
+    query: DASHBOARD_VARS,
+    variables: { from: '2025-02-30' },
+    argument: 'from',
+  },
   { label: '2025-02-30 as a revenue literal', query: '{ revenue(to: "2025-02-30") { totalRevenue } }', argument: 'to' },
   { label: '2025-02-30 as a revenue variable', query: REVENUE_VARS, variables: { to: '2025-02-30' }, argument: 'to' },
   { label: 'a non-ISO date literal', query: '{ revenue(from: "01/02/2025") { totalRevenue } }', argument: 'from' },
   { label: 'recentTrend(days: 0) inline', query: '{ dashboard { recentTrend(days: 0) { date } } }', argument: 'days' },
-  { label: 'recentTrend(days: 367) inline', query: '{ dashboard { recentTrend(days: 367) { date } } }', argument: 'days' },
+  {
+    label: 'recentTrend(days: 367) inline',
+    query: '{ dashboard { recentTrend(days: 367) { date } } }',
+    argument: 'days',
+  },
   { label: 'recentTrend days: 0 as a variable', query: DASHBOARD_VARS, variables: { days: 0 }, argument: 'days' },
   { label: 'recentTrend days: 367 as a variable', query: DASHBOARD_VARS, variables: { days: 367 }, argument: 'days' },
-  { label: 'topProducts(limit: 0) inline', query: '{ dashboard { topProducts(limit: 0) { revenue } } }', argument: 'limit' },
-  { label: 'topProducts(limit: 51) inline', query: '{ dashboard { topProducts(limit: 51) { revenue } } }', argument: 'limit' },
+  {
+    label: 'topProducts(limit: 0) inline',
+    query: '{ dashboard { topProducts(limit: 0) { revenue } } }',
+    argument: 'limit',
+  },
+  {
+    label: 'topProducts(limit: 51) inline',
+    query: '{ dashboard { topProducts(limit: 51) { revenue } } }',
+    argument: 'limit',
+  },
   { label: 'topProducts limit: 0 as a variable', query: DASHBOARD_VARS, variables: { limit: 0 }, argument: 'limit' },
   { label: 'topProducts limit: 51 as a variable', query: DASHBOARD_VARS, variables: { limit: 51 }, argument: 'limit' },
-  { label: 'topCustomers(limit: 21) inline', query: '{ products(first: 2) { edges { node { topCustomers(limit: 21) { id } } } } }', argument: 'limit' },
-  { label: 'topCustomers limit: 21 as a variable', query: PRODUCTS_VARS, variables: { first: 2, limit: 21 }, argument: 'limit' },
-  { label: 'topCustomers limit: 0 as a variable', query: PRODUCTS_VARS, variables: { first: 2, limit: 0 }, argument: 'limit' },
+  {
+    label: 'topCustomers(limit: 21) inline',
+    query: '{ products(first: 2) { edges { node { topCustomers(limit: 21) { id } } } } }',
+    argument: 'limit',
+  },
+  {
+    label: 'topCustomers limit: 21 as a variable',
+    query: PRODUCTS_VARS,
+    variables: { first: 2, limit: 21 },
+    argument: 'limit',
+  },
+  {
+    label: 'topCustomers limit: 0 as a variable',
+    query: PRODUCTS_VARS,
+    variables: { first: 2, limit: 0 },
+    argument: 'limit',
+  },
 ];
 
 const enumAndTextCases: Case[] = [
-  { label: 'an unknown orderBy field literal', query: '{ customers(orderBy: { field: BOGUS, direction: ASC }) { totalCount } }', argument: 'orderBy' },
-  { label: 'an unknown orderBy direction literal', query: '{ customers(orderBy: { field: NAME, direction: SIDEWAYS }) { totalCount } }', argument: 'orderBy' },
-  { label: 'an unknown products orderBy field literal', query: '{ products(orderBy: { field: PRICE, direction: ASC }) { totalCount } }', argument: 'orderBy' },
-  { label: 'an unknown orderBy field variable', query: CUSTOMERS_VARS, variables: { orderBy: { field: 'BOGUS', direction: 'ASC' } }, argument: 'orderBy' },
-  { label: 'an unknown orderBy direction variable', query: CUSTOMERS_VARS, variables: { orderBy: { field: 'NAME', direction: 'sideways' } }, argument: 'orderBy' },
-  { label: 'an unknown products orderBy field variable', query: PRODUCTS_VARS, variables: { orderBy: { field: 'PRICE', direction: 'DESC' } }, argument: 'orderBy' },
-  { label: 'a NUL character in search inline', query: '{ customers(search: "ac\\u0000me") { totalCount } }', argument: 'search' },
-  { label: 'a NUL character in search as a variable', query: CUSTOMERS_VARS, variables: { search: 'ac\u0000me' }, argument: 'search' },
+  {
+    label: 'an unknown orderBy field literal',
+    query: '{ customers(orderBy: { field: BOGUS, direction: ASC }) { totalCount } }',
+    argument: 'orderBy',
+  },
+  {
+    label: 'an unknown orderBy direction literal',
+    query: '{ customers(orderBy: { field: NAME, direction: SIDEWAYS }) { totalCount } }',
+    argument: 'orderBy',
+  },
+  {
+    label: 'an unknown products orderBy field literal',
+    query: '{ products(orderBy: { field: PRICE, direction: ASC }) { totalCount } }',
+    argument: 'orderBy',
+  },
+  {
+    label: 'an unknown orderBy field variable',
+    query: CUSTOMERS_VARS,
+    variables: { orderBy: { field: 'BOGUS', direction: 'ASC' } },
+    argument: 'orderBy',
+  },
+  {
+    label: 'an unknown orderBy direction variable',
+    query: CUSTOMERS_VARS,
+    variables: { orderBy: { field: 'NAME', direction: 'sideways' } },
+    argument: 'orderBy',
+  },
+  {
+    label: 'an unknown products orderBy field variable',
+    query: PRODUCTS_VARS,
+    variables: { orderBy: { field: 'PRICE', direction: 'DESC' } },
+    argument: 'orderBy',
+  },
+  {
+    label: 'a NUL character in search inline',
+    query: '{ customers(search: "ac\\u0000me") { totalCount } }',
+    argument: 'search',
+  },
+  {
+    label: 'a NUL character in search as a variable',
+    query: CUSTOMERS_VARS,
+    variables: { search: 'ac\u0000me' },
+    argument: 'search',
+  },
 ];
 
 describe.each([
@@ -212,10 +393,16 @@ describe.each([
   { group: 'ranges and limits', cases: rangeCases },
   { group: 'enums and text', cases: enumAndTextCases },
 ])('$group', ({ cases }) => {
-  it.each(cases)('returns BAD_USER_INPUT naming the argument, never a 5xx, for $label', async ({ query, variables, argument }) => {
-    const response = await gateway.request<unknown, Record<string, unknown> | undefined>(resolve(query), variables && resolve(variables));
-    await expectBadInput(response, ...[argument].flat());
-  });
+  it.each(cases)(
+    'returns BAD_USER_INPUT naming the argument, never a 5xx, for $label',
+    async ({ query, variables, argument }) => {
+      const response = await gateway.request<unknown, Record<string, unknown> | undefined>(
+        resolve(query),
+        variables && resolve(variables),
+      );
+      await expectBadInput(response, ...[argument].flat());
+    },
+  );
 });
 
 describe('focused error cases', () => {
@@ -269,7 +456,10 @@ describe('unknown but well-formed ids', () => {
 
 describe('search', () => {
   async function searchInline(search: string) {
-    const { status, body } = await gateway.request<{ customers: { totalCount: number; edges: { node: { name: string } }[] } }, undefined>(
+    const { status, body } = await gateway.request<
+      { customers: { totalCount: number; edges: { node: { name: string } }[] } },
+      undefined
+    >(
       `{ customers(search: ${JSON.stringify(search)}, first: 100, orderBy: { field: NAME, direction: ASC }) { totalCount edges { node { name } } } }`,
     );
     expect(status).toBe(200);
@@ -278,7 +468,11 @@ describe('search', () => {
   }
 
   async function searchVariable(search: string) {
-    const { status, body } = await gateway.request(CustomerOrderPageDocument, { search, first: 100, orderBy: { field: 'NAME', direction: 'ASC' } });
+    const { status, body } = await gateway.request(CustomerOrderPageDocument, {
+      search,
+      first: 100,
+      orderBy: { field: 'NAME', direction: 'ASC' },
+    });
     expect(status).toBe(200);
     expect(body.errors).toBeUndefined();
     return body.data!.customers;
@@ -287,7 +481,9 @@ describe('search', () => {
   async function expectMatches(search: string, names: string[]) {
     // The expectation is spelled out, and also re-derived from the base table as a literal substring.
     const { rows } = await sql<{ name: string }>`SELECT name FROM customers ORDER BY name, id`.execute(db);
-    expect(rows.map((row) => row.name).filter((name) => name.toLowerCase().includes(search.toLowerCase()))).toEqual(names);
+    expect(rows.map((row) => row.name).filter((name) => name.toLowerCase().includes(search.toLowerCase()))).toEqual(
+      names,
+    );
     for (const found of [await searchInline(search), await searchVariable(search)]) {
       expect(found!.edges.map((edge) => edge.node.name)).toEqual(names);
       expect(found!.totalCount).toBe(names.length);

@@ -2,7 +2,15 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { toGlobalId } from '../../src/graphql/global-id.js';
-import { CustomerOrderPageDocument, ProductOrderPageDocument, type CustomerOrder, type CustomerOrderField, type OrderDirection, type ProductOrder, type ProductOrderField } from '../generated/graphql.js';
+import {
+  CustomerOrderPageDocument,
+  ProductOrderPageDocument,
+  type CustomerOrder,
+  type CustomerOrderField,
+  type OrderDirection,
+  type ProductOrder,
+  type ProductOrderField,
+} from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { describeRoutes } from '../support/routes.js';
@@ -17,7 +25,19 @@ const T1 = '2025-03-02T08:30:00.500000Z';
 const T2 = '2025-03-02T08:30:00.500001Z';
 const T3 = '2025-03-04T23:59:59.999999Z';
 
-const CUSTOMER_NAMES = ['Acme', 'acme', 'Acme', 'Beta Systems', 'אלפא סחר', 'אלפא סחר', 'Zeta', 'zeta', 'Ωmega', 'Beta Systems', 'Delta'];
+const CUSTOMER_NAMES = [
+  'Acme',
+  'acme',
+  'Acme',
+  'Beta Systems',
+  'אלפא סחר',
+  'אלפא סחר',
+  'Zeta',
+  'zeta',
+  'Ωmega',
+  'Beta Systems',
+  'Delta',
+];
 const PRODUCT_NAMES = ['מחשב נייד', 'טלפון סלולרי', 'מחשב נייד', 'Cable', 'cable', 'Mouse'];
 const LAPTOPS = 'מחשבים ניידים';
 const PHONES = 'טלפונים';
@@ -29,7 +49,9 @@ const SOLD_PRODUCTS = 20;
 const customerIds = Array.from({ length: CUSTOMER_COUNT }, (_, i) =>
   String(i < 15 ? 2 + i * 3 : i < 40 ? 1_000 + i * 37 : 9_000_000_000 + i * 101),
 );
-const productIds = Array.from({ length: PRODUCT_COUNT }, (_, i) => String(i < 8 ? 1 + i : i < 16 ? 10 + i * 7 : 100_000 + i));
+const productIds = Array.from({ length: PRODUCT_COUNT }, (_, i) =>
+  String(i < 8 ? 1 + i : i < 16 ? 10 + i * 7 : 100_000 + i),
+);
 
 interface Sale {
   status: 'completed' | 'pending' | 'cancelled';
@@ -56,9 +78,17 @@ function salesOf(i: number): Sale[] {
     case 4:
       return [done('9.50', T2)];
     case 5:
-      return [done('25.00', T0), done('25.00', T0), done('25.00', T0, 2), done('25.00', T3), { status: 'pending', amount: '1000.00', quantity: 1, at: T3 }];
+      return [
+        done('25.00', T0),
+        done('25.00', T0),
+        done('25.00', T0, 2),
+        done('25.00', T3),
+        { status: 'pending', amount: '1000.00', quantity: 1, at: T3 },
+      ];
     default:
-      return [done(((i * 735) / 100).toFixed(2), `2025-02-${String(1 + (i % 27)).padStart(2, '0')}T12:00:00Z`, 1 + (i % 3))];
+      return [
+        done(((i * 735) / 100).toFixed(2), `2025-02-${String(1 + (i % 27)).padStart(2, '0')}T12:00:00Z`, 1 + (i % 3)),
+      ];
   }
 }
 
@@ -68,7 +98,13 @@ async function insertFixture(db: Kysely<Database>) {
     .insertInto('customers')
     .values(
       customerIds
-        .map((id, i) => ({ id, name: CUSTOMER_NAMES[i % CUSTOMER_NAMES.length]!, email: null, city: null, created_at: '2024-01-01T00:00:00Z' }))
+        .map((id, i) => ({
+          id,
+          name: CUSTOMER_NAMES[i % CUSTOMER_NAMES.length]!,
+          email: null,
+          city: null,
+          created_at: '2024-01-01T00:00:00Z',
+        }))
         .reverse(),
     )
     .execute();
@@ -122,7 +158,9 @@ async function expectedCustomers(db: Kysely<Database>, order: CustomerOrder, sea
     ) s ON s.customer_id = c.id
     ORDER BY ${sql.raw(CUSTOMER_SORT[order.field])} ${sql.raw(order.direction)} NULLS LAST, c.id ASC`.execute(db);
   const needle = search?.toLowerCase();
-  return rows.filter((row) => needle === undefined || row.name.toLowerCase().includes(needle)).map((row) => toGlobalId('Customer', row.id));
+  return rows
+    .filter((row) => needle === undefined || row.name.toLowerCase().includes(needle))
+    .map((row) => toGlobalId('Customer', row.id));
 }
 
 const PRODUCT_SORT: Record<ProductOrderField, string> = {
@@ -142,7 +180,9 @@ async function expectedProducts(db: Kysely<Database>, order: ProductOrder, categ
       GROUP BY product_id
     ) s ON s.product_id = p.id
     ORDER BY ${sql.raw(PRODUCT_SORT[order.field])} ${sql.raw(order.direction)} NULLS LAST, p.id ASC`.execute(db);
-  return rows.filter((row) => category === undefined || row.category === category).map((row) => toGlobalId('Product', row.id));
+  return rows
+    .filter((row) => category === undefined || row.category === category)
+    .map((row) => toGlobalId('Product', row.id));
 }
 
 // The walks, shared by both connections.
@@ -208,14 +248,22 @@ const PRODUCT_FIELDS: ProductOrderField[] = ['REVENUE', 'UNITS_SOLD', 'NAME'];
 const customerOrders: { label: string; orderBy?: CustomerOrder; expected: CustomerOrder }[] = [
   { label: 'the default order (LIFETIME_VALUE DESC)', expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } },
   ...CUSTOMER_FIELDS.flatMap((field) =>
-    DIRECTIONS.map((direction) => ({ label: `${field} ${direction}`, orderBy: { field, direction }, expected: { field, direction } })),
+    DIRECTIONS.map((direction) => ({
+      label: `${field} ${direction}`,
+      orderBy: { field, direction },
+      expected: { field, direction },
+    })),
   ),
 ];
 
 const productOrders: { label: string; orderBy?: ProductOrder; expected: ProductOrder }[] = [
   { label: 'the default order (REVENUE DESC)', expected: { field: 'REVENUE', direction: 'DESC' } },
   ...PRODUCT_FIELDS.flatMap((field) =>
-    DIRECTIONS.map((direction) => ({ label: `${field} ${direction}`, orderBy: { field, direction }, expected: { field, direction } })),
+    DIRECTIONS.map((direction) => ({
+      label: `${field} ${direction}`,
+      orderBy: { field, direction },
+      expected: { field, direction },
+    })),
   ),
 ];
 
@@ -376,7 +424,11 @@ describeRoutes((route) => {
     describe.each<{ search: string; orderBy: CustomerOrder | undefined; expected: CustomerOrder }>([
       { search: 'acme', orderBy: undefined, expected: { field: 'LIFETIME_VALUE', direction: 'DESC' } },
       { search: 'ZETA', orderBy: { field: 'NAME', direction: 'ASC' }, expected: { field: 'NAME', direction: 'ASC' } },
-      { search: 'פא ס', orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' }, expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' } },
+      {
+        search: 'פא ס',
+        orderBy: { field: 'LAST_PURCHASE_AT', direction: 'DESC' },
+        expected: { field: 'LAST_PURCHASE_AT', direction: 'DESC' },
+      },
     ])('searching "$search"', ({ search, orderBy, expected }) => {
       it('pages forward and backward over the matching customers only', async () => {
         const want = await expectedCustomers(db, expected, search);
@@ -395,7 +447,10 @@ describeRoutes((route) => {
         { field: 'TRANSACTION_COUNT', direction: 'DESC' },
       ];
       for (const orderBy of others) {
-        for (const window of [{ first: 3, after: cursor }, { last: 3, before: cursor }]) {
+        for (const window of [
+          { first: 3, after: cursor },
+          { last: 3, before: cursor },
+        ]) {
           const { status, body } = await gateway.request(CustomerOrderPageDocument, { ...window, orderBy });
           expect(status).toBe(200);
           expect(body.data).toEqual({ customers: null });
@@ -445,7 +500,11 @@ describeRoutes((route) => {
 
     it('returns BAD_USER_INPUT for a cursor from another ordering', async () => {
       const cursor = (await productPages({ field: 'UNITS_SOLD', direction: 'ASC' })({ first: 2 })).pageInfo.endCursor!;
-      for (const orderBy of [undefined, { field: 'UNITS_SOLD', direction: 'DESC' }, { field: 'NAME', direction: 'ASC' }] as const) {
+      for (const orderBy of [
+        undefined,
+        { field: 'UNITS_SOLD', direction: 'DESC' },
+        { field: 'NAME', direction: 'ASC' },
+      ] as const) {
         const { status, body } = await gateway.request(ProductOrderPageDocument, { first: 2, after: cursor, orderBy });
         expect(status).toBe(200);
         expect(body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);

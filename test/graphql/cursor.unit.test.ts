@@ -3,7 +3,13 @@ import fc from 'fast-check';
 import type { GraphQLError } from 'graphql';
 import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, DummyDriver, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { isKeysetPosition, keysetOrderBy, keysetWhere, type KeysetOrder, type KeysetPosition } from '../../src/db/keyset.js';
+import {
+  isKeysetPosition,
+  keysetOrderBy,
+  keysetWhere,
+  type KeysetOrder,
+  type KeysetPosition,
+} from '../../src/db/keyset.js';
 import { CursorCodec } from '../../src/graphql/cursor.js';
 import { toPageRequest } from '../../src/graphql/pagination.js';
 
@@ -14,8 +20,20 @@ const SECRET = 'test-cursor-secret-0123456789';
 const codec = new CursorCodec(SECRET);
 const SCOPE = 'customers|LIFETIME_VALUE|DESC|';
 
-const byValue: KeysetOrder = { column: 'lifetime_value', direction: 'desc', nullable: false, valueType: 'numeric', idColumn: 'id' };
-const byLastPurchase: KeysetOrder = { column: 'last_purchase_at', direction: 'desc', nullable: true, valueType: 'timestamptz', idColumn: 'id' };
+const byValue: KeysetOrder = {
+  column: 'lifetime_value',
+  direction: 'desc',
+  nullable: false,
+  valueType: 'numeric',
+  idColumn: 'id',
+};
+const byLastPurchase: KeysetOrder = {
+  column: 'last_purchase_at',
+  direction: 'desc',
+  nullable: true,
+  valueType: 'timestamptz',
+  idColumn: 'id',
+};
 
 /** The error `run` throws, which must be a GraphQLError. */
 function thrown(run: () => unknown): GraphQLError {
@@ -74,7 +92,15 @@ describe('a cursor', () => {
 
   it('is refused truncated, extended, empty or huge', () => {
     const cursor = codec.encode(SCOPE, { value: '10.00', id: '1' });
-    for (const bad of [cursor.slice(0, -1), `${cursor}.x`, `${cursor}A`, '', '.', cursor.split('.')[0]!, 'A'.repeat(20_000)]) {
+    for (const bad of [
+      cursor.slice(0, -1),
+      `${cursor}.x`,
+      `${cursor}A`,
+      '',
+      '.',
+      cursor.split('.')[0]!,
+      'A'.repeat(20_000),
+    ]) {
       expectRefused(() => codec.decode('after', bad, SCOPE));
     }
   });
@@ -84,7 +110,9 @@ describe('a cursor', () => {
     for (const other of ['customers|LIFETIME_VALUE|ASC|', 'customers|NAME|DESC|', 'customers|LIFETIME_VALUE|DESC|a']) {
       const error = thrown(() => codec.decode('after', cursor, other));
       expect(error.extensions).toEqual({ code: 'BAD_USER_INPUT', argumentName: 'after' });
-      expect(error.message).toBe('Argument "after" belongs to another ordering or filter; request the first page again with the new arguments');
+      expect(error.message).toBe(
+        'Argument "after" belongs to another ordering or filter; request the first page again with the new arguments',
+      );
     }
   });
 });
@@ -105,7 +133,11 @@ describe('a page request', () => {
 
   it('refuses a signed position the ordering cannot compare, as it refuses a tampered cursor', () => {
     // Only somebody who knows the secret can sign these; they must still never reach PostgreSQL.
-    for (const position of [{ value: 'not a number', id: '7' }, { value: null, id: '7' }, { value: '1.00', id: '9223372036854775808' }]) {
+    for (const position of [
+      { value: 'not a number', id: '7' },
+      { value: null, id: '7' },
+      { value: '1.00', id: '9223372036854775808' },
+    ]) {
       const after = codec.encode(SCOPE, position);
       expectRefused(() => toPageRequest({ first: 5, after }, codec, SCOPE, byValue));
     }
@@ -168,20 +200,35 @@ describe('a keyset window', () => {
     compiled(sql`${keysetWhere(order, { ...window, backward: false })!}`);
 
   it('orders backward in the exact reverse of forward, nulls last forward and first backward', () => {
-    expect(compiled(sql`${keysetOrderBy(byLastPurchase, false)}`).sql).toBe('"last_purchase_at" DESC NULLS LAST, "id" ASC');
-    expect(compiled(sql`${keysetOrderBy(byLastPurchase, true)}`).sql).toBe('"last_purchase_at" ASC NULLS FIRST, "id" DESC');
+    expect(compiled(sql`${keysetOrderBy(byLastPurchase, false)}`).sql).toBe(
+      '"last_purchase_at" DESC NULLS LAST, "id" ASC',
+    );
+    expect(compiled(sql`${keysetOrderBy(byLastPurchase, true)}`).sql).toBe(
+      '"last_purchase_at" ASC NULLS FIRST, "id" DESC',
+    );
     expect(compiled(sql`${keysetOrderBy(byValue, false)}`).sql).toBe('"lifetime_value" DESC, "id" ASC');
   });
 
   it('seeks past a position with the value and the id as parameters, never as text', () => {
     const after = where(byValue, { after: { value: "1'; DROP TABLE customers; --", id: '5' } });
-    expect(after.sql).toBe('("lifetime_value" <= $1 AND ("lifetime_value" < $2 OR ("lifetime_value" = $3 AND "id" > $4)))');
-    expect(after.parameters).toEqual(["1'; DROP TABLE customers; --", "1'; DROP TABLE customers; --", "1'; DROP TABLE customers; --", '5']);
+    expect(after.sql).toBe(
+      '("lifetime_value" <= $1 AND ("lifetime_value" < $2 OR ("lifetime_value" = $3 AND "id" > $4)))',
+    );
+    expect(after.parameters).toEqual([
+      "1'; DROP TABLE customers; --",
+      "1'; DROP TABLE customers; --",
+      "1'; DROP TABLE customers; --",
+      '5',
+    ]);
   });
 
   it('takes the rows after a null as the later nulls, and before it everything not null', () => {
-    expect(where(byLastPurchase, { after: { value: null, id: '3' } }).sql).toBe('("last_purchase_at" IS NULL AND "id" > $1)');
-    expect(where(byLastPurchase, { before: { value: null, id: '3' } }).sql).toBe('("last_purchase_at" IS NOT NULL OR "id" < $1)');
+    expect(where(byLastPurchase, { after: { value: null, id: '3' } }).sql).toBe(
+      '("last_purchase_at" IS NULL AND "id" > $1)',
+    );
+    expect(where(byLastPurchase, { before: { value: null, id: '3' } }).sql).toBe(
+      '("last_purchase_at" IS NOT NULL OR "id" < $1)',
+    );
   });
 
   it('is no condition at all without a cursor', () => {

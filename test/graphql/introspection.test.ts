@@ -11,7 +11,14 @@ import { Received, connect } from '../subscriptions/subscription-fixtures.js';
 // Who may read the schema, through the real start-up path with NODE_ENV=production: introspection and
 // "Did you mean ...?" by role, INTROSPECTION forcing it for everybody, and SANDBOX serving Apollo Sandbox.
 
-const REQUIRED = { NODE_ENV: 'production', AUTH_MODE: 'required', JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, JWT_ROLE_CLAIM: 'role' };
+const REQUIRED = {
+  NODE_ENV: 'production',
+  AUTH_MODE: 'required',
+  JWT_SECRET,
+  JWT_ISSUER,
+  JWT_AUDIENCE,
+  JWT_ROLE_CLAIM: 'role',
+};
 
 let database: TestDatabase;
 /** AUTH_MODE=required, nothing else set. */
@@ -29,10 +36,14 @@ let analystKey: string;
 beforeAll(async () => {
   database = await createTestDatabase();
   const lines: string[] = [];
-  const created = await runApiKeyCommand(database.handle.db, ['create', '--name', 'sandbox-analyst', '--role', 'analyst'], {
-    out: (line) => lines.push(line),
-    err: (line) => lines.push(line),
-  });
+  const created = await runApiKeyCommand(
+    database.handle.db,
+    ['create', '--name', 'sandbox-analyst', '--role', 'analyst'],
+    {
+      out: (line) => lines.push(line),
+      err: (line) => lines.push(line),
+    },
+  );
   expect(created).toBe(0);
   analystKey = lines[1]!;
   const url = { DATABASE_URL: database.url! };
@@ -62,7 +73,11 @@ async function post(gateway: GatewayProcess, query: string, headers: Record<stri
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query }),
   });
-  return { status: response.status, cache: response.headers.get('x-cache'), body: (await response.json()) as Answer['body'] };
+  return {
+    status: response.status,
+    cache: response.headers.get('x-cache'),
+    body: (await response.json()) as Answer['body'],
+  };
 }
 
 const as = async (role: Role) => bearer(await signToken({ role, subject: `${role}@example.test` }));
@@ -70,7 +85,8 @@ const codes = (answer: Answer) => answer.body.errors?.map((error) => error.exten
 
 const SCHEMA = '{ __schema { queryType { name } } }';
 const TYPE = '{ customerType: __type(name: "Customer") { name } }';
-const THROUGH_FRAGMENT = 'query Peek { ...Peek } fragment Peek on Query { ... on Query { __type(name: "Product") { fields { name } } } }';
+const THROUGH_FRAGMENT =
+  'query Peek { ...Peek } fragment Peek on Query { ... on Query { __type(name: "Product") { fields { name } } } }';
 const TYPO = '{ dashboard { totalRevenu } }';
 const WITHOUT_HINT = 'Cannot query field "totalRevenu" on type "Dashboard".';
 
@@ -88,7 +104,9 @@ describe('introspection in production with AUTH_MODE=required', () => {
       expect(answer.status).toBe(200);
       expect(answer.body.data).toBeUndefined();
       expect(codes(answer)).toEqual(['INTROSPECTION_DISABLED']);
-      expect(answer.body.errors?.[0]?.message).toBe('Introspection (__schema, __type) needs the analyst role or higher');
+      expect(answer.body.errors?.[0]?.message).toBe(
+        'Introspection (__schema, __type) needs the analyst role or higher',
+      );
     }
   });
 
@@ -99,13 +117,22 @@ describe('introspection in production with AUTH_MODE=required', () => {
     expect(analyst.body.errors).toBeUndefined();
     const admin = await post(required, THROUGH_FRAGMENT, await as('admin'));
     expect(admin.body.errors).toBeUndefined();
-    expect((admin.body.data?.__type as { fields: { name: string }[] }).fields.map((field) => field.name)).toContain('topCustomers');
+    expect((admin.body.data?.__type as { fields: { name: string }[] }).fields.map((field) => field.name)).toContain(
+      'topCustomers',
+    );
   });
 
   it('keeps __typename for everybody', async () => {
-    const answer = await post(required, '{ __typename dashboard { __typename totalTransactions } }', await as('viewer'));
+    const answer = await post(
+      required,
+      '{ __typename dashboard { __typename totalTransactions } }',
+      await as('viewer'),
+    );
     expect(answer.body.errors).toBeUndefined();
-    expect(answer.body.data).toEqual({ __typename: 'Query', dashboard: { __typename: 'Dashboard', totalTransactions: 0 } });
+    expect(answer.body.data).toEqual({
+      __typename: 'Query',
+      dashboard: { __typename: 'Dashboard', totalTransactions: 0 },
+    });
   });
 
   it('never caches an introspection answer, so no refusal or answer crosses roles', async () => {
@@ -143,7 +170,9 @@ describe('introspection in production with AUTH_MODE=required', () => {
       const typo = 'subscription { dashboardUpdated { totalRevenu } }';
       const [hidden, shown] = [new Received(viewer, typo), new Received(analyst, typo)];
       await Promise.all([hidden.ended(), shown.ended()]);
-      expect(hidden.errors?.map((error) => [error.message, error.extensions?.code])).toEqual([[WITHOUT_HINT, 'GRAPHQL_VALIDATION_FAILED']]);
+      expect(hidden.errors?.map((error) => [error.message, error.extensions?.code])).toEqual([
+        [WITHOUT_HINT, 'GRAPHQL_VALIDATION_FAILED'],
+      ]);
       expect(shown.errors?.[0]?.message).toBe(`${WITHOUT_HINT} Did you mean "totalRevenue"?`);
     } finally {
       await Promise.all([viewer.dispose(), analyst.dispose()]);
@@ -154,7 +183,9 @@ describe('introspection in production with AUTH_MODE=required', () => {
     const response = await fetch(`${required.base}/graphql`, { headers: { accept: 'text/html' } });
     expect(response.headers.get('content-type') ?? '').not.toMatch(/^text\/html/);
     expect(await response.text()).not.toContain('EmbeddedSandbox');
-    expect((await fetch(`${required.base}/`, { redirect: 'manual', headers: { accept: 'text/html' } })).status).toBe(404);
+    expect((await fetch(`${required.base}/`, { redirect: 'manual', headers: { accept: 'text/html' } })).status).toBe(
+      404,
+    );
   });
 });
 
@@ -169,8 +200,13 @@ describe('INTROSPECTION forces the answer for everybody', () => {
 
   it('INTROSPECTION=true answers a viewer, and shows it suggestions', async () => {
     const viewer = await as('viewer');
-    expect((await post(introspectionOn, SCHEMA, viewer)).body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } }, extensions: expect.anything() });
-    expect((await post(introspectionOn, TYPO, viewer)).body.errors?.[0]?.message).toContain('Did you mean "totalRevenue"?');
+    expect((await post(introspectionOn, SCHEMA, viewer)).body).toEqual({
+      data: { __schema: { queryType: { name: 'Query' } } },
+      extensions: expect.anything(),
+    });
+    expect((await post(introspectionOn, TYPO, viewer)).body.errors?.[0]?.message).toContain(
+      'Did you mean "totalRevenue"?',
+    );
   });
 });
 
@@ -179,7 +215,13 @@ async function sandboxPage(gateway: GatewayProcess, path = '/graphql') {
   const response = await fetch(`${gateway.base}${path}`, { headers: { accept: 'text/html' } });
   const html = await response.text();
   const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1] ?? '';
-  const scriptSources = meta.split(';').map((part) => part.trim()).find((part) => part.startsWith('script-src '))?.split(/\s+/).slice(1) ?? [];
+  const scriptSources =
+    meta
+      .split(';')
+      .map((part) => part.trim())
+      .find((part) => part.startsWith('script-src '))
+      ?.split(/\s+/)
+      .slice(1) ?? [];
   const scriptHosts = [...html.matchAll(/<script[^>]* src="(https:\/\/[^/"]+)\//g)].map((match) => match[1]!);
   return { response, html, scriptSources, scriptHosts };
 }
@@ -201,7 +243,7 @@ describe('SANDBOX=true in production', () => {
     expect(response.headers.get('content-security-policy')).toBeNull();
   });
 
-  it('sends a browser opening the gateway\'s address to the Sandbox', async () => {
+  it("sends a browser opening the gateway's address to the Sandbox", async () => {
     const redirect = await fetch(`${requiredSandbox.base}/`, { redirect: 'manual', headers: { accept: 'text/html' } });
     expect(redirect.status).toBe(302);
     expect(redirect.headers.get('location')).toBe('/graphql');
@@ -212,7 +254,9 @@ describe('SANDBOX=true in production', () => {
 
   it('keeps the roles with AUTH_MODE=required: a viewer is still refused, an analyst answered', async () => {
     expect(codes(await post(requiredSandbox, SCHEMA, await as('viewer')))).toEqual(['INTROSPECTION_DISABLED']);
-    expect((await post(requiredSandbox, SCHEMA, { 'x-api-key': analystKey })).body.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+    expect((await post(requiredSandbox, SCHEMA, { 'x-api-key': analystKey })).body.data).toEqual({
+      __schema: { queryType: { name: 'Query' } },
+    });
     expect((await post(requiredSandbox, SCHEMA)).status).toBe(401);
   });
 
@@ -231,9 +275,13 @@ describe('the rule', () => {
   const allowed = (env: Record<string, string>) => {
     const config = loadConfig({ JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, ...env });
     const rule = introspectionRule(config);
-    const callers = config.auth.mode === 'required' ? (['viewer', 'analyst', 'admin'] as const).map(principal) : [ANONYMOUS];
+    const callers =
+      config.auth.mode === 'required' ? (['viewer', 'analyst', 'admin'] as const).map(principal) : [ANONYMOUS];
     const label = (caller: Principal) => (caller === ANONYMOUS ? 'anybody' : caller.role);
-    return { who: callers.filter((caller) => mayIntrospect(rule, caller)).map(label), sandbox: servesSandbox(config.server) };
+    return {
+      who: callers.filter((caller) => mayIntrospect(rule, caller)).map(label),
+      sandbox: servesSandbox(config.server),
+    };
   };
 
   it('follows NODE_ENV, AUTH_MODE, SANDBOX and INTROSPECTION', () => {
@@ -242,9 +290,18 @@ describe('the rule', () => {
     expect(allowed({ SANDBOX: 'false' })).toEqual({ who: ['anybody'], sandbox: false });
     expect(allowed({ NODE_ENV: 'production' })).toEqual({ who: [], sandbox: false });
     expect(allowed({ NODE_ENV: 'production', SANDBOX: 'true' })).toEqual({ who: ['anybody'], sandbox: true });
-    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required' })).toEqual({ who: ['analyst', 'admin'], sandbox: false });
-    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required', SANDBOX: 'true' })).toEqual({ who: ['analyst', 'admin'], sandbox: true });
-    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required', INTROSPECTION: 'true' })).toEqual({ who: ['viewer', 'analyst', 'admin'], sandbox: false });
+    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required' })).toEqual({
+      who: ['analyst', 'admin'],
+      sandbox: false,
+    });
+    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required', SANDBOX: 'true' })).toEqual({
+      who: ['analyst', 'admin'],
+      sandbox: true,
+    });
+    expect(allowed({ NODE_ENV: 'production', AUTH_MODE: 'required', INTROSPECTION: 'true' })).toEqual({
+      who: ['viewer', 'analyst', 'admin'],
+      sandbox: false,
+    });
     expect(allowed({ AUTH_MODE: 'required', INTROSPECTION: 'false' })).toEqual({ who: [], sandbox: true });
   });
 

@@ -46,7 +46,10 @@ describe('document size (QUERY_MAX_BYTES, default 32 KiB)', () => {
     expect(response.status).toBe(200);
     expect(response.body.data).toBeUndefined();
     expect(response.body.errors).toEqual([
-      { message: expect.stringMatching(/^Query document is \d+ bytes long; at most 32768 are allowed$/), extensions: { code: 'QUERY_TOO_LARGE', maxBytes: 32_768, requestId: expect.any(String) } },
+      {
+        message: expect.stringMatching(/^Query document is \d+ bytes long; at most 32768 are allowed$/),
+        extensions: { code: 'QUERY_TOO_LARGE', maxBytes: 32_768, requestId: expect.any(String) },
+      },
     ]);
     const strict = await gateway.post({ query }, { accept: 'application/graphql-response+json' });
     expect(strict.status).toBe(400);
@@ -85,7 +88,11 @@ describe('parsed documents kept for reuse (DOCUMENT_CACHE_MB)', () => {
 
   it('keeps the heap within its bound however many distinct padded documents arrive', async () => {
     // The size limit raised out of the way, so that every document is parsed, validated and offered to the store.
-    const roomy = await startTestGateway(database.handle, { QUERY_MAX_BYTES: 100_000, DOCUMENT_CACHE_MB: 4, RATE_LIMIT_POINTS: 0 });
+    const roomy = await startTestGateway(database.handle, {
+      QUERY_MAX_BYTES: 100_000,
+      DOCUMENT_CACHE_MB: 4,
+      RATE_LIMIT_POINTS: 0,
+    });
     try {
       await roomy.post({ query: padded(0, 100) });
       const before = retainedHeap();

@@ -12,7 +12,12 @@ let base: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  gateway = await startTestGateway(database.handle, { CORS_ORIGINS: [SANDBOX, 'http://localhost:3000'] }, {}, { overHttp: true });
+  gateway = await startTestGateway(
+    database.handle,
+    { CORS_ORIGINS: [SANDBOX, 'http://localhost:3000'] },
+    {},
+    { overHttp: true },
+  );
   const address = gateway.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('the gateway does not listen on TCP');
   base = `http://127.0.0.1:${address.port}`;
@@ -26,7 +31,11 @@ afterAll(async () => {
 function preflight(origin: string) {
   return fetch(`${base}/graphql`, {
     method: 'OPTIONS',
-    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,authorization',
+    },
   });
 }
 
@@ -65,14 +74,19 @@ describe('CORS', () => {
 
   it('refuses an allow list entry that is not an origin', () => {
     expect(() => loadConfig({ CORS_ORIGINS: 'https://studio.apollographql.com/sandbox' })).toThrow(/CORS_ORIGINS/);
-    expect(loadConfig({ CORS_ORIGINS: `${SANDBOX}, http://localhost:3000` }).server.corsOrigins).toEqual([SANDBOX, 'http://localhost:3000']);
+    expect(loadConfig({ CORS_ORIGINS: `${SANDBOX}, http://localhost:3000` }).server.corsOrigins).toEqual([
+      SANDBOX,
+      'http://localhost:3000',
+    ]);
     expect(loadConfig({}).server.corsOrigins).toEqual([]);
   });
 });
 
 describe('CSRF prevention', () => {
   it('refuses a GET query without a preflight-forcing header, and runs nothing', async () => {
-    const response = await fetch(`${base}/graphql?query=${encodeURIComponent(DASHBOARD)}`, { headers: { origin: 'https://evil.example' } });
+    const response = await fetch(`${base}/graphql?query=${encodeURIComponent(DASHBOARD)}`, {
+      headers: { origin: 'https://evil.example' },
+    });
     expect(response.status).toBe(400);
     expect(await response.text()).toMatch(/Cross-Site Request Forgery/);
   });
@@ -87,7 +101,9 @@ describe('CSRF prevention', () => {
   });
 
   it('runs the GET query once apollo-require-preflight is sent', async () => {
-    const response = await fetch(`${base}/graphql?query=${encodeURIComponent(DASHBOARD)}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const response = await fetch(`${base}/graphql?query=${encodeURIComponent(DASHBOARD)}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ data: { dashboard: { totalTransactions: 0 } } });
   });

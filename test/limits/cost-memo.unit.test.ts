@@ -25,7 +25,15 @@ describe('the variables a cost depends on', () => {
         revenue(from: $seriesFrom, granularity: $unit) @skip(if: $skipSeries) { comparison(period: $period) { totalRevenue } }
       }
       fragment Trend on Dashboard { recentTrend(days: $days) { date } }`);
-    expect(costVariables(schema, document, isCostArgument)).toEqual(['days', 'first', 'limit', 'period', 'seriesFrom', 'skipSeries', 'unit']);
+    expect(costVariables(schema, document, isCostArgument)).toEqual([
+      'days',
+      'first',
+      'limit',
+      'period',
+      'seriesFrom',
+      'skipSeries',
+      'unit',
+    ]);
   });
 
   it('are none for a dashboard whose sizes are written in the document', () => {
@@ -37,7 +45,8 @@ describe('the variables a cost depends on', () => {
 });
 
 describe('the cost memo', () => {
-  const document = () => parse('query Top($from: Date, $limit: Int) { dashboard(from: $from) { topProducts(limit: $limit) { revenue } } }');
+  const document = () =>
+    parse('query Top($from: Date, $limit: Int) { dashboard(from: $from) { topProducts(limit: $limit) { revenue } } }');
 
   it('keeps nothing for a document seen once, then one cost per value of the variables that change it', () => {
     const memo = new CostMemo(schema, isCostArgument);

@@ -26,7 +26,9 @@ const codes = (errors: readonly GraphQLError[]) => errors.map((error) => error.e
 function chain(levels: number, fanOut: number): string {
   const fragments = ['fragment F0 on Dashboard { totalRevenue }'];
   for (let level = 1; level <= levels; level++) {
-    fragments.push(`fragment F${level} on Dashboard { ${Array.from({ length: fanOut }, () => `...F${level - 1}`).join(' ')} }`);
+    fragments.push(
+      `fragment F${level} on Dashboard { ${Array.from({ length: fanOut }, () => `...F${level - 1}`).join(' ')} }`,
+    );
   }
   return `{ dashboard { ...F${levels} } }\n${fragments.join('\n')}`;
 }
@@ -86,7 +88,8 @@ describe('the depth limit', () => {
 });
 
 describe('the alias and directive limits', () => {
-  const aliases = (count: number) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: dashboard { totalRevenue }`).join(' ')} }`;
+  const aliases = (count: number) =>
+    `{ ${Array.from({ length: count }, (_, i) => `a${i}: dashboard { totalRevenue }`).join(' ')} }`;
   const directives = (count: number) => `{ dashboard { totalRevenue ${'@include(if: true) '.repeat(count)} } }`;
 
   it('allows 15 aliases and refuses 16 with TOO_MANY_ALIASES', () => {

@@ -35,7 +35,12 @@ describe('query limits', () => {
     database = await createTestDatabase();
     gateway = await startTestGateway(database.handle, {}, {}, OVER_HTTP);
     production = await startTestGateway(database.handle, { NODE_ENV: 'production' }, {}, OVER_HTTP);
-    productionIntrospection = await startTestGateway(database.handle, { NODE_ENV: 'production', INTROSPECTION: true }, {}, OVER_HTTP);
+    productionIntrospection = await startTestGateway(
+      database.handle,
+      { NODE_ENV: 'production', INTROSPECTION: true },
+      {},
+      OVER_HTTP,
+    );
     roomyTokens = await startTestGateway(database.handle, { QUERY_MAX_TOKENS: 100_000 }, {}, OVER_HTTP);
   });
 
@@ -55,7 +60,11 @@ describe('query limits', () => {
       const { status, body } = await gateway.request(nested(12));
       expect(status).toBe(200);
       expect(codes(body)).toEqual(['QUERY_TOO_DEEP']);
-      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_DEEP', maxDepth: 10, requestId: expect.any(String) });
+      expect(body.errors?.[0]?.extensions).toEqual({
+        code: 'QUERY_TOO_DEEP',
+        maxDepth: 10,
+        requestId: expect.any(String),
+      });
       expect(body.data).toBeUndefined();
     });
 
@@ -80,14 +89,19 @@ describe('query limits', () => {
     });
 
     it('refuses a fragment spreading itself without a field in between', async () => {
-      const { status, body } = await gateway.request(`{ customers { edges { node { ...Loop } } } } fragment Loop on Customer { ...Loop }`);
+      const { status, body } = await gateway.request(
+        `{ customers { edges { node { ...Loop } } } } fragment Loop on Customer { ...Loop }`,
+      );
       expect(status).toBe(200);
       expect(codes(body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     });
 
     it('refuses fragments that multiply into an exponential document, quickly', async () => {
       // F0 spreads F1 three times, F1 spreads F2 three times, ...: 3^30 selections from a few hundred tokens.
-      const chain = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} ...F${i + 1} }`);
+      const chain = Array.from(
+        { length: 30 },
+        (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} ...F${i + 1} }`,
+      );
       const query = `{ ...F0 } ${chain.join(' ')} fragment F30 on Query { __typename }`;
       const started = Date.now();
       const { status, body } = await gateway.request(query);
@@ -138,7 +152,12 @@ describe('query limits', () => {
       expect(status).toBe(200);
       expect(codes(body)).toEqual(['QUERY_TOO_COMPLEX']);
       expect(body.errors?.[0]?.extensions?.cost).toBeGreaterThan(5_000);
-      expect(body.errors?.[0]?.extensions).toEqual({ code: 'QUERY_TOO_COMPLEX', cost: expect.any(Number), maxCost: 5_000, requestId: expect.any(String) });
+      expect(body.errors?.[0]?.extensions).toEqual({
+        code: 'QUERY_TOO_COMPLEX',
+        cost: expect.any(Number),
+        maxCost: 5_000,
+        requestId: expect.any(String),
+      });
     });
 
     it('counts page sizes given through variables', async () => {
@@ -157,9 +176,17 @@ describe('query limits', () => {
         dashboard(from: $from, to: $to) { topProducts(limit: $top) { revenue } recentTrend(days: 3) @include(if: $withTrend) { date } }
         revenue(from: $seriesFrom, to: $seriesTo) { points { date } }
       }`;
-      const january = { from: '2024-01-01', to: '2024-01-31', top: 5, withTrend: true, seriesFrom: '2024-01-01', seriesTo: '2024-01-10' };
+      const january = {
+        from: '2024-01-01',
+        to: '2024-01-31',
+        top: 5,
+        withTrend: true,
+        seriesFrom: '2024-01-01',
+        seriesTo: '2024-01-10',
+      };
       // dashboard 1 + topProducts (1 + top × 1) + recentTrend (1 + 3 × 1) when included; revenue 1 + points (1 + days × 1).
-      const costOf = (v: { top: number; withTrend: boolean }, days: number) => 1 + (1 + v.top) + (v.withTrend ? 1 + 3 : 0) + 1 + (1 + days);
+      const costOf = (v: { top: number; withTrend: boolean }, days: number) =>
+        1 + (1 + v.top) + (v.withTrend ? 1 + 3 : 0) + 1 + (1 + days);
       const cases = [
         { variables: january, days: 10 },
         { variables: { ...january, from: '2024-02-01', to: '2024-02-29' }, days: 10 },
@@ -178,7 +205,9 @@ describe('query limits', () => {
     });
 
     it('reports the cost of each answered request', async () => {
-      const { status, headers, body } = await gateway.post({ query: '{ customers(first: 10) { edges { node { name } } } }' });
+      const { status, headers, body } = await gateway.post({
+        query: '{ customers(first: 10) { edges { node { name } } } }',
+      });
       expect(status).toBe(200);
       // customers 1 + 10 × (edges 1 + node 1 + name 1)
       expect(body.extensions?.cost).toEqual({ requested: 31, maximum: 5_000 });
@@ -195,7 +224,11 @@ describe('query limits', () => {
         payload: JSON.stringify({ query: `{ __typename }`, variables: { padding: 'x'.repeat(2 * 1024 * 1024) } }),
       });
       expect(response.statusCode).toBe(413);
-      expect(response.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'PAYLOAD_TOO_LARGE', requestId: expect.any(String) } }] });
+      expect(response.json()).toEqual({
+        errors: [
+          { message: expect.any(String), extensions: { code: 'PAYLOAD_TOO_LARGE', requestId: expect.any(String) } },
+        ],
+      });
     });
 
     it('refuses a batched array with 400 and a code', async () => {
@@ -217,7 +250,8 @@ describe('query limits', () => {
         await caching.post({ query });
         // The answer is stored in the background; wait until the next request is a hit.
         let cache: unknown;
-        for (let tries = 0; tries < 50 && cache !== 'HIT'; tries++) cache = (await caching.post({ query })).headers['x-cache'];
+        for (let tries = 0; tries < 50 && cache !== 'HIT'; tries++)
+          cache = (await caching.post({ query })).headers['x-cache'];
         expect(cache).toBe('HIT');
         const batch = await caching.app.inject({
           method: 'POST',

@@ -43,7 +43,9 @@ describe('the cost of a document', () => {
 
   it('multiplies nested lists', async () => {
     // products: 1 + 10 × (edges 1 + node 1 + topCustomers (1 + 4 × name 1)).
-    expect(await costOf('{ products(first: 10) { edges { node { topCustomers(limit: 4) { name } } } } }')).toBe(1 + 10 * (1 + 1 + 1 + 4));
+    expect(await costOf('{ products(first: 10) { edges { node { topCustomers(limit: 4) { name } } } } }')).toBe(
+      1 + 10 * (1 + 1 + 1 + 4),
+    );
   });
 
   it('reads page sizes from the variables', async () => {
@@ -54,12 +56,16 @@ describe('the cost of a document', () => {
 
   it('counts every alias as the field it names', async () => {
     const one = await costOf('{ dashboard { topProducts(limit: 3) { revenue } } }');
-    const three = await costOf('{ a: dashboard { topProducts(limit: 3) { revenue } } b: dashboard { topProducts(limit: 3) { revenue } } c: dashboard { topProducts(limit: 3) { revenue } } }');
+    const three = await costOf(
+      '{ a: dashboard { topProducts(limit: 3) { revenue } } b: dashboard { topProducts(limit: 3) { revenue } } c: dashboard { topProducts(limit: 3) { revenue } } }',
+    );
     expect(three).toBe(3 * one!);
   });
 
   it('prices what a fragment selects as if it were written in place', async () => {
-    const inline = await costOf('{ customers(first: 5) { edges { node { name lifetimeValue favoriteProduct { name } } } } }');
+    const inline = await costOf(
+      '{ customers(first: 5) { edges { node { name lifetimeValue favoriteProduct { name } } } } }',
+    );
     const spread = await costOf(`{ customers(first: 5) { edges { node { ...Row } } } }
       fragment Row on Customer { name lifetimeValue favoriteProduct { ...Name } }
       fragment Name on Product { name }`);
@@ -92,12 +98,15 @@ describe('the cost of a document', () => {
 
 describe('the cost of a revenue series', () => {
   it('is its buckets times the fields of a point: days, Monday weeks or months of the range', async () => {
-    const january = (granularity: string) => `{ revenue(from: "2025-01-01", to: "2025-01-31", granularity: ${granularity}) { points { date totalRevenue } } }`;
+    const january = (granularity: string) =>
+      `{ revenue(from: "2025-01-01", to: "2025-01-31", granularity: ${granularity}) { points { date totalRevenue } } }`;
     expect(await costOf(january('DAY'))).toBe(seriesCost(31, 2));
     // 2025-01-01 is a Wednesday: the weeks of 30 December, 6, 13, 20 and 27 January.
     expect(await costOf(january('WEEK'))).toBe(seriesCost(5, 2));
     expect(await costOf(january('MONTH'))).toBe(seriesCost(1, 2));
-    expect(await costOf('{ revenue(from: "2024-01-01", to: "2024-12-31") { points { date } } }')).toBe(seriesCost(366, 1));
+    expect(await costOf('{ revenue(from: "2024-01-01", to: "2024-12-31") { points { date } } }')).toBe(
+      seriesCost(366, 1),
+    );
   });
 
   it('adds what is selected beside the points once, not per bucket', async () => {
@@ -115,7 +124,8 @@ describe('the cost of a revenue series', () => {
 
   it('prices a comparison by the buckets of the range it compares with', async () => {
     // April to June 2025 (91 days) is whole months: it compares with January to March (90 days).
-    const query = '{ revenue(from: "2025-04-01", to: "2025-06-30") { points { date } comparison { points { date } } } }';
+    const query =
+      '{ revenue(from: "2025-04-01", to: "2025-06-30") { points { date } comparison { points { date } } } }';
     expect(await costOf(query)).toBe(1 + (1 + 91) + (1 + 1 + 90));
   });
 
@@ -124,7 +134,8 @@ describe('the cost of a revenue series', () => {
   });
 
   it('takes the bucket count from the variables', async () => {
-    const query = 'query Series($from: Date, $to: Date, $unit: Granularity) { revenue(from: $from, to: $to, granularity: $unit) { points { date } } }';
+    const query =
+      'query Series($from: Date, $to: Date, $unit: Granularity) { revenue(from: $from, to: $to, granularity: $unit) { points { date } } }';
     expect(await costOf(query, { from: '2025-01-01', to: '2025-12-31', unit: 'MONTH' })).toBe(seriesCost(12, 1));
     expect(await costOf(query, { from: '2025-01-01', to: '2025-12-31', unit: 'DAY' })).toBe(seriesCost(365, 1));
   });
@@ -134,11 +145,17 @@ describe('the cost limit', () => {
   it('refuses a cost over the maximum with QUERY_TOO_COMPLEX, naming both', () => {
     expect(check.overLimit(defaultQueryLimits.maxCost)).toBeUndefined();
     const error = check.overLimit(defaultQueryLimits.maxCost + 1);
-    expect(error?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', cost: defaultQueryLimits.maxCost + 1, maxCost: defaultQueryLimits.maxCost });
+    expect(error?.extensions).toMatchObject({
+      code: 'QUERY_TOO_COMPLEX',
+      cost: defaultQueryLimits.maxCost + 1,
+      maxCost: defaultQueryLimits.maxCost,
+    });
   });
 
   it('refuses ten years of daily points with all five fields', async () => {
-    const cost = await costOf('{ revenue(from: "2015-01-01", to: "2024-12-31") { points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers } } }');
+    const cost = await costOf(
+      '{ revenue(from: "2015-01-01", to: "2024-12-31") { points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers } } }',
+    );
     expect(cost).toBe(seriesCost(3_653, 5));
     expect(check.overLimit(cost!)?.extensions.code).toBe('QUERY_TOO_COMPLEX');
   });

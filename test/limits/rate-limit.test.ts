@@ -23,12 +23,17 @@ function redisClient(): Promise<Redis | undefined>;
 function redisClient(url: string): Promise<Redis>;
 async function redisClient(url?: string): Promise<Redis | undefined> {
   // A client of a Redis that is not there is handed over at once: it never becomes ready.
-  const client = url ? createRedisClient(url, { commandTimeoutMs: 200, logger: silentLogger }) : await openRateLimitRedis(200);
+  const client = url
+    ? createRedisClient(url, { commandTimeoutMs: 200, logger: silentLogger })
+    : await openRateLimitRedis(200);
   if (client) clients.push(client);
   return client;
 }
 
-async function gatewayWith(config: { points: number; windowSeconds: number; prefix: string; auth?: boolean }, redis?: Redis): Promise<TestGateway> {
+async function gatewayWith(
+  config: { points: number; windowSeconds: number; prefix: string; auth?: boolean },
+  redis?: Redis,
+): Promise<TestGateway> {
   const gateway = await startTestGateway(
     database.handle,
     {
@@ -110,25 +115,31 @@ describe('rate limiting', () => {
     expect(Number(again.headers['retry-after'])).toBeGreaterThan(0);
   });
 
-  it.runIf(has('redis', 'one budget shared by gateways on the same Redis'))('keeps one budget per principal, shared by every gateway on the same Redis', async () => {
-    const prefix = newPrefix();
-    const one = await gatewayWith({ points: 6, windowSeconds: 60, prefix, auth: true }, await redisClient());
-    const two = await gatewayWith({ points: 6, windowSeconds: 60, prefix, auth: true }, await redisClient());
-    const dana = bearer(await signToken({ role: 'viewer', subject: 'dana' }));
-    const eli = bearer(await signToken({ role: 'viewer', subject: 'eli' }));
+  it.runIf(has('redis', 'one budget shared by gateways on the same Redis'))(
+    'keeps one budget per principal, shared by every gateway on the same Redis',
+    async () => {
+      const prefix = newPrefix();
+      const one = await gatewayWith({ points: 6, windowSeconds: 60, prefix, auth: true }, await redisClient());
+      const two = await gatewayWith({ points: 6, windowSeconds: 60, prefix, auth: true }, await redisClient());
+      const dana = bearer(await signToken({ role: 'viewer', subject: 'dana' }));
+      const eli = bearer(await signToken({ role: 'viewer', subject: 'eli' }));
 
-    expect((await one.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('4');
-    expect((await two.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('2');
-    expect((await one.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('0');
-    expect((await two.post(CHEAP, dana)).status).toBe(429);
-    // Another subject has a budget of its own.
-    const other = await two.post(CHEAP, eli);
-    expect(other.status).toBe(200);
-    expect(other.headers['ratelimit-remaining']).toBe('4');
-  });
+      expect((await one.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('4');
+      expect((await two.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('2');
+      expect((await one.post(CHEAP, dana)).headers['ratelimit-remaining']).toBe('0');
+      expect((await two.post(CHEAP, dana)).status).toBe(429);
+      // Another subject has a budget of its own.
+      const other = await two.post(CHEAP, eli);
+      expect(other.status).toBe(200);
+      expect(other.headers['ratelimit-remaining']).toBe('4');
+    },
+  );
 
   it('spends nobody’s budget on a request turned away with 401', async () => {
-    const gateway = await gatewayWith({ points: 4, windowSeconds: 60, prefix: newPrefix(), auth: true }, await redisClient());
+    const gateway = await gatewayWith(
+      { points: 4, windowSeconds: 60, prefix: newPrefix(), auth: true },
+      await redisClient(),
+    );
     for (let i = 0; i < 5; i++) expect((await gateway.post(CHEAP)).status).toBe(401);
     const valid = await gateway.post(CHEAP, bearer(await signToken({ role: 'viewer' })));
     expect(valid.status).toBe(200);

@@ -10,7 +10,12 @@ import {
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
-import { CustomerFavoriteNamesDocument, DashboardTopProductNamesDocument, DashboardWithComparisonDocument, ProductTopCustomerNamesDocument } from '../generated/graphql.js';
+import {
+  CustomerFavoriteNamesDocument,
+  DashboardTopProductNamesDocument,
+  DashboardWithComparisonDocument,
+  ProductTopCustomerNamesDocument,
+} from '../generated/graphql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -77,12 +82,24 @@ beforeAll(async () => {
   const { db } = database.handle;
   await db
     .insertInto('customers')
-    .values(Array.from({ length: CUSTOMERS }, (_, i) => ({ id: i + 1, name: `Customer ${i + 1}`, created_at: '2024-01-01T00:00:00Z' })))
+    .values(
+      Array.from({ length: CUSTOMERS }, (_, i) => ({
+        id: i + 1,
+        name: `Customer ${i + 1}`,
+        created_at: '2024-01-01T00:00:00Z',
+      })),
+    )
     .execute();
   await db
     .insertInto('products')
     .values(
-      Array.from({ length: PRODUCTS }, (_, i) => ({ id: i + 1, sku: `SKU-${i + 1}`, name: `Product ${i + 1}`, category: 'Cables', unit_price: '10.00' })),
+      Array.from({ length: PRODUCTS }, (_, i) => ({
+        id: i + 1,
+        sku: `SKU-${i + 1}`,
+        name: `Product ${i + 1}`,
+        category: 'Cables',
+        unit_price: '10.00',
+      })),
     )
     .execute();
   // Every customer buys three products and every product sells, with revenues spread so the rankings differ.
@@ -148,7 +165,9 @@ describe('products with topCustomers', () => {
   it('ranks the top customers of a whole page in one statement, then loads them in one more', async () => {
     const { data, statements, batches } = await run(ProductTopCustomerNamesDocument, { first: 40, limit: 2 });
     const pageIds = dbIds(data.products.edges.map((edge) => edge.node.id));
-    const customerIds = dbIds(data.products.edges.flatMap((edge) => edge.node.topCustomers!.map((customer) => customer.id)));
+    const customerIds = dbIds(
+      data.products.edges.flatMap((edge) => edge.node.topCustomers!.map((customer) => customer.id)),
+    );
     expect(customerIds.length).toBeGreaterThan(40);
 
     expect(statements).toHaveLength(4);
@@ -165,9 +184,21 @@ describe('products with topCustomers', () => {
     const query = /* GraphQL */ `
       query TwoLimits {
         products(first: 30) {
-          edges { node { id one: topCustomers(limit: 1) { id } three: topCustomers(limit: 3) { id name } } }
+          edges {
+            node {
+              id
+              one: topCustomers(limit: 1) {
+                id
+              }
+              three: topCustomers(limit: 3) {
+                id
+                name
+              }
+            }
+          }
         }
-      }`;
+      }
+    `;
     counted = [];
     recorder.statements = [];
     counting = true;
@@ -199,10 +230,10 @@ describe('dashboard topProducts', () => {
     const ranked = dbIds(data.dashboard.topProducts.map((entry) => entry.product.id));
     expect(statements).toHaveLength(1);
     expect(batches[0]!.sql).toContain('dashboard.top_products');
-    expect(data.dashboard.topProducts.map((entry) => entry.product.name)).toEqual(
-      ranked.map((id) => `Product ${id}`),
+    expect(data.dashboard.topProducts.map((entry) => entry.product.name)).toEqual(ranked.map((id) => `Product ${id}`));
+    expect(data.dashboard.topProducts.map((entry) => entry.product.id)).toEqual(
+      ranked.map((id) => toGlobalId('Product', id)),
     );
-    expect(data.dashboard.topProducts.map((entry) => entry.product.id)).toEqual(ranked.map((id) => toGlobalId('Product', id)));
   });
 });
 
@@ -216,11 +247,17 @@ describe('dashboard with its comparison', () => {
     const compared = await run(DashboardWithComparisonDocument, { ...JANUARY, compare: true });
     expect(alone.data.dashboard.comparison).toBeUndefined();
     expect(compared.data.dashboard.comparison!.previous.topProducts).toHaveLength(0);
-    expect(alone.statements.map(labelOf).sort()).toEqual(['dashboard.top_products', 'dashboard.totals', 'revenue.trend']);
+    expect(alone.statements.map(labelOf).sort()).toEqual([
+      'dashboard.top_products',
+      'dashboard.totals',
+      'revenue.trend',
+    ]);
     expect(compared.statements).toHaveLength(2 * alone.statements.length);
     // The same three statements over the current range (its own figures, and the changes' `current`) and
     // over December, the range compared with (`previous`, and the changes' `previous`).
-    const ranges = compared.batches.map((batch) => `${labelOf(batch.sql)} ${batch.parameters.filter((p) => typeof p === 'string').join(' ')}`);
+    const ranges = compared.batches.map(
+      (batch) => `${labelOf(batch.sql)} ${batch.parameters.filter((p) => typeof p === 'string').join(' ')}`,
+    );
     expect(ranges.sort()).toEqual(
       [
         'dashboard.top_products 2025-01-01 2025-01-31',
@@ -239,11 +276,30 @@ describe('dashboard with its comparison', () => {
       query Aliases {
         dashboard(from: "2025-01-10", to: "2025-01-20") {
           totalRevenue
-          a: comparison { totalRevenue { percent } previous { totalRevenue } }
-          b: comparison(period: PREVIOUS_PERIOD) { avgOrderValue { percent } completedTransactions { difference } }
-          c: comparison(period: PREVIOUS_YEAR) { totalTransactions { previous } }
+          a: comparison {
+            totalRevenue {
+              percent
+            }
+            previous {
+              totalRevenue
+            }
+          }
+          b: comparison(period: PREVIOUS_PERIOD) {
+            avgOrderValue {
+              percent
+            }
+            completedTransactions {
+              difference
+            }
+          }
+          c: comparison(period: PREVIOUS_YEAR) {
+            totalTransactions {
+              previous
+            }
+          }
         }
-      }`;
+      }
+    `;
     counted = [];
     recorder.statements = [];
     counting = true;
@@ -253,7 +309,11 @@ describe('dashboard with its comparison', () => {
     recorder.recording = false;
     expect(body.errors).toBeUndefined();
     // One totals statement per range: January 10 to 20, the eleven days before, and the same days of 2024.
-    expect(recorder.statements.map((batch) => batch.parameters[0]).sort()).toEqual(['2024-01-10', '2024-12-30', '2025-01-10']);
+    expect(recorder.statements.map((batch) => batch.parameters[0]).sort()).toEqual([
+      '2024-01-10',
+      '2024-12-30',
+      '2025-01-10',
+    ]);
     expect(counted).toHaveLength(3);
   });
 });

@@ -66,7 +66,11 @@ function withHeaders(headers: Record<string, string>) {
 }
 
 /** A graphql-ws client that does not retry, and remembers how its socket closed. */
-export function connect(url: string, connectionParams?: Record<string, unknown>, options: ConnectOptions = {}): Client & { closes: CloseInfo[] } {
+export function connect(
+  url: string,
+  connectionParams?: Record<string, unknown>,
+  options: ConnectOptions = {},
+): Client & { closes: CloseInfo[] } {
   const closes: CloseInfo[] = [];
   const client = createClient({
     url,
@@ -134,7 +138,11 @@ export class Received<T> {
 
   /** Waits until the subscription ended with errors, a close, or completion. */
   async ended(withinMs = 10_000): Promise<void> {
-    await this.until(() => this.errors !== undefined || this.closeEvent !== undefined || this.completed, withinMs, 'the end');
+    await this.until(
+      () => this.errors !== undefined || this.closeEvent !== undefined || this.completed,
+      withinMs,
+      'the end',
+    );
   }
 
   async until(accept: () => boolean, withinMs: number, what: string): Promise<void> {
@@ -183,11 +191,18 @@ let nextId = 1;
 /** One transaction, in one statement of its own (so one announcement on the change feed). */
 export async function insertTransaction(
   database: DatabaseHandle,
-  { amount, date, status = 'completed', customerId = 1 }: { amount: string; date: string; status?: string; customerId?: number },
+  {
+    amount,
+    date,
+    status = 'completed',
+    customerId = 1,
+  }: { amount: string; date: string; status?: string; customerId?: number },
 ): Promise<void> {
   const id = nextId++;
   await sql`INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status, transaction_date)
-            VALUES (${id}, ${customerId}, 1, 1, ${amount}::numeric, ${status}, ${date}::timestamptz)`.execute(database.db);
+            VALUES (${id}, ${customerId}, 1, 1, ${amount}::numeric, ${status}, ${date}::timestamptz)`.execute(
+    database.db,
+  );
 }
 
 /** Ids for bulk inserts that do not collide with insertTransaction's. */
@@ -255,8 +270,17 @@ export class RawSocket {
       socket.once('error', reject);
     });
     const raw = new RawSocket(socket);
-    socket.send(JSON.stringify({ type: 'connection_init', ...(options.connectionParams ? { payload: options.connectionParams } : {}) }));
-    await raw.until((messages) => messages.some((message) => message.type === 'connection_ack'), 5_000, 'connection_ack');
+    socket.send(
+      JSON.stringify({
+        type: 'connection_init',
+        ...(options.connectionParams ? { payload: options.connectionParams } : {}),
+      }),
+    );
+    await raw.until(
+      (messages) => messages.some((message) => message.type === 'connection_ack'),
+      5_000,
+      'connection_ack',
+    );
     return raw;
   }
 

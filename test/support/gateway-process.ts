@@ -51,7 +51,10 @@ export interface GatewayProcess {
  * reads), listening on a free port of 127.0.0.1, and resolves once it serves. Killed should the test process
  * end first.
  */
-export async function startGatewayProcess(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: { startTimeoutMs?: number } = {},
+): Promise<GatewayProcess> {
   const { command, args, cwd } = gatewayCommand();
   const child = spawn(command, args, {
     cwd,
@@ -72,7 +75,10 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
   child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   const base = await new Promise<string>((resolve, reject) => {
     const timeoutMs = options.startTimeoutMs ?? 60_000;
-    const timer = setTimeout(() => reject(new Error(`the gateway did not start within ${timeoutMs} ms:\n${output.tail()}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`the gateway did not start within ${timeoutMs} ms:\n${output.tail()}`)),
+      timeoutMs,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       output.append(chunk);
       buffered += chunk.toString();

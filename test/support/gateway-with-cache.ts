@@ -124,8 +124,17 @@ export async function openRateLimitRedis(commandTimeoutMs: number): Promise<Redi
  * until its TTL whatever happens to the data, and a test sees exactly what was stored (or, with TTL 0, only
  * the persisted queries the store holds).
  */
-export function frozenCache(store: KeyValueCache<string>, options: { dataVersion: string; ttlSeconds: number }): GatewayCache {
-  return { store, ttlSeconds: options.ttlSeconds, dataVersion: () => options.dataVersion, hearsChanges: () => true, reportTimezone: 'UTC' };
+export function frozenCache(
+  store: KeyValueCache<string>,
+  options: { dataVersion: string; ttlSeconds: number },
+): GatewayCache {
+  return {
+    store,
+    ttlSeconds: options.ttlSeconds,
+    dataVersion: () => options.dataVersion,
+    hearsChanges: () => true,
+    reportTimezone: 'UTC',
+  };
 }
 
 export interface CachedGateway extends TestGateway {
@@ -145,7 +154,11 @@ export interface CachedGatewayOptions {
 }
 
 /** A gateway with a response cache on `store`, whose data version comes from a change listener on `database`. */
-export async function startCachedGateway(database: DatabaseHandle, store: CacheStore, options: CachedGatewayOptions = {}): Promise<CachedGateway> {
+export async function startCachedGateway(
+  database: DatabaseHandle,
+  store: CacheStore,
+  options: CachedGatewayOptions = {},
+): Promise<CachedGateway> {
   const shared = options.changes;
   const changes = shared ?? (await ChangeListener.start(database, silentLogger));
   await changes.whenListening();

@@ -9,14 +9,24 @@ import { TEST_SETTINGS, testConfig, type TestSettings } from './config.js';
 export interface GraphQLResponse<T> {
   data?: T | null;
   extensions?: Record<string, unknown>;
-  errors?: { message: string; extensions?: { code?: string; argumentName?: string } & Record<string, unknown>; path?: (string | number)[] }[];
+  errors?: {
+    message: string;
+    extensions?: { code?: string; argumentName?: string } & Record<string, unknown>;
+    path?: (string | number)[];
+  }[];
 }
 
 export interface TestGateway extends Gateway {
   /** POST /graphql in process (no socket) and the decoded body. */
-  request<T, V>(document: TypedDocumentNode<T, V> | string, variables?: V): Promise<{ status: number; body: GraphQLResponse<T> }>;
+  request<T, V>(
+    document: TypedDocumentNode<T, V> | string,
+    variables?: V,
+  ): Promise<{ status: number; body: GraphQLResponse<T> }>;
   /** POST /graphql in process with any JSON body; the whole answer, headers included. */
-  post<T>(payload: object, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: GraphQLResponse<T> }>;
+  post<T>(
+    payload: object,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, unknown>; body: GraphQLResponse<T> }>;
   close(): Promise<void>;
 }
 
@@ -36,9 +46,17 @@ export async function startTestGateway(
   options: GatewayOptions = {},
   testOptions: TestGatewayOptions = {},
 ): Promise<TestGateway> {
-  const gateway = await createGateway(testConfig(config), database, testOptions.logger ?? pino({ level: 'silent' }), options);
+  const gateway = await createGateway(
+    testConfig(config),
+    database,
+    testOptions.logger ?? pino({ level: 'silent' }),
+    options,
+  );
   await gateway.app.ready();
-  let send: (payload: string, headers: Record<string, string>) => Promise<{ status: number; headers: Record<string, unknown>; text: string }>;
+  let send: (
+    payload: string,
+    headers: Record<string, string>,
+  ) => Promise<{ status: number; headers: Record<string, unknown>; text: string }>;
   if (testOptions.overHttp) {
     const address = await gateway.app.listen({ host: '127.0.0.1', port: 0 });
     send = async (payload, headers) => {

@@ -22,7 +22,10 @@ export class CustomerResolver {
     description:
       'Customers with their lifetime figures, a page at a time. Every customer appears, also one without completed transactions. Needs the analyst role; null with FORBIDDEN otherwise.',
   })
-  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<Customer>> {
+  async customers(
+    @Args(() => CustomersArgs) args: CustomersArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<Customer>> {
     const search = checkText('search', args.search) || undefined;
     const sort = customerSort(args.orderBy);
     const order = customerOrder(sort.field, sort.direction);
@@ -37,7 +40,10 @@ export class CustomerResolver {
 
   @Authorized('analyst')
   @UseMiddleware(RecordCustomerAccess())
-  @Query(() => Customer, { nullable: true, description: 'One customer by global id; null when no such customer exists.' })
+  @Query(() => Customer, {
+    nullable: true,
+    description: 'One customer by global id; null when no such customer exists.',
+  })
   async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
     const record = await ctx.loaders.customerById.load(fromGlobalId(id, 'id', 'Customer').id);
     return record ? Customer.from(record) : null;
@@ -46,7 +52,8 @@ export class CustomerResolver {
   @Authorized('analyst')
   @FieldResolver(() => Product, {
     nullable: true,
-    description: 'The product this customer spent the most on (completed transactions), ties by product id; null before any purchase.',
+    description:
+      'The product this customer spent the most on (completed transactions), ties by product id; null before any purchase.',
   })
   async favoriteProduct(@Root() customer: Customer, @Ctx() ctx: GraphQLContext): Promise<Product | null> {
     const productId = await ctx.loaders.favoriteProductIdByCustomerId.load(customer.dbId);

@@ -85,7 +85,8 @@ export class DashboardResolver {
   }
 
   @FieldResolver(() => DecimalScalar, {
-    description: 'totalRevenue / completedTransactions, rounded half away from zero to cents; 0.00 without completed transactions.',
+    description:
+      'totalRevenue / completedTransactions, rounded half away from zero to cents; 0.00 without completed transactions.',
   })
   async avgOrderValue(@Root() dashboard: DashboardSource, @Ctx() ctx: GraphQLContext): Promise<string> {
     return (await dashboard.totals(ctx.db)).avgOrderValue;

@@ -55,7 +55,11 @@ export class DashboardSource {
     if (from === undefined || to === undefined) return null;
     let comparison = this.comparisons.get(period);
     if (!comparison) {
-      comparison = new DashboardComparisonSource(period, this, new DashboardSource(checkedComparisonRange({ from, to }, period)));
+      comparison = new DashboardComparisonSource(
+        period,
+        this,
+        new DashboardSource(checkedComparisonRange({ from, to }, period)),
+      );
       this.comparisons.set(period, comparison);
     }
     return comparison;

@@ -36,6 +36,9 @@ export class ProductsArgs extends ConnectionArgs {
   category?: string | null;
 }
 
-export function productSort(order: ProductOrder | null | undefined): { field: ProductSortField; direction: 'asc' | 'desc' } {
+export function productSort(order: ProductOrder | null | undefined): {
+  field: ProductSortField;
+  direction: 'asc' | 'desc';
+} {
   return { field: order?.field ?? ProductOrderField.REVENUE, direction: order?.direction ?? OrderDirection.DESC };
 }

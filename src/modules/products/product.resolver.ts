@@ -17,7 +17,10 @@ export const MAX_TOP_CUSTOMERS = 20;
 @Resolver(() => Product)
 export class ProductResolver {
   @Query(() => ProductConnection, { description: 'Products with their all-time sales figures, a page at a time.' })
-  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<Product>> {
+  async products(
+    @Args(() => ProductsArgs) args: ProductsArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<Product>> {
     const category = checkText('category', args.category);
     const sort = productSort(args.orderBy);
     const order = productOrder(sort.field, sort.direction);

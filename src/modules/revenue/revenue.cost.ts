@@ -55,7 +55,8 @@ export class SeriesSpan {
   /** The bounds, when they are known for the data as it is now. */
   known(): DataBounds | undefined {
     const cached = this.cached;
-    if (!cached || cached.generation !== this.generation || performance.now() - cached.readAt > SPAN_MAX_AGE_MS) return undefined;
+    if (!cached || cached.generation !== this.generation || performance.now() - cached.readAt > SPAN_MAX_AGE_MS)
+      return undefined;
     return cached.bounds;
   }
 
@@ -121,7 +122,10 @@ export class SeriesPricing {
   /** The days a series field's arguments give, open ends taken from the data bounds as its answer takes them. */
   seriesOf(args: Record<string, unknown>): PricedSeries {
     const unit = (typeof args.granularity === 'string' ? args.granularity : 'day') as BucketUnit;
-    const range = { from: typeof args.from === 'string' ? args.from : undefined, to: typeof args.to === 'string' ? args.to : undefined };
+    const range = {
+      from: typeof args.from === 'string' ? args.from : undefined,
+      to: typeof args.to === 'string' ? args.to : undefined,
+    };
     const given = range.from !== undefined && range.to !== undefined;
     if (!given) this.openEnded = true;
     if (!given && !this.bounds) {
@@ -215,7 +219,10 @@ export function seriesCostEstimator(): ComplexityEstimator {
     }
     if (type.name === SERIES_TYPE && field.name === COMPARISON_FIELD) {
       // Its range follows from the series it compares, whose field adds the buckets past the first.
-      const period = args.period === ComparisonPeriod.PREVIOUS_YEAR ? ComparisonPeriod.PREVIOUS_YEAR : ComparisonPeriod.PREVIOUS_PERIOD;
+      const period =
+        args.period === ComparisonPeriod.PREVIOUS_YEAR
+          ? ComparisonPeriod.PREVIOUS_YEAR
+          : ComparisonPeriod.PREVIOUS_PERIOD;
       context.comparisonPeriods.set(node, period);
       return 1 + childComplexity;
     }

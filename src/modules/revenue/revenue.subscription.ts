@@ -15,7 +15,8 @@ export class RevenueSubscriptionResolver {
   revenueUpdated(
     @Arg('from', () => DateScalar, { nullable: true, description: 'First day, inclusive.' }) from: string | null,
     @Arg('to', () => DateScalar, { nullable: true, description: 'Last day, inclusive.' }) to: string | null,
-    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularity: Granularity | null,
+    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY })
+    granularity: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
     return resolveRevenueSeries(ctx.db, from, to, granularity);

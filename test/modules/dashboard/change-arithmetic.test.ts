@@ -56,7 +56,9 @@ describe('moneyChange', () => {
       fc.bigInt({ min: 0n, max: 100_000_000n }),
       fc.bigInt({ min: 0n, max: 10n ** 17n }),
     );
-    const pairs = fc.sample(fc.tuple(cents, cents), { numRuns: 5_000, seed: 12 }).map(([c, p]) => [decimal(c), decimal(p)] as [string, string]);
+    const pairs = fc
+      .sample(fc.tuple(cents, cents), { numRuns: 5_000, seed: 12 })
+      .map(([c, p]) => [decimal(c), decimal(p)] as [string, string]);
     const expected = await reference(pairs);
     pairs.forEach(([current, previous], i) => {
       const { difference, percent } = moneyChange(current, previous);

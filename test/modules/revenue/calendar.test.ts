@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketCount } from '../../../src/modules/revenue/revenue.buckets.js';
-import { ComparisonPeriod, comparisonRange, isWholeMonths, type DayBounds } from '../../../src/modules/revenue/revenue.periods.js';
+import {
+  ComparisonPeriod,
+  comparisonRange,
+  isWholeMonths,
+  type DayBounds,
+} from '../../../src/modules/revenue/revenue.periods.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 // The calendar rules of series and comparisons, against PostgreSQL's own date arithmetic: `date - interval
@@ -31,10 +36,15 @@ const anyDay = fc.integer({ min: Date.UTC(1000, 0, 1) / DAY_MS, max: Date.UTC(99
 
 describe('bucketCount', () => {
   it('counts the buckets PostgreSQL steps through, for 3,000 random ranges by day, week and month', async () => {
-    const ranges = fc.sample(
-      fc.tuple(fc.integer({ min: Date.UTC(1900, 0, 1) / DAY_MS, max: Date.UTC(2100, 0, 1) / DAY_MS }), fc.integer({ min: 0, max: 4_000 })),
-      { numRuns: 3_000, seed: 11 },
-    ).map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
+    const ranges = fc
+      .sample(
+        fc.tuple(
+          fc.integer({ min: Date.UTC(1900, 0, 1) / DAY_MS, max: Date.UTC(2100, 0, 1) / DAY_MS }),
+          fc.integer({ min: 0, max: 4_000 }),
+        ),
+        { numRuns: 3_000, seed: 11 },
+      )
+      .map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
     const { rows } = await sql<{ day: number; week: number; month: number }>`
       SELECT (SELECT count(*) FROM generate_series(f::timestamp, t::timestamp, interval '1 day'))::int AS day,
              (SELECT count(*) FROM generate_series(date_trunc('week', f::timestamp), t::timestamp, interval '1 week'))::int AS week,
@@ -42,7 +52,11 @@ describe('bucketCount', () => {
       FROM unnest(${ranges.map((r) => r.from)}::date[], ${ranges.map((r) => r.to)}::date[]) WITH ORDINALITY AS r(f, t, i)
       ORDER BY i`.execute(database.handle.db);
     ranges.forEach(({ from, to }, i) => {
-      const counts = { day: bucketCount(from, to, 'day'), week: bucketCount(from, to, 'week'), month: bucketCount(from, to, 'month') };
+      const counts = {
+        day: bucketCount(from, to, 'day'),
+        week: bucketCount(from, to, 'week'),
+        month: bucketCount(from, to, 'month'),
+      };
       expect(counts, `${from}..${to}`).toEqual(rows[i]);
     });
   });
@@ -78,17 +92,30 @@ describe('comparisonRange', () => {
     expect(comparisonRange({ from: '1000-01-01', to: '1000-01-31' }, PREVIOUS_PERIOD)).toBeUndefined();
     expect(comparisonRange({ from: '1000-06-01', to: '1000-06-30' }, PREVIOUS_YEAR)).toBeUndefined();
     expect(comparisonRange({ from: '1000-01-01', to: '9999-12-31' }, PREVIOUS_PERIOD)).toBeUndefined();
-    expect(comparisonRange({ from: '1000-01-11', to: '1000-01-20' }, PREVIOUS_PERIOD)).toEqual({ from: '1000-01-01', to: '1000-01-10' });
-    expect(comparisonRange({ from: '1001-02-01', to: '1001-02-28' }, PREVIOUS_YEAR)).toEqual({ from: '1000-02-01', to: '1000-02-28' });
+    expect(comparisonRange({ from: '1000-01-11', to: '1000-01-20' }, PREVIOUS_PERIOD)).toEqual({
+      from: '1000-01-01',
+      to: '1000-01-10',
+    });
+    expect(comparisonRange({ from: '1001-02-01', to: '1001-02-28' }, PREVIOUS_YEAR)).toEqual({
+      from: '1000-02-01',
+      to: '1000-02-28',
+    });
   });
 
   it('agrees with PostgreSQL date arithmetic on 3,000 random ranges, a third of them whole months', async () => {
-    const anyRange = fc.tuple(anyDay, fc.integer({ min: 0, max: 800 })).map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
-    const wholeMonths = fc.tuple(fc.integer({ min: 1000, max: 9_990 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 40 })).map(([year, month, extra]) => {
-      const end = new Date(Date.UTC(2000, month - 1 + extra + 1, 0));
-      end.setUTCFullYear(year + Math.floor((month - 1 + extra) / 12), ((month - 1 + extra) % 12) + 1, 0);
-      return { from: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-01`, to: dayText(end.getTime() / DAY_MS) };
-    });
+    const anyRange = fc
+      .tuple(anyDay, fc.integer({ min: 0, max: 800 }))
+      .map(([start, length]) => ({ from: dayText(start), to: dayText(start + length) }));
+    const wholeMonths = fc
+      .tuple(fc.integer({ min: 1000, max: 9_990 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 40 }))
+      .map(([year, month, extra]) => {
+        const end = new Date(Date.UTC(2000, month - 1 + extra + 1, 0));
+        end.setUTCFullYear(year + Math.floor((month - 1 + extra) / 12), ((month - 1 + extra) % 12) + 1, 0);
+        return {
+          from: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-01`,
+          to: dayText(end.getTime() / DAY_MS),
+        };
+      });
     const edges = [
       { from: '1000-01-01', to: '1000-03-31' },
       { from: '1000-12-31', to: '1001-01-01' },
@@ -98,7 +125,10 @@ describe('comparisonRange', () => {
     ];
     const ranges = [
       ...edges,
-      ...fc.sample(fc.oneof({ arbitrary: anyRange, weight: 2 }, { arbitrary: wholeMonths, weight: 1 }), { numRuns: 3_000, seed: 12 }),
+      ...fc.sample(fc.oneof({ arbitrary: anyRange, weight: 2 }, { arbitrary: wholeMonths, weight: 1 }), {
+        numRuns: 3_000,
+        seed: 12,
+      }),
     ];
     expect(ranges.filter(isWholeMonths).length).toBeGreaterThan(900);
 
@@ -115,12 +145,17 @@ describe('comparisonRange', () => {
       ORDER BY i`.execute(database.handle.db);
 
     // Before 1000-01-01 (and on into years BC, where PostgreSQL goes on) the gateway has no comparison.
-    const orNothing = (range: DayBounds) => (range.from.endsWith(' BC') || range.from < '1000-01-01' ? undefined : range);
+    const orNothing = (range: DayBounds) =>
+      range.from.endsWith(' BC') || range.from < '1000-01-01' ? undefined : range;
     expect(ranges.filter((range) => comparisonRange(range, PREVIOUS_YEAR) === undefined).length).toBeGreaterThan(0);
     ranges.forEach((range, i) => {
       const row = rows[i]!;
-      expect(comparisonRange(range, PREVIOUS_PERIOD), `${range.from}..${range.to}`).toEqual(orNothing({ from: row.previousFrom, to: row.previousTo }));
-      expect(comparisonRange(range, PREVIOUS_YEAR), `${range.from}..${range.to}`).toEqual(orNothing({ from: row.yearFrom, to: row.yearTo }));
+      expect(comparisonRange(range, PREVIOUS_PERIOD), `${range.from}..${range.to}`).toEqual(
+        orNothing({ from: row.previousFrom, to: row.previousTo }),
+      );
+      expect(comparisonRange(range, PREVIOUS_YEAR), `${range.from}..${range.to}`).toEqual(
+        orNothing({ from: row.yearFrom, to: row.yearTo }),
+      );
     });
   });
 });

@@ -56,6 +56,7 @@ export function openPostgresPools(connectionString: string, options: DatabaseOpt
     application_name: APPLICATION_NAME,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- node-postgres types its parsers as any
         KEEP_AS_TEXT.has(oid) ? identity : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });

@@ -97,7 +97,7 @@ export function selectsIntrospection(document: DocumentNode, operation: Operatio
       }
     });
   const answer = selects(operation.selectionSet);
-  if (!byOperation) walked.set(document, (byOperation = new Map()));
+  if (!byOperation) walked.set(document, (byOperation = new Map<string, boolean>()));
   byOperation.set(name, answer);
   return answer;
 }

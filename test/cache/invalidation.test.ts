@@ -13,7 +13,6 @@ import {
   type CachedGateway,
   type GatewayWithCache,
   openRedisStore,
-  openStore,
   PATIENT_MS,
   removeKeys,
   silentLogger,

@@ -23,7 +23,6 @@ const kinds = has('redis', 'the response cache on Redis') ? (['redis', 'memory']
 
 describe.each(kinds)('the response cache on %s', (kind) => {
   let setup: GatewayWithCache;
-  let database: TestDatabase;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
@@ -32,7 +31,7 @@ describe.each(kinds)('the response cache on %s', (kind) => {
       prefix: `${prefix}${kind}:`,
       seed: (database) => insertSale(database, '100.00', 3),
     });
-    ({ database, gateway } = setup);
+    ({ gateway } = setup);
   });
 
   afterAll(async () => {

@@ -147,10 +147,10 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
     return {
       status: response.statusCode,
-      body: response.json() as {
+      body: response.json<{
         status: string;
         replicas: { name: string; state: string; reason?: string; lagBytes?: number }[];
-      },
+      }>(),
     };
   }
 

@@ -122,7 +122,7 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
   });
 
   afterAll(async () => {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     await Promise.all([one?.kill(), two?.kill(), ...more.map((gateway) => gateway.kill())]);
     await database?.drop();
     await removeKeys(prefix);

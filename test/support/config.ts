@@ -30,7 +30,7 @@ export function settingsEnv(settings: TestSettings): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(settings)) {
     if (value === undefined) continue;
-    env[name] = Array.isArray(value) ? value.join(',') : String(value as string | number | boolean);
+    env[name] = Array.isArray(value) ? value.join(',') : String(value);
   }
   return env;
 }

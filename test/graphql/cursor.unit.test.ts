@@ -14,7 +14,7 @@ import { CursorCodec } from '../../src/graphql/cursor.js';
 import { toPageRequest } from '../../src/graphql/pagination.js';
 
 // Cursors and keyset windows without a database: what a cursor carries, what is refused, and the SQL a window
-// compiles to. Walking real connections with them: test/pagination/connections.test.ts.
+// compiles to. Walking real connections with them: test/graphql/connections.test.ts.
 
 const SECRET = 'test-cursor-secret-0123456789';
 const codec = new CursorCodec(SECRET);

@@ -12,7 +12,7 @@ import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // The document limits as graphql-js validation runs them, with the standard rules beside them as Apollo runs
 // them: depth, aliases and directives, and the guard in front of the depth walk that refuses fragments that
-// are unknown, cyclic or expand past 10,000 selections. The same limits over HTTP: test/security/limits.test.ts.
+// are unknown, cyclic or expand past 10,000 selections. The same limits over HTTP: test/limits/limits.test.ts.
 
 const schema = await buildGatewaySchema();
 

@@ -10,7 +10,7 @@ import { buildGatewaySchema } from '../../src/app/schema.js';
 
 // The cost model on its own, without a gateway: every field costs 1, a list costs its page size (first/last,
 // limit, days, or their default) times what is selected under it, and a revenue series costs its buckets times
-// the fields of a point. The same figures over HTTP: test/security/limits.test.ts, test/hostile/cost.test.ts.
+// the fields of a point. The same figures over HTTP: test/limits/limits.test.ts, test/hostile/cost.test.ts.
 
 /** The limits a gateway enforces by default (the configuration's defaults). */
 const defaultQueryLimits = queryLimitsFrom(loadConfig({}).limits.query);

@@ -65,16 +65,14 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
           database: verdict.zone.rollups,
           sessions: verdict.zone.sessions,
         };
-        return reply
-          .code(503)
-          .send({
-            status: 'unavailable',
-            database: 'up',
-            migrations: 'current',
-            reportTimezone,
-            reason: verdict.reason,
-            ...cacheField,
-          });
+        return reply.code(503).send({
+          status: 'unavailable',
+          database: 'up',
+          migrations: 'current',
+          reportTimezone,
+          reason: verdict.reason,
+          ...cacheField,
+        });
       }
     }
     const replicas = await replicaStatus;

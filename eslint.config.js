@@ -7,7 +7,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', '.data/', 'test/generated/', 'src/db/generated/', 'schema/persisted/', 'bench/postgraphile/'] },
+  {
+    ignores: [
+      'dist/',
+      'coverage/',
+      '.data/',
+      'test/generated/',
+      'src/db/generated/',
+      'schema/persisted/',
+      'bench/postgraphile/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

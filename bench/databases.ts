@@ -58,7 +58,10 @@ function codeFingerprint(repoRoot: string): string {
   for (const folder of folders) {
     const dir = path.join(repoRoot, folder);
     for (const file of readdirSync(dir).sort()) {
-      hash.update(`${folder}/${file}\0`).update(readFileSync(path.join(dir, file))).update('\0');
+      hash
+        .update(`${folder}/${file}\0`)
+        .update(readFileSync(path.join(dir, file)))
+        .update('\0');
     }
   }
   hash.update(readFileSync(path.join(repoRoot, 'src/cli/seed.ts')));
@@ -86,7 +89,13 @@ function childEnv(databaseUrl: string): NodeJS.ProcessEnv {
 
 async function readContents(url: string): Promise<Pick<PreparedDatabase, 'counts' | 'days'>> {
   return withClient(url, async (client) => {
-    const { rows } = await client.query<{ customers: string; products: string; transactions: string; first: string | null; last: string | null }>(
+    const { rows } = await client.query<{
+      customers: string;
+      products: string;
+      transactions: string;
+      first: string | null;
+      last: string | null;
+    }>(
       `SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM products) AS products,
               (SELECT count(*) FROM transactions) AS transactions,
               (SELECT to_char(min(transaction_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM transactions) AS first,
@@ -95,7 +104,11 @@ async function readContents(url: string): Promise<Pick<PreparedDatabase, 'counts
     const row = rows[0]!;
     if (row.first === null || row.last === null) throw new Error('the bench database holds no transactions');
     return {
-      counts: { customers: Number(row.customers), products: Number(row.products), transactions: Number(row.transactions) },
+      counts: {
+        customers: Number(row.customers),
+        products: Number(row.products),
+        transactions: Number(row.transactions),
+      },
       days: { first: row.first, last: row.last },
     };
   });
@@ -134,10 +147,16 @@ export async function prepareDatabase(spec: DatabaseSpec, ctx: DatabaseContext):
     await runCommand(`seed-${spec.id}`, {
       ...commandOptions,
       args: [
-        'run', '--silent', 'seed', '--',
-        '--transactions', String(spec.transactions),
-        '--seed', String(ctx.parameters.seed),
-        '--until', ctx.parameters.until,
+        'run',
+        '--silent',
+        'seed',
+        '--',
+        '--transactions',
+        String(spec.transactions),
+        '--seed',
+        String(ctx.parameters.seed),
+        '--until',
+        ctx.parameters.until,
       ],
     });
     // A steady state like a long-running server's: visibility map set (index-only scans), fresh statistics,

@@ -99,7 +99,11 @@ export async function redisCommand(url: string, args: string[], timeoutMs = 1_00
   const encode = (parts: string[]) =>
     `*${parts.length}\r\n${parts.map((part) => `$${Buffer.byteLength(part)}\r\n${part}\r\n`).join('')}`;
   const auth = password
-    ? encode(username ? ['AUTH', decodeURIComponent(username), decodeURIComponent(password)] : ['AUTH', decodeURIComponent(password)])
+    ? encode(
+        username
+          ? ['AUTH', decodeURIComponent(username), decodeURIComponent(password)]
+          : ['AUTH', decodeURIComponent(password)],
+      )
     : '';
   const socket = net.connect(Number(port || 6379), hostname || LOOPBACK);
   return new Promise<string>((resolve, reject) => {

@@ -119,7 +119,13 @@ function cacheStateOf(body: GraphQLBody): boolean | undefined {
  * Fetches `count` responses one after another and checks each thoroughly. `expectHits` is false for the
  * first samples of a cache-hit scenario, which are what fills the cache.
  */
-export async function sample(target: LoadTarget, count: number, timeoutMs: number, expectHits = false, expectMisses = false): Promise<SampleReport> {
+export async function sample(
+  target: LoadTarget,
+  count: number,
+  timeoutMs: number,
+  expectHits = false,
+  expectMisses = false,
+): Promise<SampleReport> {
   const problems: string[] = [];
   const hits: (boolean | undefined)[] = [];
   const sampleMs: number[] = [];
@@ -168,12 +174,18 @@ async function checkOne(
   try {
     body = JSON.parse(response.bytes.toString('utf8')) as GraphQLBody;
   } catch {
-    return { problems: [`HTTP ${response.status}, not JSON: ${response.bytes.toString('utf8').slice(0, 200)}`], ms, bytes };
+    return {
+      problems: [`HTTP ${response.status}, not JSON: ${response.bytes.toString('utf8').slice(0, 200)}`],
+      ms,
+      bytes,
+    };
   }
   const problems: string[] = [];
   if (response.status !== 200) problems.push(`HTTP ${response.status}`);
   if (body.errors?.length) {
-    problems.push(`errors: ${body.errors.map((e) => `${e.message} (${String(e.extensions?.code ?? '?')})`).join('; ')}`);
+    problems.push(
+      `errors: ${body.errors.map((e) => `${e.message} (${typeof e.extensions?.code === 'string' ? e.extensions.code : '?'})`).join('; ')}`,
+    );
   }
   if (body.data === undefined || body.data === null) {
     problems.push('no data');
@@ -187,7 +199,8 @@ async function checkOne(
 /** A check cheap enough for every response at tens of thousands per second: a GraphQL answer without errors. */
 function cheapVerifier(expect: 'hit' | 'miss' | undefined): (body: unknown) => boolean {
   // autocannon hands over the body as a string it concatenated from the response's chunks.
-  const answered = (body: unknown): body is string => typeof body === 'string' && body.includes('"data":') && !body.includes('"errors":');
+  const answered = (body: unknown): body is string =>
+    typeof body === 'string' && body.includes('"data":') && !body.includes('"errors":');
   if (expect === 'hit') return (body) => answered(body) && body.includes('"hit":true');
   if (expect === 'miss') return (body) => answered(body) && body.includes('"hit":false');
   return answered;
@@ -216,7 +229,13 @@ export function round(
         headers: requestHeaders(target.request),
         body: requestBody(target.request),
         // autocannon rebuilds a request that has a setupRequest before every send: each one a new body.
-        ...(sequence ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: requestBody(sequence.next()) }) }] } : {}),
+        ...(sequence
+          ? {
+              requests: [
+                { setupRequest: (request: autocannon.Request) => ({ ...request, body: requestBody(sequence.next()) }) },
+              ],
+            }
+          : {}),
         connections: settings.connections,
         pipelining: 1,
         duration: durationSeconds,
@@ -225,12 +244,13 @@ export function round(
       },
       (error: unknown, result: autocannon.Result) => {
         onInstance(undefined);
-        if (error) return reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) return reject(error instanceof Error ? error : new Error('autocannon failed', { cause: error }));
         const sorted = latencies.subarray(0, count).sort();
         const socketErrors = result.errors - result.timeouts;
         const completedPerSec = result.requests.total / result.duration;
         const p50Ms = percentile(sorted, 50);
-        const ratedByLatency = (slowServer || result.requests.total < settings.connections * ANSWERS_PER_CONNECTION) && p50Ms > 0;
+        const ratedByLatency =
+          (slowServer || result.requests.total < settings.connections * ANSWERS_PER_CONNECTION) && p50Ms > 0;
         resolve({
           reqPerSec: ratedByLatency ? settings.connections / (p50Ms / 1000) : completedPerSec,
           completedPerSec,
@@ -281,7 +301,9 @@ export async function runLoad(
     Math.max(settings.durationSeconds, Math.ceil(alone * settings.connections * ANSWERS_PER_CONNECTION)),
   );
   if (roundSeconds > settings.durationSeconds) {
-    log(`    one answer alone takes ${alone.toFixed(2)} s: rounds of ${roundSeconds} s instead of ${settings.durationSeconds} s`);
+    log(
+      `    one answer alone takes ${alone.toFixed(2)} s: rounds of ${roundSeconds} s instead of ${settings.durationSeconds} s`,
+    );
   }
   assertServerUp(target, 'while sampled');
   if (settings.warmupSeconds > 0) await round(target, settings, settings.warmupSeconds, undefined, onInstance);
@@ -294,7 +316,14 @@ export async function runLoad(
     checks.push(check);
     problems.push(...check.problems);
     failedSamples += check.failed;
-    const result = await round(target, settings, roundSeconds, verifyCache, onInstance, roundSeconds > settings.durationSeconds);
+    const result = await round(
+      target,
+      settings,
+      roundSeconds,
+      verifyCache,
+      onInstance,
+      roundSeconds > settings.durationSeconds,
+    );
     assertServerUp(target, `during round ${i + 1}`);
     log(
       `    round ${i + 1}/${settings.rounds}: ${result.reqPerSec.toFixed(1)} req/s${result.ratedByLatency ? ` (rated by latency; ${result.responses} answers completed)` : ''}, ` +

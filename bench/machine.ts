@@ -26,14 +26,21 @@ export interface MachineInfo {
 function quiet(command: string, args: string[], cwd: string): string | null {
   try {
     // GIT_OPTIONAL_LOCKS=0: `git status` must not refresh (write) the index of a tree others work in.
-    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }).trim();
+    return execFileSync(command, args, {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+    }).trim();
   } catch {
     return null;
   }
 }
 
 function versionOf(packageJson: string): string | null {
-  return existsSync(packageJson) ? (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version : null;
+  return existsSync(packageJson)
+    ? (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version
+    : null;
 }
 
 export function describeMachine(repoRoot: string, postgres: string, redis: string | null): MachineInfo {
@@ -45,7 +52,9 @@ export function describeMachine(repoRoot: string, postgres: string, redis: strin
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    peerNode: existsSync(postgraphileNode(repoRoot)) ? quiet(postgraphileNode(repoRoot), ['--version'], repoRoot) : null,
+    peerNode: existsSync(postgraphileNode(repoRoot))
+      ? quiet(postgraphileNode(repoRoot), ['--version'], repoRoot)
+      : null,
     postgres,
     redis,
     autocannon: versionOf(require.resolve('autocannon/package.json')) ?? 'unknown',

@@ -69,13 +69,17 @@ export function parseOptions(args: string[]): BenchOptions | 'help' {
   const problems: string[] = [];
   const integer = (name: string, text: string, min: number) => {
     const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < min) problems.push(`--${name} must be an integer ≥ ${min}, got '${text}'`);
+    if (!Number.isSafeInteger(value) || value < min)
+      problems.push(`--${name} must be an integer ≥ ${min}, got '${text}'`);
     return value;
   };
   if (!/^\d{4}-\d{2}-\d{2}$/.test(values.until)) problems.push(`--until must be YYYY-MM-DD, got '${values.until}'`);
   const options: BenchOptions = {
     fresh: values.fresh,
-    only: values.only?.split(',').map((id) => id.trim()).filter(Boolean),
+    only: values.only
+      ?.split(',')
+      .map((id) => id.trim())
+      .filter(Boolean),
     list: values.list,
     seed: integer('seed', values.seed, 0),
     until: values.until,

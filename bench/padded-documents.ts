@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { openEmbedded } from '../src/db/create-database.js';
+import { loadConfig } from '../src/config/config.js';
+import { openEmbedded } from '../src/db/pglite-connector.js';
 import { migrateToLatest } from '../src/db/migrator.js';
-import { createGateway } from '../src/http/server.js';
+import { createGateway } from '../src/app/create-gateway.js';
 
 // What distinct documents padded with comments cost the gateway's memory: each is a valid, cheap query
 // (comments are not tokens, so the token limit lets them through) sent once, in process, to a gateway on an
@@ -49,7 +49,12 @@ const gateway = await createGateway(config, database, pino({ level: 'silent' }))
 await gateway.app.ready();
 
 const send = (query: string) =>
-  gateway.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ query }) });
+  gateway.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ query }),
+  });
 
 // Warm up every path once, so that the first measurement holds the gateway and not its lazy start.
 await send('{ dashboard { totalTransactions } }');
@@ -57,7 +62,9 @@ const before = memory();
 const outcomes = new Map<string, number>();
 for (let i = 0; i < documents; i++) {
   const response = await send(padded(i));
-  const code = (response.json() as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code ?? `HTTP ${response.statusCode}`;
+  const code =
+    response.json<{ errors?: { extensions?: { code?: string } }[] }>().errors?.[0]?.extensions?.code ??
+    `HTTP ${response.statusCode}`;
   outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
 }
 const after = memory();

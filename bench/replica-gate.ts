@@ -1,14 +1,16 @@
 import 'reflect-metadata';
 
 import { pino } from 'pino';
-import { ChangeListener } from '../src/cache/change-listener.js';
-import { connectPostgres, type DatabaseHandle } from '../src/db/create-database.js';
+import { ChangeListener } from '../src/changes/change-listener.js';
+import type { DatabaseHandle } from '../src/db/database-handle.js';
+import { connectPostgres } from '../src/db/postgres-connector.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { ReadReplicas } from '../src/db/read-replicas.js';
 import { readDatabaseReportZone, rezoneRollups } from '../src/db/rollups.js';
-import { createGateway, type Gateway } from '../src/http/server.js';
+import { createGateway, type Gateway } from '../src/app/create-gateway.js';
 import { seedDatabase } from '../src/seed/seed-database.js';
 import { startReplicaPair } from '../test/support/replica-pair.js';
+import { loadConfig } from '../src/config/config.js';
 
 // What the replica gate costs a request: uncached dashboards answered in process, one after another, by a
 // gateway reading from the primary and by one reading from a streaming replica (DATABASE_READ_URL), in
@@ -25,13 +27,22 @@ const REQUESTS = argument('requests', 400);
 const ROUNDS = argument('rounds', 5);
 const TRANSACTIONS = argument('transactions', 20_000);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const QUERY = JSON.stringify({ query: '{ dashboard { totalRevenue totalTransactions avgOrderValue topProducts { revenue product { name } } recentTrend(days: 7) { totalRevenue } } }' });
+const QUERY = JSON.stringify({
+  query:
+    '{ dashboard { totalRevenue totalTransactions avgOrderValue topProducts { revenue product { name } } recentTrend(days: 7) { totalRevenue } } }',
+});
 
 async function timedRound(gateway: Gateway): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < REQUESTS; i++) {
-    const response = await gateway.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: QUERY });
-    if (response.statusCode !== 200 || response.body.includes('"errors"')) throw new Error(`request failed: ${response.body}`);
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { 'content-type': 'application/json' },
+      payload: QUERY,
+    });
+    if (response.statusCode !== 200 || response.body.includes('"errors"'))
+      throw new Error(`request failed: ${response.body}`);
   }
   return (performance.now() - started) / REQUESTS;
 }
@@ -50,13 +61,23 @@ try {
   const changes = await ChangeListener.start(primary, silent);
   await changes.whenListening();
   let replicaReads = 0;
-  const replicas = new ReadReplicas({ db: primary.db, statements: primary.statements! }, [pair.replicaUrl(DATABASE)], { reportTimezone: 'UTC' }, {
-    maxWaitMs: 0,
-    changes,
-    logger: silent,
-    onRead: (target) => void (target === 'replica' && (replicaReads += 1)),
+  const replicas = new ReadReplicas(
+    { db: primary.db, statements: primary.statements! },
+    [pair.replicaUrl(DATABASE)],
+    { reportTimezone: 'UTC' },
+    {
+      maxWaitMs: 0,
+      changes,
+      logger: silent,
+      onRead: (target) => void (target === 'replica' && (replicaReads += 1)),
+    },
+  );
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    CURSOR_SECRET: 'bench-cursor-secret-0123456789',
+    HEALTH_TIMEOUT_MS: '1000',
+    RATE_LIMIT_POINTS: '0',
   });
-  const config = { NODE_ENV: 'production' as const, CURSOR_SECRET: 'bench-cursor-secret-0123456789', HEALTH_TIMEOUT_MS: 1_000, RATE_LIMIT_POINTS: 0 };
   const logger = pino({ level: 'silent' });
   const onPrimary = await createGateway(config, primary, logger, { changes });
   const onReplica = await createGateway(config, primary, logger, { changes, replicas });
@@ -92,12 +113,18 @@ try {
   const a = median(primaryMs);
   const b = median(replicaMs);
   console.log(`${REQUESTS} uncached dashboards per round, ${ROUNDS} rounds, ${TRANSACTIONS} transactions`);
-  console.log(`reads on the primary:            ${(a * 1000).toFixed(0)} µs per request (rounds: ${primaryMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`);
-  console.log(`reads on the replica, gated:     ${(b * 1000).toFixed(0)} µs per request (rounds: ${replicaMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`);
+  console.log(
+    `reads on the primary:            ${(a * 1000).toFixed(0)} µs per request (rounds: ${primaryMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`,
+  );
+  console.log(
+    `reads on the replica, gated:     ${(b * 1000).toFixed(0)} µs per request (rounds: ${replicaMs.map((ms) => (ms * 1000).toFixed(0)).join(', ')})`,
+  );
   console.log(`ratio replica / primary:         ${(b / a).toFixed(3)}`);
   const c = median(primaryCheckout);
   const d = median(replicaCheckout);
-  console.log(`a connection taken and released: ${c.toFixed(2)} µs from the primary's pool, ${d.toFixed(2)} µs through the gate (+${(d - c).toFixed(2)} µs per statement)`);
+  console.log(
+    `a connection taken and released: ${c.toFixed(2)} µs from the primary's pool, ${d.toFixed(2)} µs through the gate (+${(d - c).toFixed(2)} µs per statement)`,
+  );
   await onPrimary.app.close();
   await onReplica.app.close();
   await replicas.close();
@@ -106,4 +133,3 @@ try {
   await primary?.close();
   await pair.stop();
 }
-

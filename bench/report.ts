@@ -20,7 +20,13 @@ export interface RunResults {
 }
 
 const ms = (value: number) =>
-  Number.isNaN(value) ? '–' : value < 1 ? `${value.toFixed(2)} ms` : value < 100 ? `${value.toFixed(1)} ms` : `${Math.round(value).toLocaleString('en-US')} ms`;
+  Number.isNaN(value)
+    ? '–'
+    : value < 1
+      ? `${value.toFixed(2)} ms`
+      : value < 100
+        ? `${value.toFixed(1)} ms`
+        : `${Math.round(value).toLocaleString('en-US')} ms`;
 const rps = (value: number) => (value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US'));
 const count = (value: number) => value.toLocaleString('en-US');
 
@@ -29,7 +35,10 @@ function cacheNotes(outcome: LoadOutcome): string[] {
   const expectsHits = outcome.expectCacheHit;
   const { cache } = outcome.samples;
   if (expectsHits) return [cache === 'absent' ? 'no cache in this build (served uncached)' : `cache ${cache}`];
-  if (outcome.expectCacheMiss) return [cache === 'miss' ? 'cache miss (every answer checked)' : `**cache ${cache} where every answer should miss**`];
+  if (outcome.expectCacheMiss)
+    return [
+      cache === 'miss' ? 'cache miss (every answer checked)' : `**cache ${cache} where every answer should miss**`,
+    ];
   return cache === 'hit' || cache === 'mixed' ? [`**cache ${cache} where the cache is off**`] : [];
 }
 
@@ -45,7 +54,12 @@ function notesColumn(outcome: LoadOutcome, durationSeconds: number, connections:
         `(${byLatency.map((round) => round.responses).join(', ')} answers completed)`,
     );
   }
-  if (outcome.sameAnswer) notes.push(outcome.sameAnswer.equal ? `same figures as ${outcome.sameAnswer.scenario}` : `**differs from ${outcome.sameAnswer.scenario}**`);
+  if (outcome.sameAnswer)
+    notes.push(
+      outcome.sameAnswer.equal
+        ? `same figures as ${outcome.sameAnswer.scenario}`
+        : `**differs from ${outcome.sameAnswer.scenario}**`,
+    );
   return notes.join('; ');
 }
 
@@ -125,7 +139,9 @@ export function renderResults(results: RunResults, catalogue: Catalogue): string
   return `# Benchmark results
 
 ${results.partial ? '**Partial run (`--only`)**: not every scenario ran.\n\n' : ''}Produced by \`npm run bench\` (see [README.md](README.md)) on ${date} UTC in ${Math.round(results.durationSeconds / 60)} min${
-    machine.commit ? `, at commit \`${machine.commit}\`${machine.uncommittedChanges ? ' with uncommitted changes' : ''}` : ''
+    machine.commit
+      ? `, at commit \`${machine.commit}\`${machine.uncommittedChanges ? ' with uncommitted changes' : ''}`
+      : ''
   }.
 
 | machine | |

@@ -11,7 +11,13 @@ import { renderResults, type RunResults } from './report.js';
 import { keepSections } from './results-sections.js';
 import type { LoadOutcome, Outcome, OutcomeIndex, ProbeOutcome, Scenario } from './scenario.js';
 import { catalogue } from './scenarios.js';
-import { ensurePostgraphileInstalled, provideRedis, startService, type RunningService, type ServiceContext } from './services.js';
+import {
+  ensurePostgraphileInstalled,
+  provideRedis,
+  startService,
+  type RunningService,
+  type ServiceContext,
+} from './services.js';
 
 // `npm run bench`: prepares the databases, then runs each scenario in catalogue order, starting servers
 // when first needed and stopping them once no later scenario needs them, and writes the results.
@@ -23,7 +29,9 @@ const runStarted = performance.now();
 
 function log(line: string): void {
   const seconds = Math.round((performance.now() - runStarted) / 1000);
-  console.log(`[${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}] ${line}`);
+  console.log(
+    `[${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}] ${line}`,
+  );
 }
 
 function readOptions(): BenchOptions {
@@ -53,8 +61,10 @@ if (unknown.length > 0) {
 }
 const adminUrl = process.env.BENCH_DATABASE_URL?.trim() || process.env.DATABASE_URL?.trim();
 if (!adminUrl) {
-  console.error('bench: set BENCH_DATABASE_URL or DATABASE_URL to a PostgreSQL where the benchmark may create databases,\n' +
-    '  e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench');
+  console.error(
+    'bench: set BENCH_DATABASE_URL or DATABASE_URL to a PostgreSQL where the benchmark may create databases,\n' +
+      '  e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench',
+  );
   process.exit(2);
 }
 
@@ -137,7 +147,12 @@ const context: ServiceContext = {
 };
 
 async function stopServicesNotNeededAfter(index: number): Promise<void> {
-  const later = new Set(scenarios.slice(index + 1).flatMap(servicesOf).flatMap(withStartDependencies));
+  const later = new Set(
+    scenarios
+      .slice(index + 1)
+      .flatMap(servicesOf)
+      .flatMap(withStartDependencies),
+  );
   for (const [id, service] of running) {
     if (later.has(id)) continue;
     running.delete(id);
@@ -147,7 +162,11 @@ async function stopServicesNotNeededAfter(index: number): Promise<void> {
 
 // -------------------------------------------------------------------------------------------- scenarios
 
-function compareAnswers(scenario: Extract<Scenario, { kind: 'load' }>, outcome: LoadOutcome, outcomes: Outcome[]): LoadOutcome['sameAnswer'] {
+function compareAnswers(
+  scenario: Extract<Scenario, { kind: 'load' }>,
+  outcome: LoadOutcome,
+  outcomes: Outcome[],
+): LoadOutcome['sameAnswer'] {
   const spec = scenario.sameAnswerAs;
   if (!spec) return undefined;
   const other = outcomes.find((o): o is LoadOutcome => o.kind === 'load' && o.id === spec.scenario);
@@ -156,9 +175,17 @@ function compareAnswers(scenario: Extract<Scenario, { kind: 'load' }>, outcome: 
     const mine = (spec.project ?? ((d) => d))(outcome.samples.firstData);
     const theirs = (spec.projectOther ?? ((d) => d))(other.samples.firstData);
     const equal = isDeepStrictEqual(mine, theirs);
-    return { scenario: spec.scenario, equal, detail: equal ? undefined : `${JSON.stringify(mine).slice(0, 400)} ≠ ${JSON.stringify(theirs).slice(0, 400)}` };
+    return {
+      scenario: spec.scenario,
+      equal,
+      detail: equal ? undefined : `${JSON.stringify(mine).slice(0, 400)} ≠ ${JSON.stringify(theirs).slice(0, 400)}`,
+    };
   } catch (error) {
-    return { scenario: spec.scenario, equal: false, detail: `could not compare: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      scenario: spec.scenario,
+      equal: false,
+      detail: `could not compare: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }
 
@@ -205,7 +232,9 @@ async function runScenario(scenario: Scenario, outcomes: Outcome[], notes: strin
       ...service.notes,
       ...notes,
       ...(sequence && sequence.sent() > sequence.capacity
-        ? [`${sequence.sent().toLocaleString('en-US')} requests from ${sequence.capacity.toLocaleString('en-US')} distinct ones: some repeated`]
+        ? [
+            `${sequence.sent().toLocaleString('en-US')} requests from ${sequence.capacity.toLocaleString('en-US')} distinct ones: some repeated`,
+          ]
         : []),
     ],
     request: scenario.request,
@@ -216,7 +245,8 @@ async function runScenario(scenario: Scenario, outcomes: Outcome[], notes: strin
   };
   outcome.sameAnswer = compareAnswers(scenario, outcome, outcomes);
   for (const problem of result.samples.problems) log(`    problem: ${problem}`);
-  if (outcome.sameAnswer && !outcome.sameAnswer.equal) log(`    answer differs from ${outcome.sameAnswer.scenario}: ${outcome.sameAnswer.detail}`);
+  if (outcome.sameAnswer && !outcome.sameAnswer.equal)
+    log(`    answer differs from ${outcome.sameAnswer.scenario}: ${outcome.sameAnswer.detail}`);
   log(
     `    median: ${result.median.reqPerSec.toFixed(1)} req/s, p50 ${result.median.p50Ms.toFixed(2)} ms, ` +
       `p99 ${result.median.p99Ms.toFixed(2)} ms, ${result.errors} errors${result.samples.cache !== 'absent' ? `, cache ${result.samples.cache}` : ''}`,
@@ -233,7 +263,8 @@ async function main(): Promise<number> {
   log(`PostgreSQL at ${new URL(adminUrl!).host}`);
   const postgres = await readServerVersion(adminUrl!);
   const neededServices = scenarios.flatMap(servicesOf);
-  if (neededServices.some((id) => catalogue.services[id]?.kind === 'postgraphile')) await ensurePostgraphileInstalled(context);
+  if (neededServices.some((id) => catalogue.services[id]?.kind === 'postgraphile'))
+    await ensurePostgraphileInstalled(context);
 
   // All databases before any load, so that seeding never overlaps a measurement.
   for (const id of databasesOf(neededServices)) {
@@ -288,7 +319,11 @@ async function main(): Promise<number> {
     databases: [...databases.values()].map(({ url, ...db }) => ({ ...db, host: new URL(url).host })),
     // The sampled answers themselves served the checks; results.json keeps the measurements.
     outcomes: outcomes.map((o) => (o.kind === 'load' ? { ...o, samples: { ...o.samples, firstData: undefined } } : o)),
-    targets: catalogue.targets.map((target) => ({ id: target.id, label: target.label, verdict: target.evaluate(index) ?? null })),
+    targets: catalogue.targets.map((target) => ({
+      id: target.id,
+      label: target.label,
+      verdict: target.evaluate(index) ?? null,
+    })),
   };
   const base = options.only ? 'results.partial' : 'results';
   const markdownFile = path.join(benchDir, options.only ? 'results.partial.md' : 'RESULTS.md');
@@ -308,7 +343,7 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (error) {
-  console.error(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  console.error(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 } finally {
   await Promise.all([...running.values()].map((service) => service.then((s) => s.stop()).catch(() => {})));
   await stopAll();

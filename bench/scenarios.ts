@@ -10,49 +10,141 @@ import { DistinctRanges, newRangeEachTime, newTextEachTime } from './varying-req
 
 // ---------------------------------------------------------------------------------------------- requests
 
-export const DASHBOARD_QUERY = /* GraphQL */ `query Dashboard {
-  dashboard {
-    totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue
-    topProducts(limit: 5) { product { id sku name } revenue unitsSold transactionCount }
-    recentTrend(days: 30) { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
+export const DASHBOARD_QUERY = /* GraphQL */ `
+  query Dashboard {
+    dashboard {
+      totalRevenue
+      totalTransactions
+      completedTransactions
+      pendingTransactions
+      cancelledTransactions
+      avgOrderValue
+      topProducts(limit: 5) {
+        product {
+          id
+          sku
+          name
+        }
+        revenue
+        unitsSold
+        transactionCount
+      }
+      recentTrend(days: 30) {
+        date
+        totalRevenue
+        transactionCount
+        avgTransactionValue
+        uniqueCustomers
+      }
+    }
   }
-}`;
+`;
 
 /** The dashboard of one range, both ends given: what an analyst's dashboard sends when the range changes. */
-export const DASHBOARD_RANGE_QUERY = /* GraphQL */ `query DashboardRange($from: Date!, $to: Date!) {
-  dashboard(from: $from, to: $to) {
-    totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue
-    topProducts(limit: 5) { product { id sku name } revenue unitsSold transactionCount }
-    recentTrend(days: 30) { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
+export const DASHBOARD_RANGE_QUERY = /* GraphQL */ `
+  query DashboardRange($from: Date!, $to: Date!) {
+    dashboard(from: $from, to: $to) {
+      totalRevenue
+      totalTransactions
+      completedTransactions
+      pendingTransactions
+      cancelledTransactions
+      avgOrderValue
+      topProducts(limit: 5) {
+        product {
+          id
+          sku
+          name
+        }
+        revenue
+        unitsSold
+        transactionCount
+      }
+      recentTrend(days: 30) {
+        date
+        totalRevenue
+        transactionCount
+        avgTransactionValue
+        uniqueCustomers
+      }
+    }
   }
-}`;
+`;
 
 /** The peer's closest equivalent: the same figures from three plain views in one GraphQL request. */
-export const PEER_DASHBOARD_QUERY = /* GraphQL */ `query PeerDashboard {
-  totals: allDashboardTotals {
-    nodes { totalRevenue totalTransactions completedTransactions pendingTransactions cancelledTransactions avgOrderValue }
+export const PEER_DASHBOARD_QUERY = /* GraphQL */ `
+  query PeerDashboard {
+    totals: allDashboardTotals {
+      nodes {
+        totalRevenue
+        totalTransactions
+        completedTransactions
+        pendingTransactions
+        cancelledTransactions
+        avgOrderValue
+      }
+    }
+    topProducts: allProductRevenues(first: 5, orderBy: [REVENUE_DESC, PRODUCT_ID_ASC]) {
+      nodes {
+        productId
+        sku
+        name
+        revenue
+        unitsSold
+        transactionCount
+      }
+    }
+    recentTrend: allRecentTrends(orderBy: DAY_ASC) {
+      nodes {
+        day
+        totalRevenue
+        transactionCount
+        avgTransactionValue
+        uniqueCustomers
+      }
+    }
   }
-  topProducts: allProductRevenues(first: 5, orderBy: [REVENUE_DESC, PRODUCT_ID_ASC]) {
-    nodes { productId sku name revenue unitsSold transactionCount }
-  }
-  recentTrend: allRecentTrends(orderBy: DAY_ASC) {
-    nodes { day totalRevenue transactionCount avgTransactionValue uniqueCustomers }
-  }
-}`;
+`;
 
-export const CUSTOMERS_QUERY = /* GraphQL */ `query CustomersPage($first: Int) {
-  customers(first: $first) { edges { node { name lifetimeValue favoriteProduct { name } } } }
-}`;
-
-export const MONTHLY_REVENUE_QUERY = /* GraphQL */ `query MonthlyRevenue {
-  revenue(granularity: MONTH) {
-    totalRevenue totalTransactions avgDailyRevenue
-    points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers }
+export const CUSTOMERS_QUERY = /* GraphQL */ `
+  query CustomersPage($first: Int) {
+    customers(first: $first) {
+      edges {
+        node {
+          name
+          lifetimeValue
+          favoriteProduct {
+            name
+          }
+        }
+      }
+    }
   }
-}`;
+`;
+
+export const MONTHLY_REVENUE_QUERY = /* GraphQL */ `
+  query MonthlyRevenue {
+    revenue(granularity: MONTH) {
+      totalRevenue
+      totalTransactions
+      avgDailyRevenue
+      points {
+        date
+        totalRevenue
+        transactionCount
+        avgTransactionValue
+        uniqueCustomers
+      }
+    }
+  }
+`;
 
 // The secured gateway: AUTH_MODE=required with an HS256 secret, and a rate budget in Redis it never spends.
-const BENCH_JWT = { JWT_SECRET: 'bench-jwt-secret-0123456789-abcdefghijkl', JWT_ISSUER: 'https://bench.issuer', JWT_AUDIENCE: 'marketpulse-bench' };
+const BENCH_JWT = {
+  JWT_SECRET: 'bench-jwt-secret-0123456789-abcdefghijkl',
+  JWT_ISSUER: 'https://bench.issuer',
+  JWT_AUDIENCE: 'marketpulse-bench',
+};
 const benchToken = await new SignJWT({ role: 'viewer' })
   .setProtectedHeader({ alg: 'HS256' })
   .setSubject('bench@example.test')
@@ -60,11 +152,17 @@ const benchToken = await new SignJWT({ role: 'viewer' })
   .setAudience(BENCH_JWT.JWT_AUDIENCE)
   .setExpirationTime('12h')
   .sign(new TextEncoder().encode(BENCH_JWT.JWT_SECRET));
-const signedIn = (request: GraphQLRequest): GraphQLRequest => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${benchToken}` } });
+const signedIn = (request: GraphQLRequest): GraphQLRequest => ({
+  ...request,
+  headers: { ...request.headers, authorization: `Bearer ${benchToken}` },
+});
 
 const dashboard: GraphQLRequest = { query: DASHBOARD_QUERY };
 // What RESULTS.md shows of the varying requests; the rounds send a new range (and text) each time.
-const dashboardRange: GraphQLRequest = { query: DASHBOARD_RANGE_QUERY, variables: { from: 'YYYY-MM-DD', to: 'YYYY-MM-DD' } };
+const dashboardRange: GraphQLRequest = {
+  query: DASHBOARD_RANGE_QUERY,
+  variables: { from: 'YYYY-MM-DD', to: 'YYYY-MM-DD' },
+};
 const peerDashboard: GraphQLRequest = { query: PEER_DASHBOARD_QUERY };
 const customersPage = (first: number): GraphQLRequest => ({ query: CUSTOMERS_QUERY, variables: { first } });
 const monthlyRevenue: GraphQLRequest = { query: MONTHLY_REVENUE_QUERY };
@@ -73,6 +171,7 @@ const typename: GraphQLRequest = { query: '{ __typename }' };
 // ------------------------------------------------------------------------------------------------ checks
 
 // Answers are checked field by field, so a loose type reads better here than a generated one per query.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return -- the checks below read answers field by field */
 type Loose = any;
 
 function checkDashboard(data: Loose): string | undefined {
@@ -88,7 +187,8 @@ function checkDashboard(data: Loose): string | undefined {
 function checkDashboardRange(data: Loose, request: GraphQLRequest): string | undefined {
   const d = data?.dashboard;
   if (!d || typeof d.totalRevenue !== 'string') return 'dashboard.totalRevenue missing';
-  if (!Array.isArray(d.topProducts) || d.topProducts.length > 5) return `topProducts has ${d.topProducts?.length} entries, expected at most 5`;
+  if (!Array.isArray(d.topProducts) || d.topProducts.length > 5)
+    return `topProducts has ${d.topProducts?.length} entries, expected at most 5`;
   if (d.recentTrend?.length !== 30) return `recentTrend has ${d.recentTrend?.length} points, expected 30`;
   const to = request.variables?.to;
   if (d.recentTrend[29].date !== to) return `recentTrend ends at ${d.recentTrend[29].date}, expected ${String(to)}`;
@@ -97,21 +197,25 @@ function checkDashboardRange(data: Loose, request: GraphQLRequest): string | und
 
 function checkPeerDashboard(data: Loose): string | undefined {
   if (data?.totals?.nodes?.length !== 1) return 'totals: expected one row';
-  if (data.topProducts?.nodes?.length !== 5) return `topProducts has ${data.topProducts?.nodes?.length} rows, expected 5`;
-  if (data.recentTrend?.nodes?.length !== 30) return `recentTrend has ${data.recentTrend?.nodes?.length} rows, expected 30`;
+  if (data.topProducts?.nodes?.length !== 5)
+    return `topProducts has ${data.topProducts?.nodes?.length} rows, expected 5`;
+  if (data.recentTrend?.nodes?.length !== 30)
+    return `recentTrend has ${data.recentTrend?.nodes?.length} rows, expected 30`;
   return undefined;
 }
 
 const checkCustomers = (size: number) => (data: Loose) => {
   const edges = data?.customers?.edges;
   if (edges?.length !== size) return `customers page has ${edges?.length} edges, expected ${size}`;
-  if (edges.some((edge: Loose) => typeof edge.node?.lifetimeValue !== 'string')) return 'a customer without lifetimeValue';
+  if (edges.some((edge: Loose) => typeof edge.node?.lifetimeValue !== 'string'))
+    return 'a customer without lifetimeValue';
   return undefined;
 };
 
 function checkMonthly(data: Loose): string | undefined {
   const points = data?.revenue?.points;
-  if (!Array.isArray(points) || points.length < 12) return `revenue.points has ${points?.length} months, expected 12 or more`;
+  if (!Array.isArray(points) || points.length < 12)
+    return `revenue.points has ${points?.length} months, expected 12 or more`;
   return undefined;
 }
 
@@ -121,18 +225,44 @@ const checkTypename = (data: Loose) => (data?.__typename === 'Query' ? undefined
 function dashboardFigures(data: Loose) {
   const d = data.dashboard;
   return {
-    totals: [d.totalRevenue, d.totalTransactions, d.completedTransactions, d.pendingTransactions, d.cancelledTransactions, d.avgOrderValue],
+    totals: [
+      d.totalRevenue,
+      d.totalTransactions,
+      d.completedTransactions,
+      d.pendingTransactions,
+      d.cancelledTransactions,
+      d.avgOrderValue,
+    ],
     top: d.topProducts.map((p: Loose) => [p.product.sku, p.revenue, p.unitsSold, p.transactionCount]),
-    trend: d.recentTrend.map((p: Loose) => [p.date, p.totalRevenue, p.transactionCount, p.avgTransactionValue, p.uniqueCustomers]),
+    trend: d.recentTrend.map((p: Loose) => [
+      p.date,
+      p.totalRevenue,
+      p.transactionCount,
+      p.avgTransactionValue,
+      p.uniqueCustomers,
+    ]),
   };
 }
 
 function peerDashboardFigures(data: Loose) {
   const t = data.totals.nodes[0];
   return {
-    totals: [t.totalRevenue, t.totalTransactions, t.completedTransactions, t.pendingTransactions, t.cancelledTransactions, t.avgOrderValue],
+    totals: [
+      t.totalRevenue,
+      t.totalTransactions,
+      t.completedTransactions,
+      t.pendingTransactions,
+      t.cancelledTransactions,
+      t.avgOrderValue,
+    ],
     top: data.topProducts.nodes.map((p: Loose) => [p.sku, p.revenue, p.unitsSold, p.transactionCount]),
-    trend: data.recentTrend.nodes.map((p: Loose) => [p.day, p.totalRevenue, p.transactionCount, p.avgTransactionValue, p.uniqueCustomers]),
+    trend: data.recentTrend.nodes.map((p: Loose) => [
+      p.day,
+      p.totalRevenue,
+      p.transactionCount,
+      p.avgTransactionValue,
+      p.uniqueCustomers,
+    ]),
   };
 }
 
@@ -189,7 +319,10 @@ const statementsPerCustomersPage: ProbeScenario = {
         const before = counter.statements;
         const response = await send(gateway.url, request);
         const body = JSON.parse(response.bytes.toString('utf8')) as GraphQLBody;
-        const problem = response.status !== 200 || body.errors ? `HTTP ${response.status} ${JSON.stringify(body.errors)}` : check(body.data, request);
+        const problem =
+          response.status !== 200 || body.errors
+            ? `HTTP ${response.status} ${JSON.stringify(body.errors)}`
+            : check(body.data, request);
         if (problem) problems.push(`${label}: ${problem}`);
         if (i > 0) seen.add(counter.statements - before);
       }
@@ -201,7 +334,11 @@ const statementsPerCustomersPage: ProbeScenario = {
     const dashboardStatements = await count('dashboard', dashboard, checkDashboard);
     // A new range each try: what an uncached dashboard costs however the gateway might reuse earlier work.
     const ranges = new DistinctRanges((await ctx.database('10k')).days);
-    const rangeStatements = await count('dashboard(from, to)', () => ({ query: DASHBOARD_RANGE_QUERY, variables: { ...ranges.next() } }), checkDashboardRange);
+    const rangeStatements = await count(
+      'dashboard(from, to)',
+      () => ({ query: DASHBOARD_RANGE_QUERY, variables: { ...ranges.next() } }),
+      checkDashboardRange,
+    );
     const monthlyStatements = await count('revenue(granularity: MONTH)', monthlyRevenue, checkMonthly);
     return {
       rows: [
@@ -249,9 +386,27 @@ export const catalogue: Catalogue = {
     'postgraphile-1m': { kind: 'postgraphile', database: '1m' },
   },
   scenarios: [
-    load({ id: 'ceiling', title: 'ceiling: bare node:http, dashboard bytes', service: 'ceiling', request: dashboard, check: checkDashboard }),
-    load({ id: 'gateway-typename', title: 'gateway `{ __typename }`', service: 'gateway-10k', request: typename, check: checkTypename }),
-    load({ id: 'dashboard-10k-off', title: 'dashboard, 10k, cache off', service: 'gateway-10k', request: dashboard, check: checkDashboard }),
+    load({
+      id: 'ceiling',
+      title: 'ceiling: bare node:http, dashboard bytes',
+      service: 'ceiling',
+      request: dashboard,
+      check: checkDashboard,
+    }),
+    load({
+      id: 'gateway-typename',
+      title: 'gateway `{ __typename }`',
+      service: 'gateway-10k',
+      request: typename,
+      check: checkTypename,
+    }),
+    load({
+      id: 'dashboard-10k-off',
+      title: 'dashboard, 10k, cache off',
+      service: 'gateway-10k',
+      request: dashboard,
+      check: checkDashboard,
+    }),
     load({
       id: 'dashboard-10k-hit',
       title: 'dashboard, 10k, cache hit',
@@ -293,7 +448,13 @@ export const catalogue: Catalogue = {
       request: peerDashboard,
       check: checkPeerDashboard,
     }),
-    load({ id: 'dashboard-1m-off', title: 'dashboard, 1M, cache off', service: 'gateway-1m', request: dashboard, check: checkDashboard }),
+    load({
+      id: 'dashboard-1m-off',
+      title: 'dashboard, 1M, cache off',
+      service: 'gateway-1m',
+      request: dashboard,
+      check: checkDashboard,
+    }),
     ...cacheMisses('1m', '1M'),
     load({
       id: 'customers-1m-off',
@@ -302,7 +463,13 @@ export const catalogue: Catalogue = {
       request: customersPage(20),
       check: checkCustomers(20),
     }),
-    load({ id: 'revenue-monthly-1m-off', title: 'monthly revenue series, 1M, cache off', service: 'gateway-1m', request: monthlyRevenue, check: checkMonthly }),
+    load({
+      id: 'revenue-monthly-1m-off',
+      title: 'monthly revenue series, 1M, cache off',
+      service: 'gateway-1m',
+      request: monthlyRevenue,
+      check: checkMonthly,
+    }),
     load({
       id: 'dashboard-1m-hit',
       title: 'dashboard, 1M, cache hit',
@@ -344,9 +511,11 @@ function throughputRatio(id: string, label: string, subject: string, reference: 
       const pair = both(results, subject, reference);
       if (!pair) return undefined;
       const [s, r] = pair;
-      if (!(r.median.reqPerSec > 0)) return { actual: `${r.id} completed no answer within a round: no ratio`, ok: false };
+      if (!(r.median.reqPerSec > 0))
+        return { actual: `${r.id} completed no answer within a round: no ratio`, ok: false };
       const ratio = s.median.reqPerSec / r.median.reqPerSec;
-      const cacheNote = s.samples.cache === 'absent' && s.expectCacheHit ? ' (no cache in this build: served uncached)' : '';
+      const cacheNote =
+        s.samples.cache === 'absent' && s.expectCacheHit ? ' (no cache in this build: served uncached)' : '';
       return {
         actual: `${rps(s.median.reqPerSec)} vs ${rps(r.median.reqPerSec)} = ${times(ratio)} (need ≥ ${atLeast}×)${cacheNote}`,
         ok: ratio >= atLeast,
@@ -365,7 +534,10 @@ function p99Ratio(id: string, label: string, subject: string, reference: string,
       if (!pair) return undefined;
       const [s, r] = pair;
       const ratio = s.median.p99Ms / r.median.p99Ms;
-      return { actual: `${ms(s.median.p99Ms)} vs ${ms(r.median.p99Ms)} = ${times(ratio)} (need ≤ ${atMost}×)`, ok: ratio <= atMost };
+      return {
+        actual: `${ms(s.median.p99Ms)} vs ${ms(r.median.p99Ms)} = ${times(ratio)} (need ≤ ${atMost}×)`,
+        ok: ratio <= atMost,
+      };
     },
   };
 }
@@ -375,12 +547,48 @@ const STATEMENTS_PER_RANGE_DASHBOARD = 3;
 
 catalogue.targets.push(
   // The uncached path: dashboards that miss the cache, against the peer and from 20k to 1M transactions.
-  throughputRatio('miss-range-vs-peer-20k', 'Dashboard cache miss, new range each time, ≥ 5× PostGraphile req/s at 20k', 'dashboard-20k-new-range', 'postgraphile-20k', 5),
-  throughputRatio('miss-text-vs-peer-20k', 'Dashboard cache miss, new text each time, ≥ 5× PostGraphile req/s at 20k', 'dashboard-20k-new-text', 'postgraphile-20k', 5),
-  throughputRatio('miss-range-vs-peer-1m', 'Dashboard cache miss, new range each time, ≥ 200× PostGraphile req/s at 1M', 'dashboard-1m-new-range', 'postgraphile-1m', 200),
-  throughputRatio('miss-text-vs-peer-1m', 'Dashboard cache miss, new text each time, ≥ 200× PostGraphile req/s at 1M', 'dashboard-1m-new-text', 'postgraphile-1m', 200),
-  p99Ratio('miss-range-p99-flat', 'Dashboard cache miss, new range each time: p99 at 1M ≤ 1.5 × p99 at 20k', 'dashboard-1m-new-range', 'dashboard-20k-new-range', 1.5),
-  p99Ratio('miss-text-p99-flat', 'Dashboard cache miss, new text each time: p99 at 1M ≤ 1.5 × p99 at 20k', 'dashboard-1m-new-text', 'dashboard-20k-new-text', 1.5),
+  throughputRatio(
+    'miss-range-vs-peer-20k',
+    'Dashboard cache miss, new range each time, ≥ 5× PostGraphile req/s at 20k',
+    'dashboard-20k-new-range',
+    'postgraphile-20k',
+    5,
+  ),
+  throughputRatio(
+    'miss-text-vs-peer-20k',
+    'Dashboard cache miss, new text each time, ≥ 5× PostGraphile req/s at 20k',
+    'dashboard-20k-new-text',
+    'postgraphile-20k',
+    5,
+  ),
+  throughputRatio(
+    'miss-range-vs-peer-1m',
+    'Dashboard cache miss, new range each time, ≥ 200× PostGraphile req/s at 1M',
+    'dashboard-1m-new-range',
+    'postgraphile-1m',
+    200,
+  ),
+  throughputRatio(
+    'miss-text-vs-peer-1m',
+    'Dashboard cache miss, new text each time, ≥ 200× PostGraphile req/s at 1M',
+    'dashboard-1m-new-text',
+    'postgraphile-1m',
+    200,
+  ),
+  p99Ratio(
+    'miss-range-p99-flat',
+    'Dashboard cache miss, new range each time: p99 at 1M ≤ 1.5 × p99 at 20k',
+    'dashboard-1m-new-range',
+    'dashboard-20k-new-range',
+    1.5,
+  ),
+  p99Ratio(
+    'miss-text-p99-flat',
+    'Dashboard cache miss, new text each time: p99 at 1M ≤ 1.5 × p99 at 20k',
+    'dashboard-1m-new-text',
+    'dashboard-20k-new-text',
+    1.5,
+  ),
   {
     id: 'statements-range-dashboard',
     label: `${STATEMENTS_PER_RANGE_DASHBOARD} SQL statements per uncached dashboard(from, to) (one per report query)`,
@@ -391,7 +599,13 @@ catalogue.targets.push(
       return { actual: String(statements), ok: statements === STATEMENTS_PER_RANGE_DASHBOARD };
     },
   },
-  throughputRatio('typename-vs-ceiling', '`{ __typename }` ≥ 0.3× the bare node:http ceiling req/s', 'gateway-typename', 'ceiling', 0.3),
+  throughputRatio(
+    'typename-vs-ceiling',
+    '`{ __typename }` ≥ 0.3× the bare node:http ceiling req/s',
+    'gateway-typename',
+    'ceiling',
+    0.3,
+  ),
   {
     id: 'dashboard-1m-p50-flat',
     label: 'Dashboard 1M cache off: p50 ≤ 1.5 × its 10k p50',
@@ -400,7 +614,10 @@ catalogue.targets.push(
       if (!pair) return undefined;
       const [big, small] = pair;
       const ratio = big.median.p50Ms / small.median.p50Ms;
-      return { actual: `${ms(big.median.p50Ms)} vs ${ms(small.median.p50Ms)} = ${times(ratio)} (need ≤ 1.5×)`, ok: ratio <= 1.5 };
+      return {
+        actual: `${ms(big.median.p50Ms)} vs ${ms(small.median.p50Ms)} = ${times(ratio)} (need ≤ 1.5×)`,
+        ok: ratio <= 1.5,
+      };
     },
   },
   {
@@ -411,12 +628,48 @@ catalogue.targets.push(
       return big && { actual: ms(big.median.p99Ms), ok: big.median.p99Ms < 50 };
     },
   },
-  throughputRatio('dashboard-vs-peer-10k', 'Dashboard cache off ≥ 5× PostGraphile req/s at 10k', 'dashboard-10k-off', 'postgraphile-10k', 5),
-  throughputRatio('dashboard-vs-peer-1m', 'Dashboard cache off ≥ 100× PostGraphile req/s at 1M', 'dashboard-1m-off', 'postgraphile-1m', 100),
-  throughputRatio('auth-cost-dashboard', 'Dashboard with JWT and rate limits ≥ 0.9× without (10k, cache off)', 'dashboard-10k-secured', 'dashboard-10k-off', 0.9),
-  throughputRatio('auth-cost-typename', '`{ __typename }` with JWT and rate limits ≥ 0.5× without (the fixed cost per request)', 'typename-secured', 'gateway-typename', 0.5),
-  throughputRatio('cache-hit-10k', 'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (10k)', 'dashboard-10k-hit', 'gateway-typename', 0.9),
-  throughputRatio('cache-hit-1m', 'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (1M)', 'dashboard-1m-hit', 'gateway-typename', 0.9),
+  throughputRatio(
+    'dashboard-vs-peer-10k',
+    'Dashboard cache off ≥ 5× PostGraphile req/s at 10k',
+    'dashboard-10k-off',
+    'postgraphile-10k',
+    5,
+  ),
+  throughputRatio(
+    'dashboard-vs-peer-1m',
+    'Dashboard cache off ≥ 100× PostGraphile req/s at 1M',
+    'dashboard-1m-off',
+    'postgraphile-1m',
+    100,
+  ),
+  throughputRatio(
+    'auth-cost-dashboard',
+    'Dashboard with JWT and rate limits ≥ 0.9× without (10k, cache off)',
+    'dashboard-10k-secured',
+    'dashboard-10k-off',
+    0.9,
+  ),
+  throughputRatio(
+    'auth-cost-typename',
+    '`{ __typename }` with JWT and rate limits ≥ 0.5× without (the fixed cost per request)',
+    'typename-secured',
+    'gateway-typename',
+    0.5,
+  ),
+  throughputRatio(
+    'cache-hit-10k',
+    'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (10k)',
+    'dashboard-10k-hit',
+    'gateway-typename',
+    0.9,
+  ),
+  throughputRatio(
+    'cache-hit-1m',
+    'Dashboard cache hit ≥ 0.9× `{ __typename }` req/s (1M)',
+    'dashboard-1m-hit',
+    'gateway-typename',
+    0.9,
+  ),
   {
     id: 'statements-constant',
     label: 'SQL statements per customers page constant in the page size',
@@ -424,7 +677,10 @@ catalogue.targets.push(
       const probe = results.probe('statements-customers-page');
       if (!probe) return undefined;
       const { customersFirst5: small, customersFirst50: large } = probe.values;
-      return { actual: `first: 5 → ${small}, first: 50 → ${large}`, ok: small === large && probe.problems.length === 0 };
+      return {
+        actual: `first: 5 → ${small}, first: 50 → ${large}`,
+        ok: small === large && probe.problems.length === 0,
+      };
     },
   },
   {
@@ -438,7 +694,10 @@ catalogue.targets.push(
         if (n > 0) where.push(`${outcome.id}: ${n.toLocaleString('en-US')}`);
         errors += n;
       }
-      return { actual: errors === 0 ? '0' : `${errors.toLocaleString('en-US')} (${where.join(', ')})`, ok: errors === 0 };
+      return {
+        actual: errors === 0 ? '0' : `${errors.toLocaleString('en-US')} (${where.join(', ')})`,
+        ok: errors === 0,
+      };
     },
   },
 );

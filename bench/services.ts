@@ -58,15 +58,39 @@ export interface ServiceContext {
 
 /** Settings the benchmark owns; anything like them inherited from the shell would skew a run. */
 const GATEWAY_VARIABLES = [
-  'NODE_ENV', 'HOST', 'PORT', 'LOG_LEVEL', 'DATABASE_URL', 'DATA_DIR', 'EMBEDDED_SEED_TRANSACTIONS',
-  'REPORT_TIMEZONE', 'HEALTH_TIMEOUT_MS', 'CURSOR_SECRET', 'REDIS_URL',
+  'NODE_ENV',
+  'HOST',
+  'PORT',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DATA_DIR',
+  'EMBEDDED_SEED_TRANSACTIONS',
+  'REPORT_TIMEZONE',
+  'HEALTH_TIMEOUT_MS',
+  'CURSOR_SECRET',
+  'REDIS_URL',
 ];
-const GATEWAY_PREFIXES = ['PG_', 'CACHE_', 'BENCH_', 'TEST_', 'AUTH_', 'JWT_', 'RATE_LIMIT_', 'QUERY_', 'AUDIT_', 'CORS_', 'SUBSCRIPTION_', 'SUBSCRIPTIONS_', 'SHUTDOWN_'];
+const GATEWAY_PREFIXES = [
+  'PG_',
+  'CACHE_',
+  'BENCH_',
+  'TEST_',
+  'AUTH_',
+  'JWT_',
+  'RATE_LIMIT_',
+  'QUERY_',
+  'AUDIT_',
+  'CORS_',
+  'SUBSCRIPTION_',
+  'SUBSCRIPTIONS_',
+  'SHUTDOWN_',
+];
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (GATEWAY_VARIABLES.includes(name) || GATEWAY_PREFIXES.some((prefix) => name.startsWith(prefix))) delete env[name];
+    if (GATEWAY_VARIABLES.includes(name) || GATEWAY_PREFIXES.some((prefix) => name.startsWith(prefix)))
+      delete env[name];
   }
   return env;
 }
@@ -123,7 +147,11 @@ export async function startGatewayProcess(
   return { proc, url, port };
 }
 
-async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gateway' }>, ctx: ServiceContext): Promise<RunningService> {
+async function startGateway(
+  id: string,
+  spec: Extract<ServiceSpec, { kind: 'gateway' }>,
+  ctx: ServiceContext,
+): Promise<RunningService> {
   const database = await ctx.database(spec.database);
   const redisUrl = spec.cache === 'on' || spec.redis ? await ctx.redis(spec.database) : undefined;
   const target = new URL(database.url);
@@ -161,10 +189,15 @@ async function startGateway(id: string, spec: Extract<ServiceSpec, { kind: 'gate
   };
 }
 
-async function startCeiling(id: string, spec: Extract<ServiceSpec, { kind: 'ceiling' }>, ctx: ServiceContext): Promise<RunningService> {
+async function startCeiling(
+  id: string,
+  spec: Extract<ServiceSpec, { kind: 'ceiling' }>,
+  ctx: ServiceContext,
+): Promise<RunningService> {
   const source = await ctx.service(spec.bodyFrom.service);
   const response = await send(source.url, spec.bodyFrom.request);
-  if (response.status !== 200) throw new Error(`${spec.bodyFrom.service} answered ${response.status}; the ceiling needs its 200 body`);
+  if (response.status !== 200)
+    throw new Error(`${spec.bodyFrom.service} answered ${response.status}; the ceiling needs its 200 body`);
   const bodyFile = path.join(ctx.logDir, `${id}-body.json`);
   writeFileSync(bodyFile, response.bytes);
   const port = await freePort();
@@ -221,7 +254,11 @@ export function ensurePostgraphileInstalled(ctx: Pick<ServiceContext, 'repoRoot'
   return installation;
 }
 
-async function startPostgraphile(id: string, spec: Extract<ServiceSpec, { kind: 'postgraphile' }>, ctx: ServiceContext): Promise<RunningService> {
+async function startPostgraphile(
+  id: string,
+  spec: Extract<ServiceSpec, { kind: 'postgraphile' }>,
+  ctx: ServiceContext,
+): Promise<RunningService> {
   const [database] = await Promise.all([ctx.database(spec.database), ensurePostgraphileInstalled(ctx)]);
   const port = await freePort();
   const proc = startProcess(id, {
@@ -261,17 +298,26 @@ export function startService(id: string, spec: ServiceSpec, ctx: ServiceContext)
  * redis-server on a free port when the binary is installed (so no earlier run's entries and nobody
  * else's data are involved); else one answering on 127.0.0.1:6379; else none (the gateway's LRU).
  */
-export async function provideRedis(ctx: Pick<ServiceContext, 'logDir' | 'repoRoot' | 'log'>, explicitUrl: string | undefined): Promise<{
+export async function provideRedis(
+  ctx: Pick<ServiceContext, 'logDir' | 'repoRoot' | 'log'>,
+  explicitUrl: string | undefined,
+): Promise<{
   url: string | undefined;
   describe: string;
   version?: string;
   stop(): Promise<void>;
 }> {
-  const versionOf = async (url: string) => /redis_version:([^\r\n]+)/.exec(await redisCommand(url, ['INFO', 'server']))?.[1];
+  const versionOf = async (url: string) =>
+    /redis_version:([^\r\n]+)/.exec(await redisCommand(url, ['INFO', 'server']))?.[1];
   if (explicitUrl) {
     const reply = await redisCommand(explicitUrl, ['PING']);
     if (!reply.includes('PONG')) throw new Error(`BENCH_REDIS_URL does not answer PING: ${reply.trim()}`);
-    return { url: explicitUrl, describe: 'BENCH_REDIS_URL', version: await versionOf(explicitUrl), stop: async () => {} };
+    return {
+      url: explicitUrl,
+      describe: 'BENCH_REDIS_URL',
+      version: await versionOf(explicitUrl),
+      stop: async () => {},
+    };
   }
   const port = await freePort();
   const proc = startProcess('redis', {
@@ -287,13 +333,23 @@ export async function provideRedis(ctx: Pick<ServiceContext, 'logDir' | 'repoRoo
       timeoutMs: 10_000,
       exited: proc.exited,
     });
-    return { url: privateUrl, describe: `private redis-server on port ${port}`, version: await versionOf(privateUrl), stop: () => proc.stop() };
+    return {
+      url: privateUrl,
+      describe: `private redis-server on port ${port}`,
+      version: await versionOf(privateUrl),
+      stop: () => proc.stop(),
+    };
   } catch {
     await proc.stop();
   }
   const shared = `redis://${LOOPBACK}:6379`;
   if ((await redisCommand(shared, ['PING']).catch(() => '')).includes('PONG')) {
-    return { url: shared, describe: 'the Redis on 127.0.0.1:6379', version: await versionOf(shared), stop: async () => {} };
+    return {
+      url: shared,
+      describe: 'the Redis on 127.0.0.1:6379',
+      version: await versionOf(shared),
+      stop: async () => {},
+    };
   }
   ctx.log('no Redis: the cache-on gateways use their in-process LRU');
   return { url: undefined, describe: 'none (in-process LRU)', stop: async () => {} };

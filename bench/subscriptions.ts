@@ -48,12 +48,15 @@ const idleRounds = Number(flags['idle-rounds']);
 
 const adminUrl = process.env.BENCH_DATABASE_URL?.trim() || process.env.DATABASE_URL?.trim();
 if (!adminUrl) {
-  console.error('bench:subscriptions: set BENCH_DATABASE_URL or DATABASE_URL to a PostgreSQL where it may create a database');
+  console.error(
+    'bench:subscriptions: set BENCH_DATABASE_URL or DATABASE_URL to a PostgreSQL where it may create a database',
+  );
   process.exit(2);
 }
 
 const started = performance.now();
-const log = (line: string) => console.log(`[${String(Math.round((performance.now() - started) / 1000)).padStart(4)} s] ${line}`);
+const log = (line: string) =>
+  console.log(`[${String(Math.round((performance.now() - started) / 1000)).padStart(4)} s] ${line}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 stopEverythingOnExit();
 
@@ -65,7 +68,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 function rssMiB(pid: number): number {
@@ -98,7 +104,13 @@ function day(offset: number): string {
 
 async function subscribe(url: string, variables: { from: string; to: string }): Promise<Subscriber> {
   const subscriber: Subscriber = {
-    client: createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, onNonLazyError: () => undefined }),
+    client: createClient({
+      url,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      onNonLazyError: () => undefined,
+    }),
     arrivals: [],
     revenues: [],
     errors: 0,
@@ -127,7 +139,12 @@ async function subscribe(url: string, variables: { from: string; to: string }): 
 }
 
 /** Opens `count` subscribers, `batch` at a time (a burst of thousands of handshakes would overflow the backlog). */
-async function subscribeMany(url: string, count: number, rangeOf: (i: number) => { from: string; to: string }, batch = 100): Promise<Subscriber[]> {
+async function subscribeMany(
+  url: string,
+  count: number,
+  rangeOf: (i: number) => { from: string; to: string },
+  batch = 100,
+): Promise<Subscriber[]> {
   const all: Subscriber[] = [];
   for (let i = 0; i < count; i += batch) {
     const size = Math.min(batch, count - i);
@@ -157,9 +174,16 @@ async function round(writer: pg.Client, active: Subscriber[]): Promise<Round> {
   const committedAt = performance.now();
   const deadline = committedAt + 15_000;
   while (performance.now() < deadline && active.some((s, i) => s.arrivals.length <= counts[i]!)) await sleep(5);
-  const delays = active.flatMap((s, i) => (s.arrivals.length > counts[i]! ? [s.arrivals[counts[i]!]! - committedAt] : []));
+  const delays = active.flatMap((s, i) =>
+    s.arrivals.length > counts[i]! ? [s.arrivals[counts[i]!]! - committedAt] : [],
+  );
   delays.sort((a, b) => a - b);
-  return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays.at(-1) ?? NaN, missed: active.length - delays.length };
+  return {
+    p50: percentile(delays, 50),
+    p99: percentile(delays, 99),
+    max: delays.at(-1) ?? NaN,
+    missed: active.length - delays.length,
+  };
 }
 
 async function runRounds(writer: pg.Client, active: Subscriber[], count: number): Promise<Round[]> {
@@ -182,7 +206,14 @@ interface GatewayRun {
   baselineRss: number;
   activeRss: number;
   rounds: Round[];
-  steps: { idle: number; sockets: number; rss: number; subscribeSeconds: number; rounds: Round[]; idlePushes: number }[];
+  steps: {
+    idle: number;
+    sockets: number;
+    rss: number;
+    subscribeSeconds: number;
+    rounds: Round[];
+    idlePushes: number;
+  }[];
 }
 
 async function startGateway(databaseUrl: string, debounceMs: number): Promise<{ proc: Supervised; url: string }> {
@@ -191,7 +222,11 @@ async function startGateway(databaseUrl: string, debounceMs: number): Promise<{ 
     // Every subscriber comes from this one process, so from one client address: one principal.
     {
       databaseUrl,
-      env: { SUBSCRIPTION_DEBOUNCE_MS: String(debounceMs), SUBSCRIPTIONS_MAX_PER_INSTANCE: '100000', SUBSCRIPTIONS_MAX_PER_PRINCIPAL: '100000' },
+      env: {
+        SUBSCRIPTION_DEBOUNCE_MS: String(debounceMs),
+        SUBSCRIPTIONS_MAX_PER_INSTANCE: '100000',
+        SUBSCRIPTIONS_MAX_PER_PRINCIPAL: '100000',
+      },
     },
     { repoRoot, logDir },
   );
@@ -208,7 +243,10 @@ async function measure(databaseUrl: string, debounceMs: number, withIdle: boolea
   try {
     const baselineRss = rssMiB(pid);
     // Active: `rangeCount` different ranges ending on the written day, `activeCount / rangeCount` subscribers each.
-    const active = await subscribeMany(url, activeCount, (i) => ({ from: day(-7 * (1 + (i % rangeCount))), to: WRITE_DAY }));
+    const active = await subscribeMany(url, activeCount, (i) => ({
+      from: day(-7 * (1 + (i % rangeCount))),
+      to: WRITE_DAY,
+    }));
     everyone.push(...active);
     const activeRss = rssMiB(pid);
     log(`  ${activeCount} active subscribers on ${rangeCount} ranges; ${rounds} rounds`);
@@ -220,21 +258,33 @@ async function measure(databaseUrl: string, debounceMs: number, withIdle: boolea
     for (const target of idleSteps) {
       const opening = performance.now();
       // Idle: ten ranges in January, which the rounds never write to.
-      const added = await subscribeMany(url, target - idle.length, (i) => ({ from: '2025-01-01', to: day(-170 - (i % 10)) }));
+      const added = await subscribeMany(url, target - idle.length, (i) => ({
+        from: '2025-01-01',
+        to: day(-170 - (i % 10)),
+      }));
       idle = idle.concat(added);
       everyone.push(...added);
       const subscribeSeconds = (performance.now() - opening) / 1000;
       await sleep(2_000);
       const rss = rssMiB(pid);
       const before = idle.reduce((sum, s) => sum + s.arrivals.length, 0);
-      log(`  +${int(added.length)} idle subscribers (${int(idle.length)} in all) in ${subscribeSeconds.toFixed(1)} s; RSS ${rss.toFixed(0)} MiB; ${idleRounds} rounds`);
+      log(
+        `  +${int(added.length)} idle subscribers (${int(idle.length)} in all) in ${subscribeSeconds.toFixed(1)} s; RSS ${rss.toFixed(0)} MiB; ${idleRounds} rounds`,
+      );
       const stepRounds = await runRounds(writer, active, idleRounds);
       const idlePushes = idle.reduce((sum, s) => sum + s.arrivals.length, 0) - before;
-      run.steps.push({ idle: idle.length, sockets: idle.length + active.length, rss, subscribeSeconds, rounds: stepRounds, idlePushes });
+      run.steps.push({
+        idle: idle.length,
+        sockets: idle.length + active.length,
+        rss,
+        subscribeSeconds,
+        rounds: stepRounds,
+        idlePushes,
+      });
     }
     return run;
   } finally {
-    await Promise.all(everyone.map((s) => s.client.dispose()));
+    await Promise.all(everyone.map(async (s) => s.client.dispose()));
     await writer.query('DELETE FROM transactions WHERE id >= 900000000').catch(() => undefined);
     await writer.end();
     await proc.stop();
@@ -266,11 +316,16 @@ function render(runs: GatewayRun[], postgres: string, commit: string): string {
     '| insert to push | rounds | p50 | p99 | max | missed |',
     '|---|---:|---:|---:|---:|---:|',
     ...runs.map((run) =>
-      summary(`${activeCount} active${run.debounceMs === 250 ? ', debounce 250 ms (default)' : `, debounce ${run.debounceMs} ms`}`, run.rounds),
+      summary(
+        `${activeCount} active${run.debounceMs === 250 ? ', debounce 250 ms (default)' : `, debounce ${run.debounceMs} ms`}`,
+        run.rounds,
+      ),
     ),
-    ...withIdle.steps.map((step) => summary(`${activeCount} active + ${int(step.idle)} idle, debounce ${withIdle.debounceMs} ms`, step.rounds)),
+    ...withIdle.steps.map((step) =>
+      summary(`${activeCount} active + ${int(step.idle)} idle, debounce ${withIdle.debounceMs} ms`, step.rounds),
+    ),
     '',
-    '| subscribers held | open sockets | gateway RSS | RSS per idle subscriber | time to open the step\'s new subscribers | pushes to idle subscribers |',
+    "| subscribers held | open sockets | gateway RSS | RSS per idle subscriber | time to open the step's new subscribers | pushes to idle subscribers |",
     '|---|---:|---:|---:|---:|---:|',
     `| none | 0 | ${withIdle.baselineRss.toFixed(0)} MiB | | | |`,
     `| ${activeCount} active | ${activeCount} | ${withIdle.activeRss.toFixed(0)} MiB | | | |`,

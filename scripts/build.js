@@ -113,7 +113,12 @@ export async function build(layout = projectLayout) {
   const stale = (await filesUnder(layout.distDir)).filter((file) => !expected.has(file));
   await Promise.all(stale.map((file) => rm(file)));
   await removeEmptyDirectories(layout.distDir, true);
-  return { modules: sources.filter(isTypeScript).length, written, removed: stale.length, ms: Math.round(performance.now() - started) };
+  return {
+    modules: sources.filter(isTypeScript).length,
+    written,
+    removed: stale.length,
+    ms: Math.round(performance.now() - started),
+  };
 }
 
 async function buildAndReport() {

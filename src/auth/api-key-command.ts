@@ -43,7 +43,10 @@ export async function runApiKeyCommand(db: Kysely<Database>, argv: string[], io:
     case 'list': {
       const keys = await findApiKeys(db);
       if (keys.length === 0) io.out('no API keys');
-      for (const k of keys) io.out(`${k.id}\t${k.name}\t${k.role}\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}`);
+      for (const k of keys)
+        io.out(
+          `${k.id}\t${k.name}\t${k.role}\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}`,
+        );
       return 0;
     }
     case 'revoke': {

@@ -45,7 +45,11 @@ function generateApiKey(): string {
 }
 
 /** Stores a new key under `name` and returns it with the key itself, which is not stored anywhere. */
-export async function createApiKey(db: Kysely<Database>, name: string, role: Role): Promise<{ key: string; record: ApiKeyRecord }> {
+export async function createApiKey(
+  db: Kysely<Database>,
+  name: string,
+  role: Role,
+): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = generateApiKey();
   const row = await db
     .insertInto('api_keys')

@@ -1,13 +1,12 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
+import type { AuthConfig } from '../config/auth.js';
 import type { Database } from '../db/database.js';
 import { findActiveApiKey, hashApiKey, isApiKeyShape } from './api-key.repository.js';
 import { TooManyFailedLookups, type FailedKeyLookups } from './failed-key-lookups.js';
 import { ANONYMOUS, isRole, type Principal } from './principal.js';
-
-export type AuthConfig = Pick<Config, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ROLE_CLAIM'>;
 
 export interface Credentials {
   authorization?: string;
@@ -26,7 +25,8 @@ function firstString(value: unknown): string | undefined {
  */
 export function credentialsFrom(headers: Record<string, unknown>, params: Record<string, unknown> = {}): Credentials {
   return {
-    authorization: firstString(params.authorization) ?? firstString(params.Authorization) ?? firstString(headers.authorization),
+    authorization:
+      firstString(params.authorization) ?? firstString(params.Authorization) ?? firstString(headers.authorization),
     apiKey: firstString(params['x-api-key']) ?? firstString(params.apiKey) ?? firstString(headers['x-api-key']),
   };
 }
@@ -39,7 +39,7 @@ export const CREDENTIALS_REQUIRED = 'Authentication required: send a Bearer toke
 
 /** Why a request was turned away; the message is for the caller and never repeats what they sent. */
 export class AuthenticationError extends Error {
-  readonly code = 'UNAUTHENTICATED';
+  readonly code = ErrorCode.UNAUTHENTICATED;
 }
 
 /** `clientAddress`, when given, is where failed API-key lookups are counted (FailedKeyLookups). */
@@ -69,7 +69,11 @@ function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | un
     // Looked up every time, known or not: a revocation takes effect at once.
     const record = await findActiveApiKey(db, key);
     if (!record) {
-      await Promise.all([refused.set(hash, true), accepted.delete(hash), clientAddress !== undefined && failures?.record(clientAddress)]);
+      await Promise.all([
+        refused.set(hash, true),
+        accepted.delete(hash),
+        clientAddress !== undefined && failures?.record(clientAddress),
+      ]);
       throw unknownKey();
     }
     await accepted.set(hash, true);
@@ -83,19 +87,24 @@ function createApiKeyCheck(db: Kysely<Database>, failures: FailedKeyLookups | un
  * anything else throws AuthenticationError, and a key from an address with too many failed lookups
  * TooManyFailedLookups.
  */
-export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Database>, failures?: FailedKeyLookups): Authenticate {
-  if (config.AUTH_MODE !== 'required') return async () => ANONYMOUS;
-  const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = config.JWT_JWKS_URL ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL)) : undefined;
-  const roleClaim = config.JWT_ROLE_CLAIM ?? 'role';
+export function createAuthenticator(
+  config: Pick<AuthConfig, 'mode' | 'jwt'>,
+  db: Kysely<Database>,
+  failures?: FailedKeyLookups,
+): Authenticate {
+  if (config.mode !== 'required') return async () => ANONYMOUS;
+  const { jwt } = config;
+  const secret = jwt.secret ? new TextEncoder().encode(jwt.secret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = jwt.jwksUrl ? createRemoteJWKSet(new URL(jwt.jwksUrl)) : undefined;
+  const { roleClaim } = jwt;
 
   async function fromToken(token: string): Promise<Principal> {
     if (!secret && !jwks) throw new AuthenticationError('Bearer tokens are not accepted by this gateway');
     let payload;
     try {
       const options = {
-        ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
-        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+        ...(jwt.issuer ? { issuer: jwt.issuer } : {}),
+        ...(jwt.audience ? { audience: jwt.audience } : {}),
         requiredClaims: ['exp', 'sub'],
       };
       ({ payload } = secret
@@ -108,7 +117,9 @@ export function createAuthenticator(config: Partial<AuthConfig>, db: Kysely<Data
     // jose checks that `sub` is there, not that it names anybody: "" would make every such token one principal.
     const subject = payload.sub;
     if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
-      throw new AuthenticationError(`The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`);
+      throw new AuthenticationError(
+        `The bearer token has no valid subject ("sub", 1 to ${MAX_SUBJECT_LENGTH} characters)`,
+      );
     }
     const role = payload[roleClaim];
     if (!isRole(role)) throw new AuthenticationError(`The bearer token has no valid "${roleClaim}" claim`);

@@ -11,7 +11,11 @@ export class FailedKeyLookups {
   private readonly limiter: RateLimiterMemory;
 
   constructor(private readonly perMinute: number) {
-    this.limiter = new RateLimiterMemory({ points: perMinute, duration: WINDOW_SECONDS, keyPrefix: 'failed-key-lookups' });
+    this.limiter = new RateLimiterMemory({
+      points: perMinute,
+      duration: WINDOW_SECONDS,
+      keyPrefix: 'failed-key-lookups',
+    });
   }
 
   /** Seconds until `address` may have keys looked up again; 0 when it may now. */

@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { GraphQLError } from 'graphql';
 
 /** Roles in ascending order of what they may read: each reads everything the ones before it read. */
@@ -24,7 +25,9 @@ export function hasRole(principal: Principal, required: Role): boolean {
 }
 
 function forbidden(required: Role): GraphQLError {
-  return new GraphQLError(`This field needs the ${required} role or higher`, { extensions: { code: 'FORBIDDEN' } });
+  return new GraphQLError(`This field needs the ${required} role or higher`, {
+    extensions: { code: ErrorCode.FORBIDDEN },
+  });
 }
 
 /** Throws FORBIDDEN (on the field being resolved) unless the caller has `required` or a higher role. */

@@ -1,7 +1,7 @@
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
-import type { RedisConnection } from '../config.js';
+import type { RedisConnection } from '../config/config.js';
 import { closeRedisClient, createRedisClient, RedisKeyValueCache } from './redis-cache.js';
-import type { CacheLogger } from './throttled-warn.js';
+import type { CacheLogger } from '../observability/throttled-warn.js';
 
 export interface CacheStoreOptions {
   /** Redis (a connection, or a URL) to share entries between gateways; without it, an LRU in this process. */

@@ -8,7 +8,9 @@ import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyva
 export const PERSISTED_QUERY_PREFIX = 'apq:';
 
 /** The manifest GraphQL Code Generator writes from schema/operations (`npm run codegen`). */
-export const PERSISTED_DOCUMENTS_FILE = fileURLToPath(new URL('../../schema/persisted/persisted-documents.json', import.meta.url));
+export const PERSISTED_DOCUMENTS_FILE = fileURLToPath(
+  new URL('../../schema/persisted/persisted-documents.json', import.meta.url),
+);
 
 /**
  * Reads the persisted-documents manifest ("sha256:<hash>" -> query text) into `apq:<hash>` entries, the keys
@@ -96,7 +98,9 @@ function registrationBytes(document: string): number {
  * Charges a registration that will be kept 1 point per REGISTRATION_BYTES_PER_POINT bytes of its document, on
  * top of the query's own cost, before it runs; past the budget it is refused with RATE_LIMITED and not kept.
  */
-export function registrationPricePlugin<Context extends { chargeCost(points: number): Promise<void> }>(maxBytes: number): ApolloServerPlugin<Context> {
+export function registrationPricePlugin<Context extends { chargeCost(points: number): Promise<void> }>(
+  maxBytes: number,
+): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {

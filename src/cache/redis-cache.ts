@@ -1,7 +1,7 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisConnection } from '../config.js';
-import { createThrottledWarn, type CacheLogger } from './throttled-warn.js';
+import type { RedisConnection } from '../config/config.js';
+import { createThrottledWarn, type CacheLogger } from '../observability/throttled-warn.js';
 
 // Apollo's own Redis cache (apollo-server-cache-redis) is deprecated, and the maintained route (Keyv through
 // @apollo/utils.keyvadapter) wraps every value in a JSON envelope of its own and, with @keyv/redis, talks to
@@ -29,7 +29,10 @@ const backoff = (attempt: number) => Math.min(RECONNECT_BASE_MS * 2 ** attempt, 
  *   commands that time out, failover or not. The failover detector subscribes to +switch-master on the
  *   Sentinels and drops the connection when they promote another master, so that the next one goes to it.
  */
-function sentinelOptions(connection: Extract<RedisConnection, { kind: 'sentinel' }>, connectTimeout: number): RedisOptions {
+function sentinelOptions(
+  connection: Extract<RedisConnection, { kind: 'sentinel' }>,
+  connectTimeout: number,
+): RedisOptions {
   return {
     sentinels: connection.sentinels,
     name: connection.masterName,

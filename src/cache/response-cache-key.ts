@@ -23,6 +23,13 @@ export function responseCacheKey(
   variables: Record<string, unknown>,
   context: CacheKeyContext,
 ): string {
-  const text = stableJson([source, operationName, variables, context.dataVersion, context.reportTimezone, context.scope]);
+  const text = stableJson([
+    source,
+    operationName,
+    variables,
+    context.dataVersion,
+    context.reportTimezone,
+    context.scope,
+  ]);
   return createHash('sha256').update(text).digest('hex');
 }

@@ -1,5 +1,10 @@
 import type { ApolloServerPlugin, GraphQLRequestContext, PersistedQueryOptions } from '@apollo/server';
-import { CappedRegistrations, loadPersistedDocuments, PERSISTED_QUERY_TTL_SECONDS, PreloadedDocuments } from './persisted-documents.js';
+import {
+  CappedRegistrations,
+  loadPersistedDocuments,
+  PERSISTED_QUERY_TTL_SECONDS,
+  PreloadedDocuments,
+} from './persisted-documents.js';
 import ApolloServerPluginResponseCache from '@apollo/server-plugin-response-cache';
 import { InMemoryLRUCache, PrefixingKeyValueCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { createHash } from 'node:crypto';
@@ -77,7 +82,10 @@ export interface ResponseCaching {
  * (persisted-documents.ts). The last plugin reports the freshness of every answer in
  * `extensions.cache` and an `x-cache` header.
  */
-export function createResponseCaching(cache: GatewayCache, options: { persistedQueryMaxBytes: number }): ResponseCaching {
+export function createResponseCaching(
+  cache: GatewayCache,
+  options: { persistedQueryMaxBytes: number },
+): ResponseCaching {
   // The manifest's documents first, so their hashes work without a registration, then this process's copy.
   const localPersistedQueries = new PreloadedDocuments(
     loadPersistedDocuments(),
@@ -145,14 +153,26 @@ export function createResponseCaching(cache: GatewayCache, options: { persistedQ
             shouldWriteToCache: async ({ contextValue }: GraphQLRequestContext<GraphQLContext>) =>
               !contextValue.customerAccess.touched && !contextValue.neverCache,
             generateCacheKey: (requestContext, keyData) => {
-              const data = keyData as { source: string; variables: Record<string, unknown>; extra: CacheKeyContext; sessionMode: number };
+              const data = keyData as {
+                source: string;
+                variables: Record<string, unknown>;
+                extra: CacheKeyContext;
+                sessionMode: number;
+              };
               // Never the case without a sessionId hook; should one be added, its keys stay apart from these.
-              if (data.sessionMode !== NO_SESSION) return createHash('sha256').update(JSON.stringify(keyData)).digest('hex');
+              if (data.sessionMode !== NO_SESSION)
+                return createHash('sha256').update(JSON.stringify(keyData)).digest('hex');
               // The shortcut worked the key out from the same body: the same, unless the data changed since.
               const body = bodyOf(requestContext);
               const looked = body && lookedUp.get(body);
-              if (looked && looked.source === data.source && looked.dataVersion === data.extra.dataVersion) return looked.key;
-              return responseCacheKey(data.source, requestContext.request.operationName ?? null, data.variables, data.extra);
+              if (looked && looked.source === data.source && looked.dataVersion === data.extra.dataVersion)
+                return looked.key;
+              return responseCacheKey(
+                data.source,
+                requestContext.request.operationName ?? null,
+                data.variables,
+                data.extra,
+              );
             },
           }),
           freshness,
@@ -161,7 +181,10 @@ export function createResponseCaching(cache: GatewayCache, options: { persistedQ
   return {
     cache,
     persistedQueries: {
-      cache: new CappedRegistrations(new ReadThroughCache(localPersistedQueries, cache.store), options.persistedQueryMaxBytes),
+      cache: new CappedRegistrations(
+        new ReadThroughCache(localPersistedQueries, cache.store),
+        options.persistedQueryMaxBytes,
+      ),
       ttl: PERSISTED_QUERY_TTL_SECONDS,
     },
     plugins,

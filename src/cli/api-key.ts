@@ -1,10 +1,10 @@
 import { runApiKeyCommand } from '../auth/api-key-command.js';
-import { loadConfig, postgresConnection } from '../config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { loadConfig } from '../config/config.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 
 // `npm run api-key -- create|list|revoke`: manages the API keys in DATABASE_URL (migrate it first).
 
-const connection = postgresConnection(loadConfig());
+const connection = loadConfig().database.postgres;
 if (!connection) {
   console.error('DATABASE_URL is not set: API keys live in PostgreSQL; point DATABASE_URL at the migrated database.');
   process.exit(2);

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DatabaseHandle, DatabaseOptions } from '../db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../db/database-handle.js';
 
 // What the one-shot data commands (seed, ingest) share: where they write, how they open the database, how
 // they print figures, and whether they were started as a script.

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { buildGatewaySchema, printGatewaySchema } from '../graphql/schema.js';
+import { buildGatewaySchema, printGatewaySchema } from '../app/schema.js';
 
 // Writes schema/schema.graphql from the code-first schema; with --check, fails when the committed file differs.
 

@@ -1,12 +1,24 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { readToolEnvironment, type ToolEnvironment } from '../config.js';
-import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
-import { connectPostgres } from '../db/create-database.js';
+import { readToolEnvironment, type ToolEnvironment } from '../config/config.js';
+import {
+  consoleOutput,
+  count,
+  invokedDirectly,
+  rowsPerSecond,
+  type CommandOutput,
+  type OpenDatabase,
+} from './command.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
 import { readTransactionCsv } from '../ingest/csv-source.js';
-import { DEFAULT_BATCH_SIZE, IngestFailure, ingestTransactions, type IngestSummary } from '../ingest/ingest-transactions.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  IngestFailure,
+  ingestTransactions,
+  type IngestSummary,
+} from '../ingest/ingest-transactions.js';
 import { COLUMNS, HeaderError, STATUSES } from '../ingest/transaction-row.js';
 
 export const EXIT_OK = 0;
@@ -50,7 +62,8 @@ interface IngestCommand {
   batchSize: number;
 }
 
-function parseCommand(args: string[]): IngestCommand | 'help' | string {
+/** The command, 'help', or the usage error to print. */
+function parseCommand(args: string[]): IngestCommand | string {
   let parsed;
   try {
     parsed = parseArgs({
@@ -72,7 +85,8 @@ function parseCommand(args: string[]): IngestCommand | 'help' | string {
   if (positionals.length > 1) return `one input at most; got ${positionals.length}`;
   const size = values['batch-size'];
   const batchSize = size === undefined ? DEFAULT_BATCH_SIZE : /^\d+$/.test(size) ? Number(size) : Number.NaN;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) return `--batch-size must be an integer from 1 to 100000; got '${size}'`;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+    return `--batch-size must be an integer from 1 to 100000; got '${size}'`;
   const file = positionals[0] === '-' ? undefined : positionals[0];
   return { file, strict: values.strict, createMissing: values['create-missing'], batchSize };
 }
@@ -131,7 +145,11 @@ export async function runIngestCommand(
     output.out(describeSummary(summary, command.strict));
     return summary.rejected.length > 0 ? EXIT_REJECTED : EXIT_OK;
   } catch (error) {
-    if (error instanceof HeaderError || (error as { code?: string }).code === 'ENOENT' || (error as { code?: string }).code === 'EISDIR') {
+    if (
+      error instanceof HeaderError ||
+      (error as { code?: string }).code === 'ENOENT' ||
+      (error as { code?: string }).code === 'EISDIR'
+    ) {
       output.err(`ingest: ${error instanceof Error ? error.message : String(error)}; nothing was written`);
       return EXIT_USAGE;
     }

@@ -1,5 +1,5 @@
-import { loadConfig, postgresConnection } from '../config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { loadConfig } from '../config/config.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { migrateToLatest } from '../db/migrator.js';
 import { restoreSessionReportZone, rezoneRollups } from '../db/rollups.js';
 
@@ -10,9 +10,11 @@ import { restoreSessionReportZone, rezoneRollups } from '../db/rollups.js';
 const ROLLUPS_MIGRATION = '004_rollups';
 
 const config = loadConfig();
-const connection = postgresConnection(config);
+const connection = config.database.postgres;
 if (!connection) {
-  console.error('DATABASE_URL is not set: point it at the PostgreSQL to migrate (the embedded database migrates itself on start).');
+  console.error(
+    'DATABASE_URL is not set: point it at the PostgreSQL to migrate (the embedded database migrates itself on start).',
+  );
   process.exit(2);
 }
 // One session: what a migration sets for its session (the report zone) holds for the files after it.
@@ -23,9 +25,9 @@ try {
   console.log(results.length === 0 ? 'database is up to date' : `applied ${results.length} migration(s)`);
   const fresh = results.some((result) => result.migrationName === ROLLUPS_MIGRATION && result.status === 'Success');
   let zone = await restoreSessionReportZone(handle.db);
-  if (fresh && zone.rollups !== config.REPORT_TIMEZONE) {
-    await rezoneRollups(handle.db, config.REPORT_TIMEZONE);
-    zone = { rollups: config.REPORT_TIMEZONE, sessions: config.REPORT_TIMEZONE };
+  if (fresh && zone.rollups !== config.database.reportTimezone) {
+    await rezoneRollups(handle.db, config.database.reportTimezone);
+    zone = { rollups: config.database.reportTimezone, sessions: config.database.reportTimezone };
   }
   console.log(`the database reports days in ${zone.rollups}`);
   const asked = process.env.REPORT_TIMEZONE?.trim();

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
-import { connectPostgres } from '../db/create-database.js';
+import { isTimeZone, maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../db/rollups.js';
 import { consoleOutput, invokedDirectly, type CommandOutput, type OpenDatabase } from './command.js';
@@ -57,11 +57,15 @@ export async function runRollupsCommand(
   }
   const zone = values.timezone?.trim();
   if (zone !== undefined && !isTimeZone(zone)) {
-    output.err(`rollups: --timezone must be an IANA time zone name such as UTC or Asia/Jerusalem, got '${zone}'\n\n${USAGE}`);
+    output.err(
+      `rollups: --timezone must be an IANA time zone name such as UTC or Asia/Jerusalem, got '${zone}'\n\n${USAGE}`,
+    );
     return EXIT_USAGE;
   }
   if (!environment.databaseUrl) {
-    output.err('rollups: DATABASE_URL is not set; point it (or DATABASE_DIRECT_URL) at the PostgreSQL whose rollups to build');
+    output.err(
+      'rollups: DATABASE_URL is not set; point it (or DATABASE_DIRECT_URL) at the PostgreSQL whose rollups to build',
+    );
     return EXIT_USAGE;
   }
   const target = redact(environment.databaseUrl);
@@ -71,7 +75,8 @@ export async function runRollupsCommand(
     if (zone === undefined) {
       const current = await readDatabaseReportZone(handle.db);
       output.out(`${target} reports days in ${current.rollups ?? '(no zone: run npm run migrate)'}`);
-      if (current.sessions !== current.rollups) output.out(`its sessions default to ${current.sessions ?? '(none)'}: run npm run migrate to set it again`);
+      if (current.sessions !== current.rollups)
+        output.out(`its sessions default to ${current.sessions ?? '(none)'}: run npm run migrate to set it again`);
       return EXIT_OK;
     }
     const started = performance.now();

@@ -1,19 +1,25 @@
 import { parseArgs } from 'node:util';
-import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config.js';
-import { consoleOutput, count, invokedDirectly, rowsPerSecond, type CommandOutput, type OpenDatabase } from './command.js';
-import { connectPostgres } from '../db/create-database.js';
+import { maskPassword, readToolEnvironment, type ToolEnvironment } from '../config/config.js';
+import {
+  consoleOutput,
+  count,
+  invokedDirectly,
+  rowsPerSecond,
+  type CommandOutput,
+  type OpenDatabase,
+} from './command.js';
+import { connectPostgres } from '../db/postgres-connector.js';
 import { UNDEFINED_TABLE } from '../db/migrator.js';
 import { CATALOGUE_BY_ROTATION } from '../seed/catalogue.js';
+import { isDatabaseEmpty, seedDatabase } from '../seed/seed-database.js';
 import {
   DEFAULT_DAYS,
   DEFAULT_SEED,
-  isDatabaseEmpty,
   MAX_DAYS,
   resolveSeedOptions,
-  seedDatabase,
   SeedOptionsError,
   type SeedOptions,
-} from '../seed/seed-database.js';
+} from '../seed/seed-options.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -99,7 +105,7 @@ function parseCommand(args: string[]): SeedCommand | 'help' {
       problems.push(...error.problems.map((problem) => `--${problem}`));
     }
   }
-  if (problems.length === 1) throw new UsageError(problems[0]!);
+  if (problems.length === 1) throw new UsageError(problems[0]);
   if (problems.length > 1) throw new UsageError(`invalid arguments:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return { options, ifEmpty: values['if-empty'], reset: values.reset };
 }
@@ -142,7 +148,9 @@ export async function runSeedCommand(
   }
   const { databaseUrl } = environment;
   if (!databaseUrl) {
-    output.err('seed: DATABASE_URL is not set; point it at the PostgreSQL to load, e.g. postgres://postgres@127.0.0.1:5432/marketpulse');
+    output.err(
+      'seed: DATABASE_URL is not set; point it at the PostgreSQL to load, e.g. postgres://postgres@127.0.0.1:5432/marketpulse',
+    );
     return EXIT_USAGE;
   }
 

@@ -13,12 +13,15 @@ import type { DB } from './generated/database.js';
  * listed stays nullable: email and city (nullable in customers), first and last purchase (none yet).
  */
 interface NeverNullViewColumns {
-  v_transactions_local: 'id' | 'customer_id' | 'product_id' | 'quantity' | 'amount' | 'status' | 'transaction_date' | 'day' | 'is_revenue';
+  v_transactions_local:
+    'id' | 'customer_id' | 'product_id' | 'quantity' | 'amount' | 'status' | 'transaction_date' | 'day' | 'is_revenue';
   v_sales: 'id' | 'customer_id' | 'product_id' | 'quantity' | 'amount' | 'transaction_date' | 'day';
-  v_daily_revenue: 'day' | 'revenue' | 'transaction_count' | 'unique_customers' | 'pending_count' | 'cancelled_count' | 'all_count';
+  v_daily_revenue:
+    'day' | 'revenue' | 'transaction_count' | 'unique_customers' | 'pending_count' | 'cancelled_count' | 'all_count';
   v_daily_product_sales: 'day' | 'product_id' | 'revenue' | 'units_sold' | 'transaction_count';
   v_period_customers: 'granularity' | 'period' | 'unique_customers';
-  v_customer_analytics: 'customer_id' | 'name' | 'created_at' | 'lifetime_value' | 'transaction_count' | 'avg_order_value';
+  v_customer_analytics:
+    'customer_id' | 'name' | 'created_at' | 'lifetime_value' | 'transaction_count' | 'avg_order_value';
   v_product_performance:
     | 'product_id'
     | 'sku'
@@ -51,7 +54,9 @@ interface CheckedTextColumns {
 // The checks: every table and column named above exists, and every narrowed type fits the generated one.
 type ColumnsOf<T> = { [K in keyof T]: K extends keyof DB ? keyof DB[K] : never };
 type NarrowingsOf<T> = {
-  [K in keyof T]: K extends keyof DB ? { [C in keyof T[K]]: C extends keyof DB[K] ? SelectType<DB[K][C]> : never } : never;
+  [K in keyof T]: K extends keyof DB
+    ? { [C in keyof T[K]]: C extends keyof DB[K] ? SelectType<DB[K][C]> : never }
+    : never;
 };
 type Checked<T extends Base, Base> = T;
 type NeverNull = Checked<NeverNullViewColumns, ColumnsOf<NeverNullViewColumns>>;

@@ -45,7 +45,8 @@ const BIGINT = /^-?\d{1,19}$/;
 const INT8_MAX = 2n ** 63n - 1n;
 const NUMERIC = /^-?\d{1,40}(?:\.\d{1,20})?$/;
 // timestamptz::text in the ISO DateStyle: 2025-11-20 09:15:00.123+00, 1999-01-08 04:05:06+05:30, ... BC.
-const TIMESTAMPTZ = /^(\d{4,6})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-]\d{2}(?::[0-5]\d){0,2}(?: BC)?$/;
+const TIMESTAMPTZ =
+  /^(\d{4,6})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-]\d{2}(?::[0-5]\d){0,2}(?: BC)?$/;
 // Longer than any sort value the gateway prints (names included), and short enough to be cheap to refuse.
 const MAX_TEXT_LENGTH = 2_000;
 
@@ -56,7 +57,14 @@ function isBigint(value: string): boolean {
 function isTimestamp(value: string): boolean {
   const match = TIMESTAMPTZ.exec(value);
   if (!match) return false;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
   return days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;

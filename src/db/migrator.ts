@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
-import type { DatabaseHandle } from './create-database.js';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Database } from './database.js';
+import type { DatabaseHandle } from './database-handle.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/migrations/', import.meta.url));
 
@@ -20,7 +21,7 @@ class SqlFileMigrationProvider implements MigrationProvider {
     const migrations: Record<string, Migration> = {};
     for (const name of await readMigrationNames(this.dir)) {
       const script = await readFile(path.join(this.dir, `${name}.sql`), 'utf8');
-      migrations[name] = { up: (db) => this.handle.runScript(db, script) };
+      migrations[name] = { up: (db) => this.handle.runScript(db as Kysely<Database>, script) };
     }
     return migrations;
   }
@@ -35,6 +36,7 @@ export async function migrateToLatest(handle: DatabaseHandle, dir = MIGRATIONS_D
   const result = await createMigrator(handle, dir).migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- Kysely types it unknown; anything else is shown as JavaScript prints it
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
     const what = failed ? `migration ${failed.migrationName} failed` : 'could not migrate';
     throw new Error(`${what}: ${reason}`, { cause: result.error });

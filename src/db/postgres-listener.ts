@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ListenEvents, Unlisten } from './create-database.js';
+import type { ListenEvents, Unlisten } from './database-handle.js';
 
 const RECONNECT_BASE_MS = 100;
 const RECONNECT_MAX_MS = 5_000;

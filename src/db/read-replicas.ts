@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
-import { createThrottledWarn } from '../cache/throttled-warn.js';
-import { openPostgresPools, queryLogger, withTimeout, type DatabaseOptions, type PostgresPools } from './create-database.js';
+import { createThrottledWarn } from '../observability/throttled-warn.js';
+import { queryLogger, type DatabaseOptions } from './database-handle.js';
+import { openPostgresPools, type PostgresPools } from './postgres-connector.js';
+import { withTimeout } from './timeouts.js';
 import type { Database } from './database.js';
-import { isSessionLost, type StatementClient, type StatementPool } from './statement-runner.js';
+import { isSessionLost } from './statement-failures.js';
+import type { StatementClient, StatementPool } from './statement-runner.js';
 
 // Report reads on streaming replicas, never older than the data version their answer is stamped with.
 //
@@ -97,10 +100,12 @@ const RECOVERY_CONFLICT = /conflict with recovery/i;
 /** The error a replica's statement failed with calls for the primary: a recovery conflict, or no session. */
 export function replicaFailure(error: unknown): FallbackReason | undefined {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if ((code === '40001' || code === '40P01') && typeof message === 'string' && RECOVERY_CONFLICT.test(message)) return 'conflict';
+  if ((code === '40001' || code === '40P01') && typeof message === 'string' && RECOVERY_CONFLICT.test(message))
+    return 'conflict';
   if (isSessionLost(error)) return 'unreachable';
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return 'unreachable';
-  if (error instanceof Error && /timeout exceeded when trying to connect|connection timeout/i.test(error.message)) return 'unreachable';
+  if (error instanceof Error && /timeout exceeded when trying to connect|connection timeout/i.test(error.message))
+    return 'unreachable';
   return undefined;
 }
 
@@ -138,7 +143,8 @@ interface HeardVersion {
   changes: number;
 }
 
-const sameVersion = (a: HeardVersion | undefined, b: HeardVersion) => a !== undefined && a.version === b.version && a.changes === b.changes;
+const sameVersion = (a: HeardVersion | undefined, b: HeardVersion) =>
+  a !== undefined && a.version === b.version && a.changes === b.changes;
 
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS lsn';
 
@@ -165,7 +171,11 @@ export class ReadReplicas {
     this.warnPosition = createThrottledWarn(options.logger);
     this.replicas = urls.map((url) => ({
       name: replicaName(url),
-      pools: openPostgresPools(url, { ...poolOptions, onError: (error) => options.logger.warn({ err: error, replica: replicaName(url) }, 'idle replica connection failed') }),
+      pools: openPostgresPools(url, {
+        ...poolOptions,
+        onError: (error) =>
+          options.logger.warn({ err: error, replica: replicaName(url) }, 'idle replica connection failed'),
+      }),
       sessions: new WeakMap(),
       latest: 0n,
       checkedAt: -Infinity,
@@ -205,7 +215,9 @@ export class ReadReplicas {
         // Read for a version that is no longer current: the current one's read is under way or to come.
         if (sameVersion(heard, this.current())) this.position = { ...heard, lsn: parseLsn(rows[0]!.lsn) };
       })
-      .catch((error: unknown) => this.warnPosition(error, 'could not read the primary\'s WAL position; report reads stay on the primary'))
+      .catch((error: unknown) =>
+        this.warnPosition(error, "could not read the primary's WAL position; report reads stay on the primary"),
+      )
       .finally(() => {
         if (this.reading === heard) this.reading = undefined;
       });
@@ -287,7 +299,11 @@ export class ReadReplicas {
     } catch (error) {
       client.release();
       if (error instanceof NotAReplicaError || replicaFailure(error)) this.markDown(replica, error);
-      else this.options.logger.warn({ err: error, replica: replica.name }, 'could not read a replica\'s replay position; reading from the primary');
+      else
+        this.options.logger.warn(
+          { err: error, replica: replica.name },
+          "could not read a replica's replay position; reading from the primary",
+        );
       return undefined;
     }
   }
@@ -301,7 +317,11 @@ export class ReadReplicas {
         const reason = replicaFailure(error);
         if (!reason) throw error;
         if (reason === 'unreachable') this.markDown(replica, error);
-        else this.options.logger.warn({ err: error, replica: replica.name }, 'a recovery conflict cancelled a statement on a replica; running it on the primary');
+        else
+          this.options.logger.warn(
+            { err: error, replica: replica.name },
+            'a recovery conflict cancelled a statement on a replica; running it on the primary',
+          );
         this.options.onFallback?.(replica.name, reason);
         this.options.onRead?.('primary');
         const primary = await this.primary.statements.connect();
@@ -312,15 +332,22 @@ export class ReadReplicas {
         }
       }
     };
-    return { query: query as unknown as PostgresPoolClient['query'], release: (destroy?: boolean) => client.release(destroy) };
+    return {
+      query: query as unknown as PostgresPoolClient['query'],
+      release: (destroy?: boolean) => client.release(destroy),
+    };
   }
 
   /** Leaves a replica alone until a probe in the background finds it answering again. */
   private markDown(replica: Replica, error: unknown): void {
     if (replica.down || this.closed) return;
-    const reason = error instanceof Error ? error.message || (error as { code?: string }).code || error.name : String(error);
+    const reason =
+      error instanceof Error ? error.message || (error as { code?: string }).code || error.name : String(error);
     replica.down = { reason, probeAfterMs: FIRST_PROBE_MS };
-    this.options.logger.warn({ err: error, replica: replica.name }, 'a read replica failed; report reads go to the other replicas or the primary until it answers again');
+    this.options.logger.warn(
+      { err: error, replica: replica.name },
+      'a read replica failed; report reads go to the other replicas or the primary until it answers again',
+    );
     this.scheduleProbe(replica);
   }
 
@@ -347,7 +374,10 @@ export class ReadReplicas {
     if (!replica.down) return;
     clearTimeout(replica.down.timer);
     replica.down = undefined;
-    this.options.logger.info({ replica: replica.name }, 'a read replica answers again; report reads go to it once it has replayed the current data version');
+    this.options.logger.info(
+      { replica: replica.name },
+      'a read replica answers again; report reads go to it once it has replayed the current data version',
+    );
   }
 
   /**
@@ -362,7 +392,11 @@ export class ReadReplicas {
   }
 
   private async readStatus(timeoutMs: number): Promise<ReplicaStatus[]> {
-    const primary = withTimeout(sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(this.primary.db), timeoutMs, 'PostgreSQL')
+    const primary = withTimeout(
+      sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(this.primary.db),
+      timeoutMs,
+      'PostgreSQL',
+    )
       .then(({ rows }) => parseLsn(rows[0]!.lsn))
       .catch(() => undefined);
     return Promise.all(
@@ -397,9 +431,18 @@ export class ReadReplicas {
           ...(lagBytes === undefined ? {} : { lagBytes }),
           lagSeconds,
         };
-        if (row.paused) return { ...status, state: 'paused', reason: 'WAL replay is paused (pg_wal_replay_pause()): reads after a write go to the primary' };
+        if (row.paused)
+          return {
+            ...status,
+            state: 'paused',
+            reason: 'WAL replay is paused (pg_wal_replay_pause()): reads after a write go to the primary',
+          };
         if (lagSeconds >= BEHIND_SECONDS) {
-          return { ...status, state: 'behind', reason: `replay is ${lagSeconds.toFixed(1)} s behind the primary: reads after a write go to the primary until it catches up` };
+          return {
+            ...status,
+            state: 'behind',
+            reason: `replay is ${lagSeconds.toFixed(1)} s behind the primary: reads after a write go to the primary until it catches up`,
+          };
         }
         return status;
       }),

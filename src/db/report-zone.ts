@@ -1,12 +1,10 @@
 import type { DatabaseReportZone } from './rollups.js';
+import type { Logger } from '../observability/logger.js';
 
 // Whether this gateway may serve from its database: its REPORT_TIMEZONE must be the database's report zone.
 // Also what a gateway with read replicas checks on each of them, since a replica holds the primary's zone.
 
-export interface ReportZoneLogger {
-  info(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
+export type ReportZoneLogger = Pick<Logger, 'info' | 'error'>;
 
 /** Why a gateway reporting in `expected` must not serve from a database in `zone`; undefined when it may. */
 export function zoneMismatch(expected: string, zone: DatabaseReportZone): string | undefined {
@@ -79,7 +77,8 @@ export class ReportZoneCheck {
 
   private settle(zone: DatabaseReportZone): ZoneVerdict {
     const reason = zoneMismatch(this.expected, zone);
-    const next: ZoneVerdict = reason === undefined ? { state: 'matching', zone } : { state: 'mismatched', zone, reason };
+    const next: ZoneVerdict =
+      reason === undefined ? { state: 'matching', zone } : { state: 'mismatched', zone, reason };
     const before = this.verdict;
     this.verdict = next;
     if (next.state === 'mismatched' && (before.state !== 'mismatched' || before.reason !== next.reason)) {

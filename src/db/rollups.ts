@@ -39,6 +39,7 @@ export async function rezoneRollups(db: Kysely<Database>, zone: string): Promise
  * restored from a dump of its tables), and returns the zone. Changes nothing otherwise.
  */
 export async function restoreSessionReportZone(db: Kysely<Database>): Promise<DatabaseReportZone> {
-  const { rows } = await sql<DatabaseReportZone>`SELECT rollups, sessions FROM mp_restore_session_report_zone()`.execute(db);
+  const { rows } =
+    await sql<DatabaseReportZone>`SELECT rollups, sessions FROM mp_restore_session_report_zone()`.execute(db);
   return rows[0]!;
 }

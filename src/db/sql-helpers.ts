@@ -14,12 +14,17 @@ export function asMoney(value: Expression<string | number>): RawBuilder<string> 
 }
 
 /** Null stays null: the type says whether the instant can be missing. */
-export function asIsoUtc<T extends Date | string | null>(value: Expression<T>): RawBuilder<null extends T ? string | null : string> {
+export function asIsoUtc<T extends Date | string | null>(
+  value: Expression<T>,
+): RawBuilder<null extends T ? string | null : string> {
   return sql`to_char(${value} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 /** mp_average (sql/migrations/002) as text: `total / count` rounded to cents, 0.00 for no count. */
-export function asAverage(total: Expression<string | number>, count: Expression<string | number | bigint>): RawBuilder<string> {
+export function asAverage(
+  total: Expression<string | number>,
+  count: Expression<string | number | bigint>,
+): RawBuilder<string> {
   return sql<string>`mp_average(${total}, ${count})::text`;
 }
 

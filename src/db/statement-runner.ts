@@ -1,32 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
+import { QUERY_CANCELED, StatementTimeoutError, isSessionLost } from './statement-failures.js';
+import { statementName } from './statement-name.js';
 
 // How the gateway's statements go to PostgreSQL: each in one round trip, named after its text, with the id of
 // the request it serves, and cancelled at the statement timeout where PostgreSQL cannot be told the timeout.
-
-/** `mp_<relation>_<hash>`: stable for a statement text, and readable as a metric label or in pg_prepared_statements. */
-export function statementName(text: string): string {
-  const relation = /\bfrom\s+"?([a-z_][a-z0-9_]*)"?/i.exec(text)?.[1] ?? 'query';
-  // PostgreSQL truncates identifiers at 63 bytes; the hash keeps truncated names apart.
-  return `mp_${relation.slice(0, 40)}_${createHash('sha1').update(text).digest('hex').slice(0, 12)}`;
-}
-
-const QUERY_CANCELED = '57014';
-
-/**
- * A statement PostgreSQL cancelled because the gateway asked it to once it had run for the statement timeout:
- * through a pooler, where the timeout cannot be a setting of the session. Reads like PostgreSQL's own timeout.
- */
-export class StatementTimeoutError extends Error {
-  readonly code = QUERY_CANCELED;
-
-  constructor(timeoutMs: number, options: { cause: unknown }) {
-    super(`canceling statement due to statement timeout (${timeoutMs} ms, asked by the gateway)`, options);
-    this.name = 'StatementTimeoutError';
-  }
-}
 
 export interface StatementRunnerOptions {
   /** false: unnamed statements, parsed with every execution (PgBouncer before 1.21 in transaction mode). */
@@ -43,14 +22,7 @@ export interface StatementRunnerOptions {
 
 // What may travel as a portal name and inside a comment: the request ids the gateway accepts (request-context.ts),
 // which hold no `*`, so no comment can be closed or opened by one.
-const LABEL = /^[A-Za-z0-9._:@/+=-]{1,64}$/;
-
-/** The statement failed because its session is gone: terminated, shut down, or the connection dropped. */
-export function isSessionLost(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && /^(08|57P0[1-3])/.test(code)) return true;
-  return error instanceof Error && /Connection terminated|connection is closed|not queryable|Query read timeout/i.test(error.message);
-}
+export const LABEL = /^[A-Za-z0-9._:@/+=-]{1,64}$/;
 
 /** A checked-out connection, with the session it stands for (the same object each time that session is checked out). */
 export interface StatementClient extends PostgresPoolClient {
@@ -99,12 +71,13 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): S
     if (cancelAfterMs <= 0) return run();
     let cancelled: Promise<void> | undefined;
     const timer = setTimeout(() => {
-      cancelled = sendCancelRequest(client as unknown as pg.Client, connectTimeoutMs);
+      cancelled = sendCancelRequest(client, connectTimeoutMs);
     }, cancelAfterMs);
     try {
       return await run();
     } catch (error) {
-      if (cancelled && (error as { code?: unknown }).code === QUERY_CANCELED) throw new StatementTimeoutError(cancelAfterMs, { cause: error });
+      if (cancelled && (error as { code?: unknown }).code === QUERY_CANCELED)
+        throw new StatementTimeoutError(cancelAfterMs, { cause: error });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -136,7 +109,8 @@ export function runStatements(pool: pg.Pool, options: StatementRunnerOptions): S
           // Parameterless statements (scripts, DDL, BEGIN and COMMIT) go by the simple protocol, as they are.
           if (values.length === 0) return watch(timed(name, () => cancelling(client, () => client.query(text))));
           const found = requestLabel?.();
-          const label = found !== undefined && LABEL.test(found) && client.getTransactionStatus() === 'I' ? found : undefined;
+          const label =
+            found !== undefined && LABEL.test(found) && client.getTransactionStatus() === 'I' ? found : undefined;
           const config: pg.QueryConfig = preparedStatements
             ? { name, text, values }
             : { text: label === undefined ? text : `/* request ${label} */ ${text}`, values };

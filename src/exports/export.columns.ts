@@ -1,4 +1,11 @@
-import { GraphQLString, getNullableType, isLeafType, isObjectType, type GraphQLLeafType, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLString,
+  getNullableType,
+  isLeafType,
+  isObjectType,
+  type GraphQLLeafType,
+  type GraphQLSchema,
+} from 'graphql';
 
 // The columns of an export are read from the schema the gateway serves, so that they cannot drift from the
 // GraphQL type: every field of the row type whose value is a scalar (or enum), in the order the type declares

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
-import { ErrorCode } from '../graphql/errors.js';
+import { ErrorCode } from '../errors/error-codes.js';
 import type { GuardedRoute } from '../http/guarded-route.js';
 
 // Exports answer errors as plain JSON, `{"error":{"code":"...","message":"..."}}`, with the codes GraphQL uses,

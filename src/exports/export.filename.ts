@@ -18,7 +18,10 @@ const MAX_FILTER_CHARACTERS = 40;
 
 /** Letters, marks and digits of any script; every other run of characters becomes one underscore. */
 function slug(text: string): string {
-  const kept = text.normalize('NFC').replace(/[^\p{L}\p{M}\p{N}]+/gu, '_').replace(/^_+|_+$/g, '');
+  const kept = text
+    .normalize('NFC')
+    .replace(/[^\p{L}\p{M}\p{N}]+/gu, '_')
+    .replace(/^_+|_+$/g, '');
   return Array.from(kept).slice(0, MAX_FILTER_CHARACTERS).join('');
 }
 
@@ -26,7 +29,8 @@ const ASCII_SLUG = /^[A-Za-z0-9_]+$/;
 
 export function contentDisposition(name: ExportFileName): string {
   const filter = name.filter ? slug(name.filter.value) : undefined;
-  const asciiFilter = filter === undefined ? [] : [filter !== '' && ASCII_SLUG.test(filter) ? filter : name.filter!.parameter];
+  const asciiFilter =
+    filter === undefined ? [] : [filter !== '' && ASCII_SLUG.test(filter) ? filter : name.filter!.parameter];
   const ascii = `${[...name.what, ...asciiFilter, name.days].join('-')}.${name.extension}`;
   if (filter === undefined || filter === '' || ASCII_SLUG.test(filter)) return `attachment; filename="${ascii}"`;
   const full = `${[...name.what, filter, name.days].join('-')}.${name.extension}`;
@@ -35,7 +39,12 @@ export function contentDisposition(name: ExportFileName): string {
 
 /** Today in `timeZone`, YYYY-MM-DD: the report day the export was made on. */
 export function reportDay(timeZone: string, now = new Date()): string {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).formatToParts(now);
   const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
   return `${part('year').padStart(4, '0')}-${part('month')}-${part('day')}`;
 }

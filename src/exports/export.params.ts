@@ -5,7 +5,7 @@ import type { CustomerSortField } from '../modules/customers/customer.repository
 import { ProductOrderField } from '../modules/products/product.args.js';
 import type { ProductSortField } from '../modules/products/product.repository.js';
 import { Granularity } from '../modules/revenue/revenue.type.js';
-import { OrderDirection } from '../modules/shared/connection.type.js';
+import { OrderDirection } from '../graphql/connection.type.js';
 import { EXPORT_FORMATS, type ExportFormat } from './export.formats.js';
 import { badParameter, fromArgumentError } from './export.errors.js';
 
@@ -24,7 +24,13 @@ export interface Sort<Field extends string> {
 export type ExportParameters =
   | { kind: 'customers'; format: ExportFormat; sort: Sort<CustomerSortField>; search: string | undefined }
   | { kind: 'products'; format: ExportFormat; sort: Sort<ProductSortField>; category: string | undefined }
-  | { kind: 'revenue'; format: ExportFormat; from: string | undefined; to: string | undefined; granularity: Granularity };
+  | {
+      kind: 'revenue';
+      format: ExportFormat;
+      from: string | undefined;
+      to: string | undefined;
+      granularity: Granularity;
+    };
 
 const PARAMETERS: Record<ExportKind, readonly string[]> = {
   customers: ['format', 'orderBy', 'search'],
@@ -56,14 +62,21 @@ function formatOf(value: string | undefined): ExportFormat {
   return EXPORT_FORMATS[value];
 }
 
-function sortOf<Field extends string>(value: string | undefined, fields: Record<string, Field>, fallback: Sort<Field>): Sort<Field> {
+function sortOf<Field extends string>(
+  value: string | undefined,
+  fields: Record<string, Field>,
+  fallback: Sort<Field>,
+): Sort<Field> {
   if (value === undefined) return fallback;
   const [field = '', direction = '', extra] = value.split(':');
   if (extra === undefined && hasName(fields, field) && hasName(OrderDirection, direction)) {
     return { field: fields[field]!, direction: OrderDirection[direction] };
   }
   const names = Object.keys(fields).join(', ');
-  throw badParameter('orderBy', `must be FIELD:DIRECTION with FIELD one of ${names} and DIRECTION ASC or DESC (e.g. ${Object.keys(fields)[0]}:DESC); got ${shown(value)}`);
+  throw badParameter(
+    'orderBy',
+    `must be FIELD:DIRECTION with FIELD one of ${names} and DIRECTION ASC or DESC (e.g. ${Object.keys(fields)[0]}:DESC); got ${shown(value)}`,
+  );
 }
 
 function dayOf(parameter: string, value: string | undefined): string | undefined {
@@ -77,7 +90,8 @@ function dayOf(parameter: string, value: string | undefined): string | undefined
 
 function granularityOf(value: string | undefined): Granularity {
   if (value === undefined) return Granularity.DAY;
-  if (!hasName(Granularity, value)) throw badParameter('granularity', `must be DAY, WEEK or MONTH; got ${shown(value)}`);
+  if (!hasName(Granularity, value))
+    throw badParameter('granularity', `must be DAY, WEEK or MONTH; got ${shown(value)}`);
   return Granularity[value];
 }
 
@@ -94,18 +108,25 @@ function checked<T>(check: () => T): T {
 export function exportParameters(kind: ExportKind, query: Record<string, unknown>): ExportParameters {
   const allowed = PARAMETERS[kind];
   for (const name of Object.keys(query)) {
-    if (!allowed.includes(name)) throw badParameter(name, `is not a parameter of this export; it takes ${allowed.join(', ')}`);
+    if (!allowed.includes(name))
+      throw badParameter(name, `is not a parameter of this export; it takes ${allowed.join(', ')}`);
   }
   const format = formatOf(single(query, 'format'));
   switch (kind) {
     case 'customers': {
-      const sort = sortOf(single(query, 'orderBy'), CustomerOrderField, { field: CustomerOrderField.LIFETIME_VALUE, direction: 'desc' });
+      const sort = sortOf(single(query, 'orderBy'), CustomerOrderField, {
+        field: CustomerOrderField.LIFETIME_VALUE,
+        direction: 'desc',
+      });
       // As in GraphQL, an empty search filters nothing.
       const search = checked(() => checkText('search', single(query, 'search'))) || undefined;
       return { kind, format, sort, search };
     }
     case 'products': {
-      const sort = sortOf(single(query, 'orderBy'), ProductOrderField, { field: ProductOrderField.REVENUE, direction: 'desc' });
+      const sort = sortOf(single(query, 'orderBy'), ProductOrderField, {
+        field: ProductOrderField.REVENUE,
+        direction: 'desc',
+      });
       const category = checked(() => checkText('category', single(query, 'category')));
       return { kind, format, sort, category };
     }

@@ -4,9 +4,9 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Kysely } from 'kysely';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
-import { ErrorCode, isDatabaseUnavailable, isQueryTimeout, isReportZoneError, sessionZoneUnavailable } from '../graphql/errors.js';
-import { RATE_LIMITED } from '../graphql/limits/rate-limit.js';
-import type { AuditWriter } from '../modules/audit/audit-writer.js';
+import { ErrorCode } from '../errors/error-codes.js';
+import { isDatabaseUnavailable, isQueryTimeout, isReportZoneError, sessionZoneUnavailable } from '../graphql/errors.js';
+import type { AuditWriter } from '../audit/audit-writer.js';
 import type { Customer } from '../modules/customers/customer.type.js';
 import { currentRequest, type ExportRecord } from '../observability/request-context.js';
 import { exportColumns, type ExportColumn, type RowTypeName } from './export.columns.js';
@@ -21,7 +21,7 @@ import { exportStream, type ExportBatches } from './export.stream.js';
 // role, the parameters, the row count (one statement) and its price on the caller's rate budget, the first
 // batch. A refusal at any of these is a JSON error with its status. Then the rows stream, batch by batch, as
 // the client reads them; every batch of customers is named in the audit trail. Authentication and the budget's
-// arrival charge are the hooks' (src/auth/auth-hook.ts, src/graphql/limits/rate-limit.ts), as for /graphql.
+// arrival charge are the hooks' (src/http/auth.plugin.ts, src/http/rate-limit.plugin.ts), as for /graphql.
 // Exports never pass through the response cache, and say so to every cache on the way (no-store).
 
 /** Rows one rate-budget point pays for: an export costs ceil(rows / 100) points, on top of every request's 1. */
@@ -56,7 +56,11 @@ const KINDS: readonly ExportKind[] = ['customers', 'products', 'revenue'];
 /** The lowest role each export needs: the role of the GraphQL field it mirrors. */
 const REQUIRED_ROLES: Record<ExportKind, Role> = { customers: 'analyst', products: 'viewer', revenue: 'viewer' };
 
-const ROW_TYPES: Record<ExportKind, RowTypeName> = { customers: 'Customer', products: 'Product', revenue: 'RevenuePoint' };
+const ROW_TYPES: Record<ExportKind, RowTypeName> = {
+  customers: 'Customer',
+  products: 'Product',
+  revenue: 'RevenuePoint',
+};
 
 /** What an export reads and how its file is named, once its parameters are known. */
 interface PreparedExport {
@@ -113,12 +117,14 @@ function refusalOf(error: unknown): ExportError | undefined {
   if (error instanceof ExportError) return error;
   if (!(error instanceof GraphQLError)) return undefined;
   const code = error.extensions.code;
-  if (code === RATE_LIMITED) {
-    const retryAfter = String(error.extensions.retryAfterSeconds ?? 1);
-    return new ExportError(429, RATE_LIMITED, error.message, { 'retry-after': retryAfter });
+  if (code === ErrorCode.RATE_LIMITED) {
+    const seconds = error.extensions.retryAfterSeconds;
+    const retryAfter = String(typeof seconds === 'number' ? seconds : 1);
+    return new ExportError(429, ErrorCode.RATE_LIMITED, error.message, { 'retry-after': retryAfter });
   }
-  if (code === 'UNAUTHENTICATED') return new ExportError(401, 'UNAUTHENTICATED', error.message, { 'www-authenticate': 'Bearer' });
-  if (code === 'FORBIDDEN') return new ExportError(403, 'FORBIDDEN', error.message);
+  if (code === ErrorCode.UNAUTHENTICATED)
+    return new ExportError(401, ErrorCode.UNAUTHENTICATED, error.message, { 'www-authenticate': 'Bearer' });
+  if (code === ErrorCode.FORBIDDEN) return new ExportError(403, ErrorCode.FORBIDDEN, error.message);
   return fromArgumentError(error);
 }
 
@@ -128,14 +134,16 @@ function refusalOf(error: unknown): ExportError | undefined {
  * as a GraphQL request's do.
  */
 function inRequestContext<T>(batches: AsyncGenerator<T, void, undefined>): ExportBatches<T> {
-  return { next: AsyncResource.bind(() => batches.next()), return: AsyncResource.bind(() => batches.return(undefined)) };
+  return {
+    next: AsyncResource.bind(() => batches.next()),
+    return: AsyncResource.bind(() => batches.return(undefined)),
+  };
 }
 
 export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOptions): Promise<void> {
-  const columns = Object.fromEntries(KINDS.map((kind) => [kind, exportColumns(options.schema, ROW_TYPES[kind])])) as Record<
-    ExportKind,
-    ExportColumn[]
-  >;
+  const columns = Object.fromEntries(
+    KINDS.map((kind) => [kind, exportColumns(options.schema, ROW_TYPES[kind])]),
+  ) as Record<ExportKind, ExportColumn[]>;
 
   // Errors before the first row: once rows flow, the stream itself ends the answer (export.stream.ts).
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -148,11 +156,21 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
       return sendExportError(reply.headers(retry), 503, ErrorCode.QUERY_TIMEOUT, message);
     }
     if (isDatabaseUnavailable(error)) {
-      return sendExportError(reply.headers(retry), 503, ErrorCode.SERVICE_UNAVAILABLE, 'The database is unavailable; try again shortly');
+      return sendExportError(
+        reply.headers(retry),
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        'The database is unavailable; try again shortly',
+      );
     }
     if (isReportZoneError(error)) {
       options.onReportZoneError?.();
-      return sendExportError(reply.headers(retry), 503, ErrorCode.SERVICE_UNAVAILABLE, sessionZoneUnavailable().message);
+      return sendExportError(
+        reply.headers(retry),
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        sessionZoneUnavailable().message,
+      );
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return sendExportError(reply, error.statusCode, ErrorCode.BAD_REQUEST, error.message);
@@ -163,13 +181,16 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
 
   for (const kind of KINDS) {
     // No HEAD twin: it would count, charge and audit an export whose rows nobody receives.
-    app.get(`${EXPORT_PATH_PREFIX}${kind}`, { exposeHeadRoute: false }, async (request, reply) => exportRows(kind, request, reply));
+    app.get(`${EXPORT_PATH_PREFIX}${kind}`, { exposeHeadRoute: false }, async (request, reply) =>
+      exportRows(kind, request, reply),
+    );
   }
 
   async function exportRows(kind: ExportKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const principal = options.principalOf(request);
     const role = REQUIRED_ROLES[kind];
-    if (!hasRole(principal, role)) throw new ExportError(403, 'FORBIDDEN', `Exporting ${kind} needs the ${role} role or higher`);
+    if (!hasRole(principal, role))
+      throw new ExportError(403, ErrorCode.FORBIDDEN, `Exporting ${kind} needs the ${role} role or higher`);
     const parameters = exportParameters(kind, request.query as Record<string, unknown>);
     const prepared = await prepare(parameters, options);
     const price = exportPrice(await prepared.source.count());
@@ -221,7 +242,10 @@ export async function exportRoutes(app: FastifyInstance, options: ExportRoutesOp
       },
       onFailure: (error) => {
         ended('failed');
-        request.log.error({ err: error, kind, rows: progress.rows }, 'export failed while streaming its rows; the connection is cut');
+        request.log.error(
+          { err: error, kind, rows: progress.rows },
+          'export failed while streaming its rows; the connection is cut',
+        );
       },
     });
     return reply

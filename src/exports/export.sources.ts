@@ -1,9 +1,23 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { KeysetPosition } from '../db/keyset.js';
-import { countCustomers, customerOrder, findCustomerPage, type CustomerFilter, type CustomerRecord, type CustomerSortField } from '../modules/customers/customer.repository.js';
+import {
+  countCustomers,
+  customerOrder,
+  findCustomerPage,
+  type CustomerFilter,
+  type CustomerRecord,
+  type CustomerSortField,
+} from '../modules/customers/customer.repository.js';
 import { Customer } from '../modules/customers/customer.type.js';
-import { countProducts, findProductPage, productOrder, type ProductFilter, type ProductRecord, type ProductSortField } from '../modules/products/product.repository.js';
+import {
+  countProducts,
+  findProductPage,
+  productOrder,
+  type ProductFilter,
+  type ProductRecord,
+  type ProductSortField,
+} from '../modules/products/product.repository.js';
 import { Product } from '../modules/products/product.type.js';
 import { bucketCount } from '../modules/revenue/revenue.buckets.js';
 import type { DayBounds } from '../modules/revenue/revenue.periods.js';

@@ -1,10 +1,16 @@
 import type { Kysely } from 'kysely';
-import { ANONYMOUS, type Principal } from '../auth/principal.js';
+import type { Principal } from '../auth/principal.js';
 import type { Database } from '../db/database.js';
-import { CustomerAccess } from '../modules/audit/customer-access.js';
-import { createCustomerLoaders } from '../modules/customers/customer.loaders.js';
-import { createProductLoaders } from '../modules/products/product.loaders.js';
-import type { CursorCodec } from '../modules/shared/cursor.js';
+import type { CustomerAccessRecord } from './customer-access.js';
+import type { CursorCodec } from './cursor.js';
+
+/**
+ * The DataLoaders of one request. Empty here: each module adds its own loaders to it (`declare module` in
+ * `<entity>.loaders.ts`), as Fastify's plugins add to FastifyRequest, so that this shared room knows no module;
+ * the request-context factory (src/app/request-context.ts) makes them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface Loaders {}
 
 export interface GraphQLContext {
   /** Report reads: a read replica that has replayed the data version the answer is stamped with, or the primary. */
@@ -12,7 +18,7 @@ export interface GraphQLContext {
   /** The primary: what must be read where it is written (the audit trail). `db` itself without read replicas. */
   primary: Kysely<Database>;
   cursors: CursorCodec;
-  loaders: ReturnType<typeof createLoaders>;
+  loaders: Loaders;
   /** Who is asking (ANONYMOUS, reading everything, with AUTH_MODE=none). */
   principal: Principal;
   /** The request id (from `x-request-id`, or made by the server), for the audit trail. */
@@ -20,7 +26,7 @@ export interface GraphQLContext {
   /** The client's address as the server sees it (`TRUST_PROXY` decides whether X-Forwarded-For counts). */
   clientIp: string | null;
   /** Which customers this request read, for the audit trail (and to keep such answers out of the cache). */
-  customerAccess: CustomerAccess;
+  customerAccess: CustomerAccessRecord;
   /** Set by fields whose answers must always be read afresh (the audit trail): the answer is never cached. */
   neverCache: boolean;
   /** Charges the caller's rate budget; throws RATE_LIMITED past it. A no-op without rate limiting. */
@@ -34,49 +40,4 @@ export interface RequestOrigin {
   chargeCost?: (points: number) => Promise<void>;
   /** The primary, when `db` reads from replicas. */
   primary?: Kysely<Database>;
-}
-
-function createLoaders(db: Kysely<Database>) {
-  return { ...createCustomerLoaders(db), ...createProductLoaders(db) };
-}
-
-/**
- * A request's context. Apollo copies the context of every request it runs, with
- * `Object.assign(Object.create(Object.getPrototypeOf(context)), context)`: a getter of the object itself would be
- * called by that copy, so the one making the loaders on first use lives on the prototype, which the copy keeps.
- */
-class RequestContext implements GraphQLContext {
-  customerAccess = new CustomerAccess();
-  neverCache = false;
-  private madeLoaders: ReturnType<typeof createLoaders> | undefined = undefined;
-
-  constructor(
-    readonly db: Kysely<Database>,
-    readonly primary: Kysely<Database>,
-    readonly cursors: CursorCodec,
-    readonly principal: Principal,
-    readonly requestId: string,
-    readonly clientIp: string | null,
-    readonly chargeCost: (points: number) => Promise<void>,
-  ) {}
-
-  get loaders(): ReturnType<typeof createLoaders> {
-    this.madeLoaders ??= createLoaders(this.db);
-    return this.madeLoaders;
-  }
-}
-
-const free = async () => {};
-
-/**
- * A new context, and so new DataLoaders, for every request. The loaders are made on first use: a request
- * answered from the response cache, or one that reads nothing through them, should not pay for them.
- */
-export function createContext(
-  db: Kysely<Database>,
-  cursors: CursorCodec,
-  principal: Principal = ANONYMOUS,
-  origin: RequestOrigin = { requestId: 'internal', clientIp: null },
-): GraphQLContext {
-  return new RequestContext(db, origin.primary ?? db, cursors, principal, origin.requestId, origin.clientIp, origin.chargeCost ?? free);
 }

@@ -1,17 +1,8 @@
 import { GraphQLError, parse, visit, type GraphQLFormattedError, type ValueNode } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import { currentRequest } from '../observability/request-context.js';
-
-export const ErrorCode = {
-  BAD_USER_INPUT: 'BAD_USER_INPUT',
-  /** The request itself is malformed (GraphQL over HTTP): bad JSON, no query, a persisted-query hash that does not match. */
-  BAD_REQUEST: 'BAD_REQUEST',
-  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
-  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
-  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
-  /** The operation reads the schema (`__schema`, `__type`) and this caller may not (src/graphql/introspection.ts). */
-  INTROSPECTION_DISABLED: 'INTROSPECTION_DISABLED',
-} as const;
+import type { Logger } from '../observability/logger.js';
 
 /** An argument the caller got wrong; the message names the argument. */
 export function badInput(argument: string, message: string): GraphQLError {
@@ -79,8 +70,17 @@ export function isQueryTimeout(error: unknown): boolean {
 // Connection-level failures: the server is down, restarting, refusing connections, or unreachable.
 // A statement cancelled by an operator (pg_cancel_backend, 57014 without a timeout) is transient too.
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53300|57014)/;
-const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED|Query read timeout/;
+const UNAVAILABLE_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EPIPE',
+]);
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|did not answer within|connect ECONNREFUSED|Query read timeout/;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -92,7 +92,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 // graphql-js reports a bad literal argument (an unknown enum value, "2025-02-30" for a Date) as a validation
 // error without the argument's name. These are argument problems, so they become BAD_USER_INPUT naming it.
-const VALUE_ERROR = /^(Expected value of type|Value ".*" does not exist in|Enum ".*" cannot represent|Int cannot represent|Float cannot represent|String cannot represent|Boolean cannot represent|ID cannot represent)/;
+const VALUE_ERROR =
+  /^(Expected value of type|Value ".*" does not exist in|Enum ".*" cannot represent|Int cannot represent|Float cannot represent|String cannot represent|Boolean cannot represent|ID cannot represent)/;
 
 function argumentAt(error: GraphQLError): string | undefined {
   const node = error.nodes?.[0] as ValueNode | undefined;
@@ -131,15 +132,17 @@ function argumentsUsing(error: GraphQLError, variable: string): string[] {
   return [...names];
 }
 
-export interface ErrorLogger {
-  error(details: object, message: string): void;
-}
+export type ErrorLogger = Pick<Logger, 'error'>;
 
 /**
  * Error masking: a GraphQLError that carries a code of ours or Apollo's passes through; anything else is
  * logged in full and becomes INTERNAL_SERVER_ERROR with no SQL, stack or host names in it.
  */
-export function createFormatError(options: { logger: ErrorLogger; exposeDetails: boolean; onReportZoneError?: () => void }) {
+export function createFormatError(options: {
+  logger: ErrorLogger;
+  exposeDetails: boolean;
+  onReportZoneError?: () => void;
+}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const zoneError = isReportZoneError(original);
@@ -153,21 +156,38 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
           ? sessionZoneUnavailable()
           : undefined;
     if (database) {
-      return { message: database.message, locations: formatted.locations, path: formatted.path, extensions: { code: database.extensions.code } };
+      return {
+        message: database.message,
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: database.extensions.code },
+      };
     }
     if (original instanceof GraphQLError) {
       // Apollo refuses some malformed requests (a persisted-query hash that does not match its query, an
       // unknown persisted-query version) with a 4xx status and no code, which would read as our fault.
       const status = (original.extensions.http as { status?: unknown } | undefined)?.status;
-      if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof status === 'number' && status >= 400 && status < 500) {
+      if (
+        formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR &&
+        typeof status === 'number' &&
+        status >= 400 &&
+        status < 500
+      ) {
         return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.BAD_REQUEST } };
       }
-      if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && VALUE_ERROR.test(formatted.message)) {
+      if (
+        formatted.extensions?.code === ApolloErrorCode.GRAPHQL_VALIDATION_FAILED &&
+        VALUE_ERROR.test(formatted.message)
+      ) {
         const argument = argumentAt(original);
         return {
           ...formatted,
           message: argument ? `Argument "${argument}" has an invalid value: ${formatted.message}` : formatted.message,
-          extensions: { ...formatted.extensions, code: ErrorCode.BAD_USER_INPUT, ...(argument ? { argumentName: argument } : {}) },
+          extensions: {
+            ...formatted.extensions,
+            code: ErrorCode.BAD_USER_INPUT,
+            ...(argument ? { argumentName: argument } : {}),
+          },
         };
       }
       const variable = VARIABLE_ERROR.exec(formatted.message)?.[1];
@@ -184,7 +204,10 @@ export function createFormatError(options: { logger: ErrorLogger; exposeDetails:
       }
       return formatted;
     }
-    options.logger.error({ err: original, path: formatted.path, requestId: currentRequest()?.requestId }, 'unexpected error while resolving a request');
+    options.logger.error(
+      { err: original, path: formatted.path, requestId: currentRequest()?.requestId },
+      'unexpected error while resolving a request',
+    );
     return {
       message: 'Internal server error',
       locations: formatted.locations,

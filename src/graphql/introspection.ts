@@ -9,9 +9,10 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
-import type { Config } from '../config.js';
+import type { AuthConfig } from '../config/auth.js';
+import type { ServerConfig } from '../config/server.js';
 import type { GraphQLContext } from './context.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode } from '../errors/error-codes.js';
 
 // Who may read the schema: introspection (`__schema`, `__type`) and the "Did you mean ...?" hints of validation
 // errors, which give the schema away field by field. Decided per request from the caller's role, after
@@ -19,7 +20,10 @@ import { ErrorCode } from './errors.js';
 // would let one caller's allowed document through for the next caller. `__typename` is not introspection of the
 // schema (clients ask for it on every object) and stays allowed for everybody.
 
-export type IntrospectionConfig = Pick<Config, 'NODE_ENV'> & Partial<Pick<Config, 'INTROSPECTION' | 'SANDBOX' | 'AUTH_MODE'>>;
+export interface IntrospectionConfig {
+  server: Pick<ServerConfig, 'nodeEnv' | 'introspection' | 'sandbox'>;
+  auth: Pick<AuthConfig, 'mode'>;
+}
 
 /** Who may introspect: everybody, nobody, or callers with a role or a higher one. */
 export type IntrospectionRule = { who: 'everybody' } | { who: 'nobody' } | { who: 'role'; role: Role };
@@ -33,15 +37,16 @@ export const INTROSPECTION_ROLE: Role = 'analyst';
  * AUTH_MODE=none, everybody when SANDBOX=true and nobody otherwise.
  */
 export function introspectionRule(config: IntrospectionConfig): IntrospectionRule {
-  if (config.INTROSPECTION !== undefined) return { who: config.INTROSPECTION ? 'everybody' : 'nobody' };
-  if (config.NODE_ENV !== 'production') return { who: 'everybody' };
-  if (config.AUTH_MODE === 'required') return { who: 'role', role: INTROSPECTION_ROLE };
-  return { who: config.SANDBOX === true ? 'everybody' : 'nobody' };
+  const { nodeEnv, introspection, sandbox } = config.server;
+  if (introspection !== undefined) return { who: introspection ? 'everybody' : 'nobody' };
+  if (nodeEnv !== 'production') return { who: 'everybody' };
+  if (config.auth.mode === 'required') return { who: 'role', role: INTROSPECTION_ROLE };
+  return { who: sandbox === true ? 'everybody' : 'nobody' };
 }
 
 /** Whether Apollo Sandbox is served on GET /graphql to a browser: SANDBOX when set, else outside production. */
-export function servesSandbox(config: Pick<Config, 'NODE_ENV'> & Partial<Pick<Config, 'SANDBOX'>>): boolean {
-  return config.SANDBOX ?? config.NODE_ENV !== 'production';
+export function servesSandbox(config: Pick<ServerConfig, 'nodeEnv' | 'sandbox'>): boolean {
+  return config.sandbox ?? config.nodeEnv !== 'production';
 }
 
 export function mayIntrospect(rule: IntrospectionRule, principal: Principal): boolean {
@@ -77,7 +82,10 @@ export function selectsIntrospection(document: DocumentNode, operation: Operatio
     selectionSet.selections.some((selection) => {
       switch (selection.kind) {
         case Kind.FIELD:
-          return INTROSPECTION_FIELDS.has(selection.name.value) || (selection.selectionSet !== undefined && selects(selection.selectionSet));
+          return (
+            INTROSPECTION_FIELDS.has(selection.name.value) ||
+            (selection.selectionSet !== undefined && selects(selection.selectionSet))
+          );
         case Kind.INLINE_FRAGMENT:
           return selects(selection.selectionSet);
         case Kind.FRAGMENT_SPREAD: {
@@ -89,7 +97,7 @@ export function selectsIntrospection(document: DocumentNode, operation: Operatio
       }
     });
   const answer = selects(operation.selectionSet);
-  if (!byOperation) walked.set(document, (byOperation = new Map()));
+  if (!byOperation) walked.set(document, (byOperation = new Map<string, boolean>()));
   byOperation.set(name, answer);
   return answer;
 }
@@ -121,7 +129,8 @@ export function introspectionPlugin(rule: IntrospectionRule): ApolloServerPlugin
         async willSendResponse({ response }) {
           if (allowed || response.body.kind !== 'single') return;
           const result = response.body.singleResult;
-          if (result.errors?.some((error) => SUGGESTION.test(error.message))) result.errors = result.errors.map(withoutSuggestion);
+          if (result.errors?.some((error) => SUGGESTION.test(error.message)))
+            result.errors = result.errors.map(withoutSuggestion);
         },
       };
     },

@@ -87,7 +87,9 @@ function isInputDate(value: string): boolean {
 function parseDate(value: unknown): string {
   const text = inputString(value);
   if (text === undefined || !isInputDate(text)) {
-    throw invalid(`Date must be a calendar day in YYYY-MM-DD form from 1000-01-01 to 9999-12-31, such as "2025-02-28"; got ${shown(value)}`);
+    throw invalid(
+      `Date must be a calendar day in YYYY-MM-DD form from 1000-01-01 to 9999-12-31, such as "2025-02-28"; got ${shown(value)}`,
+    );
   }
   return text;
 }
@@ -122,7 +124,9 @@ export function isInputDateTime(value: string): boolean {
 function parseDateTime(value: unknown): string {
   const text = inputString(value);
   if (text === undefined || !isInputDateTime(text)) {
-    throw invalid(`DateTime must be ISO 8601 in UTC from the year 1000 to 9999, such as "2025-11-20T09:15:00Z"; got ${shown(value)}`);
+    throw invalid(
+      `DateTime must be ISO 8601 in UTC from the year 1000 to 9999, such as "2025-11-20T09:15:00Z"; got ${shown(value)}`,
+    );
   }
   return text;
 }

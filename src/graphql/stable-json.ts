@@ -24,7 +24,7 @@ export function stableJson(value: unknown): string {
     }
     const current = task.value;
     if (current === null || typeof current !== 'object') {
-      out.push(omitted(current) ? 'null' : (JSON.stringify(current) as string));
+      out.push(omitted(current) ? 'null' : JSON.stringify(current));
       continue;
     }
     if (open.has(current)) throw new TypeError('Converting circular structure to JSON');

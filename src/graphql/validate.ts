@@ -1,3 +1,4 @@
+import type { DayRange } from '../db/day-range.js';
 import { badInput } from './errors.js';
 
 // Argument checks shared by resolvers. Each failure is BAD_USER_INPUT naming the argument.
@@ -13,11 +14,6 @@ export function checkText(argument: string, value: string | null | undefined, ma
   if (value.includes('\u0000')) throw badInput(argument, 'must not contain NUL characters');
   if (value.length > maxLength) throw badInput(argument, `must be at most ${maxLength} characters long`);
   return value;
-}
-
-export interface DayRange {
-  from?: string;
-  to?: string;
 }
 
 /** Inclusive calendar-day range; `from` after `to` is refused. */

@@ -7,7 +7,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  */
 export interface GuardedRoute {
   guards(request: FastifyRequest): boolean;
-  refuse(reply: FastifyReply, status: number, code: string, message: string, extensions?: Record<string, unknown>): FastifyReply;
+  refuse(
+    reply: FastifyReply,
+    status: number,
+    code: string,
+    message: string,
+    extensions?: Record<string, unknown>,
+  ): FastifyReply;
 }
 
 /** The guarded route a request belongs to; undefined for the routes no hook guards (probes, metrics, Sandbox). */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
 
 /**
  * GET /healthz: plain JSON for load balancers, no GraphQL and no auth. 503 while PostgreSQL does not

@@ -8,6 +8,10 @@ import { metricsRegistry } from '../observability/metrics.js';
 export function registerMetricsRoute(app: FastifyInstance) {
   app.get('/metrics', async (_request, reply) => {
     const body = await metricsRegistry.metrics();
-    return reply.code(200).header('content-type', metricsRegistry.contentType).header('cache-control', 'no-store').send(body);
+    return reply
+      .code(200)
+      .header('content-type', metricsRegistry.contentType)
+      .header('cache-control', 'no-store')
+      .send(body);
   });
 }

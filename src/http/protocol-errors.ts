@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { sendGraphQLError } from '../graphql/early-answer.js';
-import { ErrorCode } from '../graphql/errors.js';
-import { LimitCode, type QueryLimits } from '../graphql/limits/query-limits.js';
+import fp from 'fastify-plugin';
+import { sendGraphQLError } from './early-answer.js';
+import { ErrorCode } from '../errors/error-codes.js';
+import type { QueryLimits } from '../limits/query-limits.js';
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
@@ -29,12 +30,17 @@ function extensionsOf(request: FastifyRequest): unknown {
  * method the route does not serve is 405 with Allow, and a persisted-query hash that cannot be one 400.
  * Anything else unexpected is logged and masked.
  */
-export function registerProtocolErrors(app: FastifyInstance, graphqlPath: string, limits: QueryLimits): void {
+function registerProtocolErrors(app: FastifyInstance, graphqlPath: string, limits: QueryLimits): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (request.routeOptions.url !== graphqlPath) throw error;
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendGraphQLError(reply, 413, LimitCode.PAYLOAD_TOO_LARGE, `Request body is larger than ${limits.maxBodyBytes} bytes`);
+      return sendGraphQLError(
+        reply,
+        413,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        `Request body is larger than ${limits.maxBodyBytes} bytes`,
+      );
     }
     if (status >= 400 && status < 500) return sendGraphQLError(reply, status, ErrorCode.BAD_REQUEST, error.message);
     request.log.error({ err: error }, 'unexpected error while handling a request');
@@ -49,7 +55,12 @@ export function registerProtocolErrors(app: FastifyInstance, graphqlPath: string
     const persisted = isRecord(extensions) ? extensions.persistedQuery : undefined;
     if (!isRecord(persisted) || persisted.sha256Hash === undefined) return done();
     if (typeof persisted.sha256Hash !== 'string' || !SHA256_HEX.test(persisted.sha256Hash)) {
-      sendGraphQLError(reply, 400, ErrorCode.BAD_REQUEST, 'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits');
+      sendGraphQLError(
+        reply,
+        400,
+        ErrorCode.BAD_REQUEST,
+        'extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, 64 hex digits',
+      );
       return;
     }
     done();
@@ -57,8 +68,24 @@ export function registerProtocolErrors(app: FastifyInstance, graphqlPath: string
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0];
     if (path !== graphqlPath) {
-      return reply.code(404).send({ message: `Route ${request.method}:${request.url} not found`, error: 'Not Found', statusCode: 404 });
+      return reply
+        .code(404)
+        .send({ message: `Route ${request.method}:${request.url} not found`, error: 'Not Found', statusCode: 404 });
     }
-    return sendGraphQLError(reply.header('allow', 'GET, POST'), 405, ErrorCode.BAD_REQUEST, `${request.method} is not supported here: send GraphQL requests with GET or POST`);
+    return sendGraphQLError(
+      reply.header('allow', 'GET, POST'),
+      405,
+      ErrorCode.BAD_REQUEST,
+      `${request.method} is not supported here: send GraphQL requests with GET or POST`,
+    );
   });
 }
+
+/** The error and not-found handlers of the whole server, so registered on the root (fastify-plugin). */
+export const protocolErrorsPlugin = fp<{ graphqlPath: string; limits: QueryLimits }>(
+  (app, { graphqlPath, limits }, done) => {
+    registerProtocolErrors(app, graphqlPath, limits);
+    done();
+  },
+  { name: 'marketpulse-protocol-errors' },
+);

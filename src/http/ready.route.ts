@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { withTimeout, type DatabaseHandle } from '../db/create-database.js';
+import type { DatabaseHandle } from '../db/database-handle.js';
+import { withTimeout } from '../db/timeouts.js';
 import { findPendingMigrations, readMigrationNames } from '../db/migrator.js';
 import type { ReplicaStatus } from '../db/read-replicas.js';
 import type { ReportZoneCheck } from '../db/report-zone.js';
@@ -46,7 +47,9 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
       return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
     }
     if (pending.length > 0) {
-      return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
+      return reply
+        .code(503)
+        .send({ status: 'unavailable', database: 'up', migrations: 'pending', pending, ...cacheField });
     }
     if (options.reportZone) {
       let verdict;
@@ -57,8 +60,19 @@ export function registerReadyRoute(app: FastifyInstance, options: ReadinessOptio
         return reply.code(503).send({ status: 'unavailable', database: 'down', ...cacheField });
       }
       if (verdict.state === 'mismatched') {
-        const reportTimezone = { gateway: options.reportZone.expected, database: verdict.zone.rollups, sessions: verdict.zone.sessions };
-        return reply.code(503).send({ status: 'unavailable', database: 'up', migrations: 'current', reportTimezone, reason: verdict.reason, ...cacheField });
+        const reportTimezone = {
+          gateway: options.reportZone.expected,
+          database: verdict.zone.rollups,
+          sessions: verdict.zone.sessions,
+        };
+        return reply.code(503).send({
+          status: 'unavailable',
+          database: 'up',
+          migrations: 'current',
+          reportTimezone,
+          reason: verdict.reason,
+          ...cacheField,
+        });
       }
     }
     const replicas = await replicaStatus;

@@ -68,10 +68,12 @@ async function* readLines(input: Readable): AsyncGenerator<Line> {
 
 // What csv-parse reports about a line's quoting, in the feed's own words (field numbers from 1).
 const QUOTING_PROBLEMS: Record<string, (field: number) => string> = {
-  CSV_QUOTE_NOT_CLOSED: (field) => `has a quote that opens field ${field} and is not closed on the line; fields of this feed never span lines`,
+  CSV_QUOTE_NOT_CLOSED: (field) =>
+    `has a quote that opens field ${field} and is not closed on the line; fields of this feed never span lines`,
   INVALID_OPENING_QUOTE: (field) =>
     `has a quote inside field ${field}; a field is either quoted as a whole, with inner quotes doubled, or has none`,
-  CSV_INVALID_CLOSING_QUOTE: (field) => `has characters after the quoted field ${field} where a comma or the end of the line belongs`,
+  CSV_INVALID_CLOSING_QUOTE: (field) =>
+    `has characters after the quoted field ${field} where a comma or the end of the line belongs`,
 };
 
 /**
@@ -82,6 +84,7 @@ const QUOTING_PROBLEMS: Record<string, (field: number) => string> = {
 export function splitFields(text: string): string[] | { problem: string } {
   if (!text.includes('"')) return text.split(',');
   try {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- csv-parse's generic form wants `columns`
     const [record] = parse(text, { relax_column_count: true, bom: false }) as string[][];
     return record ?? [''];
   } catch (error) {

@@ -113,9 +113,15 @@ export async function ingestTransactions(
     const good: TransactionRow[] = [];
     for (const row of rows) {
       if (missingCustomers.has(row.customerId)) {
-        summary.rejected.push({ line: row.line, reason: `customer_id ${row.customerId} is not a known customer (--create-missing would create it)` });
+        summary.rejected.push({
+          line: row.line,
+          reason: `customer_id ${row.customerId} is not a known customer (--create-missing would create it)`,
+        });
       } else if (missingProducts.has(row.productId)) {
-        summary.rejected.push({ line: row.line, reason: `product_id ${row.productId} is not a known product (--create-missing would create it)` });
+        summary.rejected.push({
+          line: row.line,
+          reason: `product_id ${row.productId} is not a known product (--create-missing would create it)`,
+        });
       } else {
         good.push(row);
       }

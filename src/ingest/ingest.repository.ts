@@ -10,7 +10,11 @@ import type { TransactionRow } from './transaction-row.js';
 const arrayOf = (values: readonly string[]) => `{${values.join(',')}}`;
 
 /** Which of `ids` exist in `table`. */
-async function findExistingIds(db: Kysely<Database>, table: 'customers' | 'products', ids: readonly string[]): Promise<Set<string>> {
+async function findExistingIds(
+  db: Kysely<Database>,
+  table: 'customers' | 'products',
+  ids: readonly string[],
+): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await db
     .selectFrom(table)

@@ -1,4 +1,8 @@
-import { EARLIEST_TRANSACTION_DATE, LATEST_TRANSACTION_DATE, TRANSACTION_DATE_RANGE } from '../db/transaction-date-range.js';
+import {
+  EARLIEST_TRANSACTION_DATE,
+  LATEST_TRANSACTION_DATE,
+  TRANSACTION_DATE_RANGE,
+} from '../db/transaction-date-range.js';
 
 // One CSV row of the transaction feed, checked field by field. The columns mirror the transactions table;
 // every value that passes is already in the form PostgreSQL reads, so the batch writer sends it as text.
@@ -49,7 +53,8 @@ function daysInMonth(year: number, month: number): number {
 
 function checkInstant(text: string): string | undefined {
   const match = ISO_INSTANT.exec(text);
-  if (!match) return 'must be ISO 8601 with a time and an offset, e.g. 2025-03-10T12:00:00Z or 2025-03-10T14:00:00+02:00';
+  if (!match)
+    return 'must be ISO 8601 with a time and an offset, e.g. 2025-03-10T12:00:00Z or 2025-03-10T14:00:00+02:00';
   const [, y, mo, d, h, mi, s, sign, oh, om] = match;
   const year = Number(y);
   const month = Number(mo);
@@ -72,11 +77,18 @@ function checkInstant(text: string): string | undefined {
  * Checks one record (fields in the header's order, `positions` mapping column to field index) and returns
  * the row or the first reason it is refused, naming the column and the value.
  */
-export function validateRecord(fields: readonly string[], positions: Readonly<Record<ColumnName, number>>, line: number): TransactionRow | RejectedRow {
+export function validateRecord(
+  fields: readonly string[],
+  positions: Readonly<Record<ColumnName, number>>,
+  line: number,
+): TransactionRow | RejectedRow {
   const value = (column: ColumnName) => fields[positions[column]]!.trim();
   const refuse = (column: ColumnName, why: string): RejectedRow => {
     const shown = value(column);
-    return { line, reason: `${column} ${why}; got ${shown === '' ? 'nothing' : `'${shown.length > 40 ? `${shown.slice(0, 40)}...` : shown}'`}` };
+    return {
+      line,
+      reason: `${column} ${why}; got ${shown === '' ? 'nothing' : `'${shown.length > 40 ? `${shown.slice(0, 40)}...` : shown}'`}`,
+    };
   };
 
   const id = value('id');
@@ -90,9 +102,11 @@ export function validateRecord(fields: readonly string[], positions: Readonly<Re
     return refuse('quantity', `must be an integer from 1 to ${MAX_QUANTITY}`);
   }
   const amount = value('amount');
-  if (!AMOUNT.test(amount)) return refuse('amount', 'must be a number >= 0 with at most 2 decimals and 10 digits before the point');
+  if (!AMOUNT.test(amount))
+    return refuse('amount', 'must be a number >= 0 with at most 2 decimals and 10 digits before the point');
   const status = value('status');
-  if (!(STATUSES as readonly string[]).includes(status)) return refuse('status', `must be one of ${STATUSES.join(', ')}`);
+  if (!(STATUSES as readonly string[]).includes(status))
+    return refuse('status', `must be one of ${STATUSES.join(', ')}`);
   const transactionDate = value('transaction_date');
   const dateProblem = checkInstant(transactionDate);
   if (dateProblem) return refuse('transaction_date', dateProblem);
@@ -114,7 +128,9 @@ export function readHeader(header: readonly string[]): Record<ColumnName, number
     if (!(COLUMNS as readonly string[]).includes(name)) problems.push(`unknown column '${name}'`);
   }
   if (problems.length > 0) {
-    throw new HeaderError(`the header must name the columns ${COLUMNS.join(',')} (in any order): ${problems.join('; ')}`);
+    throw new HeaderError(
+      `the header must name the columns ${COLUMNS.join(',')} (in any order): ${problems.join('; ')}`,
+    );
   }
   return positions;
 }

@@ -1,6 +1,4 @@
-import type { ReadTarget, ReplicaStatus } from '../db/read-replicas.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolStats } from '../db/create-database.js';
 
 /**
  * The process's one Prometheus registry, served by GET /metrics. Other modules register their own metrics
@@ -53,6 +51,13 @@ export const cacheMisses = new Counter({
   help: 'GraphQL answers computed because the response cache did not have them',
   registers: [metricsRegistry],
 });
+
+/** A connection pool's counts (the database handle's poolStats). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
 
 const pools = new Set<() => PoolStats>();
 
@@ -107,6 +112,17 @@ export function observeRead(target: ReadTarget, replica?: string): void {
   readStatements.inc({ target, replica: replica ?? '' });
 }
 
+/** Where a report read's statement ran (src/db/read-replicas.ts). */
+type ReadTarget = 'primary' | 'replica';
+
+/** What a scrape reads of each replica (ReadReplicas.status): the metrics need no more of it. */
+interface ReplicaStatus {
+  name: string;
+  state: string;
+  lagBytes?: number;
+  lagSeconds?: number;
+}
+
 let replicaStatus: (() => Promise<ReplicaStatus[]>) | undefined;
 let scraped: Promise<ReplicaStatus[]> | undefined;
 
@@ -132,18 +148,20 @@ new Gauge({
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) this.set({ replica: replica.name }, replica.state === 'down' ? 0 : 1);
+    for (const replica of await replicasOfThisScrape())
+      this.set({ replica: replica.name }, replica.state === 'down' ? 0 : 1);
   },
 });
 
 new Gauge({
   name: 'marketpulse_db_replica_lag_bytes',
-  help: 'WAL a read replica has not replayed yet: the primary\'s pg_current_wal_lsn() minus its pg_last_wal_replay_lsn()',
+  help: "WAL a read replica has not replayed yet: the primary's pg_current_wal_lsn() minus its pg_last_wal_replay_lsn()",
   labelNames: ['replica'] as const,
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) if (replica.lagBytes !== undefined) this.set({ replica: replica.name }, replica.lagBytes);
+    for (const replica of await replicasOfThisScrape())
+      if (replica.lagBytes !== undefined) this.set({ replica: replica.name }, replica.lagBytes);
   },
 });
 
@@ -154,6 +172,7 @@ new Gauge({
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    for (const replica of await replicasOfThisScrape()) if (replica.lagSeconds !== undefined) this.set({ replica: replica.name }, replica.lagSeconds);
+    for (const replica of await replicasOfThisScrape())
+      if (replica.lagSeconds !== undefined) this.set({ replica: replica.name }, replica.lagSeconds);
   },
 });

@@ -3,10 +3,9 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import { LiveSubscription, type LiveResult, type PushAdmission } from './live-subscription.js';
 import type { SubscriptionStats } from './subscription-stats.js';
 import { internalError } from '../graphql/errors.js';
+import type { Logger } from '../observability/logger.js';
 
-export interface LiveQueryLogger {
-  warn(details: object, message: string): void;
-}
+export type LiveQueryLogger = Pick<Logger, 'warn'>;
 
 export interface LiveQueryRegistryOptions {
   /** Quiet time after the last change before live queries are recomputed: a burst of writes gives one update. */
@@ -43,8 +42,7 @@ export class LiveQueryRegistry {
   private lastChangeAt = 0;
   private closed = false;
 
-  constructor(private readonly options: LiveQueryRegistryOptions) {
-  }
+  constructor(private readonly options: LiveQueryRegistryOptions) {}
 
   get size(): number {
     return this.queries.size;
@@ -56,7 +54,11 @@ export class LiveQueryRegistry {
    * `onDelivered` runs each time a result (the first included) is handed to this subscriber's socket;
    * `admitPush`, when given, is asked before each later one (see LiveSubscription).
    */
-  async join(spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void, admitPush?: PushAdmission): Promise<JoinResult> {
+  async join(
+    spec: LiveQuerySpec,
+    onDelivered?: (delivered: LiveResult) => void,
+    admitPush?: PushAdmission,
+  ): Promise<JoinResult> {
     let query = this.queries.get(spec.key);
     if (!query) {
       query = new LiveQuery(spec, this.options);
@@ -207,7 +209,10 @@ class LiveQuery {
       }
       // Subscribers keep the figures they have rather than an error over them (the database may be down for
       // a moment); the next change recomputes the query again.
-      this.options.logger.warn({ errors: result.errors.map((error) => error.message) }, 'a live query failed to recompute');
+      this.options.logger.warn(
+        { errors: result.errors.map((error) => error.message) },
+        'a live query failed to recompute',
+      );
       return;
     }
     const hash = hashOf(result);

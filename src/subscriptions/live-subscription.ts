@@ -91,6 +91,7 @@ export class LiveSubscription implements AsyncIterableIterator<ExecutionResult> 
 
   throw(error: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
     this.end();
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the iterator hands back what it was given
     return Promise.reject(error);
   }
 
@@ -107,6 +108,7 @@ export class LiveSubscription implements AsyncIterableIterator<ExecutionResult> 
   private handOver(delivered: LiveResult): Promise<IteratorResult<ExecutionResult, undefined>> {
     const fail = (error: unknown) => {
       this.end();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a refusal or a failure, passed on as it is
       return Promise.reject(error);
     };
     try {

@@ -1,5 +1,6 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 
 /**
  * graphql-js can execute a subscription operation once, like a query, and Apollo Server would answer it over
@@ -10,10 +11,13 @@ export function noSubscriptionsOverHttpPlugin<Context extends object>(): ApolloS
     async requestDidStart() {
       return {
         async didResolveOperation({ operation }) {
-          if (operation?.operation !== 'subscription') return;
-          throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP', {
-            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-          });
+          if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
+          throw new GraphQLError(
+            'Subscriptions are served over WebSocket (graphql-transport-ws) on this path; send queries over HTTP',
+            {
+              extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
+            },
+          );
         },
       };
     },

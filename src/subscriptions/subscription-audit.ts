@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.js';
-import type { AuditWriter } from '../modules/audit/audit-writer.js';
+import type { AuditWriter } from '../audit/audit-writer.js';
 import type { LiveResult } from './live-subscription.js';
 
 /** Who follows one subscription, as the audit trail names them. */
@@ -19,7 +19,10 @@ export interface AuditedSubscriber {
  * its own, since each of them saw those customers. Results never sent (unchanged, or replaced before a slow
  * subscriber read them) never reach this, so they record nothing.
  */
-export function auditDeliveries(writer: Pick<AuditWriter, 'record'>, subscriber: AuditedSubscriber): (delivered: LiveResult) => void {
+export function auditDeliveries(
+  writer: Pick<AuditWriter, 'record'>,
+  subscriber: AuditedSubscriber,
+): (delivered: LiveResult) => void {
   return (delivered) => {
     if (!delivered.customerIds) return;
     writer.record({

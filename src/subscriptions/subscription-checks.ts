@@ -1,5 +1,7 @@
+import { ApolloErrorCode, ErrorCode } from '../errors/error-codes.js';
 import {
   GraphQLError,
+  OperationTypeNode,
   getOperationAST,
   getVariableValues,
   parse,
@@ -8,17 +10,14 @@ import {
   type DocumentNode,
   type GraphQLSchema,
 } from 'graphql';
-import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../graphql/limits/nesting.js';
-import { createCostCheck, documentTooLarge, queryLimitRules, type QueryLimits } from '../graphql/limits/query-limits.js';
+import { MAX_VARIABLES_DEPTH, nestedDeeperThan, tooDeeplyNested } from '../limits/nesting.js';
+import { queryLimitRules } from '../limits/document-rules.js';
+import { createCostCheck } from '../limits/query-cost.js';
+import { documentTooLarge, type QueryLimits } from '../limits/query-limits.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
 
 // A subscription is held to what a query over HTTP is held to, before anything runs: Apollo Server does this
 // for queries, and graphql-ws leaves it to us.
-
-export const SubscriptionErrorCode = {
-  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
-  BAD_REQUEST: 'BAD_REQUEST',
-} as const;
 
 /** An error refusing a subscription; graphql-ws sends it in an `error` message, and the socket stays open. */
 export function refusal(code: string, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
@@ -73,19 +72,23 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
     try {
       document = parse(payload.query, { maxTokens: limits.maxTokens });
     } catch (error) {
-      return [error instanceof GraphQLError ? withCode(error, 'GRAPHQL_PARSE_FAILED') : refusal('GRAPHQL_PARSE_FAILED', 'Invalid document')];
+      return [
+        error instanceof GraphQLError
+          ? withCode(error, ApolloErrorCode.GRAPHQL_PARSE_FAILED)
+          : refusal(ApolloErrorCode.GRAPHQL_PARSE_FAILED, 'Invalid document'),
+      ];
     }
     const invalid = validate(schema, document, validationRules);
-    if (invalid.length > 0) return invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+    if (invalid.length > 0) return invalid.map((error) => withCode(error, ApolloErrorCode.GRAPHQL_VALIDATION_FAILED));
     const operation = getOperationAST(document, payload.operationName ?? undefined);
-    if (!operation) return [refusal(SubscriptionErrorCode.BAD_REQUEST, 'Unable to identify the operation: give its operationName')];
-    if (operation.operation !== 'subscription') {
+    if (!operation) return [refusal(ErrorCode.BAD_REQUEST, 'Unable to identify the operation: give its operationName')];
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION) {
       return [
-        refusal(SubscriptionErrorCode.BAD_REQUEST, 'Only subscriptions are served over WebSocket; send queries to POST /graphql'),
+        refusal(ErrorCode.BAD_REQUEST, 'Only subscriptions are served over WebSocket; send queries to POST /graphql'),
       ];
     }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-    if (coerced.errors) return coerced.errors.map((error) => withCode(error, 'BAD_USER_INPUT'));
+    if (coerced.errors) return coerced.errors.map((error) => withCode(error, ErrorCode.BAD_USER_INPUT));
     let cost: number | undefined;
     try {
       cost = await costs.costOf(document, payload.variables ?? {}, payload.operationName ?? undefined);
@@ -94,7 +97,7 @@ export function createSubscriptionCheck(schema: GraphQLSchema, limits: QueryLimi
       throw error;
     }
     // The variables were coerced above; this is for the type checker.
-    if (cost === undefined) return [refusal('BAD_USER_INPUT', 'The variables do not fit their types')];
+    if (cost === undefined) return [refusal(ErrorCode.BAD_USER_INPUT, 'The variables do not fit their types')];
     const tooComplex = costs.overLimit(cost);
     if (tooComplex) return [tooComplex];
     return { document, variables: payload.variables ?? {}, operationName: operation.name?.value ?? null, cost };

@@ -1,5 +1,6 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import type { GraphQLError } from 'graphql';
-import { refusal, SubscriptionErrorCode } from './subscription-checks.js';
+import { refusal } from './subscription-checks.js';
 import type { SubscriptionStats } from './subscription-stats.js';
 
 export interface SlotCaps {
@@ -36,11 +37,23 @@ export class SubscriptionSlots {
     private readonly stats: SubscriptionStats,
   ) {
     const full = (cap: 'connection' | 'principal' | 'instance', max: number, message: string) =>
-      refusal(SubscriptionErrorCode.TOO_MANY_SUBSCRIPTIONS, message, { max, cap });
+      refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, message, { max, cap });
     this.refusals = {
-      perConnection: full('connection', caps.perConnection, `A connection may hold, or be setting up, at most ${caps.perConnection} subscriptions`),
-      perPrincipal: full('principal', caps.perPrincipal, `A client may hold at most ${caps.perPrincipal} subscriptions on this server`),
-      perInstance: full('instance', caps.perInstance, 'This server holds as many subscriptions as it can; try again later'),
+      perConnection: full(
+        'connection',
+        caps.perConnection,
+        `A connection may hold, or be setting up, at most ${caps.perConnection} subscriptions`,
+      ),
+      perPrincipal: full(
+        'principal',
+        caps.perPrincipal,
+        `A client may hold at most ${caps.perPrincipal} subscriptions on this server`,
+      ),
+      perInstance: full(
+        'instance',
+        caps.perInstance,
+        'This server holds as many subscriptions as it can; try again later',
+      ),
     };
   }
 

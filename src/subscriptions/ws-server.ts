@@ -1,56 +1,57 @@
+import { ErrorCode } from '../errors/error-codes.js';
 import { createHash } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { GraphQLError, execute, print, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { decodeJwt } from 'jose';
-import type { Kysely } from 'kysely';
-import { CloseCode, handleProtocols, type Context } from 'graphql-ws';
+import { handleProtocols } from 'graphql-ws';
 import { makeHandler, type Extra } from 'graphql-ws/use/@fastify/websocket';
 import type { WebSocket } from 'ws';
 import { TooManyFailedLookups } from '../auth/failed-key-lookups.js';
-import { AuthenticationError, credentialsFrom, type Authenticate, type Credentials } from '../auth/authenticate.js';
+import { AuthenticationError, credentialsFrom, type Authenticate } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { cacheScope } from '../cache/cache-scope.js';
-import { createContext } from '../graphql/context.js';
-import type { Database } from '../db/database.js';
-import { sendGraphQLError } from '../graphql/early-answer.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { sendGraphQLError } from '../http/early-answer.js';
 import { internalError, reportZoneUnavailable } from '../graphql/errors.js';
 import { withoutSuggestion } from '../graphql/introspection.js';
-import type { QueryLimits } from '../graphql/limits/query-limits.js';
-import { rateLimitedError, type RateBudget } from '../graphql/limits/rate-limit.js';
+import type { QueryLimits } from '../limits/query-limits.js';
+import type { RateBudget } from '../limits/rate-limit.js';
 import { stableJson } from '../graphql/stable-json.js';
-import type { AuditWriter } from '../modules/audit/audit-writer.js';
+import type { AuditWriter } from '../audit/audit-writer.js';
 import type { SeriesSpan } from '../modules/revenue/revenue.cost.js';
-import type { CursorCodec } from '../modules/shared/cursor.js';
 import { requestIdFrom } from '../observability/request-context.js';
+import type { ChangeFeed } from '../changes/change-feed.js';
 import { LiveQueryRegistry } from './live-query-registry.js';
-import type { LiveSubscription, PushAdmission } from './live-subscription.js';
+import type { LiveSubscription } from './live-subscription.js';
 import { socketOriginAllowed } from './socket-origin.js';
 import { auditDeliveries } from './subscription-audit.js';
 import { createSubscriptionCheck, refusal } from './subscription-checks.js';
-import type { SubscriptionConfig } from './subscription-config.js';
+import type { SubscriptionConfig } from '../config/subscriptions.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 import { SubscriptionStats } from './subscription-stats.js';
-
-/** Where changes to the data are heard (src/cache/change-listener.ts). */
-export interface ChangeFeed {
-  onChange(listener: () => void): () => void;
-}
+import {
+  closeUnauthenticated,
+  SocketConnections,
+  TOO_MANY_REQUESTS_CLOSE,
+  tokenExpiry,
+  type Connection,
+} from './socket-connections.js';
+import { createSubscriptionCharges } from './subscription-charges.js';
 
 /** What onSubscribe answers for a subscription completed while it was set up; graphql-ws sends nothing for it. */
-const COMPLETED_BEFORE_STARTING = refusal('BAD_REQUEST', 'The subscription was completed before it started');
+const COMPLETED_BEFORE_STARTING = refusal(ErrorCode.BAD_REQUEST, 'The subscription was completed before it started');
 
 /** How long a closing server waits for clients to answer its close frame before cutting their sockets. */
 const CLOSE_GRACE_MS = 2_000;
 
 export interface SubscriptionServerOptions {
   schema: GraphQLSchema;
-  db: Kysely<Database>;
-  cursors: CursorCodec;
   authenticate: Authenticate;
   limits: QueryLimits;
   config: SubscriptionConfig;
   changes: ChangeFeed;
+  /** A new request context, with its own loaders, for one computation of a live query. */
+  newContext: (principal: Principal) => GraphQLContext;
   logger: FastifyBaseLogger;
   production: boolean;
   /** The error formatting of HTTP responses (limit codes, masking), applied to errors sent over sockets too. */
@@ -79,22 +80,6 @@ export interface SubscriptionServer {
   registry: LiveQueryRegistry;
 }
 
-/** One open, initialised socket: who it is and what it follows. */
-interface Connection {
-  principal: Principal;
-  /** Whose subscription places and rate budget this socket's are (SubscriptionServerOptions.principalKey). */
-  principalKey: string;
-  /** As sent when the socket initialised: checked again every SUBSCRIPTION_REAUTH_INTERVAL_MS. */
-  credentials: Credentials;
-  /** When its bearer token expires (epoch ms), checked at every subscribe without a lookup; API keys have none. */
-  expiresAt: number | undefined;
-  /** Subscriptions held or being set up. */
-  subscriptions: number;
-  idleTimer: NodeJS.Timeout | undefined;
-}
-
-type SocketContext = Context<Record<string, unknown> | undefined, Extra>;
-
 interface LiveExecutionContext {
   live: LiveSubscription;
 }
@@ -116,23 +101,28 @@ interface LiveExecutionContext {
 export async function registerSubscriptionServer(
   app: FastifyInstance,
   options: SubscriptionServerOptions,
-): Promise<SubscriptionServer & { wsHandler: (socket: WebSocket, request: Extra['request']) => void }> {
-  const { schema, db, cursors, authenticate, limits, config, logger } = options;
+): Promise<SubscriptionServer & { wsHandler: (socket: WebSocket, request: Extra['request']) => void | Promise<void> }> {
+  const { schema, authenticate, limits, config, logger } = options;
   const stats = new SubscriptionStats();
   const registry = new LiveQueryRegistry({
-    debounceMs: config.SUBSCRIPTION_DEBOUNCE_MS,
-    maxWaitMs: config.SUBSCRIPTION_MAX_WAIT_MS,
+    debounceMs: config.debounceMs,
+    maxWaitMs: config.maxWaitMs,
     stats,
     logger,
   });
   const stopHearing = options.changes.onChange(() => registry.changed());
-  const connections = new Map<SocketContext, Connection>();
+  const connections = new SocketConnections({
+    authenticate,
+    idleTimeoutMs: config.idleTimeoutMs,
+    reauthIntervalMs: config.reauthIntervalMs,
+    logger,
+  });
   const checkSubscription = createSubscriptionCheck(schema, limits, options.seriesSpan);
   const slots = new SubscriptionSlots(
     {
-      perConnection: config.SUBSCRIPTIONS_MAX_PER_CONNECTION,
-      perPrincipal: config.SUBSCRIPTIONS_MAX_PER_PRINCIPAL,
-      perInstance: config.SUBSCRIPTIONS_MAX_PER_INSTANCE,
+      perConnection: config.maxPerConnection,
+      perPrincipal: config.maxPerPrincipal,
+      perInstance: config.maxPerInstance,
     },
     stats,
   );
@@ -142,14 +132,7 @@ export async function registerSubscriptionServer(
     return reason === undefined ? undefined : reportZoneUnavailable(reason);
   };
 
-  // A subscription executes (or joins) a live query, and every push sends a freshly computed result: both are
-  // charged, so that subscribing in a loop, or holding subscriptions on data that keeps changing, spends budget
-  // as querying does.
-  const overBudget = async (principalKey: string, points: number): Promise<GraphQLError | undefined> => {
-    if (!options.rateLimit || points <= 0) return undefined;
-    const state = await options.rateLimit.budget.charge(principalKey, points);
-    return state.limited ? rateLimitedError(state) : undefined;
-  };
+  const { overBudget, chargePushes } = createSubscriptionCharges(options.rateLimit?.budget);
 
   const formatForSocket = (error: GraphQLError, principal: Principal | undefined): GraphQLFormattedError => {
     // The gateway's own formatting, as for queries; the `http` extension (status, headers) has no meaning here.
@@ -164,70 +147,11 @@ export async function registerSubscriptionServer(
   const unwrapped = (error: GraphQLError): GraphQLError =>
     error.extensions.code === undefined && error.originalError instanceof GraphQLError ? error.originalError : error;
 
-  // graphql-ws closes refused connections with 4403, which its clients do not retry; 4429 says to come back later.
-  const TOO_MANY_REQUESTS_CLOSE = 4429;
-
-  const closeUnauthenticated = (context: SocketContext, error: AuthenticationError) => {
-    context.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
-  };
-
-  // Credentials are checked again every so often, so that a socket does not outlive its token or API key. Sockets
-  // that share credentials share the check.
-  const reauthenticate = async () => {
-    const byCredentials = new Map<string, { credentials: Credentials; contexts: SocketContext[] }>();
-    for (const [context, { credentials }] of connections) {
-      const key = JSON.stringify([credentials.authorization ?? null, credentials.apiKey ?? null]);
-      const group = byCredentials.get(key);
-      if (group) group.contexts.push(context);
-      else byCredentials.set(key, { credentials, contexts: [context] });
-    }
-    for (const { credentials, contexts } of byCredentials.values()) {
-      try {
-        await authenticate(credentials);
-      } catch (error) {
-        if (!(error instanceof AuthenticationError)) {
-          logger.warn({ err: error }, 'could not check the credentials of open sockets');
-          continue;
-        }
-        for (const context of contexts) closeUnauthenticated(context, error);
-      }
-    }
-  };
-  const reauthentication =
-    config.SUBSCRIPTION_REAUTH_INTERVAL_MS > 0
-      ? setInterval(() => void reauthenticate(), config.SUBSCRIPTION_REAUTH_INTERVAL_MS).unref()
-      : undefined;
-
-  const armIdleTimer = (context: SocketContext, connection: Connection) => {
-    clearTimeout(connection.idleTimer);
-    connection.idleTimer = undefined;
-    if (config.SUBSCRIPTION_IDLE_TIMEOUT_MS === 0 || connection.subscriptions > 0) return;
-    connection.idleTimer = setTimeout(() => {
-      // 1000: a graphql-ws client reconnects by itself when it next subscribes.
-      context.extra.socket.close(1000, 'Closed after a while without subscriptions');
-    }, config.SUBSCRIPTION_IDLE_TIMEOUT_MS);
-  };
-
-  /** A push the subscriber's budget cannot pay for ends the subscription (the socket stays open). */
-  const chargePushes = (principalKey: string, cost: number): PushAdmission | undefined => {
-    const budget = options.rateLimit?.budget;
-    if (!budget) return undefined;
-    return async () => {
-      const state = await budget.charge(principalKey, cost);
-      if (!state.limited) return undefined;
-      const spent = rateLimitedError(state);
-      return new GraphQLError(
-        `Rate limit reached: this client's query budget cannot pay for this subscription's next result, so the subscription has ended; subscribe again in ${String(spent.extensions.retryAfterSeconds)} s`,
-        { extensions: spent.extensions },
-      );
-    };
-  };
-
   const graphqlWs = makeHandler<Record<string, unknown> | undefined, Record<PropertyKey, never>>(
     {
       schema,
       isProd: options.production,
-      connectionInitWaitTimeout: config.SUBSCRIPTION_INIT_TIMEOUT_MS,
+      connectionInitWaitTimeout: config.initTimeoutMs,
 
       async onConnect(context) {
         const credentials = credentialsFrom(context.extra.request.headers, context.connectionParams ?? {});
@@ -250,8 +174,7 @@ export async function registerSubscriptionServer(
             subscriptions: 0,
             idleTimer: undefined,
           };
-          connections.set(context, connection);
-          armIdleTimer(context, connection);
+          connections.add(context, connection);
           return true;
         } catch (error) {
           if (error instanceof TooManyFailedLookups) {
@@ -267,7 +190,7 @@ export async function registerSubscriptionServer(
 
       async onSubscribe(context, id, payload) {
         const connection = connections.get(context);
-        if (!connection) return [refusal('UNAUTHENTICATED', 'The connection is not authenticated')];
+        if (!connection) return [refusal(ErrorCode.UNAUTHENTICATED, 'The connection is not authenticated')];
         const refuse = (errors: readonly GraphQLError[]) => {
           stats.refused += 1;
           return [...errors];
@@ -277,7 +200,7 @@ export async function registerSubscriptionServer(
         if (connection.expiresAt !== undefined && connection.expiresAt <= Date.now()) {
           const expired = new AuthenticationError('The bearer token has expired');
           closeUnauthenticated(context, expired);
-          return refuse([refusal('UNAUTHENTICATED', expired.message)]);
+          return refuse([refusal(ErrorCode.UNAUTHENTICATED, expired.message)]);
         }
         // Taken before anything is awaited, so the caps bound the subscriptions being set up as well as the
         // ones set up, and released on every way out but the one handing the subscription over.
@@ -288,7 +211,8 @@ export async function registerSubscriptionServer(
         clearTimeout(connection.idleTimer);
         const release = () => {
           slot.release();
-          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN) armIdleTimer(context, connection);
+          if (connections.has(context) && context.extra.socket.readyState === context.extra.socket.OPEN)
+            connections.armIdleTimer(context, connection);
         };
         let handedOver = false;
         try {
@@ -309,7 +233,7 @@ export async function registerSubscriptionServer(
 
           const { document, variables } = prepared;
           // Answers differ only by role, so callers of one role share a live query, like they share cached answers.
-          const newContext = () => createContext(db, cursors, connection.principal);
+          const newContext = () => options.newContext(connection.principal);
           const scope = cacheScope(connection.principal);
           const key = createHash('sha256')
             .update(stableJson([scope, payload.operationName ?? null, print(document), variables]))
@@ -322,7 +246,13 @@ export async function registerSubscriptionServer(
                 const refused = reportsRefused();
                 if (refused) return { result: { errors: [refused] } };
                 const contextValue = newContext();
-                const result = await execute({ schema, document, variableValues: variables, operationName: payload.operationName, contextValue });
+                const result = await execute({
+                  schema,
+                  document,
+                  variableValues: variables,
+                  operationName: payload.operationName,
+                  contextValue,
+                });
                 // Gathered once per execution, however many subscribers the live query has; each subscriber's
                 // audit entry takes the customers from here when the result reaches its socket.
                 const access = contextValue.customerAccess;
@@ -343,7 +273,13 @@ export async function registerSubscriptionServer(
           joined.subscription.whenEnded(release);
           handedOver = true;
           const live: LiveExecutionContext = { live: joined.subscription };
-          return { schema, document, variableValues: variables, operationName: payload.operationName, contextValue: live };
+          return {
+            schema,
+            document,
+            variableValues: variables,
+            operationName: payload.operationName,
+            contextValue: live,
+          };
         } catch (error) {
           // Refused rather than thrown: graphql-ws would close the whole socket (4500) for one subscription.
           logger.error({ err: error }, 'a subscription could not be set up');
@@ -362,12 +298,10 @@ export async function registerSubscriptionServer(
       },
 
       onClose(context) {
-        const connection = connections.get(context);
-        if (connection) clearTimeout(connection.idleTimer);
-        connections.delete(context);
+        connections.remove(context);
       },
     },
-    config.SUBSCRIPTION_KEEPALIVE_MS,
+    config.keepaliveMs,
   );
 
   const sockets = new Set<WebSocket>();
@@ -380,7 +314,7 @@ export async function registerSubscriptionServer(
     preClose(done) {
       // Going away (1001): graphql-ws clients reconnect, to another instance behind the same address.
       stopHearing();
-      clearInterval(reauthentication);
+      connections.close();
       for (const socket of sockets) socket.close(1001, 'Server is shutting down');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();
@@ -409,7 +343,7 @@ export async function registerSubscriptionServer(
     return sendGraphQLError(
       reply.header('cache-control', 'no-store'),
       403,
-      'FORBIDDEN',
+      ErrorCode.FORBIDDEN,
       "WebSocket connections are accepted from the gateway's own origin and from CORS_ORIGINS only",
     );
   });
@@ -425,17 +359,4 @@ export async function registerSubscriptionServer(
   }
 
   return { stats, registry, wsHandler };
-}
-
-/** When a bearer token, verified already, expires (epoch ms); undefined for an API key or a token without `exp`. */
-function tokenExpiry(credentials: Credentials): number | undefined {
-  if (credentials.apiKey || !credentials.authorization) return undefined;
-  const token = /^Bearer\s+(\S+)\s*$/i.exec(credentials.authorization)?.[1];
-  if (!token) return undefined;
-  try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' ? exp * 1_000 : undefined;
-  } catch {
-    return undefined;
-  }
 }

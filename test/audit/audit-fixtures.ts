@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 
 // Shared by the audit tests of queries and of subscriptions: the trail as plain SQL reads it.
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromGlobalId, toGlobalId } from '../../src/graphql/global-id.js';
-import { AuditWriter } from '../../src/modules/audit/audit-writer.js';
+import { AuditWriter } from '../../src/audit/audit-writer.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -24,7 +24,12 @@ beforeAll(async () => {
   database = await createTestDatabase();
   await seedDatabase(database.handle.db, { transactions: 400, customers: 25, seed: 11, until: '2025-06-30' });
   // A long interval: nothing is written until the test flushes, which shows the write is off the request path.
-  gateway = await startTestGateway(database.handle, { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 }, {}, { overHttp: true });
+  gateway = await startTestGateway(
+    database.handle,
+    { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 },
+    {},
+    { overHttp: true },
+  );
 });
 
 afterAll(async () => {
@@ -36,7 +41,10 @@ describe('the audit trail', () => {
   it("records an analyst's customers query: who, role, operation, request id, and exactly the customers returned", async () => {
     await clearTrail();
     const token = await signToken({ role: 'analyst', subject: 'dana@example.test' });
-    const answer = await gateway.post<CustomersPage>({ query: CUSTOMERS, variables: { n: 7 } }, { ...bearer(token), 'x-request-id': 'req-audit-1' });
+    const answer = await gateway.post<CustomersPage>(
+      { query: CUSTOMERS, variables: { n: 7 } },
+      { ...bearer(token), 'x-request-id': 'req-audit-1' },
+    );
     expect(answer.status).toBe(200);
     const returned = answer.body.data!.customers!.edges.map((edge) => fromGlobalId(edge.node.id).id);
     expect(returned).toHaveLength(7);
@@ -99,7 +107,11 @@ describe('the audit trail', () => {
   it('writes many requests in one batch', async () => {
     await clearTrail();
     const token = await signToken({ role: 'analyst', subject: 'batch@example.test' });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => gateway.post({ query: CUSTOMERS, variables: { n: 1 + (i % 5) } }, bearer(token))));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        gateway.post({ query: CUSTOMERS, variables: { n: 1 + (i % 5) } }, bearer(token)),
+      ),
+    );
     expect(await auditRows()).toEqual([]);
     expect(gateway.audit.backlog).toBe(20);
     await gateway.audit.flush();
@@ -113,7 +125,11 @@ describe('the audit writer when PostgreSQL refuses the write', () => {
   it('keeps the entries and writes them on a later flush, losing none', async () => {
     await clearTrail();
     const errors: object[] = [];
-    const writer = new AuditWriter(database.handle.db, { error: (details) => errors.push(details) }, { flushIntervalMs: 600_000, batchSize: 2, maxPending: 100 });
+    const writer = new AuditWriter(
+      database.handle.db,
+      { error: (details: object) => errors.push(details) },
+      { flushIntervalMs: 600_000, batchSize: 2, maxPending: 100 },
+    );
     const entry = (n: number) => ({
       occurredAt: new Date(),
       requestId: `req-retry-${n}`,
@@ -149,9 +165,19 @@ describe('audit retention', () => {
              (now() - interval '300 days', 'req-kept', 'anonymous', 'admin', 0, '{}'),
              (now(), 'req-new', 'anonymous', 'admin', 0, '{}')`.execute(database.handle.db);
     const logger = { error: () => undefined };
-    const keepForever = new AuditWriter(database.handle.db, logger, { flushIntervalMs: 600_000, batchSize: 10, maxPending: 10, retentionDays: 0 });
+    const keepForever = new AuditWriter(database.handle.db, logger, {
+      flushIntervalMs: 600_000,
+      batchSize: 10,
+      maxPending: 10,
+      retentionDays: 0,
+    });
     expect(await keepForever.prune()).toBe(0);
-    const yearly = new AuditWriter(database.handle.db, logger, { flushIntervalMs: 600_000, batchSize: 10, maxPending: 10, retentionDays: 365 });
+    const yearly = new AuditWriter(database.handle.db, logger, {
+      flushIntervalMs: 600_000,
+      batchSize: 10,
+      maxPending: 10,
+      retentionDays: 365,
+    });
     expect(await yearly.prune()).toBe(1);
     expect((await auditRows()).map((row) => row.request_id)).toEqual(['req-kept', 'req-new']);
   });
@@ -176,7 +202,10 @@ describe('reading the audit trail', () => {
     const first = bearer(await signToken({ role: 'analyst', subject: 'first@example.test' }));
     const second = bearer(await signToken({ role: 'analyst', subject: 'second@example.test' }));
     await gateway.post({ query: CUSTOMERS, variables: { n: 2 } }, { ...first, 'x-request-id': 'req-a' });
-    await gateway.post({ query: `{ customer(id: "${toGlobalId('Customer', '25')}") { name } }` }, { ...second, 'x-request-id': 'req-b' });
+    await gateway.post(
+      { query: `{ customer(id: "${toGlobalId('Customer', '25')}") { name } }` },
+      { ...second, 'x-request-id': 'req-b' },
+    );
     await gateway.audit.flush();
 
     const admin = bearer(await signToken({ role: 'admin', subject: 'root@example.test' }));
@@ -185,17 +214,32 @@ describe('reading the audit trail', () => {
         totalCount edges { node { requestId principal role operationName customerCount customerIds occurredAt } }
       }
     }`;
-    type Trail = { auditTrail: { totalCount: number; edges: { node: { requestId: string; principal: string; customerIds: string[]; occurredAt: string } }[] } };
+    type Trail = {
+      auditTrail: {
+        totalCount: number;
+        edges: { node: { requestId: string; principal: string; customerIds: string[]; occurredAt: string } }[];
+      };
+    };
     const all = await gateway.post<Trail>({ query: trail }, admin);
     expect(all.body.errors).toBeUndefined();
     expect(all.body.data!.auditTrail.totalCount).toBe(2);
     expect(all.body.data!.auditTrail.edges.map((edge) => edge.node.requestId)).toEqual(['req-b', 'req-a']);
-    expect(all.body.data!.auditTrail.edges[0]!.node.occurredAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(all.body.data!.auditTrail.edges[0]!.node.occurredAt).toMatch(
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
+    );
 
-    const bySecond = await gateway.post<Trail>({ query: trail, variables: { principal: 'jwt:second@example.test' } }, admin);
-    expect(bySecond.body.data!.auditTrail.edges.map((edge) => edge.node.customerIds)).toEqual([[toGlobalId('Customer', '25')]]);
+    const bySecond = await gateway.post<Trail>(
+      { query: trail, variables: { principal: 'jwt:second@example.test' } },
+      admin,
+    );
+    expect(bySecond.body.data!.auditTrail.edges.map((edge) => edge.node.customerIds)).toEqual([
+      [toGlobalId('Customer', '25')],
+    ]);
 
-    const byCustomer = await gateway.post<Trail>({ query: trail, variables: { customerId: toGlobalId('Customer', '25') } }, admin);
+    const byCustomer = await gateway.post<Trail>(
+      { query: trail, variables: { customerId: toGlobalId('Customer', '25') } },
+      admin,
+    );
     expect(byCustomer.body.data!.auditTrail.edges.map((edge) => edge.node.requestId)).toContain('req-b');
 
     // Reading the trail is not itself a customer-level read.

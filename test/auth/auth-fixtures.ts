@@ -1,6 +1,5 @@
 import { SignJWT } from 'jose';
-import type { Role } from '../../src/auth/principal.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { TestSettings } from '../support/config.js';
 
 // Shared by the auth tests: a gateway configuration with AUTH_MODE=required and tokens signed for it.
 
@@ -8,7 +7,7 @@ export const JWT_SECRET = 'test-jwt-secret-0123456789-abcdefghij';
 export const JWT_ISSUER = 'https://issuer.test';
 export const JWT_AUDIENCE = 'marketpulse-test';
 
-export const authConfig: Partial<ServerConfig> = {
+export const authConfig: TestSettings = {
   AUTH_MODE: 'required',
   JWT_SECRET,
   JWT_ISSUER,
@@ -17,7 +16,8 @@ export const authConfig: Partial<ServerConfig> = {
 };
 
 export interface TokenOptions {
-  role?: Role | string;
+  /** Any string: a role, or a claim that is not one. */
+  role?: string;
   subject?: string;
   issuer?: string;
   audience?: string;

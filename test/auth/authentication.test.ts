@@ -10,7 +10,10 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { DASHBOARD_AND_CUSTOMERS, JWT_AUDIENCE, JWT_ISSUER, authConfig, bearer, signToken } from './auth-fixtures.js';
 
-type Answer = { dashboard: { totalTransactions: number }; customers: { totalCount: number; edges: { node: { name: string } }[] } | null };
+type Answer = {
+  dashboard: { totalTransactions: number };
+  customers: { totalCount: number; edges: { node: { name: string } }[] } | null;
+};
 
 let database: TestDatabase;
 let gateway: TestGateway;
@@ -76,7 +79,10 @@ describe('authentication with AUTH_MODE=required', () => {
   it('answers a valid token', async () => {
     const answer = await gateway.post(DASHBOARD, bearer(await signToken()));
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ data: { dashboard: { totalTransactions: 3 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+    expect(answer.body).toEqual({
+      data: { dashboard: { totalTransactions: 3 } },
+      extensions: { cost: { requested: 2, maximum: 5_000 } },
+    });
   });
 
   it('answers a live API key and turns it away once revoked', async () => {
@@ -108,7 +114,10 @@ describe('authentication with AUTH_MODE=required', () => {
 
 describe('roles', () => {
   it('gives a viewer FORBIDDEN on customers and answers the other fields', async () => {
-    const answer = await gateway.post<Answer>({ query: DASHBOARD_AND_CUSTOMERS }, bearer(await signToken({ role: 'viewer' })));
+    const answer = await gateway.post<Answer>(
+      { query: DASHBOARD_AND_CUSTOMERS },
+      bearer(await signToken({ role: 'viewer' })),
+    );
     expect(answer.status).toBe(200);
     expect(answer.body.data).toEqual({ dashboard: { totalTransactions: 3 }, customers: null });
     expect(answer.body.errors).toHaveLength(1);
@@ -131,7 +140,10 @@ describe('roles', () => {
   });
 
   it('answers an analyst asking for customers', async () => {
-    const answer = await gateway.post<Answer>({ query: DASHBOARD_AND_CUSTOMERS }, bearer(await signToken({ role: 'analyst' })));
+    const answer = await gateway.post<Answer>(
+      { query: DASHBOARD_AND_CUSTOMERS },
+      bearer(await signToken({ role: 'analyst' })),
+    );
     expect(answer.status).toBe(200);
     expect(answer.body.errors).toBeUndefined();
     expect(answer.body.data?.customers?.totalCount).toBe(1);
@@ -156,7 +168,9 @@ describe('tokens from an identity provider (JWT_JWKS_URL)', () => {
     const stranger = await generateKeyPair('RS256');
     providerKey = provider.privateKey;
     strangerKey = stranger.privateKey;
-    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(provider.publicKey)), kid: 'provider-1', alg: 'RS256', use: 'sig' }] });
+    const jwks = JSON.stringify({
+      keys: [{ ...(await exportJWK(provider.publicKey)), kid: 'provider-1', alg: 'RS256', use: 'sig' }],
+    });
     jwksServer = createServer((_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
     });
@@ -164,7 +178,12 @@ describe('tokens from an identity provider (JWT_JWKS_URL)', () => {
     const { port } = jwksServer.address() as AddressInfo;
     jwksGateway = await startTestGateway(
       database.handle,
-      { AUTH_MODE: 'required', JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`, JWT_ISSUER, JWT_AUDIENCE },
+      {
+        AUTH_MODE: 'required',
+        JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+        JWT_ISSUER,
+        JWT_AUDIENCE,
+      },
       {},
       { overHttp: true },
     );

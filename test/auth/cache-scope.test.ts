@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboard, insertSale } from '../cache/cache-fixtures.js';
 import { DASHBOARD_AND_CUSTOMERS, authConfig, bearer, signToken } from './auth-fixtures.js';
-import { startGatewayWithCache, uniquePrefix, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
+import {
+  startGatewayWithCache,
+  uniquePrefix,
+  type CachedGateway,
+  type GatewayWithCache,
+} from '../support/gateway-with-cache.js';
 
 let setup: GatewayWithCache;
 let gateway: CachedGateway;
@@ -41,12 +46,14 @@ describe('the response cache with AUTH_MODE=required', () => {
     expect(asViewer.body.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
   });
 
-  it("never gives one role the answer cached for another, where the answers differ", async () => {
+  it('never gives one role the answer cached for another, where the answers differ', async () => {
     // The role is part of every cache key: principals of one role share stored answers, roles never do.
     const payload = { query: '{ products(first: 2) { edges { node { name } } } }' };
     const viewer = await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'v1' })));
     expect(hit(viewer.body)).toBe(false);
-    expect(hit((await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'v2' })))).body)).toBe(true);
+    expect(hit((await gateway.post(payload, bearer(await signToken({ role: 'viewer', subject: 'v2' })))).body)).toBe(
+      true,
+    );
     const analyst = await gateway.post(payload, bearer(await signToken({ role: 'analyst', subject: 'a1' })));
     expect(hit(analyst.body)).toBe(false);
     expect(analyst.body.data).toEqual(viewer.body.data);

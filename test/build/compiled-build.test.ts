@@ -23,7 +23,10 @@ async function scratchLayout() {
 
 async function filesUnder(dir: string) {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name))).sort();
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort();
 }
 
 afterEach(async () => {
@@ -108,7 +111,9 @@ describe('npm run build', () => {
       ].join('\n'),
     );
     await build(layout);
-    const run = spawnSync(process.execPath, ['--enable-source-maps', path.join(layout.distDir, 'boom.js')], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--enable-source-maps', path.join(layout.distDir, 'boom.js')], {
+      encoding: 'utf8',
+    });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`${path.join(layout.srcDir, 'boom.ts')}:6`);
   });

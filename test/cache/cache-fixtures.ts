@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import type { ChangeListener } from '../../src/cache/change-listener.js';
+import type { ChangeListener } from '../../src/changes/change-listener.js';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 import type { GraphQLResponse, TestGateway } from '../support/gateway.js';
 
 // Shared by the cache tests: the dashboard they cache, answers timed and read for their freshness, rows written
@@ -45,7 +45,12 @@ export function sha256(text: string): string {
 let nextId = 1_000_000;
 
 /** A customer, a product and `count` completed transactions of `amount` each, written with plain SQL in one commit. */
-export async function insertSale(database: DatabaseHandle, amount: string, count = 1, date = '2025-03-10T12:00:00Z'): Promise<void> {
+export async function insertSale(
+  database: DatabaseHandle,
+  amount: string,
+  count = 1,
+  date = '2025-03-10T12:00:00Z',
+): Promise<void> {
   const id = nextId;
   nextId += count + 1;
   await database.db.transaction().execute(async (trx) => {
@@ -71,7 +76,8 @@ export async function caughtUp(changes: ChangeListener, database: DatabaseHandle
   const target = await readVersion(database);
   const started = performance.now();
   while (changes.latestVersion < target) {
-    if (performance.now() - started > 1_000) throw new Error(`the listener is at ${changes.version}, the database at ${target}`);
+    if (performance.now() - started > 1_000)
+      throw new Error(`the listener is at ${changes.version}, the database at ${target}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -1,7 +1,12 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ask, dashboard, DASHBOARD, insertSale, sha256 } from './cache-fixtures.js';
-import { startGatewayWithCache, uniquePrefix, type CachedGateway, type GatewayWithCache } from '../support/gateway-with-cache.js';
+import {
+  startGatewayWithCache,
+  uniquePrefix,
+  type CachedGateway,
+  type GatewayWithCache,
+} from '../support/gateway-with-cache.js';
 
 const prefix = uniquePrefix('cache-hit-shortcut');
 
@@ -76,7 +81,11 @@ describe('answering cache hits before Apollo', () => {
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify(dashboard(variables)),
     });
-    const search = new URLSearchParams({ query: DASHBOARD, operationName: 'Dashboard', variables: JSON.stringify(variables) });
+    const search = new URLSearchParams({
+      query: DASHBOARD,
+      operationName: 'Dashboard',
+      variables: JSON.stringify(variables),
+    });
     const viaApollo = await gateway.app.inject({
       method: 'GET',
       url: `/graphql?${search.toString()}`,
@@ -126,7 +135,9 @@ describe('answering cache hits before Apollo', () => {
   });
 
   it('serves answers whose fields are aliased like the stored envelope', async () => {
-    const query = { query: '{ data: __typename cachePolicy: dashboard { totalTransactions cacheTime: totalRevenue } }' };
+    const query = {
+      query: '{ data: __typename cachePolicy: dashboard { totalTransactions cacheTime: totalRevenue } }',
+    };
     const miss = await ask(gateway, query);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const hit = await ask(gateway, query);
@@ -139,7 +150,10 @@ describe('answering cache hits before Apollo', () => {
     const query = '{ dashboard { totalTransactions } }';
     await ask(gateway, { query });
     // A hash that is not the query's: Apollo refuses it, though the query alone is cached.
-    const forged = await ask(gateway, { query, extensions: { persistedQuery: { version: 1, sha256Hash: sha256('{ x }') } } });
+    const forged = await ask(gateway, {
+      query,
+      extensions: { persistedQuery: { version: 1, sha256Hash: sha256('{ x }') } },
+    });
     expect(forged.status).toBe(400);
     // Variables as a string: Apollo's 400, not a cache lookup.
     const stringVariables = await ask(gateway, { query, variables: '{}' });

@@ -2,8 +2,9 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
-import { ChangeListener } from '../../src/cache/change-listener.js';
-import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
@@ -12,7 +13,6 @@ import {
   type CachedGateway,
   type GatewayWithCache,
   openRedisStore,
-  openStore,
   PATIENT_MS,
   removeKeys,
   silentLogger,
@@ -49,7 +49,9 @@ async function settle(gateway: CachedGateway, database: DatabaseHandle) {
   await caughtUp(gateway.changes, database);
 }
 
-const kinds = has('redis', 'invalidation with the cache on Redis') ? (['redis', 'memory'] as const) : (['memory'] as const);
+const kinds = has('redis', 'invalidation with the cache on Redis')
+  ? (['redis', 'memory'] as const)
+  : (['memory'] as const);
 
 describe.each(kinds)('invalidation with the cache on %s', (kind) => {
   let setup: GatewayWithCache;
@@ -57,7 +59,11 @@ describe.each(kinds)('invalidation with the cache on %s', (kind) => {
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '50.00') });
+    setup = await startGatewayWithCache({
+      store: kind,
+      prefix: `${prefix}${kind}:`,
+      seed: (database) => insertSale(database, '50.00'),
+    });
     ({ database, gateway } = setup);
   });
 
@@ -120,12 +126,19 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
       expect(b.changes.version).toBe(a.changes.version);
       const before = await ask(a, TOTALS);
       const shared = await ask(b, TOTALS);
-      expect(shared.cache).toEqual({ hit: true, ageSeconds: expect.any(Number), dataVersion: before.cache?.dataVersion });
+      expect(shared.cache).toEqual({
+        hit: true,
+        ageSeconds: expect.any(Number),
+        dataVersion: before.cache?.dataVersion,
+      });
       expect(shared.body.data).toEqual(before.body.data);
 
       await insertSale(database.handle, '5.00');
       const expected = (Number(before.body.data!.dashboard.totalRevenue) + 5).toFixed(2);
-      const [seenByA, seenByB] = await Promise.all([expectRevenueWithinASecond(a, expected), expectRevenueWithinASecond(b, expected)]);
+      const [seenByA, seenByB] = await Promise.all([
+        expectRevenueWithinASecond(a, expected),
+        expectRevenueWithinASecond(b, expected),
+      ]);
       await settle(a, database.handle);
       await settle(b, database.handle);
       expect(a.changes.version).toBe(b.changes.version);
@@ -151,7 +164,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
 
   it('never keys answers that lack a late-committing transaction the way answers that have it are keyed', async () => {
     const a = await startCachedGateway(database.handle, store);
-    const b = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+    const b = await startCachedGateway(
+      await database.reopen(),
+      await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }),
+    );
     const started: CachedGateway[] = [];
     const slow = new pg.Client({ connectionString: database.url });
     await slow.connect();
@@ -172,8 +188,12 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
 
       // The slow writer takes its data version first and commits last.
       await slow.query('BEGIN');
-      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9000001, 'SKU-SLOW', 'מוצר איטי', 'בדיקות', 1.00)`);
-      const slowVersion = BigInt((await slow.query<{ v: string }>('SELECT currval(\'data_version_seq\')::text AS v')).rows[0]!.v);
+      await slow.query(
+        `INSERT INTO products (id, sku, name, category, unit_price) VALUES (9000001, 'SKU-SLOW', 'מוצר איטי', 'בדיקות', 1.00)`,
+      );
+      const slowVersion = BigInt(
+        (await slow.query<{ v: string }>("SELECT currval('data_version_seq')::text AS v")).rows[0]!.v,
+      );
       await insertSale(database.handle, '1.00');
       const latest = await readVersion(database.handle);
       expect(latest).toBeGreaterThan(slowVersion);
@@ -188,7 +208,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
       expect((await ask<Count>(b, COUNT)).cache).toMatchObject({ hit: true, dataVersion: lacking });
       // A gateway started now cannot know whether a version up to the latest committed before it listened: it
       // keys by its own version until the slow one has ended.
-      const late = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+      const late = await startCachedGateway(
+        await database.reopen(),
+        await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }),
+      );
       started.push(late);
       expect(late.changes.version).toMatch(new RegExp(`^${slowVersion - 1n}@[0-9a-f]{6}\\.0$`));
       expect((await ask<Count>(late, COUNT)).cache?.hit).toBe(false);
@@ -201,7 +224,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
         expect(answer.cache?.dataVersion).not.toBe(lacking);
       }
       const agreed = performance.now();
-      while (![a, b, late].every((gateway) => gateway.changes.version === String(latest)) && performance.now() - agreed < 2_000) {
+      while (
+        ![a, b, late].every((gateway) => gateway.changes.version === String(latest)) &&
+        performance.now() - agreed < 2_000
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       for (const gateway of [a, b, late]) expect(gateway.changes.version).toBe(String(latest));
@@ -222,14 +248,21 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
 
   it('names many runs of versions heard out of order by a digest, alike on two gateways, until the gaps close', async () => {
     const a = await startCachedGateway(database.handle, store);
-    const b = await startCachedGateway(await database.reopen(), await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }));
+    const b = await startCachedGateway(
+      await database.reopen(),
+      await openRedisStore(keys, { commandTimeoutMs: PATIENT_MS }),
+    );
     const slow = new pg.Client({ connectionString: database.url });
     await slow.connect();
     try {
       // The slow transaction's statements take every other version, the quick commits the ones between.
       await slow.query('BEGIN');
-      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (9100101, 'SKU-RUNS-0', 'מוצר', 'בדיקות', 1.00)`);
-      const first = BigInt((await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v);
+      await slow.query(
+        `INSERT INTO products (id, sku, name, category, unit_price) VALUES (9100101, 'SKU-RUNS-0', 'מוצר', 'בדיקות', 1.00)`,
+      );
+      const first = BigInt(
+        (await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v,
+      );
       for (let i = 1; i <= 5; i++) {
         await sql`UPDATE products SET unit_price = unit_price WHERE id = -1`.execute(database.handle.db);
         await slow.query(`UPDATE products SET name = name WHERE id = 9100101`);
@@ -237,7 +270,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
       const latest = await readVersion(database.handle);
       expect(latest).toBe(first + 10n);
       const started = performance.now();
-      while ((a.changes.latestVersion < latest - 1n || b.changes.latestVersion < latest - 1n) && performance.now() - started < 2_000) {
+      while (
+        (a.changes.latestVersion < latest - 1n || b.changes.latestVersion < latest - 1n) &&
+        performance.now() - started < 2_000
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       // Five runs (first+1, +3, +5, +7, +9): more than a key lists one by one.
@@ -247,7 +283,10 @@ describe.runIf(has('postgres-server', acrossSessions) && has('redis', acrossSess
 
       await slow.query('COMMIT');
       const settled = performance.now();
-      while ([a, b].some((gateway) => gateway.changes.version !== String(latest)) && performance.now() - settled < 2_000) {
+      while (
+        [a, b].some((gateway) => gateway.changes.version !== String(latest)) &&
+        performance.now() - settled < 2_000
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       expect([a.changes.version, b.changes.version]).toEqual([String(latest), String(latest)]);

@@ -19,7 +19,11 @@ const BOUND_MS = 500;
 /** Logs that a test can count: an outage must not write a line per request. */
 function countingLogger() {
   const lines: string[] = [];
-  return { lines, info: (_: object, message: string) => lines.push(message), warn: (_: object, message: string) => lines.push(message) };
+  return {
+    lines,
+    info: (_: object, message: string) => lines.push(message),
+    warn: (_: object, message: string) => lines.push(message),
+  };
 }
 
 async function expectServedUncached(gateway: CachedGateway, times: number) {
@@ -43,7 +47,12 @@ describe('with Redis unreachable', () => {
       store: 'redis',
       prefix: `${prefix}closed:`,
       seed: (database) => insertSale(database, '20.00'),
-      storeOptions: { url: `redis://127.0.0.1:${await closedPort()}`, commandTimeoutMs: 100, logger, awaitConnection: false },
+      storeOptions: {
+        url: `redis://127.0.0.1:${await closedPort()}`,
+        commandTimeoutMs: 100,
+        logger,
+        awaitConnection: false,
+      },
     });
     gateway = setup.gateway;
   });
@@ -74,69 +83,81 @@ describe('with Redis unreachable', () => {
   });
 });
 
-describe.runIf(has('redis', 'Redis going away mid-run and coming back'))('when Redis goes away mid-run and comes back', () => {
-  let proxy: TcpProxy;
-  let setup: GatewayWithCache;
-  let gateway: CachedGateway;
+describe.runIf(has('redis', 'Redis going away mid-run and coming back'))(
+  'when Redis goes away mid-run and comes back',
+  () => {
+    let proxy: TcpProxy;
+    let setup: GatewayWithCache;
+    let gateway: CachedGateway;
 
-  beforeAll(async () => {
-    await waitForRedis();
-    proxy = new TcpProxy(redisUrl);
-    await proxy.start('forward');
-    setup = await startGatewayWithCache({
-      store: 'redis',
-      prefix: `${prefix}proxied:`,
-      seed: (database) => insertSale(database, '20.00'),
-      storeOptions: { url: proxy.url, commandTimeoutMs: 100 },
+    beforeAll(async () => {
+      await waitForRedis();
+      proxy = new TcpProxy(redisUrl);
+      await proxy.start('forward');
+      setup = await startGatewayWithCache({
+        store: 'redis',
+        prefix: `${prefix}proxied:`,
+        seed: (database) => insertSale(database, '20.00'),
+        storeOptions: { url: proxy.url, commandTimeoutMs: 100 },
+      });
+      gateway = setup.gateway;
     });
-    gateway = setup.gateway;
-  });
 
-  afterAll(async () => {
-    await setup?.close();
-    await proxy?.stop();
-  });
+    afterAll(async () => {
+      await setup?.close();
+      await proxy?.stop();
+    });
 
-  async function expectCachedAgain() {
-    // The client reconnects with a backoff of at most two seconds; then the cache is used again.
-    const { answer } = await pollUntil(
-      () => ask(gateway, QUERY),
-      (a) => a.cache?.hit === true,
-      5_000,
-    );
-    expect(answer.cache?.hit).toBe(true);
-    expect(answer.body.data?.dashboard.totalRevenue).toBe('20.00');
-  }
+    async function expectCachedAgain() {
+      // The client reconnects with a backoff of at most two seconds; then the cache is used again.
+      const { answer } = await pollUntil(
+        () => ask(gateway, QUERY),
+        (a) => a.cache?.hit === true,
+        5_000,
+      );
+      expect(answer.cache?.hit).toBe(true);
+      expect(answer.body.data?.dashboard.totalRevenue).toBe('20.00');
+    }
 
-  it('is cached while Redis answers', async () => {
-    await pollUntil(
-      () => ask(gateway, QUERY),
-      (a) => a.cache?.hit === true,
-      2_000,
-    );
-    expect((await ask(gateway, QUERY)).cache?.hit).toBe(true);
-  });
+    it('is cached while Redis answers', async () => {
+      await pollUntil(
+        () => ask(gateway, QUERY),
+        (a) => a.cache?.hit === true,
+        2_000,
+      );
+      expect((await ask(gateway, QUERY)).cache?.hit).toBe(true);
+    });
 
-  async function readiness() {
-    const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
-    return { status: response.statusCode, body: response.json() as Record<string, unknown> };
-  }
+    async function readiness() {
+      const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+      return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
+    }
 
-  it('serves uncached within a bounded time while Redis is down, and uses the cache again once it is back', async () => {
-    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' } });
-    await proxy.stop();
-    await expectServedUncached(gateway, 10);
-    // Degraded, not unready: the load balancer keeps sending traffic, which is answered uncached.
-    expect(await readiness()).toEqual({ status: 200, body: { status: 'degraded', database: 'up', migrations: 'current', cache: 'down' } });
-    await proxy.start('forward');
-    await expectCachedAgain();
-    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' } });
-  });
+    it('serves uncached within a bounded time while Redis is down, and uses the cache again once it is back', async () => {
+      expect(await readiness()).toEqual({
+        status: 200,
+        body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' },
+      });
+      await proxy.stop();
+      await expectServedUncached(gateway, 10);
+      // Degraded, not unready: the load balancer keeps sending traffic, which is answered uncached.
+      expect(await readiness()).toEqual({
+        status: 200,
+        body: { status: 'degraded', database: 'up', migrations: 'current', cache: 'down' },
+      });
+      await proxy.start('forward');
+      await expectCachedAgain();
+      expect(await readiness()).toEqual({
+        status: 200,
+        body: { status: 'ready', database: 'up', migrations: 'current', cache: 'up' },
+      });
+    });
 
-  it('serves uncached within a bounded time while Redis stalls, and uses the cache again once it answers', async () => {
-    proxy.setMode('stall');
-    await expectServedUncached(gateway, 10);
-    proxy.setMode('forward');
-    await expectCachedAgain();
-  });
-});
+    it('serves uncached within a bounded time while Redis stalls, and uses the cache again once it answers', async () => {
+      proxy.setMode('stall');
+      await expectServedUncached(gateway, 10);
+      proxy.setMode('forward');
+      await expectCachedAgain();
+    });
+  },
+);

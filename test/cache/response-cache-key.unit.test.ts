@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ANONYMOUS, type Principal } from '../../src/auth/principal.js';
-import { splitStoredAnswer } from '../../src/cache/cache-hit-shortcut.js';
+import { splitStoredAnswer } from '../../src/http/cache-hit-shortcut.plugin.js';
 import { cacheScope, PUBLIC_SCOPE } from '../../src/cache/cache-scope.js';
 import { responseCacheKey, type CacheKeyContext } from '../../src/cache/response-cache-key.js';
 
@@ -11,7 +11,14 @@ import { responseCacheKey, type CacheKeyContext } from '../../src/cache/response
 
 const CONTEXT: CacheKeyContext = { dataVersion: '42', reportTimezone: 'UTC', scope: PUBLIC_SCOPE };
 const QUERY = 'query Dashboard($from: Date) { dashboard(from: $from) { totalRevenue } }';
-const key = (overrides: { source?: string; operationName?: string | null; variables?: Record<string, unknown>; context?: Partial<CacheKeyContext> } = {}) =>
+const key = (
+  overrides: {
+    source?: string;
+    operationName?: string | null;
+    variables?: Record<string, unknown>;
+    context?: Partial<CacheKeyContext>;
+  } = {},
+) =>
   responseCacheKey(
     overrides.source ?? QUERY,
     overrides.operationName === undefined ? 'Dashboard' : overrides.operationName,
@@ -64,7 +71,11 @@ describe('the key of an answer', () => {
     const reversed = (value: unknown): unknown => {
       if (Array.isArray(value)) return value.map(reversed);
       if (value === null || typeof value !== 'object') return value;
-      return Object.fromEntries(Object.entries(value).reverse().map(([name, inner]) => [name, reversed(inner)]));
+      return Object.fromEntries(
+        Object.entries(value)
+          .reverse()
+          .map(([name, inner]) => [name, reversed(inner)]),
+      );
     };
     fc.assert(
       fc.property(variables, (sent) => {
@@ -97,16 +108,17 @@ describe('the scope of an answer', () => {
 
   it('is the role with authentication: callers of one role share answers, roles never do', () => {
     expect(cacheScope(principal('viewer', 'jwt:a'))).toBe(cacheScope(principal('viewer', 'api-key:b')));
-    expect(new Set(['viewer', 'analyst', 'admin'].map((role) => cacheScope(principal(role as Principal['role']))))).toEqual(
-      new Set(['role:viewer', 'role:analyst', 'role:admin']),
-    );
+    expect(
+      new Set(['viewer', 'analyst', 'admin'].map((role) => cacheScope(principal(role as Principal['role'])))),
+    ).toEqual(new Set(['role:viewer', 'role:analyst', 'role:admin']));
     // An authenticated admin does not share the anonymous scope of a gateway without authentication.
     expect(cacheScope(principal('admin'))).not.toBe(PUBLIC_SCOPE);
   });
 });
 
 describe('splitStoredAnswer', () => {
-  const stored = (data: unknown) => JSON.stringify({ data, cachePolicy: { maxAge: 60, scope: 'PUBLIC' }, cacheTime: 1_700_000_000_123 });
+  const stored = (data: unknown) =>
+    JSON.stringify({ data, cachePolicy: { maxAge: 60, scope: 'PUBLIC' }, cacheTime: 1_700_000_000_123 });
 
   it('takes the data text and the time out of what the response-cache plugin stores', () => {
     const data = { dashboard: { totalRevenue: '1.00', name: 'מחשב נייד' } };

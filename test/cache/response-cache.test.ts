@@ -23,12 +23,15 @@ const kinds = has('redis', 'the response cache on Redis') ? (['redis', 'memory']
 
 describe.each(kinds)('the response cache on %s', (kind) => {
   let setup: GatewayWithCache;
-  let database: TestDatabase;
   let gateway: CachedGateway;
 
   beforeAll(async () => {
-    setup = await startGatewayWithCache({ store: kind, prefix: `${prefix}${kind}:`, seed: (database) => insertSale(database, '100.00', 3) });
-    ({ database, gateway } = setup);
+    setup = await startGatewayWithCache({
+      store: kind,
+      prefix: `${prefix}${kind}:`,
+      seed: (database) => insertSale(database, '100.00', 3),
+    });
+    ({ gateway } = setup);
   });
 
   afterAll(async () => {
@@ -162,7 +165,10 @@ describe.runIf(has('redis', 'a Redis shared by gateways'))('on a Redis shared by
     // their configured zone alone: what is under test is that they do not read each other's answers.
     // They share one change listener, and so one data version: the zone is all that tells their keys apart.
     const utc = await startCachedGateway(database.handle, store, { reportTimezone: 'UTC' });
-    const jerusalem = await startCachedGateway(database.handle, store, { reportTimezone: 'Asia/Jerusalem', changes: utc.changes });
+    const jerusalem = await startCachedGateway(database.handle, store, {
+      reportTimezone: 'Asia/Jerusalem',
+      changes: utc.changes,
+    });
     try {
       const query = dashboard({ from: '2025-03-10', to: '2025-03-10' });
       expect((await ask(utc, query)).body.data?.dashboard.totalTransactions).toBe(1);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { closeRedisClient, createRedisClient } from '../../src/cache/redis-cache.js';
-import type { RedisConnection } from '../../src/config.js';
+import type { RedisConnection } from '../../src/config/config.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { redisSentinelUnavailable, startRedisSentinel, type RedisSentinel } from '../support/redis-sentinel.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -30,7 +30,10 @@ async function harness(): Promise<RedisSentinel> {
   return started;
 }
 
-async function stalledSentinelProxy(target: { host: string; port: number }, mode: 'forward' | 'stall'): Promise<TcpProxy> {
+async function stalledSentinelProxy(
+  target: { host: string; port: number },
+  mode: 'forward' | 'stall',
+): Promise<TcpProxy> {
   const proxy = new TcpProxy(target);
   await proxy.start(mode);
   opened.push(proxy);
@@ -70,7 +73,8 @@ async function writableAt(redis: Redis, deadlineMs: number): Promise<number> {
       await redis.set('mp-test:sentinel-client:probe', String(Date.now()));
       return performance.now();
     } catch (error) {
-      if (performance.now() > deadline) throw new Error(`no write accepted within ${deadlineMs} ms (last: ${String(error)})`);
+      if (performance.now() > deadline)
+        throw new Error(`no write accepted within ${deadlineMs} ms (last: ${String(error)})`);
       await sleep(50);
     }
   }
@@ -118,7 +122,9 @@ describeWhereAvailable(redisSentinelUnavailable())('the Redis client through Sen
     const writable = await writableAt(following, 15_000);
     expect(await serverPortOf(following)).toBe(master.port);
     expect(master.port).not.toBe(hung.port);
-    console.info(`hung master: failover ${sinceKillMs} ms after the hang, writes accepted ${Math.round(writable - failoverAt)} ms after the failover`);
+    console.info(
+      `hung master: failover ${sinceKillMs} ms after the hang, writes accepted ${Math.round(writable - failoverAt)} ms after the failover`,
+    );
     expect(writable - failoverAt).toBeLessThan(15_000);
   }, 60_000);
 

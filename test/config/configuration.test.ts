@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, postgresConnection, redactConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, loadConfig, redactConfig } from '../../src/config/config.js';
 import { configProblems as problems } from '../support/config.js';
 import { gatewayCommand, startGatewayProcess } from '../support/gateway-process.js';
 
@@ -11,24 +11,28 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 describe('configuration', () => {
   it('documents every variable in the README configuration table', () => {
     const readme = readFileSync(new URL('README.md', `file://${ROOT}`), 'utf8');
-    const documented = new Set([...readme.matchAll(/^\| `([A-Z_]+)`(?: \/ `([A-Z_]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]]).filter(Boolean));
+    const documented = new Set(
+      [...readme.matchAll(/^\| `([A-Z_]+)`(?: \/ `([A-Z_]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]]).filter(Boolean),
+    );
     expect(CONFIG_VARIABLES.filter((name) => !documented.has(name))).toEqual([]);
   });
 
   it('has operational defaults: pool, timeouts and shutdown', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      PG_POOL_MAX: 10,
-      PG_CONNECT_TIMEOUT_MS: 5_000,
-      PG_STATEMENT_TIMEOUT_MS: 30_000,
-      HEALTH_TIMEOUT_MS: 2_000,
-      SHUTDOWN_DELAY_MS: 0,
-      SHUTDOWN_GRACE_MS: 10_000,
+      database: { poolMax: 10, connectTimeoutMs: 5_000, statementTimeoutMs: 30_000 },
+      server: { healthTimeoutMs: 2_000, shutdown: { delayMs: 0, graceMs: 10_000 } },
     });
   });
 
   it('reports every bad operational setting at once', () => {
-    const found = problems({ PG_POOL_MAX: '0', PG_STATEMENT_TIMEOUT_MS: 'soon', SHUTDOWN_DELAY_MS: '-1', SHUTDOWN_GRACE_MS: '0', LOG_LEVEL: 'loud' });
+    const found = problems({
+      PG_POOL_MAX: '0',
+      PG_STATEMENT_TIMEOUT_MS: 'soon',
+      SHUTDOWN_DELAY_MS: '-1',
+      SHUTDOWN_GRACE_MS: '0',
+      LOG_LEVEL: 'loud',
+    });
     expect(found.map((problem) => problem.split(':')[0]).sort()).toEqual(
       ['LOG_LEVEL', 'PG_POOL_MAX', 'PG_STATEMENT_TIMEOUT_MS', 'SHUTDOWN_DELAY_MS', 'SHUTDOWN_GRACE_MS'].sort(),
     );
@@ -63,7 +67,8 @@ describe('configuration', () => {
       },
     });
     expect(result.status).toBe(1);
-    for (const name of ['PORT', 'PG_POOL_MAX', 'SHUTDOWN_GRACE_MS', 'DATABASE_URL']) expect(result.stderr).toContain(`${name}:`);
+    for (const name of ['PORT', 'PG_POOL_MAX', 'SHUTDOWN_GRACE_MS', 'DATABASE_URL'])
+      expect(result.stderr).toContain(`${name}:`);
     expect(result.stderr + result.stdout).not.toContain('hunter2');
   });
 });
@@ -71,15 +76,14 @@ describe('configuration', () => {
 describe('PostgreSQL connection settings', () => {
   it('connects directly by default, with named prepared statements', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://app@db:5432/marketpulse' });
-    expect(config).toMatchObject({ DATABASE_DIRECT_URL: undefined, PG_PREPARED_STATEMENTS: true });
-    expect(postgresConnection(config)).toEqual({
+    expect(config.database.preparedStatements).toBe(true);
+    expect(config.database.postgres).toEqual({
       url: 'postgres://app@db:5432/marketpulse',
       directUrl: 'postgres://app@db:5432/marketpulse',
       pooled: false,
-      preparedStatements: true,
       readUrls: [],
     });
-    expect(postgresConnection(loadConfig({}))).toBeUndefined();
+    expect(loadConfig({}).database.postgres).toBeUndefined();
   });
 
   it('takes DATABASE_URL for a pooler when DATABASE_DIRECT_URL names another URL', () => {
@@ -88,33 +92,54 @@ describe('PostgreSQL connection settings', () => {
       DATABASE_DIRECT_URL: 'postgresql://app@db:5432/marketpulse',
       PG_PREPARED_STATEMENTS: 'false',
     });
-    expect(postgresConnection(config)).toEqual({
+    expect(config.database.postgres).toEqual({
       url: 'postgres://app@pgbouncer:6432/marketpulse',
       directUrl: 'postgresql://app@db:5432/marketpulse',
       pooled: true,
-      preparedStatements: false,
       readUrls: [],
     });
+    expect(config.database.preparedStatements).toBe(false);
   });
 
   it('reads report replicas from DATABASE_READ_URL, a comma-separated list, and masks their passwords', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://app@db:5432/marketpulse',
-      DATABASE_READ_URL: ' postgres://app:r1-s3cret@replica-1:5432/marketpulse , postgresql://app@replica-2/marketpulse,',
+      DATABASE_READ_URL:
+        ' postgres://app:r1-s3cret@replica-1:5432/marketpulse , postgresql://app@replica-2/marketpulse,',
       READ_REPLICA_MAX_WAIT_MS: '50',
     });
-    expect(postgresConnection(config)?.readUrls).toEqual(['postgres://app:r1-s3cret@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
-    expect(config.READ_REPLICA_MAX_WAIT_MS).toBe(50);
-    expect(loadConfig({}).READ_REPLICA_MAX_WAIT_MS).toBe(0);
-    expect(redactConfig(config).DATABASE_READ_URL).toEqual(['postgres://app:***@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse']);
+    expect(config.database.postgres?.readUrls).toEqual([
+      'postgres://app:r1-s3cret@replica-1:5432/marketpulse',
+      'postgresql://app@replica-2/marketpulse',
+    ]);
+    expect(config.database.readReplicaMaxWaitMs).toBe(50);
+    expect(loadConfig({}).database.readReplicaMaxWaitMs).toBe(0);
+    expect(redactConfig(config)).toMatchObject({
+      database: {
+        postgres: {
+          readUrls: ['postgres://app:***@replica-1:5432/marketpulse', 'postgresql://app@replica-2/marketpulse'],
+        },
+      },
+    });
   });
 
   it('names every bad replica URL, and refuses replicas without DATABASE_URL', () => {
-    expect(problems({ DATABASE_URL: 'postgres://app@db/marketpulse', DATABASE_READ_URL: 'postgres://app@r1/marketpulse,redis://cache:6379,replica-2', READ_REPLICA_MAX_WAIT_MS: '-1' })).toEqual([
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://app@db/marketpulse',
+        DATABASE_READ_URL: 'postgres://app@r1/marketpulse,redis://cache:6379,replica-2',
+        READ_REPLICA_MAX_WAIT_MS: '-1',
+      }),
+    ).toEqual([
       "DATABASE_READ_URL: must be a comma-separated list of postgres:// or postgresql:// URLs; not one: 'redis://cache:6379', 'replica-2'",
       expect.stringMatching(/^READ_REPLICA_MAX_WAIT_MS: /),
     ]);
-    expect(problems({ DATABASE_URL: 'postgres://app@db/marketpulse', DATABASE_READ_URL: 'mysql://app:s3cret@r1/marketpulse' })[0]).not.toContain('s3cret');
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://app@db/marketpulse',
+        DATABASE_READ_URL: 'mysql://app:s3cret@r1/marketpulse',
+      })[0],
+    ).not.toContain('s3cret');
     expect(problems({ DATABASE_READ_URL: 'postgres://app@r1/marketpulse' })).toEqual([
       'DATABASE_READ_URL: only used with DATABASE_URL, which is not set (the embedded database has no replicas)',
     ]);
@@ -122,12 +147,16 @@ describe('PostgreSQL connection settings', () => {
 
   it('reports every bad connection setting at once, beside the others', () => {
     expect(
-      problems({ DATABASE_DIRECT_URL: 'redis://cache:6379', PG_PREPARED_STATEMENTS: 'yes', PG_POOL_MAX: '0' }).map((problem) => problem.split(':')[0]).sort(),
+      problems({ DATABASE_DIRECT_URL: 'redis://cache:6379', PG_PREPARED_STATEMENTS: 'yes', PG_POOL_MAX: '0' })
+        .map((problem) => problem.split(':')[0])
+        .sort(),
     ).toEqual(['DATABASE_DIRECT_URL', 'DATABASE_DIRECT_URL', 'PG_POOL_MAX', 'PG_PREPARED_STATEMENTS']);
     expect(problems({ DATABASE_DIRECT_URL: 'postgres://app@db/marketpulse' })).toEqual([
       'DATABASE_DIRECT_URL: only used with DATABASE_URL, which is not set (the embedded database has no URL)',
     ]);
-    expect(problems({ DATABASE_URL: 'redis://cache:6379' })).toEqual(['DATABASE_URL: must be a postgres:// or postgresql:// URL']);
+    expect(problems({ DATABASE_URL: 'redis://cache:6379' })).toEqual([
+      'DATABASE_URL: must be a postgres:// or postgresql:// URL',
+    ]);
   });
 
   it('masks the passwords of both URLs in the start-up log of a production gateway', async () => {
@@ -140,9 +169,12 @@ describe('PostgreSQL connection settings', () => {
       PG_CONNECT_TIMEOUT_MS: '200',
     });
     try {
-      const starting = gateway.logs.find((entry) => entry.msg === 'starting MarketPulse') as { config: Record<string, unknown> } | undefined;
+      const starting = gateway.logs.find((entry) => entry.msg === 'starting MarketPulse') as
+        { config: Record<string, unknown> } | undefined;
       // The logger leaves database URLs out altogether, whatever logs them; the printed configuration masks them too.
-      expect(starting?.config).toMatchObject({ DATABASE_URL: '[redacted]', DATABASE_DIRECT_URL: '[redacted]', PG_PREPARED_STATEMENTS: false });
+      expect(starting?.config).toMatchObject({
+        database: { postgres: { url: '[redacted]', directUrl: '[redacted]' }, preparedStatements: false },
+      });
       expect(gateway.output.tail()).not.toContain('s3cret');
     } finally {
       await gateway.kill();

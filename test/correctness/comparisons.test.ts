@@ -84,21 +84,96 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { what: 'March 2024 against the 29 days of February', range: { from: '2024-03-01', to: '2024-03-31' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-02-01', to: '2024-02-29' } },
-  { what: 'February 2024 against January', range: { from: '2024-02-01', to: '2024-02-29' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-01-01', to: '2024-01-31' } },
-  { what: 'a quarter against the quarter before (with a clock change)', range: { from: '2024-01-01', to: '2024-03-31' }, period: 'PREVIOUS_PERIOD', compared: { from: '2023-10-01', to: '2023-12-31' } },
-  { what: 'two whole months across a year end', range: { from: '2024-01-01', to: '2024-02-29' }, period: 'PREVIOUS_PERIOD', compared: { from: '2023-11-01', to: '2023-12-31' } },
-  { what: 'ten days across the spring clock change against ten days with 29 February', range: { from: '2024-03-05', to: '2024-03-14' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-02-24', to: '2024-03-04' } },
-  { what: 'the 23-hour day against the day before', range: { from: '2024-03-10', to: '2024-03-10' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-03-09', to: '2024-03-09' } },
-  { what: 'the 25-hour day and the next against two days before', range: { from: '2023-11-05', to: '2023-11-06' }, period: 'PREVIOUS_PERIOD', compared: { from: '2023-11-03', to: '2023-11-04' } },
-  { what: 'the first of a month alone against 29 February', range: { from: '2024-03-01', to: '2024-03-01' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-02-29', to: '2024-02-29' } },
-  { what: 'a range ending at a month end but not starting at one, by days', range: { from: '2024-03-15', to: '2024-04-30' }, period: 'PREVIOUS_PERIOD', compared: { from: '2024-01-28', to: '2024-03-14' } },
-  { what: '29 February against 28 February a year earlier', range: { from: '2024-02-29', to: '2024-02-29' }, period: 'PREVIOUS_YEAR', compared: { from: '2023-02-28', to: '2023-02-28' } },
-  { what: 'February 2024 against February 2023', range: { from: '2024-02-01', to: '2024-02-29' }, period: 'PREVIOUS_YEAR', compared: { from: '2023-02-01', to: '2023-02-28' } },
-  { what: 'February 2025 against 1 to 28 February 2024', range: { from: '2025-02-01', to: '2025-02-28' }, period: 'PREVIOUS_YEAR', compared: { from: '2024-02-01', to: '2024-02-28' } },
-  { what: 'the 25-hour day of 2024 against the same day of 2023', range: { from: '2024-11-03', to: '2024-11-03' }, period: 'PREVIOUS_YEAR', compared: { from: '2023-11-03', to: '2023-11-03' } },
-  { what: 'a range across a year end against the year before', range: { from: '2024-12-15', to: '2025-01-14' }, period: 'PREVIOUS_YEAR', compared: { from: '2023-12-15', to: '2024-01-14' } },
-  { what: 'March 2024 against March 2023', range: { from: '2024-03-01', to: '2024-03-31' }, period: 'PREVIOUS_YEAR', compared: { from: '2023-03-01', to: '2023-03-31' } },
+  {
+    what: 'March 2024 against the 29 days of February',
+    range: { from: '2024-03-01', to: '2024-03-31' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-02-01', to: '2024-02-29' },
+  },
+  {
+    what: 'February 2024 against January',
+    range: { from: '2024-02-01', to: '2024-02-29' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-01-01', to: '2024-01-31' },
+  },
+  {
+    what: 'a quarter against the quarter before (with a clock change)',
+    range: { from: '2024-01-01', to: '2024-03-31' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2023-10-01', to: '2023-12-31' },
+  },
+  {
+    what: 'two whole months across a year end',
+    range: { from: '2024-01-01', to: '2024-02-29' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2023-11-01', to: '2023-12-31' },
+  },
+  {
+    what: 'ten days across the spring clock change against ten days with 29 February',
+    range: { from: '2024-03-05', to: '2024-03-14' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-02-24', to: '2024-03-04' },
+  },
+  {
+    what: 'the 23-hour day against the day before',
+    range: { from: '2024-03-10', to: '2024-03-10' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-03-09', to: '2024-03-09' },
+  },
+  {
+    what: 'the 25-hour day and the next against two days before',
+    range: { from: '2023-11-05', to: '2023-11-06' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2023-11-03', to: '2023-11-04' },
+  },
+  {
+    what: 'the first of a month alone against 29 February',
+    range: { from: '2024-03-01', to: '2024-03-01' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-02-29', to: '2024-02-29' },
+  },
+  {
+    what: 'a range ending at a month end but not starting at one, by days',
+    range: { from: '2024-03-15', to: '2024-04-30' },
+    period: 'PREVIOUS_PERIOD',
+    compared: { from: '2024-01-28', to: '2024-03-14' },
+  },
+  {
+    what: '29 February against 28 February a year earlier',
+    range: { from: '2024-02-29', to: '2024-02-29' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2023-02-28', to: '2023-02-28' },
+  },
+  {
+    what: 'February 2024 against February 2023',
+    range: { from: '2024-02-01', to: '2024-02-29' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2023-02-01', to: '2023-02-28' },
+  },
+  {
+    what: 'February 2025 against 1 to 28 February 2024',
+    range: { from: '2025-02-01', to: '2025-02-28' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2024-02-01', to: '2024-02-28' },
+  },
+  {
+    what: 'the 25-hour day of 2024 against the same day of 2023',
+    range: { from: '2024-11-03', to: '2024-11-03' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2023-11-03', to: '2023-11-03' },
+  },
+  {
+    what: 'a range across a year end against the year before',
+    range: { from: '2024-12-15', to: '2025-01-14' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2023-12-15', to: '2024-01-14' },
+  },
+  {
+    what: 'March 2024 against March 2023',
+    range: { from: '2024-03-01', to: '2024-03-31' },
+    period: 'PREVIOUS_YEAR',
+    compared: { from: '2023-03-01', to: '2023-03-31' },
+  },
 ];
 
 const databases = new Map<Zone, TestDatabase>();
@@ -133,48 +208,80 @@ const figuresOf = ({ from: _from, to: _to, comparison: _comparison, ...figures }
 
 describe.each(ZONES)('in %s', (zone) => {
   describe('the range compared with', () => {
-    it.each(CASES)('$what: $range.from..$range.to by $period is $compared.from..$compared.to', async ({ range, period, compared }) => {
-      expect(await expectedComparisonRange(db(zone), range, period)).toEqual(compared);
-      const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, { ...range, period, limit: LIMIT, days: DAYS });
-      expect(dashboard.comparison).toMatchObject({ period, ...compared });
-      expect(dashboard.comparison!.previous).toMatchObject(compared);
-      const { revenue } = await query(zone, CorrectnessRevenueComparisonDocument, { ...range, period, granularity: 'DAY' });
-      expect(revenue.comparison).toMatchObject(compared);
-    });
+    it.each(CASES)(
+      '$what: $range.from..$range.to by $period is $compared.from..$compared.to',
+      async ({ range, period, compared }) => {
+        expect(await expectedComparisonRange(db(zone), range, period)).toEqual(compared);
+        const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, {
+          ...range,
+          period,
+          limit: LIMIT,
+          days: DAYS,
+        });
+        expect(dashboard.comparison).toMatchObject({ period, ...compared });
+        expect(dashboard.comparison!.previous).toMatchObject(compared);
+        const { revenue } = await query(zone, CorrectnessRevenueComparisonDocument, {
+          ...range,
+          period,
+          granularity: 'DAY',
+        });
+        expect(revenue.comparison).toMatchObject(compared);
+      },
+    );
   });
 
   describe('dashboard comparisons', () => {
-    it.each(CASES)('$what: serves the dashboard compared with and the changes as the base tables give them', async ({ range, period, compared }) => {
-      const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, { ...range, period, limit: LIMIT, days: DAYS });
-      const current = await expectedDashboard(db(zone), zone, range, { limit: LIMIT, days: DAYS });
-      const previous = await expectedDashboard(db(zone), zone, compared, { limit: LIMIT, days: DAYS });
-      expect(figuresOf(dashboard)).toEqual(current);
-      expect({ from: dashboard.from, to: dashboard.to }).toEqual(range);
-      const comparison = dashboard.comparison!;
-      expect(figuresOf(comparison.previous)).toEqual(previous);
-      expect({ from: comparison.previous.from, to: comparison.previous.to }).toEqual(compared);
-      expect(comparison.totalRevenue).toEqual(await expectedMoneyChange(db(zone), current.totalRevenue, previous.totalRevenue));
-      expect(comparison.avgOrderValue).toEqual(await expectedMoneyChange(db(zone), current.avgOrderValue, previous.avgOrderValue));
-      expect(comparison.totalTransactions).toEqual(await expectedCountChange(db(zone), current.totalTransactions, previous.totalTransactions));
-      expect(comparison.completedTransactions).toEqual(
-        await expectedCountChange(db(zone), current.completedTransactions, previous.completedTransactions),
-      );
-      // The data is dense enough that every one of these is a real comparison, not zeros against zeros.
-      expect(Number(previous.totalRevenue)).toBeGreaterThan(0);
-    });
+    it.each(CASES)(
+      '$what: serves the dashboard compared with and the changes as the base tables give them',
+      async ({ range, period, compared }) => {
+        const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, {
+          ...range,
+          period,
+          limit: LIMIT,
+          days: DAYS,
+        });
+        const current = await expectedDashboard(db(zone), zone, range, { limit: LIMIT, days: DAYS });
+        const previous = await expectedDashboard(db(zone), zone, compared, { limit: LIMIT, days: DAYS });
+        expect(figuresOf(dashboard)).toEqual(current);
+        expect({ from: dashboard.from, to: dashboard.to }).toEqual(range);
+        const comparison = dashboard.comparison!;
+        expect(figuresOf(comparison.previous)).toEqual(previous);
+        expect({ from: comparison.previous.from, to: comparison.previous.to }).toEqual(compared);
+        expect(comparison.totalRevenue).toEqual(
+          await expectedMoneyChange(db(zone), current.totalRevenue, previous.totalRevenue),
+        );
+        expect(comparison.avgOrderValue).toEqual(
+          await expectedMoneyChange(db(zone), current.avgOrderValue, previous.avgOrderValue),
+        );
+        expect(comparison.totalTransactions).toEqual(
+          await expectedCountChange(db(zone), current.totalTransactions, previous.totalTransactions),
+        );
+        expect(comparison.completedTransactions).toEqual(
+          await expectedCountChange(db(zone), current.completedTransactions, previous.completedTransactions),
+        );
+        // The data is dense enough that every one of these is a real comparison, not zeros against zeros.
+        expect(Number(previous.totalRevenue)).toBeGreaterThan(0);
+      },
+    );
   });
 
   describe('series comparisons', () => {
-    const withGranularity = CASES.flatMap((c) => (['DAY', 'WEEK', 'MONTH'] as Granularity[]).map((granularity) => ({ ...c, granularity })));
-    it.each(withGranularity)('$what, per $granularity: serves the series compared with as the base tables give it', async ({ range, period, granularity, compared }) => {
-      const { revenue } = await query(zone, CorrectnessRevenueComparisonDocument, { ...range, period, granularity });
-      expect(revenue.comparison).toEqual(await expectedRevenue(db(zone), zone, compared, granularity));
-    });
+    const withGranularity = CASES.flatMap((c) =>
+      (['DAY', 'WEEK', 'MONTH'] as Granularity[]).map((granularity) => ({ ...c, granularity })),
+    );
+    it.each(withGranularity)(
+      '$what, per $granularity: serves the series compared with as the base tables give it',
+      async ({ range, period, granularity, compared }) => {
+        const { revenue } = await query(zone, CorrectnessRevenueComparisonDocument, { ...range, period, granularity });
+        expect(revenue.comparison).toEqual(await expectedRevenue(db(zone), zone, compared, granularity));
+      },
+    );
   });
 
   it('rounds percentages half away from zero, in both directions', async () => {
     const change = async (day: string) =>
-      (await query(zone, CorrectnessDashboardComparisonDocument, { from: day, to: day, limit: 1, days: 1 })).dashboard.comparison!;
+      (await query(zone, CorrectnessDashboardComparisonDocument, { from: day, to: day, limit: 1, days: 1 })).dashboard
+        .comparison!;
     // 202.01 against 200.00 is +1.005 %; 197.99 against 200.00 is -1.005 %.
     expect(await change('2025-05-02')).toMatchObject({
       from: '2025-05-01',
@@ -195,7 +302,12 @@ describe.each(ZONES)('in %s', (zone) => {
   });
 
   it('gives no percentage against a range without sales, and zeros against zeros', async () => {
-    const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, { from: '2025-05-01', to: '2025-05-01', limit: 1, days: 1 });
+    const { dashboard } = await query(zone, CorrectnessDashboardComparisonDocument, {
+      from: '2025-05-01',
+      to: '2025-05-01',
+      limit: 1,
+      days: 1,
+    });
     expect(dashboard.comparison).toMatchObject({
       from: '2025-04-30',
       to: '2025-04-30',
@@ -204,7 +316,12 @@ describe.each(ZONES)('in %s', (zone) => {
       totalTransactions: { current: 3, previous: 0, difference: 3, percent: null },
       completedTransactions: { current: 2, previous: 0, difference: 2, percent: null },
     });
-    const quiet = await query(zone, CorrectnessDashboardComparisonDocument, { from: '2025-04-10', to: '2025-04-12', limit: 1, days: 1 });
+    const quiet = await query(zone, CorrectnessDashboardComparisonDocument, {
+      from: '2025-04-10',
+      to: '2025-04-12',
+      limit: 1,
+      days: 1,
+    });
     expect(quiet.dashboard.comparison).toMatchObject({
       from: '2025-04-07',
       to: '2025-04-09',
@@ -229,11 +346,21 @@ describe.each(ZONES)('in %s', (zone) => {
         'query Days($from: Date, $to: Date) { dashboard(from: $from, to: $to) { from to } }',
         variables,
       );
-    for (const range of [{}, { from: '2024-03-01' }, { to: '2024-03-31' }, { from: '2024-03-01', to: '2024-03-31' }, { to: '2020-01-01' }, { from: '2030-01-01' }]) {
+    for (const range of [
+      {},
+      { from: '2024-03-01' },
+      { to: '2024-03-31' },
+      { from: '2024-03-01', to: '2024-03-31' },
+      { to: '2020-01-01' },
+      { from: '2030-01-01' },
+    ]) {
       expect((await days(range)).dashboard, JSON.stringify(range)).toEqual(await expectedDays(db(zone), zone, range));
     }
     // Both ends given: the range as asked, with or without data in it.
-    expect((await days({ from: '2030-01-01', to: '2030-01-31' })).dashboard).toEqual({ from: '2030-01-01', to: '2030-01-31' });
+    expect((await days({ from: '2030-01-01', to: '2030-01-31' })).dashboard).toEqual({
+      from: '2030-01-01',
+      to: '2030-01-31',
+    });
     expect((await days({ to: '2020-01-01' })).dashboard).toEqual({ from: null, to: null });
     // The last day is the last with a transaction of any status: 2025-05-05 has a cancelled one.
     expect((await days({})).dashboard.to).toBe('2025-05-05');
@@ -242,8 +369,15 @@ describe.each(ZONES)('in %s', (zone) => {
   it('compares a comparison in turn: the year before last, and the period before the previous one', async () => {
     const { dashboard, revenue } = await query<
       {
-        dashboard: { comparison: { from: string; previous: { comparison: { period: string; from: string; to: string; previous: { totalRevenue: string } } } } };
-        revenue: { comparison: { from: string; to: string; comparison: { from: string; to: string; totalRevenue: string } } };
+        dashboard: {
+          comparison: {
+            from: string;
+            previous: { comparison: { period: string; from: string; to: string; previous: { totalRevenue: string } } };
+          };
+        };
+        revenue: {
+          comparison: { from: string; to: string; comparison: { from: string; to: string; totalRevenue: string } };
+        };
       },
       Record<string, never>
     >(
@@ -261,11 +395,16 @@ describe.each(ZONES)('in %s', (zone) => {
     expect(dashboard.comparison.previous.comparison).toEqual({
       period: 'PREVIOUS_YEAR',
       ...twoYearsBack,
-      previous: { totalRevenue: (await expectedDashboard(db(zone), zone, twoYearsBack, { limit: 1, days: 1 })).totalRevenue },
+      previous: {
+        totalRevenue: (await expectedDashboard(db(zone), zone, twoYearsBack, { limit: 1, days: 1 })).totalRevenue,
+      },
     });
     expect(revenue.comparison).toMatchObject({ from: '2024-02-01', to: '2024-02-29' });
     const january = { from: '2024-01-01', to: '2024-01-31' };
-    expect(revenue.comparison.comparison).toEqual({ ...january, totalRevenue: (await expectedRevenue(db(zone), zone, january, 'WEEK')).totalRevenue });
+    expect(revenue.comparison.comparison).toEqual({
+      ...january,
+      totalRevenue: (await expectedRevenue(db(zone), zone, january, 'WEEK')).totalRevenue,
+    });
   });
 });
 
@@ -290,23 +429,33 @@ describe('report days', () => {
 
 describe('comparisons that cannot be made', () => {
   it('answers BAD_USER_INPUT naming period for a comparison that would start before 1000-01-01, and the rest of the dashboard', async () => {
-    const { status, body } = await gateways.get('UTC')!.request<{ dashboard: { totalRevenue: string; comparison: null } }, Record<string, never>>(
-      '{ dashboard(from: "1000-01-01", to: "1000-01-31") { totalRevenue comparison { from } } }',
-    );
+    const { status, body } = await gateways
+      .get('UTC')!
+      .request<{ dashboard: { totalRevenue: string; comparison: null } }, Record<string, never>>(
+        '{ dashboard(from: "1000-01-01", to: "1000-01-31") { totalRevenue comparison { from } } }',
+      );
     expect(status).toBe(200);
     expect(body.data).toEqual({ dashboard: { totalRevenue: '0.00', comparison: null } });
     expect(body.errors).toHaveLength(1);
-    expect(body.errors![0]).toMatchObject({ path: ['dashboard', 'comparison'], extensions: { code: 'BAD_USER_INPUT', argumentName: 'period' } });
+    expect(body.errors![0]).toMatchObject({
+      path: ['dashboard', 'comparison'],
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'period' },
+    });
     expect(body.errors![0]!.message).toContain('1000-01-01');
   });
 
   it('answers BAD_USER_INPUT naming period for a series whose comparison has more buckets than a series may', async () => {
     // 3,660 days (the most a daily series has); a year earlier they are 3,661, with 29 February 2016.
-    const { body } = await gateways.get('UTC')!.request<{ revenue: { totalRevenue: string; comparison: null } }, Record<string, never>>(
-      '{ revenue(from: "2017-01-01", to: "2027-01-08") { totalRevenue comparison(period: PREVIOUS_YEAR) { from } } }',
-    );
+    const { body } = await gateways
+      .get('UTC')!
+      .request<{ revenue: { totalRevenue: string; comparison: null } }, Record<string, never>>(
+        '{ revenue(from: "2017-01-01", to: "2027-01-08") { totalRevenue comparison(period: PREVIOUS_YEAR) { from } } }',
+      );
     expect(body.data?.revenue.comparison).toBeNull();
-    expect(body.errors?.[0]).toMatchObject({ path: ['revenue', 'comparison'], extensions: { code: 'BAD_USER_INPUT', argumentName: 'period' } });
+    expect(body.errors?.[0]).toMatchObject({
+      path: ['revenue', 'comparison'],
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'period' },
+    });
     expect(body.errors![0]!.message).toContain('2016-01-01..2026-01-08');
   });
 });
@@ -330,6 +479,9 @@ describe('without any data', () => {
       '{ dashboard { from to comparison { from } } revenue { from to comparison { from } } }',
     )) as { body: GraphQLResponse<unknown> };
     expect(body.errors).toBeUndefined();
-    expect(body.data).toEqual({ dashboard: { from: null, to: null, comparison: null }, revenue: { from: null, to: null, comparison: null } });
+    expect(body.data).toEqual({
+      dashboard: { from: null, to: null, comparison: null },
+      revenue: { from: null, to: null, comparison: null },
+    });
   });
 });

@@ -33,11 +33,17 @@ export async function expectedComparisonRange(db: Db, range: Range, period: Peri
                                                       + extract(month FROM ${t}) - extract(month FROM ${f}) + 1)::int))::date
                 ELSE ${f} - (${t} - ${f} + 1)
            END::text AS "from",
-           CASE WHEN ${period}::text = 'PREVIOUS_YEAR' THEN (${t} - interval '1 year')::date ELSE ${f} - 1 END::text AS "to"`.execute(db);
+           CASE WHEN ${period}::text = 'PREVIOUS_YEAR' THEN (${t} - interval '1 year')::date ELSE ${f} - 1 END::text AS "to"`.execute(
+    db,
+  );
   return rows[0]!;
 }
 
-async function change(db: Db, current: string, previous: string): Promise<{ difference: string; percent: string | null }> {
+async function change(
+  db: Db,
+  current: string,
+  previous: string,
+): Promise<{ difference: string; percent: string | null }> {
   const { rows } = await sql<{ difference: string; percent: string | null }>`
     SELECT (c - p)::text AS difference,
            CASE WHEN p = 0 THEN NULL ELSE round(((c - p) * 100)::numeric(80, 40) / p, 2)::text END AS percent
@@ -58,13 +64,19 @@ export async function expectedCountChange(db: Db, current: number, previous: num
  * The report days a dashboard of `range` covers: the ends given, an open end the first or last day (in `zone`)
  * that has a transaction of any status; nulls when that leaves no days.
  */
-export async function expectedDays(db: Db, zone: string, range: { from?: string; to?: string }): Promise<{ from: string | null; to: string | null }> {
+export async function expectedDays(
+  db: Db,
+  zone: string,
+  range: { from?: string; to?: string },
+): Promise<{ from: string | null; to: string | null }> {
   const { rows } = await sql<{ from: string | null; to: string | null }>`
     WITH bounds AS (
       SELECT coalesce(${range.from ?? null}::date, min((transaction_date AT TIME ZONE ${zone}::text)::date)) AS f,
              coalesce(${range.to ?? null}::date, max((transaction_date AT TIME ZONE ${zone}::text)::date)) AS t
       FROM transactions
     )
-    SELECT CASE WHEN f <= t THEN f::text END AS "from", CASE WHEN f <= t THEN t::text END AS "to" FROM bounds`.execute(db);
+    SELECT CASE WHEN f <= t THEN f::text END AS "from", CASE WHEN f <= t THEN t::text END AS "to" FROM bounds`.execute(
+    db,
+  );
   return rows[0]!;
 }

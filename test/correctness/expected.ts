@@ -36,7 +36,12 @@ export interface ExpectedDashboard {
   pendingTransactions: number;
   cancelledTransactions: number;
   avgOrderValue: string;
-  topProducts: { product: { sku: string; name: string }; revenue: string; unitsSold: number; transactionCount: number }[];
+  topProducts: {
+    product: { sku: string; name: string };
+    revenue: string;
+    unitsSold: number;
+    transactionCount: number;
+  }[];
   recentTrend: ExpectedPoint[];
 }
 
@@ -157,7 +162,12 @@ const BUCKET_STEP: Record<Granularity, string> = { DAY: '1 day', WEEK: '7 days',
  * Without `from` the series starts at the first day with a transaction (any status), without `to` it ends
  * at the last. The first and last bucket may reach beyond the range; they hold only the range's days.
  */
-export async function expectedRevenue(db: Db, zone: string, range: DayRange, granularity: Granularity): Promise<ExpectedRevenue> {
+export async function expectedRevenue(
+  db: Db,
+  zone: string,
+  range: DayRange,
+  granularity: Granularity,
+): Promise<ExpectedRevenue> {
   const bounds = await sql<{ from: string | null; to: string | null }>`
     SELECT coalesce(${dateOrNull(range.from)}, min(t.day))::text AS "from",
            coalesce(${dateOrNull(range.to)}, max(t.day))::text AS "to"
@@ -276,17 +286,33 @@ export function servedCustomer({
   __typename: _typename,
   ...customer
 }: CorrectnessCustomerFragment & { __typename?: string }): ExpectedCustomer {
-  return { ...customer, firstPurchaseAt: instant(customer.firstPurchaseAt), lastPurchaseAt: instant(customer.lastPurchaseAt) };
+  return {
+    ...customer,
+    firstPurchaseAt: instant(customer.firstPurchaseAt),
+    lastPurchaseAt: instant(customer.lastPurchaseAt),
+  };
 }
 
 /** Money and counts exactly, revenueShare within 1e-12, topCustomers at the default limit (3) and at 20. */
-export function expectProduct(served: CorrectnessProductFragment & { __typename?: string }, expected: ExpectedProduct): void {
+export function expectProduct(
+  served: CorrectnessProductFragment & { __typename?: string },
+  expected: ExpectedProduct,
+): void {
   const { id: _id, __typename: _typename, revenueShare, topCustomers, topTwenty, ...figures } = served;
   const { revenueShare: expectedShare, topCustomerNames, ...expectedFigures } = expected;
   expect(figures, expected.sku).toEqual(expectedFigures);
-  expect(Math.abs(revenueShare - expectedShare), `${expected.sku} revenueShare ${revenueShare} vs ${expectedShare}`).toBeLessThanOrEqual(1e-12);
-  expect(topCustomers!.map((c) => c.name), `${expected.sku} topCustomers`).toEqual(topCustomerNames.slice(0, 3));
-  expect(topTwenty!.map((c) => c.name), `${expected.sku} topCustomers(limit: 20)`).toEqual(topCustomerNames.slice(0, 20));
+  expect(
+    Math.abs(revenueShare - expectedShare),
+    `${expected.sku} revenueShare ${revenueShare} vs ${expectedShare}`,
+  ).toBeLessThanOrEqual(1e-12);
+  expect(
+    topCustomers!.map((c) => c.name),
+    `${expected.sku} topCustomers`,
+  ).toEqual(topCustomerNames.slice(0, 3));
+  expect(
+    topTwenty!.map((c) => c.name),
+    `${expected.sku} topCustomers(limit: 20)`,
+  ).toEqual(topCustomerNames.slice(0, 20));
 }
 
 /** A readable test name for a day range. */

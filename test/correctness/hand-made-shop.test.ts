@@ -83,7 +83,13 @@ INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status,
 const ZONES = ['UTC', 'Asia/Jerusalem'] as const;
 type Zone = (typeof ZONES)[number];
 
-const point = (date: string, totalRevenue: string, transactionCount: number, avgTransactionValue: string, uniqueCustomers: number) => ({
+const point = (
+  date: string,
+  totalRevenue: string,
+  transactionCount: number,
+  avgTransactionValue: string,
+  uniqueCustomers: number,
+) => ({
   date,
   totalRevenue,
   transactionCount,
@@ -145,16 +151,22 @@ describe.each(ZONES)('hand-made shop reported in %s, against the base tables', (
     { from: '2025-11-01', to: '2025-11-30' },
   ];
 
-  it.each(dashboardRanges.map((range) => ({ range, name: describeRange(range) })))('matches the dashboard $name', async ({ range }) => {
-    // limit 2 cuts between FX-PHN and FX-ACC, which tie at 135.00 over all days.
-    for (const [limit, days] of [[2, 7], [50, 366]] as const) {
-      const [actual, expected] = await Promise.all([
-        query(zone, CorrectnessDashboardDocument, { ...range, limit, days }),
-        expectedDashboard(db(), zone, range, { limit, days }),
-      ]);
-      expect(actual.dashboard, `limit ${limit}, days ${days}`).toEqual(expected);
-    }
-  });
+  it.each(dashboardRanges.map((range) => ({ range, name: describeRange(range) })))(
+    'matches the dashboard $name',
+    async ({ range }) => {
+      // limit 2 cuts between FX-PHN and FX-ACC, which tie at 135.00 over all days.
+      for (const [limit, days] of [
+        [2, 7],
+        [50, 366],
+      ] as const) {
+        const [actual, expected] = await Promise.all([
+          query(zone, CorrectnessDashboardDocument, { ...range, limit, days }),
+          expectedDashboard(db(), zone, range, { limit, days }),
+        ]);
+        expect(actual.dashboard, `limit ${limit}, days ${days}`).toEqual(expected);
+      }
+    },
+  );
 
   const revenueRanges: DayRange[] = [
     {},
@@ -329,7 +341,11 @@ describe('hand-made shop, figures worked out by hand', () => {
     const july = await query(zone, CorrectnessRevenueDocument, { from: '2025-07-01', to: '2025-07-01' });
     expect(july.revenue.points).toEqual([point('2025-07-01', '20.01', 2, '10.01', 1)]);
     const customers = await allCustomers(zone);
-    expect(customers.find((c) => c.name === 'אטא סחר')).toMatchObject({ lifetimeValue: '20.01', transactionCount: 2, avgOrderValue: '10.01' });
+    expect(customers.find((c) => c.name === 'אטא סחר')).toMatchObject({
+      lifetimeValue: '20.01',
+      transactionCount: 2,
+      avgOrderValue: '10.01',
+    });
   });
 
   it.each(ZONES)('fills a mid-period first bucket with the days from `from` on only (%s)', async (zone) => {
@@ -337,7 +353,11 @@ describe('hand-made shop, figures worked out by hand', () => {
     //   UTC: 03-28 only: 75.00 / 3 = 25.00, customers 2, 1, 5.
     //   Jerusalem: 03-28 175.00 + 03-29 30.00 = 205.00 / 5 = 41.00, customers 2, 1, 5.
     //   avgDailyRevenue over 10 days: 7.50 (UTC), 20.50 (Jerusalem).
-    const week = await query(zone, CorrectnessRevenueDocument, { from: '2025-03-28', to: '2025-04-06', granularity: 'WEEK' });
+    const week = await query(zone, CorrectnessRevenueDocument, {
+      from: '2025-03-28',
+      to: '2025-04-06',
+      granularity: 'WEEK',
+    });
     expect(week.revenue).toMatchObject(
       zone === 'UTC'
         ? { avgDailyRevenue: '7.50', points: [point('2025-03-24', '75.00', 3, '25.00', 3), empty('2025-03-31')] }
@@ -346,7 +366,11 @@ describe('hand-made shop, figures worked out by hand', () => {
     // MONTH 10-26..11-15: buckets 10-01 (only 10-26 and 10-27 count) and 11-01. 21 calendar days.
     //   UTC: #20 25 + #21 15 + #22 100 + #23 10 = 150.00 / 4 = 37.50; 150 / 21 = 7.142... -> 7.14.
     //   Jerusalem: #17..#23 = 80.00 + 125.00 = 205.00 / 7 = 29.285... -> 29.29; 205 / 21 = 9.761... -> 9.76.
-    const month = await query(zone, CorrectnessRevenueDocument, { from: '2025-10-26', to: '2025-11-15', granularity: 'MONTH' });
+    const month = await query(zone, CorrectnessRevenueDocument, {
+      from: '2025-10-26',
+      to: '2025-11-15',
+      granularity: 'MONTH',
+    });
     expect(month.revenue).toMatchObject(
       zone === 'UTC'
         ? { avgDailyRevenue: '7.14', points: [point('2025-10-01', '150.00', 4, '37.50', 3), empty('2025-11-01')] }
@@ -410,7 +434,12 @@ describe('hand-made shop, figures worked out by hand', () => {
     // On FX-PHN: customer 2 spent 30 + 15 = 45.00; customers 1 (15 + 15), 5 (30) and 6 (30) tie at 30.00.
     const phone = products.find((p) => p.sku === 'FX-PHN')!;
     expect(phone.topCustomers!.map((c) => c.name)).toEqual(['בטא טכנולוגיות', 'אלפא מחשוב בע"מ', 'Epsilon Ltd']);
-    expect(phone.topTwenty!.map((c) => c.name)).toEqual(['בטא טכנולוגיות', 'אלפא מחשוב בע"מ', 'Epsilon Ltd', 'זטא הנדסה']);
+    expect(phone.topTwenty!.map((c) => c.name)).toEqual([
+      'בטא טכנולוגיות',
+      'אלפא מחשוב בע"מ',
+      'Epsilon Ltd',
+      'זטא הנדסה',
+    ]);
     // On FX-LAP: customer 5 1234.57 + 100 = 1334.57 beats customer 2 100 + 1234.56 = 1334.56 by a cent.
     const laptop = products.find((p) => p.sku === 'FX-LAP')!;
     expect(laptop.topCustomers!.map((c) => c.name)).toEqual(['Epsilon Ltd', 'בטא טכנולוגיות', 'אלפא מחשוב בע"מ']);
@@ -427,7 +456,15 @@ describe('hand-made shop, figures worked out by hand', () => {
     // Default order: lifetime value descending; customers 3 and 4 tie at 0.00 and follow by id.
     // Customer 5: 30 + 1234.57 + 30 + 100 = 1394.57 / 4 = 348.6425 -> 348.64.
     const customers = await allCustomers('Asia/Jerusalem');
-    expect(customers.map((c) => [c.name, c.lifetimeValue, c.transactionCount, c.avgOrderValue, c.favoriteProduct?.sku ?? null])).toEqual([
+    expect(
+      customers.map((c) => [
+        c.name,
+        c.lifetimeValue,
+        c.transactionCount,
+        c.avgOrderValue,
+        c.favoriteProduct?.sku ?? null,
+      ]),
+    ).toEqual([
       ['בטא טכנולוגיות', '1414.56', 6, '235.76', 'FX-LAP'],
       ['Epsilon Ltd', '1394.57', 4, '348.64', 'FX-LAP'],
       ['אלפא מחשוב בע"מ', '270.00', 6, '45.00', 'FX-LAP'],
@@ -437,9 +474,17 @@ describe('hand-made shop, figures worked out by hand', () => {
       ['דלתא שיווק', '0.00', 0, '0.00', null],
     ]);
     const first = customers[0]!;
-    expect([instant(first.firstPurchaseAt), instant(first.lastPurchaseAt)]).toEqual(['2025-03-27T22:00:00.000Z', '2025-10-27T00:00:00.000Z']);
+    expect([instant(first.firstPurchaseAt), instant(first.lastPurchaseAt)]).toEqual([
+      '2025-03-27T22:00:00.000Z',
+      '2025-10-27T00:00:00.000Z',
+    ]);
     // Customer 4 has pending and cancelled orders only: no purchase times.
-    expect(customers.at(-1)).toMatchObject({ email: 'delta@example.co.il', city: null, firstPurchaseAt: null, lastPurchaseAt: null });
+    expect(customers.at(-1)).toMatchObject({
+      email: 'delta@example.co.il',
+      city: null,
+      firstPurchaseAt: null,
+      lastPurchaseAt: null,
+    });
   });
 
   it('gives each product its share of all completed revenue', async () => {

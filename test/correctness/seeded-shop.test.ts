@@ -66,7 +66,9 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
     // Nothing the gateway serves may depend on the sessions' TimeZone, which a pooler does not let it set: the
     // database gives every new session one far from UTC (and from the report zone).
     if (database.url) {
-      await sql.raw(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET TimeZone = 'Pacific/Kiritimati'`).execute(database.handle.db);
+      await sql
+        .raw(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET TimeZone = 'Pacific/Kiritimati'`)
+        .execute(database.handle.db);
     }
   });
 
@@ -160,7 +162,11 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
             totalRevenue: clipped.totalRevenue,
             transactionCount: clipped.totalTransactions,
           });
-          expect(revenue.points.at(-1)).toMatchObject({ date: last, totalRevenue: tail.totalRevenue, transactionCount: tail.totalTransactions });
+          expect(revenue.points.at(-1)).toMatchObject({
+            date: last,
+            totalRevenue: tail.totalRevenue,
+            transactionCount: tail.totalTransactions,
+          });
         }
       });
 
@@ -200,7 +206,13 @@ describe.each(ZONES)('seeded shop reported in %s', (zone) => {
         const idle = served.filter((c) => c.transactionCount === 0);
         expect(idle.length).toBeGreaterThan(0);
         for (const customer of idle) {
-          expect(customer).toMatchObject({ lifetimeValue: '0.00', avgOrderValue: '0.00', firstPurchaseAt: null, lastPurchaseAt: null, favoriteProduct: null });
+          expect(customer).toMatchObject({
+            lifetimeValue: '0.00',
+            avgOrderValue: '0.00',
+            firstPurchaseAt: null,
+            lastPurchaseAt: null,
+            favoriteProduct: null,
+          });
         }
       });
 

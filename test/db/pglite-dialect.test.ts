@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
 
 // Always on PGlite, whatever the suite's database: the embedded database must answer Kysely as node-postgres
 // does, and the suite may well run on a real PostgreSQL.
@@ -10,7 +11,10 @@ describe('the embedded database through Kysely', () => {
 
   beforeAll(async () => {
     handle = await openEmbedded(undefined);
-    await handle.runScript(handle.db, `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL); INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, 'c');`);
+    await handle.runScript(
+      handle.db,
+      `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL); INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, 'c');`,
+    );
   });
 
   afterAll(async () => {
@@ -30,7 +34,9 @@ describe('the embedded database through Kysely', () => {
   });
 
   it("leaves a failed statement's parameters out of its error, so that logging it shows no customer data", async () => {
-    const failure = await sql`INSERT INTO notes_elsewhere (id, body) VALUES (${6}, ${'customer 4711'})`.execute(handle.db).catch((error: unknown) => error);
+    const failure = await sql`INSERT INTO notes_elsewhere (id, body) VALUES (${6}, ${'customer 4711'})`
+      .execute(handle.db)
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
     expect((failure as { code?: string }).code).toBe('42P01');
     expect(JSON.stringify(failure)).not.toContain('4711');

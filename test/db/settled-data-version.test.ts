@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { has } from '../support/requirements.js';
@@ -97,15 +98,19 @@ describe.runIf(has('postgres-server', acrossSessions))(acrossSessions, () => {
     const started = performance.now();
     // Writers commit and readers read while the slow transaction stays open, all at once.
     const [written, read] = await Promise.all([
-      Promise.all(writers.map(async (writer) => {
-        const versions: bigint[] = [];
-        for (let i = 0; i < 20; i++) versions.push((await insertCustomer(writer)).version);
-        return versions;
-      })),
+      Promise.all(
+        writers.map(async (writer) => {
+          const versions: bigint[] = [];
+          for (let i = 0; i < 20; i++) versions.push((await insertCustomer(writer)).version);
+          return versions;
+        }),
+      ),
       Promise.all(Array.from({ length: 20 }, () => readSettled(database.handle.db))),
     ]);
     const tookMs = performance.now() - started;
-    console.log(`80 single-statement writes on 4 sessions and 20 reads of the settled version beside an open writer: ${Math.round(tookMs)} ms`);
+    console.log(
+      `80 single-statement writes on 4 sessions and 20 reads of the settled version beside an open writer: ${Math.round(tookMs)} ms`,
+    );
     expect(tookMs).toBeLessThan(5_000);
     expect(read.every((versions) => versions.settled === held.version - 1n)).toBe(true);
     expect(written.flat().every((version) => version > held.version)).toBe(true);
@@ -135,19 +140,28 @@ describe.runIf(has('postgres-server', acrossSessions))(acrossSessions, () => {
     const observations: { settled: bigint; visible: Set<number> }[] = [];
     const until = performance.now() + 3_000;
     while (performance.now() < until) {
-      const { rows } = await reader.query<{ settled: string }>('SELECT settled::text AS settled FROM mp_settled_data_version()');
+      const { rows } = await reader.query<{ settled: string }>(
+        'SELECT settled::text AS settled FROM mp_settled_data_version()',
+      );
       // A statement of its own, so a snapshot taken after the read, as a gateway's next query has.
       const visible = await reader.query<{ id: string }>('SELECT id::text AS id FROM customers');
-      observations.push({ settled: BigInt(rows[0]!.settled), visible: new Set(visible.rows.map((row) => Number(row.id))) });
+      observations.push({
+        settled: BigInt(rows[0]!.settled),
+        visible: new Set(visible.rows.map((row) => Number(row.id))),
+      });
     }
     writing = false;
     await Promise.all(writerLoops);
 
     const missing = observations.flatMap(({ settled, visible }) =>
-      committed.filter((write) => write.version <= settled && !visible.has(write.id)).map((write) => ({ settled, ...write })),
+      committed
+        .filter((write) => write.version <= settled && !visible.has(write.id))
+        .map((write) => ({ settled, ...write })),
     );
     const advanced = new Set(observations.map((observation) => observation.settled)).size;
-    console.log(`${committed.length} committed writes on 6 sessions, ${observations.length} reads, ${advanced} distinct settled versions`);
+    console.log(
+      `${committed.length} committed writes on 6 sessions, ${observations.length} reads, ${advanced} distinct settled versions`,
+    );
     expect(missing).toEqual([]);
     expect(committed.length).toBeGreaterThan(50);
     expect(advanced).toBeGreaterThan(10);

@@ -56,8 +56,12 @@ export function environmentOf(service: ComposeService): Record<string, string> {
  * the default, `${NAME}` empty. Anything else is refused, so that a form this does not know is noticed.
  */
 export function interpolateUnset(value: string): string {
-  const interpolated = value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g, (_match, fallback?: string) => fallback ?? '');
-  if (interpolated.replaceAll('$$', '').includes('$')) throw new Error(`a substitution this test does not read: ${value}`);
+  const interpolated = value.replace(
+    /\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g,
+    (_match, fallback?: string) => fallback ?? '',
+  );
+  if (interpolated.replaceAll('$$', '').includes('$'))
+    throw new Error(`a substitution this test does not read: ${value}`);
   return interpolated.replaceAll('$$', '$');
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
 import {
   composeDurationMs,
   environmentOf,
@@ -13,7 +13,14 @@ import {
   serviceOf,
   type ComposeService,
 } from './compose-file.js';
-import { effectiveSetting, haproxyDurationMs, parseHaproxyConfig, sectionOf, serversOf, settingsOf } from './haproxy-config.js';
+import {
+  effectiveSetting,
+  haproxyDurationMs,
+  parseHaproxyConfig,
+  sectionOf,
+  serversOf,
+  settingsOf,
+} from './haproxy-config.js';
 
 // The image and the stack checked as text, wherever the suite runs and in a blink: enough to catch a renamed
 // folder, a dropped healthcheck or a broken start order before anyone builds. test/deploy/image.test.ts builds and
@@ -75,7 +82,9 @@ const copiedSources = instructions.filter((i) => i.keyword === 'COPY').flatMap(c
 
 // The instructions of the stage named `name` (`FROM ... AS name`).
 function stageNamed(name: string): Instruction[] {
-  const start = instructions.findIndex((i) => i.keyword === 'FROM' && new RegExp(`\\bAS\\s+${name}$`, 'i').test(i.args));
+  const start = instructions.findIndex(
+    (i) => i.keyword === 'FROM' && new RegExp(`\\bAS\\s+${name}$`, 'i').test(i.args),
+  );
   if (start === -1) throw new Error(`the Dockerfile has no stage ${name}`);
   const end = instructions.findIndex((i, at) => at > start && i.keyword === 'FROM');
   return instructions.slice(start + 1, end === -1 ? undefined : end);
@@ -135,7 +144,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds a fresh database in the report zone the gateway runs in', () => {
-    expect(environmentOf(serviceNamed('migrate')).REPORT_TIMEZONE).toBe(environmentOf(serviceNamed('gateway')).REPORT_TIMEZONE);
+    expect(environmentOf(serviceNamed('migrate')).REPORT_TIMEZONE).toBe(
+      environmentOf(serviceNamed('gateway')).REPORT_TIMEZONE,
+    );
   });
 
   it('starts the gateway only after healthy stores and a completed migrate and seed', () => {
@@ -167,7 +178,15 @@ describe('docker-compose.yml', () => {
 
   it('gives every long-running service a healthcheck', () => {
     const longRunning = Object.entries(services).filter(([, service]) => (service.restart ?? 'no') !== 'no');
-    expect(longRunning.map(([name]) => name).sort()).toEqual(['gateway', 'gateway-1', 'gateway-2', 'loadbalancer', 'postgres', 'prometheus', 'redis']);
+    expect(longRunning.map(([name]) => name).sort()).toEqual([
+      'gateway',
+      'gateway-1',
+      'gateway-2',
+      'loadbalancer',
+      'postgres',
+      'prometheus',
+      'redis',
+    ]);
     for (const [name, service] of longRunning) {
       expect(service.healthcheck?.disable, name).not.toBe(true);
       expect(healthcheckText(service), name).not.toBe('');
@@ -202,7 +221,7 @@ describe('docker-compose.yml, the scaled profile', () => {
     expect(one!.build).toBe('.');
   });
 
-  it('gives both gateways the default gateway\'s database, Redis and report zone', () => {
+  it("gives both gateways the default gateway's database, Redis and report zone", () => {
     for (const name of scaledGateways) {
       for (const variable of ['DATABASE_URL', 'REDIS_URL', 'REPORT_TIMEZONE', 'NODE_ENV', 'AUTH_MODE', 'JWT_SECRET']) {
         expect(env(name)[variable], `${name} ${variable}`).toBe(env('gateway')[variable]);
@@ -219,10 +238,11 @@ describe('docker-compose.yml, the scaled profile', () => {
   });
 
   it('starts the gateways once the stores are healthy and migrate and seed have completed, as the default gateway', () => {
-    for (const name of scaledGateways) expect(dependencyConditions(serviceNamed(name))).toEqual(dependencyConditions(serviceNamed('gateway')));
+    for (const name of scaledGateways)
+      expect(dependencyConditions(serviceNamed(name))).toEqual(dependencyConditions(serviceNamed('gateway')));
   });
 
-  it('trusts forwarded headers from the load balancer\'s fixed address only', () => {
+  it("trusts forwarded headers from the load balancer's fixed address only", () => {
     const address = balancerNetworks.balancer?.ipv4_address;
     expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     for (const name of scaledGateways) expect(env(name).TRUST_PROXY, name).toBe(address);
@@ -232,7 +252,8 @@ describe('docker-compose.yml, the scaled profile', () => {
 
   it('puts the load balancer on a network of its own with the scaled gateways, at an address of its subnet', () => {
     expect(networksOf(loadBalancer)).toEqual(['balancer']);
-    for (const name of scaledGateways) expect(networksOf(serviceNamed(name)).sort(), name).toEqual(['balancer', 'default']);
+    for (const name of scaledGateways)
+      expect(networksOf(serviceNamed(name)).sort(), name).toEqual(['balancer', 'default']);
     const on = Object.entries(services).filter(([, service]) => networksOf(service).includes('balancer'));
     expect(on.map(([name]) => name).sort()).toEqual(['gateway-1', 'gateway-2', 'loadbalancer']);
     const subnet = compose.networks?.balancer?.ipam?.config?.[0]?.subnet ?? '';
@@ -240,7 +261,7 @@ describe('docker-compose.yml, the scaled profile', () => {
     const toNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
     const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
     const address = balancerNetworks.balancer?.ipv4_address ?? '';
-    expect(((toNumber(address) & mask) >>> 0) === ((toNumber(base) & mask) >>> 0), `${address} in ${subnet}`).toBe(true);
+    expect((toNumber(address) & mask) >>> 0 === (toNumber(base) & mask) >>> 0, `${address} in ${subnet}`).toBe(true);
   });
 
   it('publishes the load balancer on 8080 and no scaled gateway, leaving 4000 to the default gateway', () => {
@@ -252,7 +273,10 @@ describe('docker-compose.yml, the scaled profile', () => {
   it('runs HAProxy with deploy/haproxy.cfg mounted read-only, after both gateways, checking its own /healthz', () => {
     expect(loadBalancer.image).toMatch(/^haproxy:\d+\.\d+-alpine$/);
     expect(loadBalancer.volumes).toEqual(['./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro']);
-    expect(dependencyConditions(loadBalancer)).toEqual({ 'gateway-1': 'service_started', 'gateway-2': 'service_started' });
+    expect(dependencyConditions(loadBalancer)).toEqual({
+      'gateway-1': 'service_started',
+      'gateway-2': 'service_started',
+    });
     expect(healthcheckText(loadBalancer)).toContain('http://127.0.0.1:8080/healthz');
   });
 
@@ -268,7 +292,8 @@ describe('deploy/haproxy.cfg', () => {
   const sections = parseHaproxyConfig(readRepoFile('deploy/haproxy.cfg'));
   const frontend = sectionOf(sections, 'frontend');
   const backend = sectionOf(sections, 'backend', 'gateways');
-  const timeoutMs = (proxy: typeof frontend, name: string) => haproxyDurationMs(effectiveSetting(sections, proxy, `timeout ${name}`));
+  const timeoutMs = (proxy: typeof frontend, name: string) =>
+    haproxyDurationMs(effectiveSetting(sections, proxy, `timeout ${name}`));
   // The scaled gateways run one definition, so either one's settings are both's.
   const gateway = environmentOf(serviceNamed('gateway-1'));
   const gatewayMs = (name: string) => {
@@ -285,7 +310,10 @@ describe('deploy/haproxy.cfg', () => {
   });
 
   it('balances over both scaled gateways by their compose names, on the port they listen on', () => {
-    expect(serversOf(backend).map((server) => `${server.name} ${server.address}`)).toEqual(['gateway-1 gateway-1:4000', 'gateway-2 gateway-2:4000']);
+    expect(serversOf(backend).map((server) => `${server.name} ${server.address}`)).toEqual([
+      'gateway-1 gateway-1:4000',
+      'gateway-2 gateway-2:4000',
+    ]);
   });
 
   it('checks every gateway actively on /readyz and takes only a 200 as ready', () => {
@@ -308,13 +336,15 @@ describe('deploy/haproxy.cfg', () => {
     expect(timeoutMs(backend, 'check')).toBeGreaterThan(Number(gateway.HEALTH_TIMEOUT_MS ?? 2_000));
   });
 
-  it('keeps a WebSocket open through more than one of the gateways\' keepalive periods', () => {
+  it("keeps a WebSocket open through more than one of the gateways' keepalive periods", () => {
     // The gateway cuts a socket that has not answered by the next ping; the balancer is at least as patient.
     expect(timeoutMs(backend, 'tunnel')).toBeGreaterThanOrEqual(2 * gatewayMs('SUBSCRIPTION_KEEPALIVE_MS'));
   });
 
   it('waits for the slowest answer a gateway gives, and cuts a slow client no later than the gateway would', () => {
-    expect(timeoutMs(backend, 'server')).toBeGreaterThan(gatewayMs('PG_STATEMENT_TIMEOUT_MS') + gatewayMs('PG_CONNECT_TIMEOUT_MS'));
+    expect(timeoutMs(backend, 'server')).toBeGreaterThan(
+      gatewayMs('PG_STATEMENT_TIMEOUT_MS') + gatewayMs('PG_CONNECT_TIMEOUT_MS'),
+    );
     expect(timeoutMs(frontend, 'client')).toBeGreaterThanOrEqual(timeoutMs(backend, 'server'));
     expect(timeoutMs(frontend, 'http-request')).toBeLessThanOrEqual(gatewayMs('REQUEST_READ_TIMEOUT_MS'));
   });
@@ -327,7 +357,7 @@ describe('deploy/haproxy.cfg', () => {
     expect(limit).toBeLessThanOrEqual(gatewayMs('BODY_LIMIT_BYTES'));
   });
 
-  it('replaces the client\'s X-Forwarded-For with its address, and sets X-Forwarded-Proto and -Host', () => {
+  it("replaces the client's X-Forwarded-For with its address, and sets X-Forwarded-Proto and -Host", () => {
     const lines = frontend.lines;
     const dropped = lines.indexOf('http-request del-header X-Forwarded-For');
     expect(dropped).toBeGreaterThanOrEqual(0);
@@ -341,7 +371,7 @@ describe('deploy/haproxy.cfg', () => {
     expect(settingsOf(frontend, 'http-request deny').some((rule) => rule.includes('/metrics'))).toBe(true);
   });
 
-  it('finds recreated gateway containers again through Docker\'s DNS', () => {
+  it("finds recreated gateway containers again through Docker's DNS", () => {
     expect(settingsOf(sectionOf(sections, 'resolvers', 'docker'), 'nameserver')).toEqual(['dns 127.0.0.11:53']);
     expect(settingsOf(backend, 'default-server').join(' ')).toContain('resolvers docker');
   });
@@ -366,11 +396,14 @@ describe('Dockerfile', () => {
 
   it('keeps build tools out of the production dependencies', () => {
     const pkg = JSON.parse(readRepoFile('package.json')) as { dependencies: Record<string, string> };
-    for (const tool of ['tsx', 'typescript', '@swc/core', 'vitest']) expect(pkg.dependencies, tool).not.toHaveProperty(tool);
+    for (const tool of ['tsx', 'typescript', '@swc/core', 'vitest'])
+      expect(pkg.dependencies, tool).not.toHaveProperty(tool);
   });
 
   it('uses the npm the base image ships', () => {
-    expect(instructions.filter((i) => i.keyword === 'RUN' && /npm (i|install) .*(-g|--global)/.test(i.args))).toEqual([]);
+    expect(instructions.filter((i) => i.keyword === 'RUN' && /npm (i|install) .*(-g|--global)/.test(i.args))).toEqual(
+      [],
+    );
   });
 
   it('runs the final stage as a non-root user', () => {
@@ -394,14 +427,20 @@ describe('Dockerfile', () => {
       .split('\n')
       .map((line) => line.trim().replace(/^\/|\/$/g, ''))
       .filter((line) => line && !line.startsWith('#'));
-    const hidden = copiedSources.filter((source) => ignored.includes(source.replace(/^\.\/|\/$/g, '').split('/')[0] ?? ''));
+    const hidden = copiedSources.filter((source) =>
+      ignored.includes(source.replace(/^\.\/|\/$/g, '').split('/')[0] ?? ''),
+    );
     expect(hidden).toEqual([]);
   });
 
   it('starts the compiled form of a source file the build stage copies', () => {
     const source = sourceOfCompiled(finalCommand);
     expect(source).toBe('src/main.ts');
-    expect(stageNamed('build').filter((i) => i.keyword === 'COPY').flatMap(contextSources)).toContain('src');
+    expect(
+      stageNamed('build')
+        .filter((i) => i.keyword === 'COPY')
+        .flatMap(contextSources),
+    ).toContain('src');
     expect(existsInRepo(source ?? ''), `${source} exists`).toBe(true);
   });
 });

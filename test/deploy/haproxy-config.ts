@@ -1,7 +1,20 @@
 // deploy/haproxy.cfg read as HAProxy reads it, for the deploy tests: sections and their settings, durations in
 // HAProxy's units, and the one rewrite the process test makes (where it listens and where the gateways are).
 
-const SECTION_KEYWORDS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'peers', 'userlist', 'program', 'http-errors', 'ring', 'cache']);
+const SECTION_KEYWORDS = new Set([
+  'global',
+  'defaults',
+  'frontend',
+  'backend',
+  'listen',
+  'resolvers',
+  'peers',
+  'userlist',
+  'program',
+  'http-errors',
+  'ring',
+  'cache',
+]);
 
 export interface HaproxySection {
   kind: string;
@@ -40,11 +53,17 @@ export function sectionOf(sections: HaproxySection[], kind: string, name = ''): 
 
 /** What follows `keyword` on each of the section's lines that start with it (`timeout tunnel` -> ['1m']). */
 export function settingsOf(section: HaproxySection, keyword: string): string[] {
-  return section.lines.filter((line) => line === keyword || line.startsWith(`${keyword} `)).map((line) => line.slice(keyword.length).trim());
+  return section.lines
+    .filter((line) => line === keyword || line.startsWith(`${keyword} `))
+    .map((line) => line.slice(keyword.length).trim());
 }
 
 /** The value of a setting where HAProxy takes it from: the proxy's own, else the defaults section's. */
-export function effectiveSetting(sections: HaproxySection[], proxy: HaproxySection, keyword: string): string | undefined {
+export function effectiveSetting(
+  sections: HaproxySection[],
+  proxy: HaproxySection,
+  keyword: string,
+): string | undefined {
   return settingsOf(proxy, keyword).at(-1) ?? settingsOf(sectionOf(sections, 'defaults'), keyword).at(-1);
 }
 

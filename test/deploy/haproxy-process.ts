@@ -96,7 +96,13 @@ export async function startHaproxy(config: string, servers: Record<string, strin
             if (change) {
               // HAProxy says it on stderr and in its log on stdout: one change, counted once.
               const last = stateChanges.findLast((seen) => seen.server === change[1]);
-              if (last?.state !== change[2]) stateChanges.push({ server: change[1]!, state: change[2] as 'UP' | 'DOWN', at: performance.now(), line });
+              if (last?.state !== change[2])
+                stateChanges.push({
+                  server: change[1]!,
+                  state: change[2] as 'UP' | 'DOWN',
+                  at: performance.now(),
+                  line,
+                });
             } else if (/\] graphql \S+\/\S+ /.test(line)) {
               requestLines.push(line);
             }

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_CURSOR_SECRET } from '../../src/config.js';
-import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
+import { DEFAULT_CURSOR_SECRET } from '../../src/config/config.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { expectedDashboard } from '../correctness/expected.js';
 import { CorrectnessDashboardDocument } from '../generated/graphql.js';
 import { freePort } from '../support/child-processes.js';
@@ -44,11 +45,15 @@ function docker(args: string[], timeoutMs = 60_000): Promise<Run> {
 
 async function dockerOk(args: string[], timeoutMs?: number): Promise<string> {
   const run = await docker(args, timeoutMs);
-  if (run.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${run.code}:\n${run.stdout.slice(-4_000)}\n${run.stderr.slice(-4_000)}`);
+  if (run.code !== 0)
+    throw new Error(
+      `docker ${args.join(' ')} exited ${run.code}:\n${run.stdout.slice(-4_000)}\n${run.stderr.slice(-4_000)}`,
+    );
   return run.stdout.trim();
 }
 
-const engineAnswers = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 15_000 }).status === 0;
+const engineAnswers =
+  spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 15_000 }).status === 0;
 const databaseUrl = inject('databaseUrl');
 const skipReason = !engineAnswers
   ? 'no Docker engine answers `docker info`'
@@ -72,11 +77,16 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
   beforeAll(async () => {
     if (skipReason) throw new Error(`CI=true needs the image test to run, but ${skipReason}`);
     if ((await docker(['image', 'inspect', BASE])).code !== 0) {
-      console.warn(`${BASE} is not there; docker build pulls it (where no registry answers: bash deploy/stand-in-base-image.sh).`);
+      console.warn(
+        `${BASE} is not there; docker build pulls it (where no registry answers: bash deploy/stand-in-base-image.sh).`,
+      );
     }
     const build = await docker(['build', '--network', 'host', '--tag', TAG, '.'], 15 * 60_000);
     console.log(`docker build: ${(build.ms / 1000).toFixed(1)} s`);
-    if (build.code !== 0) throw new Error(`docker build exited ${build.code}:\n${build.stdout.slice(-6_000)}\n${build.stderr.slice(-4_000)}`);
+    if (build.code !== 0)
+      throw new Error(
+        `docker build exited ${build.code}:\n${build.stdout.slice(-6_000)}\n${build.stderr.slice(-4_000)}`,
+      );
 
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
@@ -89,19 +99,47 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
     parsed.pathname = `/${name}`;
     url = parsed.toString();
 
-    const migrate = await docker(['run', '--rm', ...runArgs(), TAG, 'node', '--enable-source-maps', 'dist/cli/migrate.js']);
+    const migrate = await docker([
+      'run',
+      '--rm',
+      ...runArgs(),
+      TAG,
+      'node',
+      '--enable-source-maps',
+      'dist/cli/migrate.js',
+    ]);
     expect(migrate.code, migrate.stderr).toBe(0);
     expect(migrate.stdout).toMatch(/applied \d+ migration\(s\)/);
-    const seed = await docker(['run', '--rm', ...runArgs(), TAG, 'node', '--enable-source-maps', 'dist/cli/seed.js', '--transactions', '3000']);
+    const seed = await docker([
+      'run',
+      '--rm',
+      ...runArgs(),
+      TAG,
+      'node',
+      '--enable-source-maps',
+      'dist/cli/seed.js',
+      '--transactions',
+      '3000',
+    ]);
     expect(seed.code, seed.stderr).toBe(0);
     handle = connectPostgres(url, { reportTimezone: 'UTC' });
 
     port = await freePort();
     gateway = await dockerOk([
-      'run', '--detach', ...runArgs(),
-      '-e', 'HOST=127.0.0.1', '-e', `PORT=${port}`, '-e', `SHUTDOWN_DELAY_MS=${SHUTDOWN_DELAY_MS}`, '-e', 'LOG_LEVEL=warn',
+      'run',
+      '--detach',
+      ...runArgs(),
+      '-e',
+      'HOST=127.0.0.1',
+      '-e',
+      `PORT=${port}`,
+      '-e',
+      `SHUTDOWN_DELAY_MS=${SHUTDOWN_DELAY_MS}`,
+      '-e',
+      'LOG_LEVEL=warn',
       // The image's own check, probed every second rather than every 15 s so that the test does not wait.
-      '--health-interval', '1s',
+      '--health-interval',
+      '1s',
       TAG,
     ]);
   }, 20 * 60_000);
@@ -135,8 +173,23 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
     ]);
     const overMb = (Number(imageSize) - Number(baseSize)) / 1e6;
     console.log(`image: ${(Number(imageSize) / 1e6).toFixed(1)} MB, ${overMb.toFixed(1)} MB over ${BASE}`);
-    expect((await dockerOk(['run', '--rm', TAG, 'ls', '/app'])).split('\n')).toEqual(['dist', 'node_modules', 'package.json', 'schema', 'sql']);
-    const devTools = await dockerOk(['run', '--rm', '--workdir', '/app/node_modules', TAG, 'sh', '-c', 'ls -d tsx typescript vitest @swc/core 2>/dev/null || true']);
+    expect((await dockerOk(['run', '--rm', TAG, 'ls', '/app'])).split('\n')).toEqual([
+      'dist',
+      'node_modules',
+      'package.json',
+      'schema',
+      'sql',
+    ]);
+    const devTools = await dockerOk([
+      'run',
+      '--rm',
+      '--workdir',
+      '/app/node_modules',
+      TAG,
+      'sh',
+      '-c',
+      'ls -d tsx typescript vitest @swc/core 2>/dev/null || true',
+    ]);
     expect(devTools).toBe('');
   });
 
@@ -149,7 +202,9 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
   });
 
   it('turns healthy through its own HEALTHCHECK', async () => {
-    const check = JSON.parse(await dockerOk(['image', 'inspect', '--format', '{{json .Config.Healthcheck.Test}}', TAG])) as string[];
+    const check = JSON.parse(
+      await dockerOk(['image', 'inspect', '--format', '{{json .Config.Healthcheck.Test}}', TAG]),
+    ) as string[];
     expect(check.join(' ')).toContain('/healthz');
     const deadline = Date.now() + 90_000;
     let status = '';
@@ -199,8 +254,13 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
     const stop = await stopping;
     if (firstNotReady !== undefined) timeline.splice(1, 0, `${firstNotReady} ms: first /readyz 503`);
     timeline.push(`${stop.ms} ms: docker stop returned`);
-    const exit = JSON.parse(await dockerOk(['inspect', '--format', '{{json .State}}', gateway])) as { ExitCode: number; OOMKilled: boolean };
-    console.log(`docker stop timeline (SHUTDOWN_DELAY_MS=${SHUTDOWN_DELAY_MS}): ${timeline.join('; ')}; ${servedWhileDraining} dashboard queries served after /readyz turned 503; exit code ${exit.ExitCode}`);
+    const exit = JSON.parse(await dockerOk(['inspect', '--format', '{{json .State}}', gateway])) as {
+      ExitCode: number;
+      OOMKilled: boolean;
+    };
+    console.log(
+      `docker stop timeline (SHUTDOWN_DELAY_MS=${SHUTDOWN_DELAY_MS}): ${timeline.join('; ')}; ${servedWhileDraining} dashboard queries served after /readyz turned 503; exit code ${exit.ExitCode}`,
+    );
 
     expect(stop.code, stop.stderr).toBe(0);
     expect(exit.ExitCode).toBe(0);
@@ -217,13 +277,21 @@ describe.skipIf(skipReason !== undefined && !inCi)('the image', () => {
 const composeCommand = [['docker-compose'], ['docker', 'compose']].find(
   ([command, ...args]) => spawnSync(command!, [...args, 'version'], { stdio: 'ignore', timeout: 15_000 }).status === 0,
 );
-if (!composeCommand && !inCi) console.warn('test/deploy/image.test.ts: docker-compose.yml not validated: neither docker-compose nor docker compose is installed.');
+if (!composeCommand && !inCi)
+  console.warn(
+    'test/deploy/image.test.ts: docker-compose.yml not validated: neither docker-compose nor docker compose is installed.',
+  );
 
 /** Runs `compose --file docker-compose.yml <args>` with the shell's variables and `env` on top; fails unless it exits 0. */
 function composeOk(args: string[], env: Record<string, string | undefined> = {}): string {
-  if (!composeCommand) throw new Error('CI=true needs docker-compose (or the docker compose plugin) to validate docker-compose.yml');
+  if (!composeCommand)
+    throw new Error('CI=true needs docker-compose (or the docker compose plugin) to validate docker-compose.yml');
   const [command, ...base] = composeCommand;
-  const result = spawnSync(command!, [...base, '--file', 'docker-compose.yml', ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env } });
+  const result = spawnSync(command!, [...base, '--file', 'docker-compose.yml', ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   expect(result.status, result.stderr).toBe(0);
   return result.stdout;
 }
@@ -240,11 +308,14 @@ describe.skipIf(!composeCommand && !inCi)('docker-compose.yml', () => {
   });
 
   // What Compose itself makes of the anchors, merge keys and substitutions the text tests read.
-  it('resolves both scaled gateways to one CURSOR_SECRET from the environment, and to trusting the balancer\'s address', () => {
+  it("resolves both scaled gateways to one CURSOR_SECRET from the environment, and to trusting the balancer's address", () => {
     const resolved = (cursorSecret: string | undefined) =>
       parseCompose(composeOk(['--profile', 'scaled', 'config'], { CURSOR_SECRET: cursorSecret }));
     const secret = `s3cret-${randomBytes(8).toString('hex')}`;
-    for (const [given, expected] of [[secret, secret], [undefined, DEFAULT_CURSOR_SECRET]] as const) {
+    for (const [given, expected] of [
+      [secret, secret],
+      [undefined, DEFAULT_CURSOR_SECRET],
+    ] as const) {
       const config = resolved(given);
       const [one, two] = [environmentOf(serviceOf(config, 'gateway-1')), environmentOf(serviceOf(config, 'gateway-2'))];
       expect(one.CURSOR_SECRET).toBe(expected);

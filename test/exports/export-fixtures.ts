@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'csv-parse/sync';
 import { buildSchema, getNullableType, isLeafType, isObjectType } from 'graphql';
-import type { Gateway } from '../../src/http/server.js';
+import type { Gateway } from '../../src/app/create-gateway.js';
 
 // Shared by the export tests: downloads over a real socket, CSV parsed back with csv-parse (RFC 4180 read by a
 // maintained library, not by the code under test), and what a cell must hold for a value GraphQL answers.
@@ -52,7 +52,9 @@ export function parseNdjson(text: string): Record<string, unknown>[] {
 }
 
 /** The committed SDL: what the columns are compared with, independently of the code that derives them. */
-export const committedSchema = buildSchema(readFileSync(new URL('../../schema/schema.graphql', import.meta.url), 'utf8'));
+export const committedSchema = buildSchema(
+  readFileSync(new URL('../../schema/schema.graphql', import.meta.url), 'utf8'),
+);
 
 /** The leaf (scalar and enum) fields of a type in the committed SDL, and which of them are String. */
 export function scalarFieldsOf(typeName: string): { names: Set<string>; text: Set<string> } {
@@ -80,6 +82,10 @@ export function expectedCell(value: unknown, text: boolean): string | null {
 }
 
 /** What each CSV row must hold, in the header's order, for the nodes GraphQL answered. */
-export function expectedRows(header: readonly string[], textFields: ReadonlySet<string>, nodes: readonly Record<string, unknown>[]): (string | null)[][] {
+export function expectedRows(
+  header: readonly string[],
+  textFields: ReadonlySet<string>,
+  nodes: readonly Record<string, unknown>[],
+): (string | null)[][] {
   return nodes.map((node) => header.map((name) => expectedCell(node[name], textFields.has(name))));
 }

@@ -7,7 +7,7 @@ import { createApiKey } from '../../src/auth/api-key.repository.js';
 import { closeRedisClient } from '../../src/cache/redis-cache.js';
 import { ReportZoneCheck } from '../../src/db/report-zone.js';
 import { readDatabaseReportZone } from '../../src/db/rollups.js';
-import { buildGatewaySchema } from '../../src/graphql/schema.js';
+import { buildGatewaySchema } from '../../src/app/schema.js';
 import { seedDatabase } from '../../src/seed/seed-database.js';
 import { clearAuditTrail, readAuditRows } from '../audit/audit-fixtures.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
@@ -24,7 +24,13 @@ import { frozenCache, openRateLimitRedis, openStore, removeKeys, uniquePrefix } 
 
 const CUSTOMER_COUNT_EXTRA = 2_150;
 
-const SPECIAL_CUSTOMERS: [id: number, name: string, email: string | null, city: string | null, amount: string | null][] = [
+const SPECIAL_CUSTOMERS: [
+  id: number,
+  name: string,
+  email: string | null,
+  city: string | null,
+  amount: string | null,
+][] = [
   [900001, '-Acme', 'sales@acme.example', 'חיפה', '12345.50'],
   [900002, '=SUM(A1:A9)', '=cmd|calc@example.test', null, '7.05'],
   [900003, '+972 Trading', null, '+city', '1200.00'],
@@ -56,7 +62,9 @@ beforeAll(async () => {
     (9001, '=SKU-1', '-מוצר בדיקה', ${SPECIAL_CATEGORY}, 10.00),
     (9002, 'SKU-2', 'Plain product', ${SPECIAL_CATEGORY}, 20.50)`.execute(db);
   for (const [id, name, email, city, amount] of SPECIAL_CUSTOMERS) {
-    await sql`INSERT INTO customers (id, name, email, city, created_at) VALUES (${id}, ${name}, ${email}, ${city}, '2024-01-01T00:00:00Z')`.execute(db);
+    await sql`INSERT INTO customers (id, name, email, city, created_at) VALUES (${id}, ${name}, ${email}, ${city}, '2024-01-01T00:00:00Z')`.execute(
+      db,
+    );
     if (amount !== null) {
       await sql`INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status, transaction_date)
                 VALUES (${id}, ${id}, 9001, 1, ${amount}::numeric, 'completed', '2025-03-10T10:00:00Z')`.execute(db);
@@ -70,8 +78,16 @@ beforeAll(async () => {
             SELECT 800000 + g, 100000 + g, 9002, 1, (g % 4) * 10 + 0.50, CASE WHEN g % 20 = 0 THEN 'pending' ELSE 'completed' END,
                    '2025-01-01T00:00:00Z'::timestamptz + (g % 7) * interval '1 day'
             FROM generate_series(1, ${CUSTOMER_COUNT_EXTRA}::int, 5) AS g`.execute(db);
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
-  gateway = await startTestGateway(database.handle, { AUDIT_FLUSH_INTERVAL_MS: 600_000 }, {}, { overHttp: true, logger });
+  const logger = pino(
+    { level: 'info' },
+    { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  gateway = await startTestGateway(
+    database.handle,
+    { AUDIT_FLUSH_INTERVAL_MS: 600_000 },
+    {},
+    { overHttp: true, logger },
+  );
   base = baseUrl(gateway);
 });
 
@@ -90,8 +106,12 @@ interface Page {
 }
 
 /** Every node of a connection, walked forward 100 at a time, with the scalar fields the committed SDL lists. */
-async function walk(field: 'customers' | 'products', variables: Record<string, unknown>): Promise<Record<string, unknown>[]> {
-  const [type, order, filter] = field === 'customers' ? ['Customer', 'CustomerOrder', 'search'] : ['Product', 'ProductOrder', 'category'];
+async function walk(
+  field: 'customers' | 'products',
+  variables: Record<string, unknown>,
+): Promise<Record<string, unknown>[]> {
+  const [type, order, filter] =
+    field === 'customers' ? ['Customer', 'CustomerOrder', 'search'] : ['Product', 'ProductOrder', 'category'];
   const selection = [...scalarFieldsOf(type).names].join(' ');
   const query = `query Walk($after: String, $orderBy: ${order}, $filter: String) {
     ${field}(first: 100, after: $after, orderBy: $orderBy, ${filter}: $filter) { pageInfo { hasNextPage endCursor } edges { node { ${selection} } } }
@@ -99,7 +119,10 @@ async function walk(field: 'customers' | 'products', variables: Record<string, u
   const nodes: Record<string, unknown>[] = [];
   let after: string | null = null;
   for (;;) {
-    const answer: { body: GraphQLResponse<Record<string, Page>> } = await gateway.request<Record<string, Page>, Record<string, unknown>>(query, { ...variables, after });
+    const answer: { body: GraphQLResponse<Record<string, Page>> } = await gateway.request<
+      Record<string, Page>,
+      Record<string, unknown>
+    >(query, { ...variables, after });
     expect(answer.body.errors).toBeUndefined();
     const page: Page = answer.body.data![field]!;
     nodes.push(...page.edges.map((edge) => edge.node));
@@ -150,15 +173,36 @@ describe('export columns', () => {
 
   it('leaves out the object fields and starts with the global id', async () => {
     const customers = parseCsv((await download(base, '/export/customers')).text).header;
-    expect(customers).toEqual(['id', 'name', 'email', 'city', 'lifetimeValue', 'transactionCount', 'avgOrderValue', 'firstPurchaseAt', 'lastPurchaseAt']);
+    expect(customers).toEqual([
+      'id',
+      'name',
+      'email',
+      'city',
+      'lifetimeValue',
+      'transactionCount',
+      'avgOrderValue',
+      'firstPurchaseAt',
+      'lastPurchaseAt',
+    ]);
     const products = parseCsv((await download(base, '/export/products')).text).header;
-    expect(products).toEqual(['id', 'sku', 'name', 'category', 'unitPrice', 'revenue', 'unitsSold', 'transactionCount', 'revenueShare']);
+    expect(products).toEqual([
+      'id',
+      'sku',
+      'name',
+      'category',
+      'unitPrice',
+      'revenue',
+      'unitsSold',
+      'transactionCount',
+      'revenueShare',
+    ]);
   });
 });
 
 describe('GET /export/customers', () => {
   it('writes every customer exactly as GraphQL answers them, in every order', async () => {
-    const total = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM customers`.execute(database.handle.db)).rows[0]!.n;
+    const total = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM customers`.execute(database.handle.db))
+      .rows[0]!.n;
     expect(total).toBeGreaterThan(2_000);
     for (const field of CUSTOMER_ORDERS) {
       for (const direction of DIRECTIONS) {
@@ -174,25 +218,35 @@ describe('GET /export/customers', () => {
     await expectExportToMatch('/export/customers', 'Customer', await walk('customers', {}));
   });
 
-  it.each(['בע', 'ACME', '%', '"', 'לקוח 21', 'no such customer'])('filters by search=%s as GraphQL does', async (search) => {
-    for (const orderBy of ['NAME:ASC', 'LIFETIME_VALUE:DESC']) {
-      const nodes = await walk('customers', { orderBy: orderVariable(orderBy), filter: search });
-      await expectExportToMatch(`/export/customers?orderBy=${orderBy}&search=${encodeURIComponent(search)}`, 'Customer', nodes);
-    }
-  });
+  it.each(['בע', 'ACME', '%', '"', 'לקוח 21', 'no such customer'])(
+    'filters by search=%s as GraphQL does',
+    async (search) => {
+      for (const orderBy of ['NAME:ASC', 'LIFETIME_VALUE:DESC']) {
+        const nodes = await walk('customers', { orderBy: orderVariable(orderBy), filter: search });
+        await expectExportToMatch(
+          `/export/customers?orderBy=${orderBy}&search=${encodeURIComponent(search)}`,
+          'Customer',
+          nodes,
+        );
+      }
+    },
+  );
 });
 
 describe('GET /export/products', () => {
-  it.each([undefined, 'מחשבים ניידים', SPECIAL_CATEGORY, '', 'no such category'])('writes the products of category=%s as GraphQL answers them, in every order', async (category) => {
-    const filter = category === undefined ? '' : `&category=${encodeURIComponent(category)}`;
-    for (const field of PRODUCT_ORDERS) {
-      for (const direction of DIRECTIONS) {
-        const orderBy = `${field}:${direction}`;
-        const nodes = await walk('products', { orderBy: orderVariable(orderBy), filter: category });
-        await expectExportToMatch(`/export/products?orderBy=${orderBy}${filter}`, 'Product', nodes);
+  it.each([undefined, 'מחשבים ניידים', SPECIAL_CATEGORY, '', 'no such category'])(
+    'writes the products of category=%s as GraphQL answers them, in every order',
+    async (category) => {
+      const filter = category === undefined ? '' : `&category=${encodeURIComponent(category)}`;
+      for (const field of PRODUCT_ORDERS) {
+        for (const direction of DIRECTIONS) {
+          const orderBy = `${field}:${direction}`;
+          const nodes = await walk('products', { orderBy: orderVariable(orderBy), filter: category });
+          await expectExportToMatch(`/export/products?orderBy=${orderBy}${filter}`, 'Product', nodes);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('GET /export/revenue', () => {
@@ -207,20 +261,31 @@ describe('GET /export/revenue', () => {
     ['2025-03-10', '2025-03-10'],
   ];
 
-  it.each(['DAY', 'WEEK', 'MONTH'])('writes the points of revenue(granularity: %s) as GraphQL answers them, for every range', async (granularity) => {
-    const selection = [...scalarFieldsOf('RevenuePoint').names].join(' ');
-    for (const [from, to] of RANGES) {
-      const answer = await gateway.request<{ revenue: { points: Record<string, unknown>[] } }, Record<string, unknown>>(
-        `query Points($from: Date, $to: Date, $granularity: Granularity) { revenue(from: $from, to: $to, granularity: $granularity) { points { ${selection} } } }`,
-        { from, to, granularity },
-      );
-      expect(answer.body.errors).toBeUndefined();
-      const points = answer.body.data!.revenue.points;
-      expect(points.length).toBeGreaterThan(0);
-      const query = [`granularity=${granularity}`, ...(from ? [`from=${from}`] : []), ...(to ? [`to=${to}`] : [])].join('&');
-      await expectExportToMatch(`/export/revenue?${query}`, 'RevenuePoint', points);
-    }
-  }, 60_000);
+  it.each(['DAY', 'WEEK', 'MONTH'])(
+    'writes the points of revenue(granularity: %s) as GraphQL answers them, for every range',
+    async (granularity) => {
+      const selection = [...scalarFieldsOf('RevenuePoint').names].join(' ');
+      for (const [from, to] of RANGES) {
+        const answer = await gateway.request<
+          { revenue: { points: Record<string, unknown>[] } },
+          Record<string, unknown>
+        >(
+          `query Points($from: Date, $to: Date, $granularity: Granularity) { revenue(from: $from, to: $to, granularity: $granularity) { points { ${selection} } } }`,
+          { from, to, granularity },
+        );
+        expect(answer.body.errors).toBeUndefined();
+        const points = answer.body.data!.revenue.points;
+        expect(points.length).toBeGreaterThan(0);
+        const query = [
+          `granularity=${granularity}`,
+          ...(from ? [`from=${from}`] : []),
+          ...(to ? [`to=${to}`] : []),
+        ].join('&');
+        await expectExportToMatch(`/export/revenue?${query}`, 'RevenuePoint', points);
+      }
+    },
+    60_000,
+  );
 
   it('takes DAY when no granularity is given', async () => {
     const day = await download(base, '/export/revenue?from=2025-02-01&to=2025-02-10');
@@ -233,7 +298,11 @@ describe('the files', () => {
   it('starts CSV with a UTF-8 byte order mark and ends every record with CRLF', async () => {
     const csv = await download(base, '/export/customers?orderBy=NAME:ASC');
     expect([...csv.bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
-    expect(csv.text.startsWith(`${BOM}id,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt\r\n`)).toBe(true);
+    expect(
+      csv.text.startsWith(
+        `${BOM}id,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt\r\n`,
+      ),
+    ).toBe(true);
     expect(csv.text.endsWith('\r\n')).toBe(true);
     // Outside quoted cells, every line break is CRLF (the multi-line name keeps its own inside quotes).
     const outsideQuotes = csv.text.replace(/"(?:[^"]|"")*"/g, '""');
@@ -262,7 +331,14 @@ describe('the files', () => {
 
   it('neutralises text cells a spreadsheet would run as a formula, and no other cell', async () => {
     const csv = (await download(base, '/export/customers?orderBy=NAME:ASC')).text;
-    for (const cell of ['"\'-Acme"', '"\'=SUM(A1:A9)"', '"\'+972 Trading"', '"\'@Home Office"', '"\'\tTabbed Ltd"', '"\'\rCarriage Ltd"']) {
+    for (const cell of [
+      '"\'-Acme"',
+      '"\'=SUM(A1:A9)"',
+      '"\'+972 Trading"',
+      '"\'@Home Office"',
+      '"\'\tTabbed Ltd"',
+      '"\'\rCarriage Ltd"',
+    ]) {
       expect(csv).toContain(cell);
     }
     // Inside a cell, a formula character is harmless; a leading quote already there gets no second one.
@@ -275,7 +351,9 @@ describe('the files', () => {
     const { rows, header } = parseCsv(csv);
     const acme = rows.find((row) => row[header.indexOf('name')] === "'-Acme")!;
     expect(acme.slice(4, 7)).toEqual(['12345.50', '1', '12345.50']);
-    expect(csv).toMatch(/\r\nQ3VzdG9tZXI6OTAwMDAx,"'-Acme","sales@acme.example","חיפה",12345\.50,1,12345\.50,2025-03-10T10:00:00\.000Z,2025-03-10T10:00:00\.000Z\r\n/);
+    expect(csv).toMatch(
+      /\r\nQ3VzdG9tZXI6OTAwMDAx,"'-Acme","sales@acme.example","חיפה",12345\.50,1,12345\.50,2025-03-10T10:00:00\.000Z,2025-03-10T10:00:00\.000Z\r\n/,
+    );
     for (const row of rows) {
       for (const [i, name] of header.entries()) {
         if (!['name', 'email', 'city'].includes(name)) expect(row[i] ?? '').not.toMatch(/^'/);
@@ -283,7 +361,9 @@ describe('the files', () => {
     }
     // NDJSON is data: the values as they are.
     const objects = parseNdjson((await download(base, '/export/customers?search=acme&format=ndjson')).text);
-    expect(objects.map((object) => object.name)).toEqual(expect.arrayContaining(['-Acme', 'Acme - Branch 2', '100% ACME_ltd']));
+    expect(objects.map((object) => object.name)).toEqual(
+      expect.arrayContaining(['-Acme', 'Acme - Branch 2', '100% ACME_ltd']),
+    );
     const products = (await download(base, `/export/products?category=${encodeURIComponent(SPECIAL_CATEGORY)}`)).text;
     expect(products).toContain(`"'=SKU-1","'-מוצר בדיקה","בדיקות, ""מיוחדות""",10.00`);
   });
@@ -291,7 +371,9 @@ describe('the files', () => {
   it('answers an export without rows with its header alone', async () => {
     const csv = await download(base, '/export/customers?search=no%20such%20customer');
     expect(csv.status).toBe(200);
-    expect(csv.text).toBe(`${BOM}id,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt\r\n`);
+    expect(csv.text).toBe(
+      `${BOM}id,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt\r\n`,
+    );
     const ndjson = await download(base, '/export/products?category=none&format=ndjson');
     expect(ndjson.status).toBe(200);
     expect(ndjson.text).toBe('');
@@ -300,21 +382,35 @@ describe('the files', () => {
   it('names the file after what it holds and which days, ASCII with the filter in filename* when it is not', async () => {
     const today = new Date().toISOString().slice(0, 10);
     const disposition = async (path: string) => (await download(base, path)).headers.get('content-disposition');
-    expect(await disposition('/export/customers')).toBe(`attachment; filename="customers-lifetime_value-desc-${today}.csv"`);
+    expect(await disposition('/export/customers')).toBe(
+      `attachment; filename="customers-lifetime_value-desc-${today}.csv"`,
+    );
     expect(await disposition('/export/customers?orderBy=LAST_PURCHASE_AT:ASC&search=acme&format=ndjson')).toBe(
       `attachment; filename="customers-last_purchase_at-asc-acme-${today}.ndjson"`,
     );
     expect(await disposition(`/export/customers?search=${encodeURIComponent('כהן ובניו')}`)).toBe(
       `attachment; filename="customers-lifetime_value-desc-search-${today}.csv"; filename*=UTF-8''customers-lifetime_value-desc-${encodeURIComponent('כהן_ובניו')}-${today}.csv`,
     );
-    expect(await disposition(`/export/products?category=${encodeURIComponent(SPECIAL_CATEGORY)}&orderBy=NAME:ASC`)).toBe(
+    expect(
+      await disposition(`/export/products?category=${encodeURIComponent(SPECIAL_CATEGORY)}&orderBy=NAME:ASC`),
+    ).toBe(
       `attachment; filename="products-name-asc-category-${today}.csv"; filename*=UTF-8''products-name-asc-${encodeURIComponent('בדיקות_מיוחדות')}-${today}.csv`,
     );
-    expect(await disposition('/export/products?category=../../etc/passwd')).toBe(`attachment; filename="products-revenue-desc-etc_passwd-${today}.csv"`);
-    expect(await disposition('/export/revenue?from=2025-01-01&to=2025-03-31&granularity=WEEK')).toBe('attachment; filename="revenue-week-2025-01-01_2025-03-31.csv"');
+    expect(await disposition('/export/products?category=../../etc/passwd')).toBe(
+      `attachment; filename="products-revenue-desc-etc_passwd-${today}.csv"`,
+    );
+    expect(await disposition('/export/revenue?from=2025-01-01&to=2025-03-31&granularity=WEEK')).toBe(
+      'attachment; filename="revenue-week-2025-01-01_2025-03-31.csv"',
+    );
     // An open end is the data's, as the series takes it.
-    const { rows } = await sql<{ first: string }>`SELECT min(transaction_date AT TIME ZONE 'UTC')::date::text AS first FROM transactions`.execute(database.handle.db);
-    expect(await disposition('/export/revenue?to=2025-03-31')).toBe(`attachment; filename="revenue-day-${rows[0]!.first}_2025-03-31.csv"`);
+    const { rows } = await sql<{
+      first: string;
+    }>`SELECT min(transaction_date AT TIME ZONE 'UTC')::date::text AS first FROM transactions`.execute(
+      database.handle.db,
+    );
+    expect(await disposition('/export/revenue?to=2025-03-31')).toBe(
+      `attachment; filename="revenue-day-${rows[0]!.first}_2025-03-31.csv"`,
+    );
   });
 
   it('is never stored by a cache on the way, nor by the response cache', async () => {
@@ -336,7 +432,10 @@ describe('the files', () => {
       const stale = await cached.request<{ products: { edges: { node: { name: string } }[] } }, never>(products);
       expect(stale.body.data!.products.edges.map((edge) => edge.node.name)).toContain('Plain product');
       // ... and the export, read afresh every time, has the change.
-      const exported = await download(baseUrl(cached), `/export/products?category=${encodeURIComponent(SPECIAL_CATEGORY)}&orderBy=NAME:ASC`);
+      const exported = await download(
+        baseUrl(cached),
+        `/export/products?category=${encodeURIComponent(SPECIAL_CATEGORY)}&orderBy=NAME:ASC`,
+      );
       expect(exported.headers.get('x-cache')).toBeNull();
       expect(parseCsv(exported.text).rows.map((row) => row[2])).toEqual(["'-מוצר בדיקה", 'Renamed product']);
     } finally {
@@ -381,7 +480,9 @@ describe('bad parameters', () => {
     expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(answer.headers.get('content-disposition')).toBeNull();
     const body = JSON.parse(answer.text) as { error: { code: string; message: string } };
-    expect(body).toEqual({ error: { code: 'BAD_USER_INPUT', message: expect.stringContaining(`Parameter "${parameter}"`) } });
+    expect(body).toEqual({
+      error: { code: 'BAD_USER_INPUT', message: expect.stringContaining(`Parameter "${parameter}"`) },
+    });
     expect(statements.slice(before)).toEqual([]);
   });
 });
@@ -393,17 +494,25 @@ describe('observability', () => {
     const csv = await download(base, '/export/products', { 'x-request-id': 'export-log-1' });
     const rows = parseCsv(csv.text).rows.length;
     const after = await metrics();
-    const delta = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    const delta = (name: string, labels: Record<string, string>) =>
+      valueOf(after, name, labels) - valueOf(before, name, labels);
     expect(delta('marketpulse_export_rows_total', { kind: 'products', format: 'csv' })).toBe(rows);
     expect(delta('marketpulse_exports_total', { kind: 'products', outcome: 'complete' })).toBe(1);
     expect(delta('marketpulse_http_requests_total', { operation: '/export/products', status: '200' })).toBe(1);
 
     const line = logLines.find((entry) => entry.msg === 'request' && entry.requestId === 'export-log-1');
-    expect(line).toMatchObject({ url: '/export/products', status: 200, export: { kind: 'products', format: 'csv', rows, complete: true } });
+    expect(line).toMatchObject({
+      url: '/export/products',
+      status: 200,
+      export: { kind: 'products', format: 'csv', rows, complete: true },
+    });
     expect(line).not.toHaveProperty('aborted');
 
     await download(base, '/export/products?format=pdf', { 'x-request-id': 'export-log-2' });
-    expect(logLines.find((entry) => entry.msg === 'request' && entry.requestId === 'export-log-2')).toMatchObject({ status: 400, errorCodes: ['BAD_USER_INPUT'] });
+    expect(logLines.find((entry) => entry.msg === 'request' && entry.requestId === 'export-log-2')).toMatchObject({
+      status: 400,
+      errorCodes: ['BAD_USER_INPUT'],
+    });
   });
 });
 
@@ -412,7 +521,12 @@ describe('roles and authentication', () => {
   let guardedBase: string;
 
   beforeAll(async () => {
-    guarded = await startTestGateway(database.handle, { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 }, {}, { overHttp: true });
+    guarded = await startTestGateway(
+      database.handle,
+      { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 },
+      {},
+      { overHttp: true },
+    );
     guardedBase = baseUrl(guarded);
   });
 
@@ -420,21 +534,26 @@ describe('roles and authentication', () => {
     await guarded?.close();
   });
 
-  it.each(['customers', 'products', 'revenue'])('answers /export/%s without credentials, or with bad ones, 401 UNAUTHENTICATED', async (kind) => {
-    for (const headers of [{}, bearer('not.a.token'), { 'x-api-key': 'mpk_unknown' }]) {
-      const answer = await download(guardedBase, `/export/${kind}`, headers);
-      expect(answer.status).toBe(401);
-      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
-      expect(JSON.parse(answer.text)).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String) } });
-    }
-  });
+  it.each(['customers', 'products', 'revenue'])(
+    'answers /export/%s without credentials, or with bad ones, 401 UNAUTHENTICATED',
+    async (kind) => {
+      for (const headers of [{}, bearer('not.a.token'), { 'x-api-key': 'mpk_unknown' }]) {
+        const answer = await download(guardedBase, `/export/${kind}`, headers);
+        expect(answer.status).toBe(401);
+        expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+        expect(JSON.parse(answer.text)).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String) } });
+      }
+    },
+  );
 
   it('refuses customers to a viewer with 403 FORBIDDEN, reading nothing, and serves products and revenue', async () => {
     const viewer = bearer(await signToken({ role: 'viewer' }));
     const before = statements.length;
     const refused = await download(guardedBase, '/export/customers', viewer);
     expect(refused.status).toBe(403);
-    expect(JSON.parse(refused.text)).toEqual({ error: { code: 'FORBIDDEN', message: 'Exporting customers needs the analyst role or higher' } });
+    expect(JSON.parse(refused.text)).toEqual({
+      error: { code: 'FORBIDDEN', message: 'Exporting customers needs the analyst role or higher' },
+    });
     // Only the token was checked: no statement ran for the refused export.
     expect(statements.slice(before)).toEqual([]);
     expect((await download(guardedBase, '/export/products', viewer)).status).toBe(200);
@@ -446,7 +565,11 @@ describe('roles and authentication', () => {
     const byKey = await download(guardedBase, '/export/customers?search=acme', { 'x-api-key': key });
     expect(byKey.status).toBe(200);
     expect(parseCsv(byKey.text).rows.length).toBeGreaterThan(0);
-    const byToken = await download(guardedBase, '/export/customers?search=acme', bearer(await signToken({ role: 'analyst' })));
+    const byToken = await download(
+      guardedBase,
+      '/export/customers?search=acme',
+      bearer(await signToken({ role: 'analyst' })),
+    );
     expect(byToken.text).toBe(byKey.text);
   });
 });
@@ -454,7 +577,12 @@ describe('roles and authentication', () => {
 describe('the audit trail', () => {
   it('names every exported customer, an entry per batch, with the request id and principal', async () => {
     await clearAuditTrail(database.handle);
-    const guarded = await startTestGateway(database.handle, { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 }, {}, { overHttp: true });
+    const guarded = await startTestGateway(
+      database.handle,
+      { ...authConfig, AUDIT_FLUSH_INTERVAL_MS: 600_000 },
+      {},
+      { overHttp: true },
+    );
     try {
       const token = bearer(await signToken({ role: 'analyst', subject: 'exporter@example.test' }));
       const csv = await download(baseUrl(guarded), '/export/customers', { ...token, 'x-request-id': 'export-audit-1' });
@@ -474,10 +602,18 @@ describe('the audit trail', () => {
       const entries = await readAuditRows(database.handle);
       expect(entries).toHaveLength(Math.ceil(expected.length / 1_000));
       for (const entry of entries) {
-        expect(entry).toMatchObject({ request_id: 'export-audit-1', principal: 'jwt:exporter@example.test', role: 'analyst', operation_name: 'export:customers', client_ip: '127.0.0.1' });
+        expect(entry).toMatchObject({
+          request_id: 'export-audit-1',
+          principal: 'jwt:exporter@example.test',
+          role: 'analyst',
+          operation_name: 'export:customers',
+          client_ip: '127.0.0.1',
+        });
         expect(entry.customer_count).toBe(entry.customer_ids.length);
       }
-      expect(entries.map((entry) => entry.customer_ids.length)).toEqual(entries.map((_, i) => Math.min(1_000, expected.length - i * 1_000)));
+      expect(entries.map((entry) => entry.customer_ids.length)).toEqual(
+        entries.map((_, i) => Math.min(1_000, expected.length - i * 1_000)),
+      );
       expect(entries.flatMap((entry) => entry.customer_ids)).toEqual(expected.map((row) => row.id));
       expect(parseCsv(csv.text).rows).toHaveLength(expected.length);
     } finally {
@@ -517,7 +653,8 @@ describe('rate budgets', () => {
     return prefix;
   }
 
-  const customerCount = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM customers`.execute(database.handle.db)).rows[0]!.n;
+  const customerCount = async () =>
+    (await sql<{ n: number }>`SELECT count(*)::int AS n FROM customers`.execute(database.handle.db)).rows[0]!.n;
 
   it('charges an export 1 point per 100 rows, rounded up, besides the point every request costs', async () => {
     const price = Math.ceil((await customerCount()) / 100);
@@ -538,7 +675,9 @@ describe('rate budgets', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(refused.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(refused.headers.get('content-disposition')).toBeNull();
-    expect(JSON.parse(refused.text)).toEqual({ error: { code: 'RATE_LIMITED', message: expect.stringContaining('Rate limit reached') } });
+    expect(JSON.parse(refused.text)).toEqual({
+      error: { code: 'RATE_LIMITED', message: expect.stringContaining('Rate limit reached') },
+    });
     // One statement counted the rows; no batch was read.
     const ran = statements.slice(before);
     expect(ran).toHaveLength(1);
@@ -546,20 +685,23 @@ describe('rate budgets', () => {
     expect(ran.join('\n')).not.toMatch(/v_customer_analytics/);
   });
 
-  it.runIf(has('redis', 'an export budget shared by two gateways'))('draws GraphQL and exports from one budget shared through Redis by every gateway', async () => {
-    const prefix = newPrefix();
-    const [first, second] = [await budgeted(40, prefix), await budgeted(40, prefix)];
-    const page = await first.post({ query: '{ products(first: 5) { edges { node { name } } } }' });
-    const left = Number(page.headers['ratelimit-remaining']);
-    expect(left).toBeLessThan(40 - 1);
-    // 1 on arrival + 1 for a handful of rows, on the other gateway, from what the first one left.
-    const small = await download(baseUrl(second), '/export/customers?search=acme');
-    expect(small.status).toBe(200);
-    expect(small.headers.get('ratelimit-remaining')).toBe(String(left - 2));
-    const whole = await download(baseUrl(second), '/export/customers');
-    expect(whole.status).toBe(429);
-    expect((await first.post({ query: '{ dashboard { totalRevenue } }' })).status).toBe(429);
-  });
+  it.runIf(has('redis', 'an export budget shared by two gateways'))(
+    'draws GraphQL and exports from one budget shared through Redis by every gateway',
+    async () => {
+      const prefix = newPrefix();
+      const [first, second] = [await budgeted(40, prefix), await budgeted(40, prefix)];
+      const page = await first.post({ query: '{ products(first: 5) { edges { node { name } } } }' });
+      const left = Number(page.headers['ratelimit-remaining']);
+      expect(left).toBeLessThan(40 - 1);
+      // 1 on arrival + 1 for a handful of rows, on the other gateway, from what the first one left.
+      const small = await download(baseUrl(second), '/export/customers?search=acme');
+      expect(small.status).toBe(200);
+      expect(small.headers.get('ratelimit-remaining')).toBe(String(left - 2));
+      const whole = await download(baseUrl(second), '/export/customers');
+      expect(whole.status).toBe(429);
+      expect((await first.post({ query: '{ dashboard { totalRevenue } }' })).status).toBe(429);
+    },
+  );
 });
 
 describe('a shop without sales', () => {
@@ -590,7 +732,10 @@ describe('a shop without sales', () => {
 describe('a gateway in another report zone than its database', () => {
   it('refuses every export with 503 SERVICE_UNAVAILABLE in the export error shape, saying why', async () => {
     const jerusalem = await createTestDatabase({ reportTimezone: 'Asia/Jerusalem' });
-    const zone = new ReportZoneCheck('UTC', () => readDatabaseReportZone(jerusalem.handle.db), { info: () => undefined, error: () => undefined });
+    const zone = new ReportZoneCheck('UTC', () => readDatabaseReportZone(jerusalem.handle.db), {
+      info: () => undefined,
+      error: () => undefined,
+    });
     await zone.check();
     const utcGateway = await startTestGateway(jerusalem.handle, {}, { reportZone: zone }, { overHttp: true });
     try {
@@ -599,7 +744,12 @@ describe('a gateway in another report zone than its database', () => {
         expect(refused.status).toBe(503);
         expect(refused.headers.get('retry-after')).toBe('5');
         expect(JSON.parse(refused.text)).toEqual({
-          error: { code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/^This gateway does not serve reports now: REPORT_TIMEZONE is UTC, but the database reports in Asia\/Jerusalem/) },
+          error: {
+            code: 'SERVICE_UNAVAILABLE',
+            message: expect.stringMatching(
+              /^This gateway does not serve reports now: REPORT_TIMEZONE is UTC, but the database reports in Asia\/Jerusalem/,
+            ),
+          },
         });
       }
     } finally {

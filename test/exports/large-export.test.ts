@@ -31,7 +31,9 @@ beforeAll(async () => {
   // Loaded as the seed loads: rollups deferred, then rebuilt once.
   await db.transaction().execute(async (trx) => {
     await sql`SELECT set_config('marketpulse.defer_rollups', 'on', true)`.execute(trx);
-    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'LAP-1', 'מחשב נייד', 'מחשבים ניידים', 100.00)`.execute(trx);
+    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'LAP-1', 'מחשב נייד', 'מחשבים ניידים', 100.00)`.execute(
+      trx,
+    );
     await sql`INSERT INTO customers (id, name, email, city, created_at)
               SELECT g, 'לקוח מספר ' || g || ' בע"מ', 'customer' || g || '@example.co.il', 'תל אביב-יפו', '2024-01-01T00:00:00Z'
               FROM generate_series(1, ${CUSTOMERS}::int) AS g`.execute(trx);
@@ -42,7 +44,12 @@ beforeAll(async () => {
     await sql`SELECT mp_rebuild_rollups((SELECT timezone FROM rollup_state))`.execute(trx);
   });
   await sql`ANALYZE`.execute(db);
-  gateway = await startGatewayProcess({ NODE_ENV: 'production', DATABASE_URL: database.url!, RATE_LIMIT_POINTS: '0', LOG_LEVEL: 'info' });
+  gateway = await startGatewayProcess({
+    NODE_ENV: 'production',
+    DATABASE_URL: database.url!,
+    RATE_LIMIT_POINTS: '0',
+    LOG_LEVEL: 'info',
+  });
   observer = new pg.Client({ connectionString: database.url });
   await observer.connect();
 }, 300_000);
@@ -68,7 +75,10 @@ async function metrics(): Promise<Sample[]> {
 async function progress(): Promise<{ rows: number; batches: number }> {
   const samples = await metrics();
   const batches = samples
-    .filter((sample) => sample.name === 'marketpulse_sql_duration_seconds_count' && BATCH_STATEMENT.test(sample.labels.query ?? ''))
+    .filter(
+      (sample) =>
+        sample.name === 'marketpulse_sql_duration_seconds_count' && BATCH_STATEMENT.test(sample.labels.query ?? ''),
+    )
     .reduce((sum, sample) => sum + sample.value, 0);
   return { rows: valueOf(samples, 'marketpulse_export_rows_total', { kind: 'customers' }), batches };
 }
@@ -170,7 +180,9 @@ describe.runIf(runs)('an export of 200,000 customers', () => {
         `of them not read yet, then ${afterPause!.rows - pausedAt!.rows} more in 2 s`,
     );
 
-    expect(firstLine).toBe('\uFEFFid,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt');
+    expect(firstLine).toBe(
+      '\uFEFFid,name,email,city,lifetimeValue,transactionCount,avgOrderValue,firstPurchaseAt,lastPurchaseAt',
+    );
     expect(lines).toBe(CUSTOMERS + 1);
     expect(after.rows - before.rows).toBe(CUSTOMERS);
     expect(after.batches - before.batches).toBe(CUSTOMERS / 1_000);
@@ -199,7 +211,9 @@ describe.runIf(runs)('an export of 200,000 customers', () => {
     expect(await exportStatements()).toEqual([]);
     await waitFor('the request line of the export that was cut', async () =>
       gateway.logs.find((line) => line.msg === 'request' && line.requestId === 'large-export-gone'),
-    ).then((line) => expect(line).toMatchObject({ status: 200, aborted: true, export: { kind: 'customers', complete: false } }));
+    ).then((line) =>
+      expect(line).toMatchObject({ status: 200, aborted: true, export: { kind: 'customers', complete: false } }),
+    );
   }, 60_000);
 
   it('lets a batch statement running when the client goes away finish, and runs none after it', async () => {
@@ -265,7 +279,11 @@ describe.runIf(runs)('an export of 200,000 customers', () => {
       gateway.logs.find((entry) => entry.msg === 'request' && entry.requestId === 'large-export-failed'),
     );
     expect(line).toMatchObject({ status: 200, aborted: true, export: { kind: 'customers', complete: false } });
-    expect(gateway.logs.some((entry) => entry.requestId === 'large-export-failed' && entry.msg.startsWith('export failed while streaming'))).toBe(true);
+    expect(
+      gateway.logs.some(
+        (entry) => entry.requestId === 'large-export-failed' && entry.msg.startsWith('export failed while streaming'),
+      ),
+    ).toBe(true);
     expect(valueOf(await metrics(), 'marketpulse_exports_total', { kind: 'customers', outcome: 'failed' })).toBe(1);
   }, 60_000);
 });

@@ -14,18 +14,27 @@ async function leaveLeftovers(mode: 'exit' | 'throw' | 'hang') {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const report = await waitFor('the stand-in test process to report', async () => (stdout.includes('\n') ? stdout : undefined), {
-    timeoutMs: 20_000,
-    explain: () => stderr,
-  });
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const report = await waitFor(
+    'the stand-in test process to report',
+    async () => (stdout.includes('\n') ? stdout : undefined),
+    {
+      timeoutMs: 20_000,
+      explain: () => stderr,
+    },
+  );
+  const exited = new Promise<void>((resolve) =>
+    child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
   return { child, exited, stderr: () => stderr, ...(JSON.parse(report) as { pid: number; dir: string }) };
 }
 
 async function expectCleanedUp(pid: number, dir: string, withinMs: number) {
-  await waitFor(`server ${pid} to end and ${dir} to go`, async () => !isRunning(pid) && !existsSync(dir), { timeoutMs: withinMs, intervalMs: 50 });
+  await waitFor(`server ${pid} to end and ${dir} to go`, async () => !isRunning(pid) && !existsSync(dir), {
+    timeoutMs: withinMs,
+    intervalMs: 50,
+  });
 }
 
 describe('processes and directories a harness leaves when the test process ends', () => {
@@ -73,14 +82,15 @@ describe('ports and waits', () => {
     expect(tried[0]).not.toBe(tried[1]);
   });
 
-  it('gives up at once, with the server\'s output, when the server exits while being waited for', async () => {
+  it("gives up at once, with the server's output, when the server exits while being waited for", async () => {
     const server = startServer('sh', ['-c', 'echo "FATAL cannot load config file" >&2; exit 3']);
     const began = performance.now();
     await expect(
       waitFor(
         'a server that will not come up',
         async () => {
-          if (server.hasExited()) throw new StopWaiting(new Error(`the server ${await server.exited}: ${server.output.tail()}`));
+          if (server.hasExited())
+            throw new StopWaiting(new Error(`the server ${await server.exited}: ${server.output.tail()}`));
           return false;
         },
         { timeoutMs: 10_000 },
@@ -90,7 +100,12 @@ describe('ports and waits', () => {
   });
 
   it('fails a wait that times out with the output that explains it', async () => {
-    await expect(waitFor('something that never happens', async () => false, { timeoutMs: 100, explain: () => 'the log line that explains it' })).rejects.toThrow(
+    await expect(
+      waitFor('something that never happens', async () => false, {
+        timeoutMs: 100,
+        explain: () => 'the log line that explains it',
+      }),
+    ).rejects.toThrow(
       /timed out after 100 ms waiting for something that never happens\n--- output ---\nthe log line that explains it/,
     );
     await sleep(0);

@@ -7,7 +7,9 @@ import { isRunning } from '../support/child-processes.js';
 import { pgbouncerUnavailable, pgbouncerVersion, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 
 const serverUrl = inject('databaseUrl');
-const unavailable = serverUrl ? pgbouncerUnavailable() : 'no PostgreSQL server to put PgBouncer in front of (the suite runs on the embedded PGlite)';
+const unavailable = serverUrl
+  ? pgbouncerUnavailable()
+  : 'no PostgreSQL server to put PgBouncer in front of (the suite runs on the embedded PGlite)';
 
 async function onServer(text: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
@@ -50,11 +52,17 @@ describeWhereAvailable(unavailable)('PgBouncer in transaction mode', () => {
   it('gives each transaction whichever server session is free, so a session setting does not follow its client', async () => {
     const a = await connect('pooling_probe');
     const b = await connect('pooling_probe');
-    const before = await a.query<{ pid: number }>(`SELECT set_config('mp.probe', 'set by a', false), pg_backend_pid() AS pid`);
+    const before = await a.query<{ pid: number }>(
+      `SELECT set_config('mp.probe', 'set by a', false), pg_backend_pid() AS pid`,
+    );
     // b's transaction gets the session a just released, a's setting included, and keeps it until COMMIT.
     await b.query('BEGIN');
-    const heldByB = await b.query<{ pid: number; probe: string | null }>(`SELECT pg_backend_pid() AS pid, current_setting('mp.probe', true) AS probe`);
-    const after = await a.query<{ pid: number; probe: string | null }>(`SELECT pg_backend_pid() AS pid, current_setting('mp.probe', true) AS probe`);
+    const heldByB = await b.query<{ pid: number; probe: string | null }>(
+      `SELECT pg_backend_pid() AS pid, current_setting('mp.probe', true) AS probe`,
+    );
+    const after = await a.query<{ pid: number; probe: string | null }>(
+      `SELECT pg_backend_pid() AS pid, current_setting('mp.probe', true) AS probe`,
+    );
     await b.query('COMMIT');
 
     expect(heldByB.rows[0]).toEqual({ pid: before.rows[0]!.pid, probe: 'set by a' });
@@ -64,7 +72,10 @@ describeWhereAvailable(unavailable)('PgBouncer in transaction mode', () => {
 
   it('runs a parameterised query, whose unnamed statement lives within one transaction', async () => {
     const client = await connect(database);
-    const result = await client.query<{ total: number; label: string }>('SELECT $1::int + $2::int AS total, $3::text AS label', [2, 3, 'שלום']);
+    const result = await client.query<{ total: number; label: string }>(
+      'SELECT $1::int + $2::int AS total, $3::text AS label',
+      [2, 3, 'שלום'],
+    );
     expect(result.rows).toEqual([{ total: 5, label: 'שלום' }]);
   });
 
@@ -76,14 +87,19 @@ describeWhereAvailable(unavailable)('PgBouncer in transaction mode', () => {
     await b.query('BEGIN');
     try {
       // pg remembers mp_probe as prepared on its connection and sends only Bind/Execute, to a session that never saw it.
-      await expect(a.query(statement)).rejects.toMatchObject({ code: '26000', message: 'prepared statement "mp_probe" does not exist' });
+      await expect(a.query(statement)).rejects.toMatchObject({
+        code: '26000',
+        message: 'prepared statement "mp_probe" does not exist',
+      });
     } finally {
       await b.query('COMMIT');
     }
   });
 
   it('refuses a client that sends startup options, rather than dropping its settings', async () => {
-    await expect(connect(database, { options: '-c statement_timeout=1000' })).rejects.toThrow('unsupported startup parameter: options');
+    await expect(connect(database, { options: '-c statement_timeout=1000' })).rejects.toThrow(
+      'unsupported startup parameter: options',
+    );
   });
 
   it('shows its pools and server sessions on the admin console', async () => {
@@ -95,7 +111,7 @@ describeWhereAvailable(unavailable)('PgBouncer in transaction mode', () => {
     expect(servers).toContainEqual(expect.objectContaining({ database, remote_pid: rows[0]!.pid }));
   });
 
-  it('fails to start with PgBouncer\'s own log in the error', async () => {
+  it("fails to start with PgBouncer's own log in the error", async () => {
     await expect(startPgBouncer({ server: serverUrl, settings: { pool_mode: 'sometimes' } })).rejects.toThrow(
       /PgBouncer exited with 1[\s\S]*invalid value "sometimes" for parameter pool_mode/,
     );
@@ -107,7 +123,9 @@ describeWhereAvailable(unavailable)('PgBouncer in transaction mode', () => {
     if (major > 1 || minor >= 21) {
       const withStatements = await start;
       try {
-        expect(await withStatements.admin('SHOW CONFIG')).toContainEqual(expect.objectContaining({ key: 'max_prepared_statements', value: '100' }));
+        expect(await withStatements.admin('SHOW CONFIG')).toContainEqual(
+          expect.objectContaining({ key: 'max_prepared_statements', value: '100' }),
+        );
       } finally {
         await withStatements.stop();
       }

@@ -6,7 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWhereAvailable } from '../support/availability.js';
-import { redisSentinelUnavailable, startRedisSentinel, type RedisAddress, type RedisSentinel } from '../support/redis-sentinel.js';
+import {
+  redisSentinelUnavailable,
+  startRedisSentinel,
+  type RedisAddress,
+  type RedisSentinel,
+} from '../support/redis-sentinel.js';
 
 const unavailable = redisSentinelUnavailable();
 
@@ -140,10 +145,16 @@ describeWhereAvailable(unavailable)('Redis with a replica and a Sentinel, behind
   it('wants the data password at the nodes and its own password at the Sentinel', async () => {
     const sentinel = harness.sentinels[0]!;
     expect(await pingReplies(master)).toEqual([expect.stringMatching(/^-NOAUTH/)]);
-    expect(await pingReplies(master, sentinelPassword)).toEqual([expect.stringMatching(/^-WRONGPASS/), expect.stringMatching(/^-NOAUTH/)]);
+    expect(await pingReplies(master, sentinelPassword)).toEqual([
+      expect.stringMatching(/^-WRONGPASS/),
+      expect.stringMatching(/^-NOAUTH/),
+    ]);
     expect(await pingReplies(master, password)).toEqual(['+OK', '+PONG']);
     expect(await pingReplies(sentinel)).toEqual([expect.stringMatching(/^-NOAUTH/)]);
-    expect(await pingReplies(sentinel, password)).toEqual([expect.stringMatching(/^-WRONGPASS/), expect.stringMatching(/^-NOAUTH/)]);
+    expect(await pingReplies(sentinel, password)).toEqual([
+      expect.stringMatching(/^-WRONGPASS/),
+      expect.stringMatching(/^-NOAUTH/),
+    ]);
     expect(await pingReplies(sentinel, sentinelPassword)).toEqual(['+OK', '+PONG']);
   });
 
@@ -161,43 +172,51 @@ describeWhereAvailable(unavailable)('Redis with a replica and a Sentinel, behind
   });
 });
 
-describeWhereAvailable(redisSentinelUnavailable({ tls: true }))('Redis with a replica and a Sentinel, over TLS only', () => {
-  let harness: RedisSentinel;
+describeWhereAvailable(redisSentinelUnavailable({ tls: true }))(
+  'Redis with a replica and a Sentinel, over TLS only',
+  () => {
+    let harness: RedisSentinel;
 
-  beforeAll(async () => {
-    harness = await startRedisSentinel({ tls: true });
-  });
+    beforeAll(async () => {
+      harness = await startRedisSentinel({ tls: true });
+    });
 
-  afterAll(async () => {
-    await harness?.stop();
-  });
+    afterAll(async () => {
+      await harness?.stop();
+    });
 
-  /** What a node answers to PING on a connection of `kind`: its first reply line, or how the connection ended. */
-  async function ping(address: RedisAddress, kind: 'plain' | 'tls'): Promise<string> {
-    const socket = kind === 'tls' ? tls.connect({ ...address, ca: harness.tls!.ca }) : net.connect(address);
-    socket.on('error', () => undefined);
-    socket.write('PING\r\n');
-    let received = '';
-    try {
-      for await (const chunk of socket) {
-        received += String(chunk);
-        if (received.includes('\r\n')) break;
+    /** What a node answers to PING on a connection of `kind`: its first reply line, or how the connection ended. */
+    async function ping(address: RedisAddress, kind: 'plain' | 'tls'): Promise<string> {
+      const socket = kind === 'tls' ? tls.connect({ ...address, ca: harness.tls!.ca }) : net.connect(address);
+      socket.on('error', () => undefined);
+      socket.write('PING\r\n');
+      let received = '';
+      try {
+        for await (const chunk of socket) {
+          received += String(chunk);
+          if (received.includes('\r\n')) break;
+        }
+      } catch {
+        // reset by the server: what it does with a plain-text command on a TLS port
       }
-    } catch {
-      // reset by the server: what it does with a plain-text command on a TLS port
+      socket.destroy();
+      return received.includes('\r\n') ? received.split('\r\n')[0]! : 'closed';
     }
-    socket.destroy();
-    return received.includes('\r\n') ? received.split('\r\n')[0]! : 'closed';
-  }
 
-  it('answers only TLS, with a certificate for 127.0.0.1, at the nodes and at the Sentinel', async () => {
-    const master = await harness.currentMaster();
-    for (const address of [master, harness.sentinels[0]!]) {
-      expect(await ping(address, 'plain')).toBe('closed');
-      expect(await ping(address, 'tls')).toBe('+PONG');
-    }
-    // Replication runs over TLS too: the Sentinel saw the replica in sync before the start returned.
-    const replicas = (await harness.command(harness.sentinels[0]!, 'SENTINEL', 'REPLICAS', harness.masterName)) as unknown[];
-    expect(replicas).toHaveLength(1);
-  });
-});
+    it('answers only TLS, with a certificate for 127.0.0.1, at the nodes and at the Sentinel', async () => {
+      const master = await harness.currentMaster();
+      for (const address of [master, harness.sentinels[0]!]) {
+        expect(await ping(address, 'plain')).toBe('closed');
+        expect(await ping(address, 'tls')).toBe('+PONG');
+      }
+      // Replication runs over TLS too: the Sentinel saw the replica in sync before the start returned.
+      const replicas = (await harness.command(
+        harness.sentinels[0]!,
+        'SENTINEL',
+        'REPLICAS',
+        harness.masterName,
+      )) as unknown[];
+      expect(replicas).toHaveLength(1);
+    });
+  },
+);

@@ -24,7 +24,8 @@ describeWhereAvailable(replicaPairUnavailable())('a throwaway PostgreSQL primary
   let pair: ReplicaPair;
   const primary = () => pair.primaryUrl(DATABASE);
   const replica = () => pair.replicaUrl(DATABASE);
-  const countOnReplica = async () => Number((await rowsOf<{ n: string }>(replica(), 'SELECT count(*) AS n FROM notes'))[0]!.n);
+  const countOnReplica = async () =>
+    Number((await rowsOf<{ n: string }>(replica(), 'SELECT count(*) AS n FROM notes'))[0]!.n);
 
   beforeAll(async () => {
     pair = await startReplicaPair();
@@ -38,7 +39,9 @@ describeWhereAvailable(replicaPairUnavailable())('a throwaway PostgreSQL primary
 
   it('has the database createDatabase made on the replica as soon as the call returns', async () => {
     await pair.createDatabase('mp_test_pair_second');
-    expect(await rowsOf(pair.replicaUrl('mp_test_pair_second'), 'SELECT pg_is_in_recovery() AS standby')).toEqual([{ standby: true }]);
+    expect(await rowsOf(pair.replicaUrl('mp_test_pair_second'), 'SELECT pg_is_in_recovery() AS standby')).toEqual([
+      { standby: true },
+    ]);
   });
 
   it('streams a write on the primary to the replica, which refuses writes of its own', async () => {
@@ -49,7 +52,9 @@ describeWhereAvailable(replicaPairUnavailable())('a throwaway PostgreSQL primary
     expect(await rowsOf(pair.primaryUrl(), `SELECT state, application_name FROM pg_stat_replication`)).toEqual([
       { state: 'streaming', application_name: 'mp_replica' },
     ]);
-    await expect(rowsOf(replica(), `INSERT INTO notes (body) VALUES ('on the replica')`)).rejects.toMatchObject({ code: '25006' });
+    await expect(rowsOf(replica(), `INSERT INTO notes (body) VALUES ('on the replica')`)).rejects.toMatchObject({
+      code: '25006',
+    });
   });
 
   it('holds a write back from the replica while replay is paused, and applies it once resumed', async () => {
@@ -59,7 +64,11 @@ describeWhereAvailable(replicaPairUnavailable())('a throwaway PostgreSQL primary
     const lsn = await pair.primaryLsn();
     await expect(pair.waitForReplay(lsn, 1_000)).rejects.toThrow(/replay is paused/);
     expect(await countOnReplica()).toBe(before);
-    const replayed = (await rowsOf<{ behind: boolean }>(pair.replicaUrl(), 'SELECT pg_last_wal_replay_lsn() < $1::pg_lsn AS behind', [lsn]))[0]!;
+    const replayed = (
+      await rowsOf<{ behind: boolean }>(pair.replicaUrl(), 'SELECT pg_last_wal_replay_lsn() < $1::pg_lsn AS behind', [
+        lsn,
+      ])
+    )[0]!;
     expect(replayed.behind).toBe(true);
 
     await pair.resumeReplay();
@@ -80,7 +89,9 @@ describeWhereAvailable(replicaPairUnavailable())('a throwaway PostgreSQL primary
 
   it('stops both servers and removes every file', async () => {
     const pids = await Promise.all(
-      ['primary', 'replica'].map(async (node) => Number((await readFile(path.join(pair.directory, node, 'postmaster.pid'), 'utf8')).split('\n')[0])),
+      ['primary', 'replica'].map(async (node) =>
+        Number((await readFile(path.join(pair.directory, node, 'postmaster.pid'), 'utf8')).split('\n')[0]),
+      ),
     );
     expect(pids.every(isRunning)).toBe(true);
     await pair.stop();

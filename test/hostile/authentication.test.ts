@@ -25,8 +25,18 @@ afterAll(async () => {
 
 /** POST /graphql from `address` (Fastify's inject lets a test pick the client address). */
 async function ask(headers: Record<string, string>, address: string) {
-  const response = await gateway.app.inject({ method: 'POST', url: '/graphql', remoteAddress: address, headers: { 'content-type': 'application/json', ...headers }, payload: QUERY });
-  return { status: response.statusCode, headers: response.headers, body: response.json() as { errors?: { extensions?: { code?: string; retryAfterSeconds?: number } }[] } };
+  const response = await gateway.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    remoteAddress: address,
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: QUERY,
+  });
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    body: response.json<{ errors?: { extensions?: { code?: string; retryAfterSeconds?: number } }[] }>(),
+  };
 }
 
 const apiKeyLookups = () => statements.filter((sql) => /from "?api_keys"?/i.test(sql)).length;

@@ -43,7 +43,9 @@ afterAll(async () => {
 
 /** Calendar days from `from` to `to`, inclusive, as PostgreSQL counts them. */
 async function daysBetween(from: string, to: string): Promise<number> {
-  const { rows } = await sql<{ days: number }>`SELECT (${to}::date - ${from}::date + 1)::int AS days`.execute(database.handle.db);
+  const { rows } = await sql<{ days: number }>`SELECT (${to}::date - ${from}::date + 1)::int AS days`.execute(
+    database.handle.db,
+  );
   return rows[0]!.days;
 }
 
@@ -59,18 +61,24 @@ async function monthsOfData(): Promise<number> {
   const { rows } = await sql<{ months: number }>`
     SELECT count(*)::int AS months
     FROM generate_series(date_trunc('month', (SELECT min(transaction_date AT TIME ZONE 'UTC') FROM transactions)),
-                         (SELECT max(transaction_date AT TIME ZONE 'UTC') FROM transactions), interval '1 month')`.execute(database.handle.db);
+                         (SELECT max(transaction_date AT TIME ZONE 'UTC') FROM transactions), interval '1 month')`.execute(
+    database.handle.db,
+  );
   return rows[0]!.months;
 }
 
 /** What a series costs: the field, what is selected beside `points`, and `points` at 1 plus its fields per bucket. */
-const seriesCost = (buckets: number, besidePoints: number, pointFields: number) => 1 + besidePoints + 1 + buckets * pointFields;
+const seriesCost = (buckets: number, besidePoints: number, pointFields: number) =>
+  1 + besidePoints + 1 + buckets * pointFields;
 
 type CostExtensions = { code?: string; cost?: number; maxCost?: number };
 
 describe('the cost of revenue series', () => {
   it('refuses 14 aliased ten-year daily series with QUERY_TOO_COMPLEX, at the cost of all their points', async () => {
-    const series = Array.from({ length: 14 }, (_, i) => `s${i + 1}: revenue(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } }`);
+    const series = Array.from(
+      { length: 14 },
+      (_, i) => `s${i + 1}: revenue(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } }`,
+    );
     const answer = await gateway.post({ query: `query Amplified { ${series.join('\n')} }` });
     const days = await daysBetween('2015-01-01', '2024-12-31');
     expect(days).toBe(3_653);
@@ -84,14 +92,19 @@ describe('the cost of revenue series', () => {
     expect(extensions.maxCost).toBe(DEFAULT_MAX_COST);
 
     // One such series alone is past the default limit too; by week, ten years fit.
-    const one = await gateway.post({ query: `{ revenue(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } } }` });
+    const one = await gateway.post({
+      query: `{ revenue(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } } }`,
+    });
     expect((one.body.errors![0]!.extensions as CostExtensions).cost).toBe(seriesCost(days, 0, POINT_FIELDS));
     const weekly = await gateway.post<{ revenue: { points: unknown[] } }>({
       query: `{ revenue(from: "2015-01-01", to: "2024-12-31", granularity: WEEK) { points { ${POINT} } } }`,
     });
     expect(weekly.status).toBe(200);
     const weeks = weekly.body.data!.revenue.points.length;
-    expect(weekly.body.extensions?.cost).toEqual({ requested: seriesCost(weeks, 0, POINT_FIELDS), maximum: DEFAULT_MAX_COST });
+    expect(weekly.body.extensions?.cost).toEqual({
+      requested: seriesCost(weeks, 0, POINT_FIELDS),
+      maximum: DEFAULT_MAX_COST,
+    });
   });
 
   it('lets a year of daily points with every field, and the totals, through the default limit', async () => {
@@ -117,19 +130,32 @@ describe('the cost of revenue series', () => {
     const days = await daysBetween('2024-01-01', '2024-01-31');
     expect(answer.status).toBe(200);
     // Two selections of `points`: one with every field, one with the date.
-    expect(answer.body.extensions?.cost).toEqual({ requested: 1 + (1 + days * POINT_FIELDS) + (1 + days * 1), maximum: DEFAULT_MAX_COST });
+    expect(answer.body.extensions?.cost).toEqual({
+      requested: 1 + (1 + days * POINT_FIELDS) + (1 + days * 1),
+      maximum: DEFAULT_MAX_COST,
+    });
   });
 
   it('prices a series with an open end by the days the data spans, and again once the data grows', async () => {
     const allTime = { query: '{ revenue { points { date totalRevenue } } }' };
     const first = await gateway.post(allTime);
     expect(first.status).toBe(200);
-    expect(first.body.extensions?.cost).toEqual({ requested: seriesCost(await daysOfData(), 0, 2), maximum: DEFAULT_MAX_COST });
-    const monthly = await gateway.post({ query: '{ revenue(from: "2024-03-01", granularity: MONTH) { points { date } } }' });
+    expect(first.body.extensions?.cost).toEqual({
+      requested: seriesCost(await daysOfData(), 0, 2),
+      maximum: DEFAULT_MAX_COST,
+    });
+    const monthly = await gateway.post({
+      query: '{ revenue(from: "2024-03-01", granularity: MONTH) { points { date } } }',
+    });
     const { rows } = await sql<{ months: number }>`
       SELECT count(*)::int AS months FROM generate_series('2024-03-01'::date,
-        (SELECT max(transaction_date AT TIME ZONE 'UTC') FROM transactions), interval '1 month')`.execute(database.handle.db);
-    expect(monthly.body.extensions?.cost).toEqual({ requested: seriesCost(rows[0]!.months, 0, 1), maximum: DEFAULT_MAX_COST });
+        (SELECT max(transaction_date AT TIME ZONE 'UTC') FROM transactions), interval '1 month')`.execute(
+      database.handle.db,
+    );
+    expect(monthly.body.extensions?.cost).toEqual({
+      requested: seriesCost(rows[0]!.months, 0, 1),
+      maximum: DEFAULT_MAX_COST,
+    });
 
     // A transaction 200 days after the last one: the all-time series is 200 points longer, and costs so.
     await insertTransaction(database.handle, { amount: '5.00', date: '2025-08-22T10:00:00Z' });
@@ -143,15 +169,21 @@ describe('the cost of revenue series', () => {
     } while (cost !== expected && performance.now() - started < 5_000);
     expect(cost).toBe(expected);
     const allMonths = await gateway.post({ query: '{ revenue(granularity: MONTH) { points { date } } }' });
-    expect(allMonths.body.extensions?.cost).toEqual({ requested: seriesCost(await monthsOfData(), 0, 1), maximum: DEFAULT_MAX_COST });
+    expect(allMonths.body.extensions?.cost).toEqual({
+      requested: seriesCost(await monthsOfData(), 0, 1),
+      maximum: DEFAULT_MAX_COST,
+    });
   });
 
   it('refuses a document whose fragments are too many to price, rather than running it unpriced', async () => {
     // Twelve fragments, each spreading the next twice: 4,096 selections of `name` under each of 100 customers, a
     // cost of about 410,000 that graphql-query-complexity gives up counting (past 10,000 nodes).
     const fragments = ['fragment F12 on Customer { name }'];
-    for (let level = 11; level >= 0; level--) fragments.push(`fragment F${level} on Customer { ...F${level + 1} ...F${level + 1} }`);
-    const answer = await gateway.post({ query: `{ customers(first: 100) { edges { node { ...F0 } } } } ${fragments.join(' ')}` });
+    for (let level = 11; level >= 0; level--)
+      fragments.push(`fragment F${level} on Customer { ...F${level + 1} ...F${level + 1} }`);
+    const answer = await gateway.post({
+      query: `{ customers(first: 100) { edges { node { ...F0 } } } } ${fragments.join(' ')}`,
+    });
     expect(answer.status).toBe(200);
     expect(answer.body.data).toBeUndefined();
     expect(answer.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
@@ -175,7 +207,10 @@ describe('the cost of revenue series', () => {
       expect([revenue.points.length, revenue.comparison!.points.length], args).toEqual(buckets);
       // The series with its points, and the comparison (1) with its own points, each bucket at two fields.
       const [current, previous] = buckets as [number, number];
-      expect(answer.body.extensions?.cost, args).toEqual({ requested: 1 + (1 + current * 2) + 1 + (1 + previous * 2), maximum: DEFAULT_MAX_COST });
+      expect(answer.body.extensions?.cost, args).toEqual({
+        requested: 1 + (1 + current * 2) + 1 + (1 + previous * 2),
+        maximum: DEFAULT_MAX_COST,
+      });
     }
   });
 
@@ -206,7 +241,10 @@ describe('the cost of revenue series', () => {
       query: '{ revenue(granularity: MONTH) { points { date } comparison { points { date totalRevenue } } } }',
     });
     expect(answer.body.data!.revenue.comparison).toBeNull();
-    expect(answer.body.extensions?.cost).toEqual({ requested: seriesCost(await monthsOfData(), 0, 1) + 1 + (1 + 2), maximum: DEFAULT_MAX_COST });
+    expect(answer.body.extensions?.cost).toEqual({
+      requested: seriesCost(await monthsOfData(), 0, 1) + 1 + (1 + 2),
+      maximum: DEFAULT_MAX_COST,
+    });
   });
 
   it('refuses ten years of weekly points with their comparison, though the ten years alone fit', async () => {
@@ -223,13 +261,21 @@ describe('the cost of revenue series', () => {
     // 2005-01-01 to 2014-12-31 has as many weeks, give or take the week a range starts or ends in.
     const previousWeeks = (await daysBetween('2005-01-01', '2014-12-31')) / 7;
     const cost = (withComparison.body.errors![0]!.extensions as CostExtensions).cost!;
-    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeGreaterThanOrEqual(Math.floor(previousWeeks) * POINT_FIELDS);
-    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeLessThanOrEqual((Math.ceil(previousWeeks) + 1) * POINT_FIELDS);
-    expect(withComparison.body.errors![0]!.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', maxCost: DEFAULT_MAX_COST });
+    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeGreaterThanOrEqual(
+      Math.floor(previousWeeks) * POINT_FIELDS,
+    );
+    expect(cost - seriesCost(weeks, 0, POINT_FIELDS) - 2).toBeLessThanOrEqual(
+      (Math.ceil(previousWeeks) + 1) * POINT_FIELDS,
+    );
+    expect(withComparison.body.errors![0]!.extensions).toMatchObject({
+      code: 'QUERY_TOO_COMPLEX',
+      maxCost: DEFAULT_MAX_COST,
+    });
   });
 
   it('prices the dashboard compared with as the dashboard itself, plus the comparison and its changes', async () => {
-    const fields = 'totalRevenue avgOrderValue topProducts(limit: 10) { revenue product { name } } recentTrend(days: 90) { date totalRevenue }';
+    const fields =
+      'totalRevenue avgOrderValue topProducts(limit: 10) { revenue product { name } } recentTrend(days: 90) { date totalRevenue }';
     const alone = await gateway.post({ query: `{ dashboard(from: "2024-06-01", to: "2024-06-30") { ${fields} } }` });
     const compared = await gateway.post({
       query: `{ dashboard(from: "2024-06-01", to: "2024-06-30") {
@@ -243,13 +289,19 @@ describe('the cost of revenue series', () => {
     // 1 + 10 × 3 + 90 × 2 (and the two totals, and the dashboard): what a trend and a top ten cost.
     expect(aloneCost).toBe(1 + 1 + 1 + (1 + 10 * (1 + 2)) + (1 + 90 * 2));
     // The comparison (1), the change (1 + 4 fields), and `previous`, which selects what the dashboard does.
-    expect(compared.body.extensions?.cost).toEqual({ requested: aloneCost + 1 + (1 + 4) + aloneCost, maximum: DEFAULT_MAX_COST });
+    expect(compared.body.extensions?.cost).toEqual({
+      requested: aloneCost + 1 + (1 + 4) + aloneCost,
+      maximum: DEFAULT_MAX_COST,
+    });
   });
 
   it('holds subscriptions to the same prices', async () => {
     const client = connect(gateway.url);
     cleanups.push(() => void client.dispose());
-    const tenYears = new Received(client, `subscription { revenueUpdated(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } } }`);
+    const tenYears = new Received(
+      client,
+      `subscription { revenueUpdated(from: "2015-01-01", to: "2024-12-31") { points { ${POINT} } } }`,
+    );
     await tenYears.ended();
     expect(tenYears.errors?.[0]?.extensions).toMatchObject({
       code: 'QUERY_TOO_COMPLEX',
@@ -269,7 +321,11 @@ describe('the cost of revenue series', () => {
     await compared.ended();
     expect(compared.errors?.[0]?.extensions).toMatchObject({
       code: 'QUERY_TOO_COMPLEX',
-      cost: 1 + (1 + (await daysBetween('2023-01-01', '2024-12-31')) * POINT_FIELDS) + 1 + (1 + (await daysBetween('2021-01-01', '2022-12-31')) * POINT_FIELDS),
+      cost:
+        1 +
+        (1 + (await daysBetween('2023-01-01', '2024-12-31')) * POINT_FIELDS) +
+        1 +
+        (1 + (await daysBetween('2021-01-01', '2022-12-31')) * POINT_FIELDS),
     });
   });
 });

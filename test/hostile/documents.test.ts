@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retainedBytes } from '../../src/graphql/document-store.js';
+import { retainedBytes } from '../../src/cache/document-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -46,7 +46,10 @@ describe('document size (QUERY_MAX_BYTES, default 32 KiB)', () => {
     expect(response.status).toBe(200);
     expect(response.body.data).toBeUndefined();
     expect(response.body.errors).toEqual([
-      { message: expect.stringMatching(/^Query document is \d+ bytes long; at most 32768 are allowed$/), extensions: { code: 'QUERY_TOO_LARGE', maxBytes: 32_768, requestId: expect.any(String) } },
+      {
+        message: expect.stringMatching(/^Query document is \d+ bytes long; at most 32768 are allowed$/),
+        extensions: { code: 'QUERY_TOO_LARGE', maxBytes: 32_768, requestId: expect.any(String) },
+      },
     ]);
     const strict = await gateway.post({ query }, { accept: 'application/graphql-response+json' });
     expect(strict.status).toBe(400);
@@ -60,7 +63,7 @@ describe('document size (QUERY_MAX_BYTES, default 32 KiB)', () => {
     expect((await gateway.post({ query })).body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_LARGE');
     const get = await gateway.app.inject({
       method: 'GET',
-      url: `/graphql?${new URLSearchParams({ query: padded(2, 40_000) })}`,
+      url: `/graphql?${new URLSearchParams({ query: padded(2, 40_000) }).toString()}`,
       headers: { 'apollo-require-preflight': '1' },
     });
     expect(get.json().errors[0].extensions.code).toBe('QUERY_TOO_LARGE');
@@ -85,7 +88,11 @@ describe('parsed documents kept for reuse (DOCUMENT_CACHE_MB)', () => {
 
   it('keeps the heap within its bound however many distinct padded documents arrive', async () => {
     // The size limit raised out of the way, so that every document is parsed, validated and offered to the store.
-    const roomy = await startTestGateway(database.handle, { QUERY_MAX_BYTES: 100_000, DOCUMENT_CACHE_MB: 4, RATE_LIMIT_POINTS: 0 });
+    const roomy = await startTestGateway(database.handle, {
+      QUERY_MAX_BYTES: 100_000,
+      DOCUMENT_CACHE_MB: 4,
+      RATE_LIMIT_POINTS: 0,
+    });
     try {
       await roomy.post({ query: padded(0, 100) });
       const before = retainedHeap();

@@ -12,7 +12,8 @@ import WebSocket from 'ws';
 const [url, apiKey, count, query, variables] = process.argv.slice(2) as [string, string, string, string, string];
 const socket = new WebSocket(url, 'graphql-transport-ws');
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const subscribe = (id: string) => `{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":${variables}}}`;
+const subscribe = (id: string) =>
+  `{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":${variables}}}`;
 
 socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': apiKey } })));
 socket.on('close', (code) => say(`closed ${code}`));

@@ -14,7 +14,10 @@ import { startTestGateway } from '../support/gateway.js';
 // past what a fixed-precision column holds, and whatever fast-check can think of.
 
 const HEADER = COLUMNS.join(',');
-const POSITIONS = Object.fromEntries(COLUMNS.map((column, index) => [column, index])) as Record<(typeof COLUMNS)[number], number>;
+const POSITIONS = Object.fromEntries(COLUMNS.map((column, index) => [column, index])) as Record<
+  (typeof COLUMNS)[number],
+  number
+>;
 const MB = 2 ** 20;
 
 type Item = TransactionRow | RejectedRow;
@@ -26,7 +29,8 @@ async function readAll(chunks: Iterable<string | Buffer> | AsyncIterable<string 
   return items;
 }
 
-const summary = (items: Item[]) => items.map((item) => ('reason' in item ? `${item.line}: ${item.reason}` : `${item.line}: id ${item.id}`));
+const summary = (items: Item[]) =>
+  items.map((item) => ('reason' in item ? `${item.line}: ${item.reason}` : `${item.line}: id ${item.id}`));
 
 /** `text` cut at the given fractions of its length: the reader must not care where chunks end. */
 function cut(text: string, at: readonly number[]): string[] {
@@ -42,7 +46,9 @@ function cut(text: string, at: readonly number[]): string[] {
 }
 
 /** Reads a stream while sampling the process's resident memory; returns what was read and the peak growth. */
-async function readMeasuringMemory(chunks: () => Generator<Buffer | string>): Promise<{ items: Item[]; growthMb: number }> {
+async function readMeasuringMemory(
+  chunks: () => Generator<Buffer | string>,
+): Promise<{ items: Item[]; growthMb: number }> {
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
@@ -99,7 +105,10 @@ describe('the feed reader on hostile input', () => {
       const digits = Buffer.alloc(64 * 1024, '9');
       for (let i = 0; i < 1_600; i++) yield digits;
     });
-    expect(summary(items)).toEqual(['2: id 1', `3: is ${(100 * MB + 8).toLocaleString('en-US')} characters long, more than the ${MAX_LINE_CHARS.toLocaleString('en-US')} a line may have`]);
+    expect(summary(items)).toEqual([
+      '2: id 1',
+      `3: is ${(100 * MB + 8).toLocaleString('en-US')} characters long, more than the ${MAX_LINE_CHARS.toLocaleString('en-US')} a line may have`,
+    ]);
     expect(growthMb).toBeLessThan(48);
   });
 
@@ -115,54 +124,101 @@ describe('the feed reader on hostile input', () => {
   });
 
   it('stops at a header it cannot read, saying why', async () => {
-    await expect(readAll([`id,"customer_id,product_id\n`])).rejects.toThrow(/^line 1, the header, has a quote that opens field 2/);
-    await expect(readAll([`${'x'.repeat(MAX_LINE_CHARS + 1)}\n`])).rejects.toThrow(/^line 1, the header, is 10,001 characters long/);
+    await expect(readAll([`id,"customer_id,product_id\n`])).rejects.toThrow(
+      /^line 1, the header, has a quote that opens field 2/,
+    );
+    await expect(readAll([`${'x'.repeat(MAX_LINE_CHARS + 1)}\n`])).rejects.toThrow(
+      /^line 1, the header, is 10,001 characters long/,
+    );
   });
 });
 
 describe('the feed reader, for any input (fast-check)', () => {
-  const nasty = fc.string({ unit: fc.constantFrom('"', ',', '\r', '\n', ' ', '1', '0', '.', '-', ':', 'T', 'Z', 'a', 'é', '\uFEFF', '\u0000', '𝄞') });
+  const nasty = fc.string({
+    unit: fc.constantFrom(
+      '"',
+      ',',
+      '\r',
+      '\n',
+      ' ',
+      '1',
+      '0',
+      '.',
+      '-',
+      ':',
+      'T',
+      'Z',
+      'a',
+      'é',
+      '\uFEFF',
+      '\u0000',
+      '𝄞',
+    ),
+  });
   const line = fc.oneof(nasty, fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme', maxLength: 60 }));
 
   it('never throws after a good header: every line is a row or a refusal with a reason, wherever the chunks end', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(line, { maxLength: 12 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), async (lines, cuts) => {
-        const text = [HEADER, ...lines].join('\n');
-        const whole = await readAll([text]);
-        for (const item of whole) {
-          if ('reason' in item) expect(item.reason).toMatch(/^\S.{8,}/);
-          else expect(validateRecord(COLUMNS.map((column) => item[fieldOf(column)]), POSITIONS, item.line)).toEqual(item);
-          expect(item.line).toBeGreaterThanOrEqual(2);
-        }
-        expect(await readAll(cut(text, cuts))).toEqual(whole);
-      }),
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 12 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }),
+        async (lines, cuts) => {
+          const text = [HEADER, ...lines].join('\n');
+          const whole = await readAll([text]);
+          for (const item of whole) {
+            if ('reason' in item) expect(item.reason).toMatch(/^\S.{8,}/);
+            else
+              expect(
+                validateRecord(
+                  COLUMNS.map((column) => item[fieldOf(column)]),
+                  POSITIONS,
+                  item.line,
+                ),
+              ).toEqual(item);
+            expect(item.line).toBeGreaterThanOrEqual(2);
+          }
+          expect(await readAll(cut(text, cuts))).toEqual(whole);
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('reads every valid row, however its fields are quoted and its lines end', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(validRow, { minLength: 1, maxLength: 8 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }), async (rows, cuts) => {
-        let text = HEADER;
-        for (const row of rows) {
-          text += row.lineEnd;
-          text += row.fields.map((value, index) => (row.quoted[index] ? `"${value}"` : value)).join(',');
-        }
-        const items = await readAll(cut(text, cuts));
-        expect(items).toEqual(
-          rows.map((row, index) => {
-            const [id, customerId, productId, quantity, amount, status, transactionDate] = row.fields;
-            return { line: index + 2, id, customerId, productId, quantity, amount, status, transactionDate };
-          }),
-        );
-      }),
+      fc.asyncProperty(
+        fc.array(validRow, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        async (rows, cuts) => {
+          let text = HEADER;
+          for (const row of rows) {
+            text += row.lineEnd;
+            text += row.fields.map((value, index) => (row.quoted[index] ? `"${value}"` : value)).join(',');
+          }
+          const items = await readAll(cut(text, cuts));
+          expect(items).toEqual(
+            rows.map((row, index) => {
+              const [id, customerId, productId, quantity, amount, status, transactionDate] = row.fields;
+              return { line: index + 2, id, customerId, productId, quantity, amount, status, transactionDate };
+            }),
+          );
+        },
+      ),
       { numRuns: 200 },
     );
   });
 });
 
 function fieldOf(column: (typeof COLUMNS)[number]): Exclude<keyof TransactionRow, 'line'> {
-  const names = { id: 'id', customer_id: 'customerId', product_id: 'productId', quantity: 'quantity', amount: 'amount', status: 'status', transaction_date: 'transactionDate' } as const;
+  const names = {
+    id: 'id',
+    customer_id: 'customerId',
+    product_id: 'productId',
+    quantity: 'quantity',
+    amount: 'amount',
+    status: 'status',
+    transaction_date: 'transactionDate',
+  } as const;
   return names[column];
 }
 
@@ -188,11 +244,17 @@ const validRow = fc.record({
     fc.bigInt({ min: 1n, max: 10n ** 18n - 1n }).map(String),
     fc.bigInt({ min: 1n, max: 10n ** 18n - 1n }).map(String),
     fc.integer({ min: 1, max: 2_147_483_647 }).map(String),
-    fc.tuple(fc.bigInt({ min: 0n, max: 9_999_999_999n }), fc.constantFrom('', '.5', '.05', '.99')).map(([units, cents]) => `${units}${cents}`),
+    fc
+      .tuple(fc.bigInt({ min: 0n, max: 9_999_999_999n }), fc.constantFrom('', '.5', '.05', '.99'))
+      .map(([units, cents]) => `${units}${cents}`),
     fc.constantFrom('completed', 'pending', 'cancelled'),
     // Whole seconds at least a day inside the range, so that no offset carries them out of it.
     fc
-      .tuple(fc.integer({ min: Date.parse('1900-01-02T00:00:00Z') / 1000, max: Date.parse('8999-12-30T00:00:00Z') / 1000 }), offset, fraction)
+      .tuple(
+        fc.integer({ min: Date.parse('1900-01-02T00:00:00Z') / 1000, max: Date.parse('8999-12-30T00:00:00Z') / 1000 }),
+        offset,
+        fraction,
+      )
       .map(([seconds, minutes, part]) => formatInstant(seconds * 1000, minutes, part)),
   ),
   quoted: fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
@@ -215,14 +277,24 @@ describe('the feed and PostgreSQL on the range of transaction dates', () => {
       fc
         .tuple(fc.integer({ min: -40 * 3600, max: 40 * 3600 }), offset, fraction)
         .map(([seconds, minutes, part]) => formatInstant(Date.parse(bound) + seconds * 1000, minutes, part));
-    const samples = fc.sample(fc.oneof(near('1900-01-01T00:00:00Z'), near('9000-01-01T00:00:00Z')), { numRuns: 2_000, seed: 13 });
-    samples.push('1900-01-01T00:00:00Z', '1899-12-31T23:59:59.999999Z', '8999-12-31T23:59:59.999999Z', '9000-01-01T00:00:00Z', '9000-01-01T14:59:59+15:00', '1899-12-31T09:00:00-15:00');
+    const samples = fc.sample(fc.oneof(near('1900-01-01T00:00:00Z'), near('9000-01-01T00:00:00Z')), {
+      numRuns: 2_000,
+      seed: 13,
+    });
+    samples.push(
+      '1900-01-01T00:00:00Z',
+      '1899-12-31T23:59:59.999999Z',
+      '8999-12-31T23:59:59.999999Z',
+      '9000-01-01T00:00:00Z',
+      '9000-01-01T14:59:59+15:00',
+      '1899-12-31T09:00:00-15:00',
+    );
     const { rows } = await sql<{ instant: string; inside: boolean }>`
       SELECT instant, (instant::timestamptz >= '1900-01-01T00:00:00Z' AND instant::timestamptz < '9000-01-01T00:00:00Z') AS inside
       FROM unnest(${samples}::text[]) AS instant`.execute(database.handle.db);
     const disagreements = rows.filter(({ instant, inside }) => {
       const checked = validateRecord(['1', '1', '1', '1', '1.00', 'completed', instant], POSITIONS, 2);
-      return ('reason' in checked) === inside;
+      return 'reason' in checked === inside;
     });
     expect(disagreements).toEqual([]);
     expect(rows.filter((row) => row.inside).length).toBeGreaterThan(samples.length / 4);
@@ -248,7 +320,9 @@ describe('the ingest command on hostile input', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await sql`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוחה', now())`.execute(database.handle.db);
-    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'LAP-1', 'מחשב נייד', 'מחשבים', 10)`.execute(database.handle.db);
+    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'LAP-1', 'מחשב נייד', 'מחשבים', 10)`.execute(
+      database.handle.db,
+    );
   });
 
   beforeEach(async () => {
@@ -261,9 +335,13 @@ describe('the ingest command on hostile input', () => {
 
   it('prints one clear line per broken row, never a parser message or a stack, and writes the good rows', async () => {
     const code = await ingest(
-      [HEADER, '1,1,1,1,10.00,completed,2025-03-10T12:00:00Z', '2,1,1,1,"10.00,completed,2025-03-10T12:00:00Z', '3,1,1,1,10.00,completed,2025-03-10T12:00:00Z'].join(
-        '\r\n',
-      ) + '\n4,1,1,1,10.00"x",completed,2025-03-10T12:00:00Z\r5,1,1,1,10.00,completed,2025-03-10T12:00:00Z',
+      [
+        HEADER,
+        '1,1,1,1,10.00,completed,2025-03-10T12:00:00Z',
+        '2,1,1,1,"10.00,completed,2025-03-10T12:00:00Z',
+        '3,1,1,1,10.00,completed,2025-03-10T12:00:00Z',
+      ].join('\r\n') +
+        '\n4,1,1,1,10.00"x",completed,2025-03-10T12:00:00Z\r5,1,1,1,10.00,completed,2025-03-10T12:00:00Z',
     );
     expect(code).toBe(EXIT_REJECTED);
     expect(err).toEqual([
@@ -271,13 +349,17 @@ describe('the ingest command on hostile input', () => {
       'line 5: has a quote inside field 5; a field is either quoted as a whole, with inner quotes doubled, or has none',
     ]);
     expect(out.at(-1)).toMatch(/^read 5 rows: 2 refused, 3 inserted/);
-    const { rows } = await sql<{ id: string }>`SELECT id::text FROM transactions ORDER BY id`.execute(database.handle.db);
+    const { rows } = await sql<{ id: string }>`SELECT id::text FROM transactions ORDER BY id`.execute(
+      database.handle.db,
+    );
     expect(rows.map((row) => row.id)).toEqual(['1', '3', '5']);
   });
 
   it('refuses a header it cannot read with exit 2, writing nothing', async () => {
     expect(await ingest(`id,customer_id,"product_id\n1,1,1,1,10.00,completed,2025-03-10T12:00:00Z\n`)).toBe(EXIT_USAGE);
-    expect(err).toEqual([expect.stringMatching(/^ingest: line 1, the header, has a quote that opens field 3 .*; nothing was written$/)]);
+    expect(err).toEqual([
+      expect.stringMatching(/^ingest: line 1, the header, has a quote that opens field 3 .*; nothing was written$/),
+    ]);
   });
 
   it('loads a batch whose sums pass what numeric(16,2) holds, and reports them exactly', async () => {
@@ -290,7 +372,9 @@ describe('the ingest command on hostile input', () => {
     expect(loaded).toMatchObject({ inserted: ROWS, rejected: [], batches: 1 });
 
     const { rows } = await sql<{ revenue: string }>`
-      SELECT round(sum(amount), 2)::text AS revenue FROM transactions WHERE status = 'completed'`.execute(database.handle.db);
+      SELECT round(sum(amount), 2)::text AS revenue FROM transactions WHERE status = 'completed'`.execute(
+      database.handle.db,
+    );
     const revenue = rows[0]!.revenue;
     expect(revenue).toBe('100009999999899.99');
 
@@ -306,10 +390,19 @@ describe('the ingest command on hostile input', () => {
       });
       expect(answer.body.errors).toBeUndefined();
       expect(answer.body.data).toEqual({
-        dashboard: { totalRevenue: revenue, avgOrderValue: '9999999999.99', completedTransactions: ROWS, topProducts: [{ revenue }] },
+        dashboard: {
+          totalRevenue: revenue,
+          avgOrderValue: '9999999999.99',
+          completedTransactions: ROWS,
+          topProducts: [{ revenue }],
+        },
         revenue: { totalRevenue: revenue, points: [{ totalRevenue: revenue }] },
         products: { edges: [{ node: { revenue, revenueShare: 1, topCustomers: [{ lifetimeValue: revenue }] } }] },
-        customers: { edges: [{ node: { lifetimeValue: revenue, avgOrderValue: '9999999999.99', favoriteProduct: { sku: 'LAP-1' } } }] },
+        customers: {
+          edges: [
+            { node: { lifetimeValue: revenue, avgOrderValue: '9999999999.99', favoriteProduct: { sku: 'LAP-1' } } },
+          ],
+        },
       });
     } finally {
       await gateway.close();

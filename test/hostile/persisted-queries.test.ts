@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { frozenCache, openRedisStore, redisUrl, removeKeys, uniquePrefix, waitForRedis } from '../support/gateway-with-cache.js';
+import {
+  frozenCache,
+  openRedisStore,
+  redisUrl,
+  removeKeys,
+  uniquePrefix,
+  waitForRedis,
+} from '../support/gateway-with-cache.js';
 
 // Automatic persisted queries put client text into the shared Redis. A registration is kept an hour at most,
 // only up to PERSISTED_QUERY_MAX_BYTES (8 KiB), only once its document passed every check, and it is paid
@@ -92,7 +99,8 @@ describe('persisted-query registrations', () => {
 
   it('keeps only documents that passed every check', async () => {
     const invalid = `{ nope } # ${'x'.repeat(100)}`;
-    const tooCostly = '{ customers(first: 100) { edges { node { favoriteProduct { topCustomers(limit: 20) { favoriteProduct { topCustomers(limit: 20) { id } } } } } } } }';
+    const tooCostly =
+      '{ customers(first: 100) { edges { node { favoriteProduct { topCustomers(limit: 20) { favoriteProduct { topCustomers(limit: 20) { id } } } } } } } }';
     for (const query of [invalid, tooCostly]) {
       const response = await gateway.post({ query, ...persisted(query) });
       expect(response.body.errors?.length).toBeGreaterThan(0);

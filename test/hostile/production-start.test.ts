@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { warnAboutDefaultSecrets } from '../../src/auth/exposure-warning.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -36,14 +36,14 @@ async function startGateway(env: Record<string, string>): Promise<Started> {
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '', ...env },
   });
   let errors = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
   });
   const logs: Started['logs'] = [];
   let buffered = '';
   const address = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the gateway did not start: ${JSON.stringify(logs)}`)), 90_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
@@ -61,7 +61,9 @@ async function startGateway(env: Record<string, string>): Promise<Started> {
         }
       }
     });
-    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}: ${JSON.stringify(logs)} ${errors}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`the gateway exited with ${code}: ${JSON.stringify(logs)} ${errors}`)),
+    );
   });
   return { child, host: address.hostname, port: Number(address.port), logs };
 }
@@ -129,7 +131,9 @@ describe('a production gateway started from its entry point', () => {
     const socket = connect(gateway.port, gateway.host);
     const closed = collect(socket);
     const body = JSON.stringify({ query: '{ dashboard { totalTransactions } }' });
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: ${gateway.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: ${gateway.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
     const started = Date.now();
     let sent = 0;
     let open = true;
@@ -166,10 +170,16 @@ describe('a production gateway started from its entry point', () => {
 
   it('does not cut an answer that the client downloads slowly', async () => {
     // About 7 MB: far more than the socket buffers hold while the client does not read.
-    const aliases = Array.from({ length: 15 }, (_, i) => `s${i}: revenue(from: "2000-01-01", to: "2009-12-31") { points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers } }`);
+    const aliases = Array.from(
+      { length: 15 },
+      (_, i) =>
+        `s${i}: revenue(from: "2000-01-01", to: "2009-12-31") { points { date totalRevenue transactionCount avgTransactionValue uniqueCustomers } }`,
+    );
     const body = JSON.stringify({ query: `{ ${aliases.join(' ')} }` });
     const socket = connect(gateway.port, gateway.host);
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: ${gateway.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: ${gateway.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
     // Read the first bytes, then nothing for three read timeouts, then the rest.
     const first = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
     socket.pause();
@@ -180,7 +190,9 @@ describe('a production gateway started from its entry point', () => {
     await new Promise((resolve) => socket.once('close', resolve));
     const text = Buffer.concat(rest).toString('utf8');
     expect(text).toMatch(/^HTTP\/1\.1 200/);
-    const answer = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { data: Record<string, { points: unknown[] }> };
+    const answer = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as {
+      data: Record<string, { points: unknown[] }>;
+    };
     expect(Buffer.byteLength(text)).toBeGreaterThan(5_000_000);
     expect(answer.data.s14!.points).toHaveLength(3_653);
   }, 60_000);
@@ -209,12 +221,24 @@ describe('warnings about built-in secrets', () => {
   it('name every secret still at a value published in this repository, in production only', () => {
     const warnings: string[] = [];
     const logger = { warn: (message: string) => void warnings.push(message) };
-    const compose = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://marketpulse:marketpulse@postgres:5432/marketpulse' });
+    const compose = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://marketpulse:marketpulse@postgres:5432/marketpulse',
+    });
     expect(warnAboutDefaultSecrets(compose, logger)).toEqual(['CURSOR_SECRET', 'DATABASE_URL']);
     expect(warnings.join('\n')).not.toContain('marketpulse:marketpulse');
-    const own = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://marketpulse:s3cret-of-our-own@db/marketpulse', CURSOR_SECRET: 'a-cursor-secret-of-our-own' });
+    const own = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://marketpulse:s3cret-of-our-own@db/marketpulse',
+      CURSOR_SECRET: 'a-cursor-secret-of-our-own',
+    });
     expect(warnAboutDefaultSecrets(own, logger)).toEqual([]);
-    expect(warnAboutDefaultSecrets(loadConfig({ DATABASE_URL: 'postgres://marketpulse:marketpulse@postgres/marketpulse' }), logger)).toEqual([]);
+    expect(
+      warnAboutDefaultSecrets(
+        loadConfig({ DATABASE_URL: 'postgres://marketpulse:marketpulse@postgres/marketpulse' }),
+        logger,
+      ),
+    ).toEqual([]);
     expect(warnings).toHaveLength(2);
   });
 });

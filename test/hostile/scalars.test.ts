@@ -18,7 +18,13 @@ const RUNS = 60;
 const digits = (n: number, width: number) => String(n).padStart(width, '0');
 
 // Parts near the edges of their ranges more often than not: that is where a check is off by one.
-const yearPart = fc.oneof(fc.constantFrom(0, 1, 2, 999, 1_000, 9_999, 10_000), fc.integer({ min: 0, max: 400 }), fc.integer({ min: 995, max: 1_005 }), fc.integer({ min: 1_900, max: 2_100 }), fc.integer({ min: 9_995, max: 10_001 }));
+const yearPart = fc.oneof(
+  fc.constantFrom(0, 1, 2, 999, 1_000, 9_999, 10_000),
+  fc.integer({ min: 0, max: 400 }),
+  fc.integer({ min: 995, max: 1_005 }),
+  fc.integer({ min: 1_900, max: 2_100 }),
+  fc.integer({ min: 9_995, max: 10_001 }),
+);
 const monthPart = fc.oneof(fc.constantFrom(0, 1, 2, 12, 13), fc.integer({ min: 0, max: 13 }));
 const dayPart = fc.oneof(fc.integer({ min: 28, max: 32 }), fc.integer({ min: 0, max: 32 }));
 
@@ -44,26 +50,54 @@ const instantLike = fc
   });
 
 const amountLike = fc
-  .tuple(fc.constantFrom('', '-', '+'), fc.stringMatching(/^[0-9]{0,35}$/), fc.constantFrom('.', ',', ''), fc.stringMatching(/^[0-9]{0,4}$/))
+  .tuple(
+    fc.constantFrom('', '-', '+'),
+    fc.stringMatching(/^[0-9]{0,35}$/),
+    fc.constantFrom('.', ',', ''),
+    fc.stringMatching(/^[0-9]{0,4}$/),
+  )
   .map(([sign, whole, point, cents]) => `${sign}${whole}${point}${cents}`);
 
 const anyText = fc.oneof(
   fc.string(),
   fc.string({ unit: 'binary' }),
   // Long strings, up to the size of a request body.
-  fc.tuple(fc.constantFrom('2025-01-01', '9', ' '), fc.integer({ min: 40, max: 100_000 })).map(([start, length]) => start.padEnd(length, '0')),
-  fc.constantFrom('', ' ', '\u0000', '2025-02-30', '2025-02-30T10:00:00Z', '0000-01-01T00:00:00Z', '2025-06-30T23:59:60Z', '2025-01-01T24:00:00Z'),
+  fc
+    .tuple(fc.constantFrom('2025-01-01', '9', ' '), fc.integer({ min: 40, max: 100_000 }))
+    .map(([start, length]) => start.padEnd(length, '0')),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\u0000',
+    '2025-02-30',
+    '2025-02-30T10:00:00Z',
+    '0000-01-01T00:00:00Z',
+    '2025-06-30T23:59:60Z',
+    '2025-01-01T24:00:00Z',
+  ),
 );
 
 /** JSON values that are not strings, as a variable may hold them. */
-const notAString = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }));
+const notAString = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }),
+);
 
 const stringLiteral = (value: string): ValueNode => ({ kind: Kind.STRING, value });
 
 /** Whether y-m-d is a day of the years 1000 to 9999, worked out with Date.UTC rather than by the code under test. */
 function isRealDay(year: number, month: number, day: number): boolean {
   const date = new Date(Date.UTC(year, month - 1, day));
-  return year >= 1_000 && year <= 9_999 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+  return (
+    year >= 1_000 &&
+    year <= 9_999 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day
+  );
 }
 
 /** The values each scalar should take, by another route than its own pattern. */
@@ -87,26 +121,32 @@ describe('the scalars, on their own', () => {
     ['DateTime', DateTimeScalar, instantLike],
   ] as const;
 
-  it.each(scalars)('%s takes exactly the real values and refuses the rest with a TypeError that does not echo a long input', (name, scalar, nearMiss) => {
-    fc.assert(
-      fc.property(fc.oneof(nearMiss, anyText, notAString), (input) => {
-        const acceptable = typeof input === 'string' && ACCEPTABLE[name]!(input);
-        for (const parse of [() => scalar.parseValue(input), () => (typeof input === 'string' ? scalar.parseLiteral(stringLiteral(input)) : scalar.parseValue(input))]) {
-          if (acceptable) {
-            expect(parse()).toBe(input);
-            continue;
+  it.each(scalars)(
+    '%s takes exactly the real values and refuses the rest with a TypeError that does not echo a long input',
+    (name, scalar, nearMiss) => {
+      fc.assert(
+        fc.property(fc.oneof(nearMiss, anyText, notAString), (input) => {
+          const acceptable = typeof input === 'string' && ACCEPTABLE[name]!(input);
+          for (const parse of [
+            () => scalar.parseValue(input),
+            () => (typeof input === 'string' ? scalar.parseLiteral(stringLiteral(input)) : scalar.parseValue(input)),
+          ]) {
+            if (acceptable) {
+              expect(parse()).toBe(input);
+              continue;
+            }
+            expect(parse, JSON.stringify(input).slice(0, 100)).toThrow(TypeError);
+            try {
+              parse();
+            } catch (error) {
+              expect((error as Error).message.length).toBeLessThan(300);
+            }
           }
-          expect(parse, JSON.stringify(input).slice(0, 100)).toThrow(TypeError);
-          try {
-            parse();
-          } catch (error) {
-            expect((error as Error).message.length).toBeLessThan(300);
-          }
-        }
-      }),
-      { numRuns: 1_000 },
-    );
-  });
+        }),
+        { numRuns: 1_000 },
+      );
+    },
+  );
 
   it('refuses the impossible instants and days by name', () => {
     for (const value of [
@@ -143,13 +183,28 @@ describe('scalars, ids and cursors through the gateway', () => {
       .insertInto('customers')
       .values([1, 2, 3].map((id) => ({ id, name: `Customer ${id}`, created_at: '2024-01-01T00:00:00Z' })))
       .execute();
-    await db.insertInto('products').values([{ id: 1, sku: 'LAP-1', name: 'מחשב נייד', category: 'מחשבים', unit_price: '3500.00' }]).execute();
+    await db
+      .insertInto('products')
+      .values([{ id: 1, sku: 'LAP-1', name: 'מחשב נייד', category: 'מחשבים', unit_price: '3500.00' }])
+      .execute();
     await db
       .insertInto('transactions')
-      .values([1, 2].map((id) => ({ id, customer_id: id, product_id: 1, quantity: 1, amount: '3500.00', status: 'completed' as const, transaction_date: `2025-01-0${id}T12:00:00Z` })))
+      .values(
+        [1, 2].map((id) => ({
+          id,
+          customer_id: id,
+          product_id: 1,
+          quantity: 1,
+          amount: '3500.00',
+          status: 'completed' as const,
+          transaction_date: `2025-01-0${id}T12:00:00Z`,
+        })),
+      )
       .execute();
     await sql`INSERT INTO audit_log (occurred_at, request_id, principal, role, customer_count, customer_ids)
-              VALUES (now(), 'req-1', 'anonymous', 'admin', 1, '{1}'), (now(), 'req-2', 'anonymous', 'admin', 1, '{2}')`.execute(db);
+              VALUES (now(), 'req-1', 'anonymous', 'admin', 1, '{1}'), (now(), 'req-2', 'anonymous', 'admin', 1, '{2}')`.execute(
+      db,
+    );
     gateway = await startTestGateway(database.handle);
   });
 
@@ -211,7 +266,10 @@ describe('scalars, ids and cursors through the gateway', () => {
       const inline = await ask(`{ auditTrail(since: ${JSON.stringify(at)}) { totalCount } }`, {});
       expect(inline.body.errors?.[0]?.extensions, at).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'since' });
       const variable = await ask('query ($at: DateTime) { auditTrail(until: $at) { totalCount } }', { at });
-      expect(variable.body.errors?.[0]?.extensions, at).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'until' });
+      expect(variable.body.errors?.[0]?.extensions, at).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        argumentName: 'until',
+      });
     }
   });
 
@@ -221,10 +279,17 @@ describe('scalars, ids and cursors through the gateway', () => {
       auditTrail(customerId: $id) { totalCount }
     }`;
     const idLike = fc.oneof(
-      fc.tuple(fc.constantFrom('Customer', 'Product', 'Order', 'customer', ''), fc.oneof(fc.bigInt({ min: -10n, max: 10n ** 20n }).map(String), fc.string())).map(([type, id]) =>
-        Buffer.from(`${type}:${id}`).toString('base64url'),
+      fc
+        .tuple(
+          fc.constantFrom('Customer', 'Product', 'Order', 'customer', ''),
+          fc.oneof(fc.bigInt({ min: -10n, max: 10n ** 20n }).map(String), fc.string()),
+        )
+        .map(([type, id]) => Buffer.from(`${type}:${id}`).toString('base64url')),
+      fc.constantFrom(
+        toGlobalId('Customer', '1'),
+        toGlobalId('Product', '1'),
+        toGlobalId('Customer', '999999999999999999'),
       ),
-      fc.constantFrom(toGlobalId('Customer', '1'), toGlobalId('Product', '1'), toGlobalId('Customer', '999999999999999999')),
     );
     await fc.assert(
       fc.asyncProperty(fc.oneof(idLike, anyText, fc.integer()), async (id) => {
@@ -258,7 +323,10 @@ describe('scalars, ids and cursors through the gateway', () => {
     function forge(real: string, value: unknown, id: unknown): string {
       const scope = (JSON.parse(Buffer.from(real.split('.')[0]!, 'base64url').toString('utf8')) as { s: string }).s;
       const body = Buffer.from(JSON.stringify({ s: scope, v: value, i: id }), 'utf8').toString('base64url');
-      const signature = createHmac('sha256', testServerConfig.CURSOR_SECRET).update(body).digest('base64url').slice(0, 22);
+      const signature = createHmac('sha256', testServerConfig.CURSOR_SECRET)
+        .update(body)
+        .digest('base64url')
+        .slice(0, 22);
       return `${body}.${signature}`;
     }
 
@@ -269,36 +337,57 @@ describe('scalars, ids and cursors through the gateway', () => {
       instantLike,
       instantLike.map((at) => at.replace('T', ' ').replace('Z', '+00')),
       fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
-      fc.constantFrom('abc', '\u0000', 'NaN', 'Infinity', '1e5', '2025-02-30 10:00:00+00', '2025-01-01 10:00:00+00', '12.50'),
+      fc.constantFrom(
+        'abc',
+        '\u0000',
+        'NaN',
+        'Infinity',
+        '1e5',
+        '2025-02-30 10:00:00+00',
+        '2025-01-01 10:00:00+00',
+        '12.50',
+      ),
       fc.integer(),
     );
-    const positionId = fc.oneof(fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String), fc.string(), fc.constantFrom('1', '0', '-1', ' 1', '1.5'), fc.integer());
+    const positionId = fc.oneof(
+      fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+      fc.string(),
+      fc.constantFrom('1', '0', '-1', ' 1', '1.5'),
+      fc.integer(),
+    );
 
-    it.each(connections)('answer a page or BAD_USER_INPUT for any cursor, forged with the secret or not ($field $ordering)', async ({ field, ordering }) => {
-      const first = await ask(pageQuery(field, ordering, 'after'), {});
-      const real = (first.body.data as Record<string, { pageInfo: { endCursor: string } }>)[field]!.pageInfo.endCursor;
-      expect(real).toBeTruthy();
-      await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(
-            fc.tuple(positionValue, positionId).map(([value, id]) => forge(real, value, id)),
-            anyText,
+    it.each(connections)(
+      'answer a page or BAD_USER_INPUT for any cursor, forged with the secret or not ($field $ordering)',
+      async ({ field, ordering }) => {
+        const first = await ask(pageQuery(field, ordering, 'after'), {});
+        const real = (first.body.data as Record<string, { pageInfo: { endCursor: string } }>)[field]!.pageInfo
+          .endCursor;
+        expect(real).toBeTruthy();
+        await fc.assert(
+          fc.asyncProperty(
+            fc.oneof(
+              fc.tuple(positionValue, positionId).map(([value, id]) => forge(real, value, id)),
+              anyText,
+            ),
+            fc.constantFrom('after' as const, 'before' as const),
+            async (cursor, argument) => {
+              expectValueOrBadInput(await ask(pageQuery(field, ordering, argument), { cursor }), cursor);
+            },
           ),
-          fc.constantFrom('after' as const, 'before' as const),
-          async (cursor, argument) => {
-            expectValueOrBadInput(await ask(pageQuery(field, ordering, argument), { cursor }), cursor);
-          },
-        ),
-        { numRuns: RUNS },
-      );
-    });
+          { numRuns: RUNS },
+        );
+      },
+    );
 
     it('answers BAD_USER_INPUT for a cursor of another ordering, and for a forged position', async () => {
       const byValue = await ask(pageQuery('customers', 'LIFETIME_VALUE', 'after'), {});
-      const cursor = (byValue.body.data as { customers: { pageInfo: { endCursor: string } } }).customers.pageInfo.endCursor;
+      const cursor = (byValue.body.data as { customers: { pageInfo: { endCursor: string } } }).customers.pageInfo
+        .endCursor;
       const byName = await ask(pageQuery('customers', 'NAME', 'after'), { cursor });
       expect(byName.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'after' });
-      const forged = await ask(pageQuery('customers', 'LIFETIME_VALUE', 'after'), { cursor: forge(cursor, 'abc', 'x') });
+      const forged = await ask(pageQuery('customers', 'LIFETIME_VALUE', 'after'), {
+        cursor: forge(cursor, 'abc', 'x'),
+      });
       expect(forged.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'after' });
     });
   });

@@ -4,10 +4,10 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-key.repository.js';
-import { nestedDeeperThan } from '../../src/graphql/limits/nesting.js';
+import { nestedDeeperThan } from '../../src/limits/nesting.js';
 import { stableJson } from '../../src/graphql/stable-json.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import type { TestSettings } from '../support/config.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
@@ -51,7 +51,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function gatewayWith(config: Partial<ServerConfig> = {}, handle: DatabaseHandle = database.handle): Promise<LiveGateway> {
+async function gatewayWith(config: TestSettings = {}, handle: DatabaseHandle = database.handle): Promise<LiveGateway> {
   const gateway = await startLiveGateway(handle, config);
   opened.push(gateway);
   return gateway;
@@ -80,7 +80,9 @@ describe('keys built from what a client sent', () => {
         expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
         // The same members in reverse order name the same key.
         const reversed = JSON.parse(JSON.stringify(value), (_key, inner: unknown) =>
-          inner && typeof inner === 'object' && !Array.isArray(inner) ? Object.fromEntries(Object.entries(inner).reverse()) : inner,
+          inner && typeof inner === 'object' && !Array.isArray(inner)
+            ? Object.fromEntries(Object.entries(inner).reverse())
+            : inner,
         ) as unknown;
         expect(stableJson(reversed)).toBe(text);
       }),
@@ -109,9 +111,14 @@ describe('variables nested thousands of levels deep', () => {
       const socket = await rawSocket(gateway);
       sockets.push(socket);
       // An undeclared variable (nothing coerces it) and a declared one, both 8,000 levels deep.
-      const variables = i % 2 === 0 ? `{"from":"2025-03-01","to":"2025-03-31","deep":${nested(8_000)}}` : `{"from":${nested(8_000)}}`;
+      const variables =
+        i % 2 === 0 ? `{"from":"2025-03-01","to":"2025-03-31","deep":${nested(8_000)}}` : `{"from":${nested(8_000)}}`;
       socket.send(subscribeText('deep', variables));
-      await socket.until((messages) => messages.some((message) => message.id === 'deep'), 5_000, 'an answer to the deep subscription');
+      await socket.until(
+        (messages) => messages.some((message) => message.id === 'deep'),
+        5_000,
+        'an answer to the deep subscription',
+      );
     }
     for (const socket of sockets) {
       const [answer] = socket.about('deep');
@@ -138,7 +145,12 @@ describe('variables nested thousands of levels deep', () => {
       const query = 'query Totals($from: Date) { dashboard(from: $from) { totalRevenue } }';
       const body = `{"query":${JSON.stringify(query)},"variables":{"from":"2025-03-01","deep":${nested(8_000)}}}`;
       const asked = async (accept: string) =>
-        gateway.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json', accept }, payload: body });
+        gateway.app.inject({
+          method: 'POST',
+          url: '/graphql',
+          headers: { 'content-type': 'application/json', accept },
+          payload: body,
+        });
 
       const json = await asked('application/json');
       expect(json.statusCode).toBe(200);
@@ -152,14 +164,17 @@ describe('variables nested thousands of levels deep', () => {
       const search = new URLSearchParams({ query, variables: `{"deep":${nested(2_000)}}` });
       const viaGet = await gateway.app.inject({
         method: 'GET',
-        url: `/graphql?${search}`,
+        url: `/graphql?${search.toString()}`,
         headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
       });
       expect(viaGet.statusCode).toBe(200);
       expect(viaGet.json().errors[0].extensions.code).toBe('BAD_USER_INPUT');
 
       // Ordinary variables are answered as before.
-      const ordinary = await gateway.post<{ dashboard: { totalRevenue: string } }>({ query, variables: { from: '2025-03-01' } });
+      const ordinary = await gateway.post<{ dashboard: { totalRevenue: string } }>({
+        query,
+        variables: { from: '2025-03-01' },
+      });
       expect(ordinary.status).toBe(200);
       expect(ordinary.body.data?.dashboard.totalRevenue).toBe('80.00');
     } finally {
@@ -180,7 +195,9 @@ describe('made-up API keys sent over sockets', () => {
         socket.once('error', reject);
       });
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-      socket.send(JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': `mpk_${String(i).padStart(43, 'Q')}` } }));
+      socket.send(
+        JSON.stringify({ type: 'connection_init', payload: { 'x-api-key': `mpk_${String(i).padStart(43, 'Q')}` } }),
+      );
       closeCodes.push(await closed);
     }
     // Three lookups find nothing (4401 each); from then on the address's keys are not looked up at all.
@@ -196,7 +213,11 @@ describe('documents padded past the size limit', () => {
     const padding = '# padding\n'.repeat(1_000);
     const query = `${padding}subscription { dashboardUpdated { totalRevenue } }`;
     socket.send(JSON.stringify({ id: 'padded', type: 'subscribe', payload: { query } }));
-    await socket.until((messages) => messages.some((message) => message.id === 'padded'), 5_000, 'an answer to the padded subscription');
+    await socket.until(
+      (messages) => messages.some((message) => message.id === 'padded'),
+      5_000,
+      'an answer to the padded subscription',
+    );
     const [answer] = socket.about('padded');
     expect(answer?.type).toBe('error');
     expect(errorCodes(answer)).toEqual(['QUERY_TOO_LARGE']);
@@ -207,50 +228,60 @@ describe('documents padded past the size limit', () => {
 
 describe('one socket sending thousands of subscribe and complete messages', () => {
   // A pool (and a second handle on the database) exists on PostgreSQL only; the embedded database is one session.
-  it.runIf(inject('databaseUrl'))('costs no database work per message: an unrelated request is answered promptly, and no pool checkout times out', async () => {
-    // A small pool with a short checkout wait, where a lookup per message would show at once.
-    const handle = await database.reopen({ poolMax: 4, connectTimeoutMs: 2_000 });
-    const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: 1_000_000, RATE_LIMIT_WINDOW_SECONDS: 60 }, handle);
-    const { key } = await createApiKey(database.handle.db, 'flooding-display', 'viewer');
-    const admin = bearer(await signToken({ role: 'admin', subject: 'operator' }));
-    const unrelated = { query: '{ dashboard { totalRevenue totalTransactions } }' };
+  it.runIf(inject('databaseUrl'))(
+    'costs no database work per message: an unrelated request is answered promptly, and no pool checkout times out',
+    async () => {
+      // A small pool with a short checkout wait, where a lookup per message would show at once.
+      const handle = await database.reopen({ poolMax: 4, connectTimeoutMs: 2_000 });
+      const gateway = await gatewayWith(
+        { ...authConfig, RATE_LIMIT_POINTS: 1_000_000, RATE_LIMIT_WINDOW_SECONDS: 60 },
+        handle,
+      );
+      const { key } = await createApiKey(database.handle.db, 'flooding-display', 'viewer');
+      const admin = bearer(await signToken({ role: 'admin', subject: 'operator' }));
+      const unrelated = { query: '{ dashboard { totalRevenue totalTransactions } }' };
 
-    const flood = floodingClient(gateway.url, key, 8_000);
-    let mostWaiting = 0;
-    const sampler = setInterval(() => (mostWaiting = Math.max(mostWaiting, handle.poolStats!().waiting)), 2);
-    try {
-      await flood.reported('ready');
-      // While the messages arrive and are served: the unrelated request, again and again, timed.
-      const timings: number[] = [];
-      while (!flood.lines.includes('next') && timings.length < 200) {
-        const started = performance.now();
-        const answer = await gateway.post<{ dashboard: { totalRevenue: string } }>(unrelated, admin);
-        timings.push(performance.now() - started);
-        expect(answer.status).toBe(200);
-        expect(answer.body.data?.dashboard.totalRevenue).toBe('80.00');
-        await sleep(10);
+      const flood = floodingClient(gateway.url, key, 8_000);
+      let mostWaiting = 0;
+      const sampler = setInterval(() => (mostWaiting = Math.max(mostWaiting, handle.poolStats!().waiting)), 2);
+      try {
+        await flood.reported('ready');
+        // While the messages arrive and are served: the unrelated request, again and again, timed.
+        const timings: number[] = [];
+        while (!flood.lines.includes('next') && timings.length < 200) {
+          const started = performance.now();
+          const answer = await gateway.post<{ dashboard: { totalRevenue: string } }>(unrelated, admin);
+          timings.push(performance.now() - started);
+          expect(answer.status).toBe(200);
+          expect(answer.body.data?.dashboard.totalRevenue).toBe('80.00');
+          await sleep(10);
+        }
+        // Every message was written, and the socket still serves: its last subscription got its first result.
+        await flood.reported('next');
+        expect(flood.lines).toContain('sent');
+        expect(flood.lines.filter((line) => line.startsWith('closed'))).toEqual([]);
+        expect(Math.max(...timings)).toBeLessThan(2_000);
+        expect(mostWaiting).toBeLessThan(10);
+        expect(gateway.subscriptions.stats.activeSubscriptions).toBe(1);
+      } finally {
+        clearInterval(sampler);
+        await flood.stop();
       }
-      // Every message was written, and the socket still serves: its last subscription got its first result.
-      await flood.reported('next');
-      expect(flood.lines).toContain('sent');
-      expect(flood.lines.filter((line) => line.startsWith('closed'))).toEqual([]);
-      expect(Math.max(...timings)).toBeLessThan(2_000);
-      expect(mostWaiting).toBeLessThan(10);
-      expect(gateway.subscriptions.stats.activeSubscriptions).toBe(1);
-    } finally {
-      clearInterval(sampler);
-      await flood.stop();
-    }
-    await eventually(() => gateway.subscriptions.stats.activeSubscriptions === 0, 5_000, 'every place released');
-  });
+      await eventually(() => gateway.subscriptions.stats.activeSubscriptions === 0, 5_000, 'every place released');
+    },
+  );
 });
 
 /** test/hostile/flood-socket.ts in a process of its own, and the lines it reports. */
 function floodingClient(url: string, apiKey: string, count: number) {
   const script = fileURLToPath(new URL('./flood-socket.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, url, apiKey, String(count), DASHBOARD_TOTALS, JSON.stringify(MARCH)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, url, apiKey, String(count), DASHBOARD_TOTALS, JSON.stringify(MARCH)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines: string[] = [];
   let buffered = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -262,7 +293,8 @@ function floodingClient(url: string, apiKey: string, count: number) {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     lines,
-    reported: (line: string) => eventually(() => lines.includes(line), 20_000, `the flooding client reporting "${line}"`),
+    reported: (line: string) =>
+      eventually(() => lines.includes(line), 20_000, `the flooding client reporting "${line}"`),
     stop: async () => {
       child.stdin.end();
       await exited;
@@ -272,14 +304,21 @@ function floodingClient(url: string, apiKey: string, count: number) {
 
 describe('one client holding every place of a gateway', () => {
   it('refuses a client past SUBSCRIPTIONS_MAX_PER_PRINCIPAL on any of its sockets, while other clients still subscribe', async () => {
-    const gateway = await gatewayWith({ ...authConfig, SUBSCRIPTIONS_MAX_PER_PRINCIPAL: 3, SUBSCRIPTIONS_MAX_PER_CONNECTION: 2 });
+    const gateway = await gatewayWith({
+      ...authConfig,
+      SUBSCRIPTIONS_MAX_PER_PRINCIPAL: 3,
+      SUBSCRIPTIONS_MAX_PER_CONNECTION: 2,
+    });
     const { key } = await createApiKey(database.handle.db, 'greedy-service', 'viewer');
     const { key: other } = await createApiKey(database.handle.db, 'modest-service', 'viewer');
     const month = (day: number) => ({ from: `2025-03-${String(day).padStart(2, '0')}`, to: '2025-03-31' });
 
     const first = connect(gateway.url, { 'x-api-key': key });
     const second = connect(gateway.url, { 'x-api-key': key });
-    cleanups.push(() => void first.dispose(), () => void second.dispose());
+    cleanups.push(
+      () => void first.dispose(),
+      () => void second.dispose(),
+    );
     const held = [
       new Received<TotalsMessage>(first, DASHBOARD_TOTALS, month(1)),
       new Received<TotalsMessage>(first, DASHBOARD_TOTALS, month(2)),
@@ -289,7 +328,11 @@ describe('one client holding every place of a gateway', () => {
 
     const oneTooMany = new Received<TotalsMessage>(second, DASHBOARD_TOTALS, month(4));
     await oneTooMany.ended();
-    expect(oneTooMany.errors?.[0]?.extensions).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', max: 3, cap: 'principal' });
+    expect(oneTooMany.errors?.[0]?.extensions).toMatchObject({
+      code: 'TOO_MANY_SUBSCRIPTIONS',
+      max: 3,
+      cap: 'principal',
+    });
     expect(second.closes).toEqual([]);
 
     const modest = connect(gateway.url, { 'x-api-key': other });
@@ -328,7 +371,12 @@ describe('cross-site WebSocket', () => {
 
   it("refuses an upgrade from another site's page with 403, before any socket opens", async () => {
     const gateway = await gatewayWith({ CORS_ORIGINS: ['https://dash.example.com'] });
-    for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1.evil.example', 'https://dash.example.com.evil.example']) {
+    for (const origin of [
+      'https://evil.example',
+      'null',
+      'http://127.0.0.1.evil.example',
+      'https://dash.example.com.evil.example',
+    ]) {
       expect(await refusedWith(gateway.url, { origin })).toBe(403);
     }
     expect(gateway.subscriptions.stats.openSockets).toBe(0);
@@ -343,7 +391,11 @@ describe('cross-site WebSocket', () => {
     // Accepted sockets serve as ever.
     const socket = await rawSocket(gateway, { headers: { origin: own } });
     socket.send(subscribeText('own', JSON.stringify(MARCH)));
-    await socket.until((messages) => messages.some((message) => message.id === 'own' && message.type === 'next'), 5_000, 'the first result');
+    await socket.until(
+      (messages) => messages.some((message) => message.id === 'own' && message.type === 'next'),
+      5_000,
+      'the first result',
+    );
   });
 
   it('takes its own origin from X-Forwarded-Host and X-Forwarded-Proto only behind a trusted proxy', async () => {

@@ -15,7 +15,10 @@ describe('request lines of answers that never finish', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await insertSale(database.handle, '10.00');
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
     gateway = await startLiveGateway(database.handle, {}, {}, undefined, { logger });
   });
 

@@ -2,9 +2,10 @@ import { sql } from 'kysely';
 import { auditServer, type AuditResult } from 'graphql-http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway, type Gateway } from '../../src/http/server.js';
+import { createGateway, type Gateway } from '../../src/app/create-gateway.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestGateway, testServerConfig, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
+import { testConfig } from '../support/config.js';
+import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
 
 const QUERY = '{ dashboard { totalTransactions } }';
 const PREFLIGHT = { 'apollo-require-preflight': 'true' };
@@ -52,12 +53,16 @@ describe('GraphQL over HTTP', () => {
     });
 
     it('fails no audit with an error status', () => {
-      const errors = results.filter((result) => result.status === 'error').map((result) => `${result.id} ${result.name}`);
+      const errors = results
+        .filter((result) => result.status === 'error')
+        .map((result) => `${result.id} ${result.name}`);
       expect(errors).toEqual([]);
     });
 
     it('ends with no warnings: refused documents are 200 under application/json', () => {
-      const warnings = results.filter((result) => result.status === 'warn').map((result) => `${result.id} ${result.name}: ${result.status === 'warn' ? result.reason : ''}`);
+      const warnings = results
+        .filter((result) => result.status === 'warn')
+        .map((result) => `${result.id} ${result.name}: ${result.status === 'warn' ? result.reason : ''}`);
       expect(warnings).toEqual([]);
     });
   });
@@ -71,7 +76,10 @@ describe('GraphQL over HTTP', () => {
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/^application\/graphql-response\+json/);
-      expect(await response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+      expect(await response.json()).toEqual({
+        data: { dashboard: { totalTransactions: 0 } },
+        extensions: { cost: { requested: 2, maximum: 5_000 } },
+      });
     });
 
     it('refuses a simple (form-like) POST because CSRF prevention is on', async () => {
@@ -91,7 +99,10 @@ describe('GraphQL over HTTP', () => {
       const response = await gateway.app.inject({ method: 'GET', url: graphqlUrl(QUERY), headers: PREFLIGHT });
       expect(response.statusCode).toBe(200);
       expect(response.headers['content-type']).toMatch(/^application\/(graphql-response\+)?json/);
-      expect(response.json()).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+      expect(response.json()).toEqual({
+        data: { dashboard: { totalTransactions: 0 } },
+        extensions: { cost: { requested: 2, maximum: 5_000 } },
+      });
     });
 
     it('takes variables and operationName from the query string', async () => {
@@ -100,7 +111,11 @@ describe('GraphQL over HTTP', () => {
         operationName: 'Trend',
         variables: JSON.stringify({ days: 3 }),
       });
-      const response = await gateway.app.inject({ method: 'GET', url: `/graphql?${params.toString()}`, headers: PREFLIGHT });
+      const response = await gateway.app.inject({
+        method: 'GET',
+        url: `/graphql?${params.toString()}`,
+        headers: PREFLIGHT,
+      });
       expect(response.statusCode).toBe(200);
       expect(response.json().data.dashboard.recentTrend).toHaveLength(3);
     });
@@ -113,9 +128,13 @@ describe('GraphQL over HTTP', () => {
     });
 
     it('refuses a mutation with 405 or 400 and executes nothing', async () => {
-      const response = await gateway.app.inject({ method: 'GET', url: graphqlUrl('mutation { __typename }'), headers: PREFLIGHT });
+      const response = await gateway.app.inject({
+        method: 'GET',
+        url: graphqlUrl('mutation { __typename }'),
+        headers: PREFLIGHT,
+      });
       expect([400, 405]).toContain(response.statusCode);
-      const body = response.json() as GraphQLResponse<unknown>;
+      const body = response.json<GraphQLResponse<unknown>>();
       expect(body.data ?? null).toBeNull();
       expect(body.errors?.length).toBeGreaterThan(0);
     });
@@ -127,7 +146,7 @@ describe('GraphQL over HTTP', () => {
         headers: PREFLIGHT,
       });
       expect(response.statusCode).toBe(405);
-      expect((response.json() as GraphQLResponse<unknown>).data ?? null).toBeNull();
+      expect(response.json<GraphQLResponse<unknown>>().data ?? null).toBeNull();
     });
 
     it('serves Apollo Sandbox to a browser outside production', async () => {
@@ -139,7 +158,11 @@ describe('GraphQL over HTTP', () => {
     });
 
     it('does not serve Apollo Sandbox in production', async () => {
-      const response = await production.app.inject({ method: 'GET', url: '/graphql', headers: { accept: 'text/html' } });
+      const response = await production.app.inject({
+        method: 'GET',
+        url: '/graphql',
+        headers: { accept: 'text/html' },
+      });
       // Production has no landing page at all: a browser GET is just a GET without a query.
       expect(response.headers['content-type'] ?? '').not.toMatch(/^text\/html/);
       expect(response.body).not.toContain('id="embeddableSandbox"');
@@ -155,7 +178,7 @@ describe('unexpected errors', () => {
 
   async function startGateway(nodeEnv: 'test' | 'production'): Promise<Gateway> {
     const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-    const gateway = await createGateway({ ...testServerConfig, NODE_ENV: nodeEnv }, database.handle, logger);
+    const gateway = await createGateway(testConfig({ NODE_ENV: nodeEnv }), database.handle, logger);
     await gateway.app.ready();
     gateways.push(gateway);
     return gateway;
@@ -172,28 +195,31 @@ describe('unexpected errors', () => {
     await database?.drop();
   });
 
-  it.each(['test', 'production'] as const)('are masked as INTERNAL_SERVER_ERROR without SQL or stack (NODE_ENV=%s)', async (nodeEnv) => {
-    const gateway = await startGateway(nodeEnv);
-    logged.length = 0;
-    const response = await gateway.app.inject({
-      method: 'POST',
-      url: '/graphql',
-      headers: { 'content-type': 'application/json' },
-      payload: JSON.stringify({ query: '{ dashboard { totalRevenue } }' }),
-    });
-    const body = response.json() as GraphQLResponse<unknown>;
-    expect(body.data ?? null).toBeNull();
-    expect(body.errors).toHaveLength(1);
-    expect(body.errors![0]).toMatchObject({
-      message: 'Internal server error',
-      path: ['dashboard', 'totalRevenue'],
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
-    });
-    // The request id is there for support tickets; nothing else is added.
-    expect(Object.keys(body.errors![0]!.extensions!)).toEqual(['code', 'requestId']);
-    expect(response.body).not.toMatch(/v_daily_revenue|relation|SELECT|stacktrace|\.ts:\d+|127\.0\.0\.1/);
+  it.each(['test', 'production'] as const)(
+    'are masked as INTERNAL_SERVER_ERROR without SQL or stack (NODE_ENV=%s)',
+    async (nodeEnv) => {
+      const gateway = await startGateway(nodeEnv);
+      logged.length = 0;
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ query: '{ dashboard { totalRevenue } }' }),
+      });
+      const body = response.json<GraphQLResponse<unknown>>();
+      expect(body.data ?? null).toBeNull();
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors![0]).toMatchObject({
+        message: 'Internal server error',
+        path: ['dashboard', 'totalRevenue'],
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
+      // The request id is there for support tickets; nothing else is added.
+      expect(Object.keys(body.errors![0]!.extensions!)).toEqual(['code', 'requestId']);
+      expect(response.body).not.toMatch(/v_daily_revenue|relation|SELECT|stacktrace|\.ts:\d+|127\.0\.0\.1/);
 
-    // The real error is logged for operators.
-    expect(logged.some((entry) => entry.err?.message?.includes('v_daily_revenue'))).toBe(true);
-  });
+      // The real error is logged for operators.
+      expect(logged.some((entry) => entry.err?.message?.includes('v_daily_revenue'))).toBe(true);
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectPostgres, type DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, testServerConfig, type TestGateway } from '../support/gateway.js';
 import { has } from '../support/requirements.js';
@@ -77,13 +78,22 @@ describe('GET /healthz', () => {
   });
 
   it('has /readyz report pending migrations as not ready', async () => {
-    await sql`UPDATE kysely_migration SET name = name || '_renamed' WHERE name = '005_api_keys'`.execute(database.handle.db);
+    await sql`UPDATE kysely_migration SET name = name || '_renamed' WHERE name = '005_api_keys'`.execute(
+      database.handle.db,
+    );
     try {
       const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
       expect(response.statusCode).toBe(503);
-      expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', database: 'up', migrations: 'pending', pending: ['005_api_keys'] });
+      expect(JSON.parse(response.body)).toEqual({
+        status: 'unavailable',
+        database: 'up',
+        migrations: 'pending',
+        pending: ['005_api_keys'],
+      });
     } finally {
-      await sql`UPDATE kysely_migration SET name = '005_api_keys' WHERE name = '005_api_keys_renamed'`.execute(database.handle.db);
+      await sql`UPDATE kysely_migration SET name = '005_api_keys' WHERE name = '005_api_keys_renamed'`.execute(
+        database.handle.db,
+      );
     }
     await expectReady(gateway);
   });
@@ -143,56 +153,65 @@ describe('GET /healthz with PostgreSQL unreachable', () => {
 });
 
 // The outage is played by a TCP relay, so it needs a PostgreSQL server (the embedded PGlite has no socket).
-describe.runIf(has('postgres-server', 'PostgreSQL going away behind a TCP relay'))('GET /healthz when PostgreSQL goes away and comes back', () => {
-  let database: TestDatabase;
-  let proxy: TcpProxy;
-  let handle: DatabaseHandle;
-  let gateway: TestGateway;
+describe.runIf(has('postgres-server', 'PostgreSQL going away behind a TCP relay'))(
+  'GET /healthz when PostgreSQL goes away and comes back',
+  () => {
+    let database: TestDatabase;
+    let proxy: TcpProxy;
+    let handle: DatabaseHandle;
+    let gateway: TestGateway;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    proxy = new TcpProxy(database.url!);
-    await proxy.start('forward');
-    handle = connectPostgres(proxy.url, { reportTimezone: 'UTC', connectTimeoutMs: 500, poolMax: 3 });
-    gateway = await startTestGateway(handle);
-  });
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      proxy = new TcpProxy(database.url!);
+      await proxy.start('forward');
+      handle = connectPostgres(proxy.url, { reportTimezone: 'UTC', connectTimeoutMs: 500, poolMax: 3 });
+      gateway = await startTestGateway(handle);
+    });
 
-  afterAll(async () => {
-    await gateway?.close();
-    await handle?.close();
-    await proxy?.stop();
-    await database?.drop();
-  });
+    afterAll(async () => {
+      await gateway?.close();
+      await handle?.close();
+      await proxy?.stop();
+      await database?.drop();
+    });
 
-  it('is up, goes down and recovers on the same gateway and database handle', async () => {
-    // Up: warm the pool so that there are idle connections for the outage to cut.
-    expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
-    await expectReady(gateway);
-    const before = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
-    expect(before.body).toEqual({ data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+    it('is up, goes down and recovers on the same gateway and database handle', async () => {
+      // Up: warm the pool so that there are idle connections for the outage to cut.
+      expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+      await expectReady(gateway);
+      const before = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
+      expect(before.body).toEqual({
+        data: { dashboard: { totalTransactions: 0 } },
+        extensions: { cost: { requested: 2, maximum: 5_000 } },
+      });
 
-    // Down: the server refuses connections and the pooled ones are cut.
-    await proxy.stop();
-    const down = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
-    expectDown(down.result);
-    expect(down.ms).toBeLessThan(HEALTH_TIMEOUT_MS);
-    await expectServiceUnavailable(gateway);
-    expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
-    await expectNotReady(gateway);
+      // Down: the server refuses connections and the pooled ones are cut.
+      await proxy.stop();
+      const down = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
+      expectDown(down.result);
+      expect(down.ms).toBeLessThan(HEALTH_TIMEOUT_MS);
+      await expectServiceUnavailable(gateway);
+      expectDown(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+      await expectNotReady(gateway);
 
-    // Hung: connections are accepted but nothing answers; the check still gives up before the health timeout.
-    await proxy.start('blackhole');
-    const hung = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
-    expectDown(hung.result);
-    expect(hung.ms).toBeLessThan(HEALTH_TIMEOUT_MS + 250);
-    await expectServiceUnavailable(gateway);
-    await proxy.stop();
+      // Hung: connections are accepted but nothing answers; the check still gives up before the health timeout.
+      await proxy.start('blackhole');
+      const hung = await timed(() => gateway.app.inject({ method: 'GET', url: '/healthz' }));
+      expectDown(hung.result);
+      expect(hung.ms).toBeLessThan(HEALTH_TIMEOUT_MS + 250);
+      await expectServiceUnavailable(gateway);
+      await proxy.stop();
 
-    // Back: same port, same handle, same gateway.
-    await proxy.start('forward');
-    expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
-    await expectReady(gateway);
-    const after = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
-    expect(after).toEqual({ status: 200, body: { data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } } });
-  });
-});
+      // Back: same port, same handle, same gateway.
+      await proxy.start('forward');
+      expectHealthy(await gateway.app.inject({ method: 'GET', url: '/healthz' }));
+      await expectReady(gateway);
+      const after = await gateway.request<{ dashboard: { totalTransactions: number } }, never>(DASHBOARD);
+      expect(after).toEqual({
+        status: 200,
+        body: { data: { dashboard: { totalTransactions: 0 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } },
+      });
+    });
+  },
+);

@@ -80,9 +80,13 @@ describe('npm run ingest', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     dir = await mkdtemp(path.join(tmpdir(), 'marketpulse-ingest-'));
-    await sql`INSERT INTO customers (id, name, created_at) SELECT n, 'לקוח ' || n, '2024-01-01Z' FROM generate_series(1, 3) n`.execute(database.handle.db);
+    await sql`INSERT INTO customers (id, name, created_at) SELECT n, 'לקוח ' || n, '2024-01-01Z' FROM generate_series(1, 3) n`.execute(
+      database.handle.db,
+    );
     await sql`INSERT INTO products (id, sku, name, category, unit_price)
-              SELECT n, 'SKU-' || n, 'מוצר ' || n, 'בדיקות', 100 FROM generate_series(1, 2) n`.execute(database.handle.db);
+              SELECT n, 'SKU-' || n, 'מוצר ' || n, 'בדיקות', 100 FROM generate_series(1, 2) n`.execute(
+      database.handle.db,
+    );
   });
 
   beforeEach(async () => {
@@ -104,7 +108,9 @@ describe('npm run ingest', () => {
     const refused = err.map((line) => Number(/^line (\d+): /.exec(line)?.[1]));
     expect(refused).toEqual(EXPECTED_REJECTED_LINES);
     expect(err.find((line) => line.startsWith('line 4:'))).toMatch(/amount must be a number >= 0.*'-5\.00'/);
-    expect(err.find((line) => line.startsWith('line 7:'))).toMatch(/status must be one of completed, pending, cancelled/);
+    expect(err.find((line) => line.startsWith('line 7:'))).toMatch(
+      /status must be one of completed, pending, cancelled/,
+    );
     expect(err.find((line) => line.startsWith('line 8:'))).toMatch(/transaction_date must be ISO 8601/);
     expect(err.find((line) => line.startsWith('line 9:'))).toMatch(/transaction_date has no such day/);
     expect(err.find((line) => line.startsWith('line 11:'))).toMatch(/6 fields where the header has 7/);
@@ -113,10 +119,42 @@ describe('npm run ingest', () => {
     expect(out.at(-1)).toMatch(/read 16 rows: 11 refused, 3 inserted, 1 updated, 1 unchanged/);
 
     expect(await rows()).toEqual([
-      { id: '500', customer_id: '1', product_id: '1', quantity: 3, amount: '450.00', status: 'completed', transaction_date: '2025-01-05T10:00:00.000Z' },
-      { id: '1001', customer_id: '1', product_id: '1', quantity: 2, amount: '200.00', status: 'completed', transaction_date: '2025-03-10T12:00:00.000Z' },
-      { id: '1002', customer_id: '2', product_id: '2', quantity: 1, amount: '99.90', status: 'pending', transaction_date: '2025-03-10T12:00:00.000Z' },
-      { id: '1014', customer_id: '3', product_id: '2', quantity: 5, amount: '0.00', status: 'cancelled', transaction_date: '2025-03-14T04:59:59.500Z' },
+      {
+        id: '500',
+        customer_id: '1',
+        product_id: '1',
+        quantity: 3,
+        amount: '450.00',
+        status: 'completed',
+        transaction_date: '2025-01-05T10:00:00.000Z',
+      },
+      {
+        id: '1001',
+        customer_id: '1',
+        product_id: '1',
+        quantity: 2,
+        amount: '200.00',
+        status: 'completed',
+        transaction_date: '2025-03-10T12:00:00.000Z',
+      },
+      {
+        id: '1002',
+        customer_id: '2',
+        product_id: '2',
+        quantity: 1,
+        amount: '99.90',
+        status: 'pending',
+        transaction_date: '2025-03-10T12:00:00.000Z',
+      },
+      {
+        id: '1014',
+        customer_id: '3',
+        product_id: '2',
+        quantity: 5,
+        amount: '0.00',
+        status: 'cancelled',
+        transaction_date: '2025-03-14T04:59:59.500Z',
+      },
     ]);
   });
 
@@ -140,22 +178,41 @@ describe('npm run ingest', () => {
   });
 
   it('with --strict writes everything when every row is good, unknown ids included', async () => {
-    const good = [HEADER, '2001,1,1,1,10.00,completed,2025-04-01T00:00:00Z', '2002,2,2,2,20.00,pending,2025-04-02T00:00:00Z', '500,1,1,2,300.00,cancelled,2025-01-05T10:00:00Z'];
+    const good = [
+      HEADER,
+      '2001,1,1,1,10.00,completed,2025-04-01T00:00:00Z',
+      '2002,2,2,2,20.00,pending,2025-04-02T00:00:00Z',
+      '500,1,1,2,300.00,cancelled,2025-01-05T10:00:00Z',
+    ];
     expect(await ingest(['--strict', await fileWith('strict-good.csv', good.join('\n'))])).toBe(EXIT_OK);
-    expect((await rows()).map((r) => `${r.id}:${r.status}`)).toEqual(['500:cancelled', '2001:completed', '2002:pending']);
+    expect((await rows()).map((r) => `${r.id}:${r.status}`)).toEqual([
+      '500:cancelled',
+      '2001:completed',
+      '2002:pending',
+    ]);
 
-    const unknown = [HEADER, '2003,1,1,1,10.00,completed,2025-04-01T00:00:00Z', '2004,42,1,1,10.00,completed,2025-04-01T00:00:00Z'];
+    const unknown = [
+      HEADER,
+      '2003,1,1,1,10.00,completed,2025-04-01T00:00:00Z',
+      '2004,42,1,1,10.00,completed,2025-04-01T00:00:00Z',
+    ];
     expect(await ingest(['--strict', await fileWith('strict-unknown.csv', unknown.join('\n'))])).toBe(EXIT_REJECTED);
     expect(err).toEqual([expect.stringMatching(/^line 3: customer_id 42 is not a known customer/)]);
     expect((await rows()).map((r) => r.id)).toEqual(['500', '2001', '2002']);
   });
 
   it('with --create-missing makes placeholder customers and products', async () => {
-    const feed = [HEADER, '3001,42,1,1,10.00,completed,2025-04-01T00:00:00Z', '3002,1,77,1,10.00,completed,2025-04-01T00:00:00Z'];
+    const feed = [
+      HEADER,
+      '3001,42,1,1,10.00,completed,2025-04-01T00:00:00Z',
+      '3002,1,77,1,10.00,completed,2025-04-01T00:00:00Z',
+    ];
     expect(await ingest(['--create-missing', await fileWith('missing.csv', feed.join('\n'))])).toBe(EXIT_OK);
     expect(out.at(-1)).toMatch(/created 1 placeholder customers and 1 placeholder products/);
     const { rows: made } = await sql<{ customer: string; product: string }>`
-      SELECT (SELECT name FROM customers WHERE id = 42) AS customer, (SELECT sku FROM products WHERE id = 77) AS product`.execute(database.handle.db);
+      SELECT (SELECT name FROM customers WHERE id = 42) AS customer, (SELECT sku FROM products WHERE id = 77) AS product`.execute(
+      database.handle.db,
+    );
     expect(made[0]).toEqual({ customer: 'Unknown customer 42', product: 'UNKNOWN-77' });
     expect((await rows()).map((r) => r.id)).toEqual(['500', '3001', '3002']);
   });
@@ -168,16 +225,22 @@ describe('npm run ingest', () => {
   });
 
   it('refuses a file without the expected header, writing nothing', async () => {
-    expect(await ingest([await fileWith('no-header.csv', '1,1,1,1,10.00,completed,2025-04-01T00:00:00Z\n')])).toBe(EXIT_USAGE);
+    expect(await ingest([await fileWith('no-header.csv', '1,1,1,1,10.00,completed,2025-04-01T00:00:00Z\n')])).toBe(
+      EXIT_USAGE,
+    );
     expect(err.join('\n')).toMatch(/the header must name the columns/);
     expect(await ingest([path.join(dir, 'does-not-exist.csv')])).toBe(EXIT_USAGE);
     expect((await rows()).map((r) => r.id)).toEqual(['500']);
   });
 
   it('keeps the rollups and the change feed in step with the new rows', async () => {
-    const { rows: [before] } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.handle.db);
+    const {
+      rows: [before],
+    } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.handle.db);
     await ingest([await fileWith('rollups.csv', FEED), '--batch-size', '2']);
-    const { rows: [after] } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.handle.db);
+    const {
+      rows: [after],
+    } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.handle.db);
     expect(BigInt(after!.version)).toBeGreaterThan(BigInt(before!.version));
     const { rows: sums } = await sql<{ rollup: string; base: string; counted: string; stored: string }>`
       SELECT (SELECT coalesce(sum(revenue), 0)::text FROM rollup_daily) AS rollup,
@@ -193,7 +256,11 @@ describe('npm run ingest', () => {
       const query = dashboard();
       expect((await ask(gateway, query)).body.data?.dashboard.totalTransactions).toBe(1);
       expect((await ask(gateway, query)).cache?.hit).toBe(true);
-      const feed = [HEADER, '5001,1,1,1,10.00,completed,2025-04-01T00:00:00Z', '5002,2,1,1,10.00,completed,2025-04-01T00:00:00Z'];
+      const feed = [
+        HEADER,
+        '5001,1,1,1,10.00,completed,2025-04-01T00:00:00Z',
+        '5002,2,1,1,10.00,completed,2025-04-01T00:00:00Z',
+      ];
       expect(await ingest([await fileWith('fresh.csv', feed.join('\n'))])).toBe(EXIT_OK);
       const { answer } = await pollUntil(
         () => ask(gateway, query),
@@ -220,10 +287,15 @@ describe('npm run ingest', () => {
       for (let id = 2001; id <= 2010; id++) lines.push(`${id},1,1,1,10.00,completed,2025-04-01T00:00:00Z`);
       const code = await ingest([await fileWith('interrupted.csv', lines.join('\n')), '--batch-size', '2']);
       expect(code).toBe(EXIT_FAILED);
-      expect(err.at(-1)).toMatch(/batch 3 \(lines 6-7\) failed and was rolled back: refused by a test trigger; 2 earlier batch\(es\) were committed/);
+      expect(err.at(-1)).toMatch(
+        /batch 3 \(lines 6-7\) failed and was rolled back: refused by a test trigger; 2 earlier batch\(es\) were committed/,
+      );
       expect((await rows()).map((r) => r.id)).toEqual(['500', '2001', '2002', '2003', '2004']);
     } finally {
-      await database.handle.runScript(database.handle.db, 'DROP TRIGGER test_refuse_2005 ON transactions; DROP FUNCTION test_refuse_2005();');
+      await database.handle.runScript(
+        database.handle.db,
+        'DROP TRIGGER test_refuse_2005 ON transactions; DROP FUNCTION test_refuse_2005();',
+      );
     }
   });
 });
@@ -234,7 +306,9 @@ describe('ingestTransactions on any database', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     await sql`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוח', now())`.execute(database.handle.db);
-    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 1)`.execute(database.handle.db);
+    await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 1)`.execute(
+      database.handle.db,
+    );
   });
 
   afterAll(async () => {
@@ -242,10 +316,25 @@ describe('ingestTransactions on any database', () => {
   });
 
   it('keeps the last of repeated ids within a batch', async () => {
-    const feed = [HEADER, '1,1,1,1,10.00,pending,2025-04-01T00:00:00Z', '1,1,1,1,12.00,completed,2025-04-01T00:00:00Z'].join('\n');
+    const feed = [
+      HEADER,
+      '1,1,1,1,10.00,pending,2025-04-01T00:00:00Z',
+      '1,1,1,1,12.00,completed,2025-04-01T00:00:00Z',
+    ].join('\n');
     const summary = await ingestTransactions(database.handle.db, readTransactionCsv(Readable.from([feed])));
-    expect(summary).toMatchObject({ rows: 2, inserted: 1, updated: 0, unchanged: 1, rejected: [], batches: 1, committed: true });
-    const { rows } = await sql<{ amount: string; status: string }>`SELECT amount::text, status FROM transactions`.execute(database.handle.db);
+    expect(summary).toMatchObject({
+      rows: 2,
+      inserted: 1,
+      updated: 0,
+      unchanged: 1,
+      rejected: [],
+      batches: 1,
+      committed: true,
+    });
+    const { rows } = await sql<{
+      amount: string;
+      status: string;
+    }>`SELECT amount::text, status FROM transactions`.execute(database.handle.db);
     expect(rows).toEqual([{ amount: '12.00', status: 'completed' }]);
   });
 });

@@ -37,7 +37,9 @@ describe.runIf(has('postgres-server', 'killing an ingest process mid-way'))('an 
   beforeAll(async () => {
     database = await createTestDatabase();
     dir = await mkdtemp(path.join(tmpdir(), 'marketpulse-killed-ingest-'));
-    await sql`INSERT INTO customers (id, name, created_at) SELECT n, 'לקוח ' || n, now() FROM generate_series(1, 5) n`.execute(database.handle.db);
+    await sql`INSERT INTO customers (id, name, created_at) SELECT n, 'לקוח ' || n, now() FROM generate_series(1, 5) n`.execute(
+      database.handle.db,
+    );
     await sql`INSERT INTO products (id, sku, name, category, unit_price) SELECT n, 'SKU-' || n, 'מוצר', 'בדיקות', 10 FROM generate_series(1, 3) n`.execute(
       database.handle.db,
     );
@@ -58,7 +60,8 @@ describe.runIf(has('postgres-server', 'killing an ingest process mid-way'))('an 
   it('leaves whole batches only, and running it again completes the load', async () => {
     const file = path.join(dir, 'feed.csv');
     await writeFeed(file);
-    const count = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM transactions`.execute(database.handle.db)).rows[0]!.n;
+    const count = async () =>
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM transactions`.execute(database.handle.db)).rows[0]!.n;
 
     child = spawn(process.execPath, [...compiledEntry('src/cli/ingest.ts'), file, '--batch-size', String(BATCH)], {
       cwd: ROOT,
@@ -87,7 +90,9 @@ describe.runIf(has('postgres-server', 'killing an ingest process mid-way'))('an 
     }
 
     const { rows } = await sql<{ n: number; low: string; high: string }>`
-      SELECT count(*)::int AS n, min(id)::text AS low, max(id)::text AS high FROM transactions`.execute(database.handle.db);
+      SELECT count(*)::int AS n, min(id)::text AS low, max(id)::text AS high FROM transactions`.execute(
+      database.handle.db,
+    );
     const { n, low, high } = rows[0]!;
     expect(n).toBeGreaterThan(0);
     expect(n).toBeLessThan(ROWS);
@@ -96,7 +101,9 @@ describe.runIf(has('postgres-server', 'killing an ingest process mid-way'))('an 
     expect([low, high]).toEqual(['1', String(n)]);
     const { rows: sums } = await sql<{ rollup: string; base: string }>`
       SELECT (SELECT coalesce(sum(revenue), 0)::text FROM rollup_daily) AS rollup,
-             (SELECT coalesce(sum(amount), 0)::text FROM transactions WHERE status = 'completed') AS base`.execute(database.handle.db);
+             (SELECT coalesce(sum(amount), 0)::text FROM transactions WHERE status = 'completed') AS base`.execute(
+      database.handle.db,
+    );
     expect(sums[0]!.rollup).toBe(sums[0]!.base);
 
     const again = spawn(process.execPath, [...compiledEntry('src/cli/ingest.ts'), file], {

@@ -1,10 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import { openCacheStore, type CacheStore } from '../../src/cache/cache-store.js';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
-import { ReadReplicas, parseLsn, replicaFailure, replicaName, type FallbackReason, type ReadTarget } from '../../src/db/read-replicas.js';
+import {
+  ReadReplicas,
+  parseLsn,
+  replicaFailure,
+  replicaName,
+  type FallbackReason,
+  type ReadTarget,
+} from '../../src/db/read-replicas.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { createTestDatabase, withDatabase, type TestDatabase } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -28,18 +35,30 @@ describe('WAL positions and replica failures', () => {
   });
 
   it('retries recovery conflicts and lost sessions on the primary, and nothing else', () => {
-    expect(replicaFailure(Object.assign(new Error('canceling statement due to conflict with recovery'), { code: '40001' }))).toBe('conflict');
-    expect(replicaFailure(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe('unreachable');
-    expect(replicaFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('unreachable');
+    expect(
+      replicaFailure(Object.assign(new Error('canceling statement due to conflict with recovery'), { code: '40001' })),
+    ).toBe('conflict');
+    expect(
+      replicaFailure(
+        Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      ),
+    ).toBe('unreachable');
+    expect(replicaFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe(
+      'unreachable',
+    );
     expect(replicaFailure(new Error('Connection terminated unexpectedly'))).toBe('unreachable');
     // A serialization failure of another kind, a bad statement or a timeout would fail on the primary as well.
     expect(replicaFailure(Object.assign(new Error('could not serialize access'), { code: '40001' }))).toBeUndefined();
     expect(replicaFailure(Object.assign(new Error('syntax error'), { code: '42601' }))).toBeUndefined();
-    expect(replicaFailure(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toBeUndefined();
+    expect(
+      replicaFailure(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })),
+    ).toBeUndefined();
   });
 
   it('names a replica by host, port and database, never by its credentials', () => {
-    expect(replicaName('postgres://reader:secret@replica-1.internal:6432/marketpulse')).toBe('replica-1.internal:6432/marketpulse');
+    expect(replicaName('postgres://reader:secret@replica-1.internal:6432/marketpulse')).toBe(
+      'replica-1.internal:6432/marketpulse',
+    );
     expect(replicaName('postgresql://db/marketpulse')).toBe('db:5432/marketpulse');
   });
 });
@@ -75,16 +94,23 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     }
   };
   // The expected figure, by plain SQL over the base table on the primary.
-  const expectedCount = async () => Number((await primarySql<{ n: string }>('SELECT count(*) AS n FROM transactions'))[0]!.n);
+  const expectedCount = async () =>
+    Number((await primarySql<{ n: string }>('SELECT count(*) AS n FROM transactions'))[0]!.n);
 
   /** A dashboard query no earlier request asked (a name of its own): never answered from the cache. */
   async function freshTotals() {
     queries += 1;
     const before = reads.length;
-    const response = await gateway.request<Totals, never>(`query Totals${queries} { dashboard { totalTransactions totalRevenue } }`);
+    const response = await gateway.request<Totals, never>(
+      `query Totals${queries} { dashboard { totalTransactions totalRevenue } }`,
+    );
     expect(response.status).toBe(200);
     expect(response.body.errors).toBeUndefined();
-    return { data: response.body.data!.dashboard, cache: response.body.extensions?.cache as CacheFreshness, targets: reads.slice(before).map((read) => read.target) };
+    return {
+      data: response.body.data!.dashboard,
+      cache: response.body.extensions?.cache as CacheFreshness,
+      targets: reads.slice(before).map((read) => read.target),
+    };
   }
 
   async function untilServedBy(target: ReadTarget, timeoutMs = 10_000) {
@@ -92,7 +118,10 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     for (;;) {
       const answer = await freshTotals();
       if (answer.targets.length > 0 && answer.targets.every((read) => read === target)) return answer;
-      if (Date.now() > deadline) throw new Error(`no answer was read from the ${target} alone within ${timeoutMs} ms: ${answer.targets.join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no answer was read from the ${target} alone within ${timeoutMs} ms: ${answer.targets.join(', ')}`,
+        );
       await sleep(20);
     }
   }
@@ -108,12 +137,21 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
   let nextId = 1_000;
   async function insertTransaction(amount: string) {
     const id = (nextId += 1);
-    await primarySql(`INSERT INTO transactions VALUES ($1, 1, 1, 1, $2, 'completed', '2025-03-11T12:00:00Z')`, [id, amount]);
+    await primarySql(`INSERT INTO transactions VALUES ($1, 1, 1, 1, $2, 'completed', '2025-03-11T12:00:00Z')`, [
+      id,
+      amount,
+    ]);
   }
 
   async function readiness() {
     const response = await gateway.app.inject({ method: 'GET', url: '/readyz' });
-    return { status: response.statusCode, body: response.json() as { status: string; replicas: { name: string; state: string; reason?: string; lagBytes?: number }[] } };
+    return {
+      status: response.statusCode,
+      body: response.json<{
+        status: string;
+        replicas: { name: string; state: string; reason?: string; lagBytes?: number }[];
+      }>(),
+    };
   }
 
   beforeAll(async () => {
@@ -123,24 +161,47 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     replicaUrl = withDatabase(pair.replicaUrl(), new URL(database.url!).pathname.slice(1));
     await installQueryDelay(database.handle);
     await primarySql(`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוח', now())`);
-    await primarySql(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`);
+    await primarySql(
+      `INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`,
+    );
     await primarySql(`INSERT INTO transactions VALUES (1, 1, 1, 1, 25.00, 'completed', '2025-03-10T12:00:00Z')`);
     await pair.waitForReplay();
     changes = await ChangeListener.start(database.handle, silent);
     await changes.whenListening();
-    replicas = new ReadReplicas({ db: database.handle.db, statements: database.handle.statements! }, [replicaUrl], { reportTimezone: 'UTC' }, {
-      maxWaitMs: 0,
-      changes,
+    replicas = new ReadReplicas(
+      { db: database.handle.db, statements: database.handle.statements! },
+      [replicaUrl],
+      { reportTimezone: 'UTC' },
+      {
+        maxWaitMs: 0,
+        changes,
+        logger: silent,
+        onRead: (target, replica) => reads.push({ target, ...(replica ? { replica } : {}) }),
+        onFallback: (replica, reason) => fallbacks.push({ replica, reason }),
+      },
+    );
+    store = openCacheStore({
+      redis: undefined,
+      keyPrefix: 'mp-test-replicas:',
+      commandTimeoutMs: 100,
+      maxMegabytes: 8,
       logger: silent,
-      onRead: (target, replica) => reads.push({ target, ...(replica ? { replica } : {}) }),
-      onFallback: (replica, reason) => fallbacks.push({ replica, reason }),
     });
-    store = openCacheStore({ redis: undefined, keyPrefix: 'mp-test-replicas:', commandTimeoutMs: 100, maxMegabytes: 8, logger: silent });
-    gateway = await startTestGateway(database.handle, {}, {
-      cacheStatus: () => store.status(),
-      cache: { store: store.cache, ttlSeconds: 60, dataVersion: () => changes.version, hearsChanges: () => changes.hearsChanges, reportTimezone: 'UTC' },
-      replicas,
-    });
+    gateway = await startTestGateway(
+      database.handle,
+      {},
+      {
+        cacheStatus: () => store.status(),
+        cache: {
+          store: store.cache,
+          ttlSeconds: 60,
+          dataVersion: () => changes.version,
+          hearsChanges: () => changes.hearsChanges,
+          reportTimezone: 'UTC',
+        },
+        replicas,
+      },
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -157,10 +218,15 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     expect(answer.data.totalTransactions).toBe(await expectedCount());
     expect(reads.at(-1)).toEqual({ target: 'replica', replica: replicaName(replicaUrl) });
     // The gateway's sessions are on the replica, in this database.
-    const sessions = await replicaSql<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'marketpulse'`);
+    const sessions = await replicaSql<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'marketpulse'`,
+    );
     expect(Number(sessions[0]!.n)).toBeGreaterThan(0);
     const ready = await readiness();
-    expect(ready).toMatchObject({ status: 200, body: { status: 'ready', replicas: [{ name: replicaName(replicaUrl), state: 'up' }] } });
+    expect(ready).toMatchObject({
+      status: 200,
+      body: { status: 'ready', replicas: [{ name: replicaName(replicaUrl), state: 'up' }] },
+    });
   });
 
   it('answers with a write the paused replica lacks, from the primary, and caches no answer without it', async () => {
@@ -201,7 +267,10 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
       const ready = await readiness();
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('degraded');
-      expect(ready.body.replicas[0]).toMatchObject({ state: 'paused', reason: expect.stringMatching(/replay is paused/) });
+      expect(ready.body.replicas[0]).toMatchObject({
+        state: 'paused',
+        reason: expect.stringMatching(/replay is paused/),
+      });
     } finally {
       await pair.resumeReplay();
     }
@@ -214,12 +283,24 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     await untilServedBy('replica');
     const exportRevenue = async () => {
       const before = reads.length;
-      const response = await gateway.app.inject({ method: 'GET', url: '/export/revenue?format=ndjson&from=2025-03-10&to=2025-03-31' });
+      const response = await gateway.app.inject({
+        method: 'GET',
+        url: '/export/revenue?format=ndjson&from=2025-03-10&to=2025-03-31',
+      });
       expect(response.statusCode).toBe(200);
-      const points = response.body.trim().split('\n').map((line) => JSON.parse(line) as { transactionCount: number });
-      return { count: points.reduce((sum, point) => sum + point.transactionCount, 0), targets: reads.slice(before).map((read) => read.target) };
+      const points = response.body
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { transactionCount: number });
+      return {
+        count: points.reduce((sum, point) => sum + point.transactionCount, 0),
+        targets: reads.slice(before).map((read) => read.target),
+      };
     };
-    const completed = async () => Number((await primarySql<{ n: string }>(`SELECT count(*) AS n FROM transactions WHERE status = 'completed'`))[0]!.n);
+    const completed = async () =>
+      Number(
+        (await primarySql<{ n: string }>(`SELECT count(*) AS n FROM transactions WHERE status = 'completed'`))[0]!.n,
+      );
     const onReplica = await exportRevenue();
     expect(onReplica.count).toBe(await completed());
     expect(onReplica.targets.length).toBeGreaterThan(0);
@@ -241,13 +322,26 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
 
   it('waits up to READ_REPLICA_MAX_WAIT_MS for a lagging replica, then reads from the primary', async () => {
     const targets: ReadTarget[] = [];
-    const waiting = new ReadReplicas({ db: database.handle.db, statements: database.handle.statements! }, [replicaUrl], { reportTimezone: 'UTC' }, {
-      maxWaitMs: 1_000,
-      changes,
-      logger: silent,
-      onRead: (target) => void targets.push(target),
-    });
-    const count = async () => Number((await waiting.db.selectFrom('transactions').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    const waiting = new ReadReplicas(
+      { db: database.handle.db, statements: database.handle.statements! },
+      [replicaUrl],
+      { reportTimezone: 'UTC' },
+      {
+        maxWaitMs: 1_000,
+        changes,
+        logger: silent,
+        onRead: (target) => void targets.push(target),
+      },
+    );
+    const count = async () =>
+      Number(
+        (
+          await waiting.db
+            .selectFrom('transactions')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     try {
       await pair.pauseReplay();
       const version = changes.version;
@@ -288,7 +382,13 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     const pending = gateway.request<Totals, never>(`query Conflict${queries} { dashboard { totalTransactions } }`);
     // Wait until the replica is running it, then take a lock it holds: replay cancels the statement.
     const deadline = Date.now() + 10_000;
-    while ((await replicaSql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'marketpulse' AND state = 'active' AND query LIKE '%dashboard%'`)).length === 0) {
+    while (
+      (
+        await replicaSql(
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'marketpulse' AND state = 'active' AND query LIKE '%dashboard%'`,
+        )
+      ).length === 0
+    ) {
       if (Date.now() > deadline) throw new Error('the replica never ran the statement');
       await sleep(20);
     }
@@ -310,7 +410,13 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
     queries += 1;
     const pending = gateway.request<Totals, never>(`query Cut${queries} { dashboard { totalTransactions } }`);
     const deadline = Date.now() + 10_000;
-    while ((await replicaSql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'marketpulse' AND state = 'active' AND query LIKE '%dashboard%'`)).length === 0) {
+    while (
+      (
+        await replicaSql(
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'marketpulse' AND state = 'active' AND query LIKE '%dashboard%'`,
+        )
+      ).length === 0
+    ) {
       if (Date.now() > deadline) throw new Error('the replica never ran the statement');
       await sleep(20);
     }
@@ -335,7 +441,9 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
       const ready = await readiness();
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('degraded');
-      expect(ready.body.replicas).toEqual([{ name: replicaName(replicaUrl), state: 'down', reason: expect.any(String) }]);
+      expect(ready.body.replicas).toEqual([
+        { name: replicaName(replicaUrl), state: 'down', reason: expect.any(String) },
+      ]);
     } finally {
       await pair.startReplica();
     }
@@ -372,7 +480,9 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
 
       const deadline = Date.now() + 15_000;
       let n = 0;
-      while (valueOf(await metrics(), 'marketpulse_db_read_statements_total', { target: 'replica', replica: name }) === 0) {
+      while (
+        valueOf(await metrics(), 'marketpulse_db_read_statements_total', { target: 'replica', replica: name }) === 0
+      ) {
         if (Date.now() > deadline) throw new Error('no read reached the replica');
         const answer = await graphql(`Process${(n += 1)}`);
         expect(answer.body.data!.dashboard.totalTransactions).toBe(await expectedCount());
@@ -398,7 +508,9 @@ describeWhereAvailable(replicaPairUnavailable())('report reads on a streaming re
         expect(await degraded.json()).toMatchObject({ status: 'degraded', replicas: [{ name, state: 'down' }] });
         const down = await metrics();
         expect(valueOf(down, 'marketpulse_db_replica_up', { replica: name })).toBe(0);
-        expect(valueOf(down, 'marketpulse_db_read_statements_total', { target: 'primary', replica: '' })).toBeGreaterThan(0);
+        expect(
+          valueOf(down, 'marketpulse_db_read_statements_total', { target: 'primary', replica: '' }),
+        ).toBeGreaterThan(0);
       } finally {
         await pair.startReplica();
       }

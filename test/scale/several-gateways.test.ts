@@ -6,7 +6,15 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { CacheFreshness } from '../../src/cache/response-cache.js';
 import { countKeys, redisUrl, removeKeys } from '../support/gateway-with-cache.js';
-import { connect, DASHBOARD_TOTALS, expectedTotals, insertTransaction, Received, seedCatalogue, type TotalsMessage } from '../subscriptions/subscription-fixtures.js';
+import {
+  connect,
+  DASHBOARD_TOTALS,
+  expectedTotals,
+  insertTransaction,
+  Received,
+  seedCatalogue,
+  type TotalsMessage,
+} from '../subscriptions/subscription-fixtures.js';
 import { describeWhereAvailable } from '../support/availability.js';
 import { waitFor } from '../support/child-processes.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -20,10 +28,13 @@ const noDatabase = inject('databaseUrl') ? undefined : 'no real PostgreSQL for t
 const noRedis = redisUrl ? undefined : 'no Redis for the gateway processes';
 
 const MARCH = { from: '2025-03-01', to: '2025-03-31' };
-const TOTALS_QUERY = 'query Totals($from: Date, $to: Date) { dashboard(from: $from, to: $to) { totalRevenue totalTransactions } }';
+const TOTALS_QUERY =
+  'query Totals($from: Date, $to: Date) { dashboard(from: $from, to: $to) { totalRevenue totalTransactions } }';
 // All of March is every transaction this file writes.
-const COUNTS_QUERY = 'query Counts($from: Date, $to: Date) { products(first: 1) { totalCount } dashboard(from: $from, to: $to) { totalTransactions } }';
-const CUSTOMERS_PAGE = 'query Page($first: Int!, $after: String) { customers(first: $first, after: $after) { edges { cursor node { id name } } pageInfo { endCursor hasNextPage } } }';
+const COUNTS_QUERY =
+  'query Counts($from: Date, $to: Date) { products(first: 1) { totalCount } dashboard(from: $from, to: $to) { totalTransactions } }';
+const CUSTOMERS_PAGE =
+  'query Page($first: Int!, $after: String) { customers(first: $first, after: $after) { edges { cursor node { id name } } pageInfo { endCursor hasNextPage } } }';
 // Every test file's budget is its own (the key prefix); within the file, each test that spends it comes from an
 // address of its own, since the budget is per client.
 const RATE_LIMIT_POINTS = 200;
@@ -31,7 +42,11 @@ const RATE_LIMIT_POINTS = 200;
 interface Reply<T = unknown> {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: { data?: T; errors?: { message: string; extensions?: { code?: string } }[]; extensions?: { cache?: CacheFreshness } };
+  body: {
+    data?: T;
+    errors?: { message: string; extensions?: { code?: string } }[];
+    extensions?: { cache?: CacheFreshness };
+  };
 }
 
 /** POSTs a GraphQL request from `from` (a loopback address), so that rate budgets can be told apart. */
@@ -46,7 +61,11 @@ function post<T = unknown>(gateway: GatewayProcess, payload: object, from = '127
         response.on('data', (chunk: string) => (text += chunk));
         response.on('end', () => {
           try {
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(text) as Reply<T>['body'] });
+            resolve({
+              status: response.statusCode ?? 0,
+              headers: response.headers,
+              body: JSON.parse(text) as Reply<T>['body'],
+            });
           } catch {
             reject(new Error(`HTTP ${response.statusCode}, not JSON: ${text.slice(0, 300)}`));
           }
@@ -61,7 +80,10 @@ function post<T = unknown>(gateway: GatewayProcess, payload: object, from = '127
 
 type Totals = { dashboard: { totalRevenue: string; totalTransactions: number } };
 type Counts = { products: { totalCount: number }; dashboard: { totalTransactions: number } };
-const countsOf = (products: number, transactions: number): Counts => ({ products: { totalCount: products }, dashboard: { totalTransactions: transactions } });
+const countsOf = (products: number, transactions: number): Counts => ({
+  products: { totalCount: products },
+  dashboard: { totalTransactions: transactions },
+});
 
 describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQL and one Redis', () => {
   const prefix = `mp-test:several-gateways:${randomBytes(4).toString('hex')}:`;
@@ -73,7 +95,9 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
   const more: GatewayProcess[] = [];
 
   const versionOfDatabase = async () => {
-    const { rows } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(database.handle.db);
+    const { rows } = await sql<{ version: string }>`SELECT mp_data_version()::text AS version`.execute(
+      database.handle.db,
+    );
     return rows[0]!.version;
   };
 
@@ -98,7 +122,7 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
   });
 
   afterAll(async () => {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     await Promise.all([one?.kill(), two?.kill(), ...more.map((gateway) => gateway.kill())]);
     await database?.drop();
     await removeKeys(prefix);
@@ -109,7 +133,9 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     // A gateway serves as soon as it listens, and from the cache once it has read the version after that (a
     // moment later); each logs that read, with the version it vouches for: the database's, no key of its own.
     for (const gateway of [one, two]) {
-      const listening = await waitFor('the gateway to listen', async () => gateway.logs.find((entry) => entry.msg === 'listening for data changes'));
+      const listening = await waitFor('the gateway to listen', async () =>
+        gateway.logs.find((entry) => entry.msg === 'listening for data changes'),
+      );
       expect(listening.dataVersion).toBe(version);
     }
     const payload = { query: TOTALS_QUERY, variables: MARCH };
@@ -119,13 +145,16 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     expect(computed.body.extensions?.cache).toEqual({ hit: false, ageSeconds: 0, dataVersion: version });
     // The answer is stored in Redis a moment after it is sent.
     const started = performance.now();
-    while ((await countKeys(`${prefix}fqc:`)) === 0 && performance.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 20));
+    while ((await countKeys(`${prefix}fqc:`)) === 0 && performance.now() - started < 5_000)
+      await new Promise((resolve) => setTimeout(resolve, 20));
 
     const shared = await post<Totals>(two, payload, '127.0.0.11');
     expect(shared.headers['x-cache']).toBe('HIT');
     expect(shared.body.extensions?.cache).toMatchObject({ hit: true, dataVersion: version });
     expect(shared.body.data).toEqual(computed.body.data);
-    expect(shared.body.data?.dashboard.totalRevenue).toBe((await expectedTotals(database.handle, MARCH.from, MARCH.to)).totalRevenue);
+    expect(shared.body.data?.dashboard.totalRevenue).toBe(
+      (await expectedTotals(database.handle, MARCH.from, MARCH.to)).totalRevenue,
+    );
   });
 
   it('shows a write made with plain SQL on both gateways within a second, and shares the new answer', async () => {
@@ -142,14 +171,20 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
         for (;;) {
           const reply = await post<Totals>(gateway, payload, '127.0.0.12');
           const afterMs = performance.now() - written;
-          if (reply.body.data?.dashboard.totalRevenue === expected.totalRevenue || afterMs > 3_000) return { reply, afterMs };
+          if (reply.body.data?.dashboard.totalRevenue === expected.totalRevenue || afterMs > 3_000)
+            return { reply, afterMs };
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }),
     );
-    console.log(`a plain SQL write seen by the two gateways after ${seen.map(({ afterMs }) => Math.round(afterMs)).join(' and ')} ms`);
+    console.log(
+      `a plain SQL write seen by the two gateways after ${seen.map(({ afterMs }) => Math.round(afterMs)).join(' and ')} ms`,
+    );
     for (const { reply, afterMs } of seen) {
-      expect(reply.body.data?.dashboard).toEqual({ totalRevenue: expected.totalRevenue, totalTransactions: expected.totalTransactions });
+      expect(reply.body.data?.dashboard).toEqual({
+        totalRevenue: expected.totalRevenue,
+        totalTransactions: expected.totalTransactions,
+      });
       expect(afterMs).toBeLessThan(1_000);
     }
     // Both key by the database's new version, and one answers from what the other cached there.
@@ -169,7 +204,11 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     await insertTransaction(database.handle, { amount: '4.00', date: '2025-03-12T12:00:00Z' });
     const expected = await expectedTotals(database.handle, MARCH.from, MARCH.to);
     for (const totals of held) {
-      await totals.until(() => totals.last?.dashboardUpdated.totalTransactions === expected.totalTransactions, 5_000, 'the figures after the write');
+      await totals.until(
+        () => totals.last?.dashboardUpdated.totalTransactions === expected.totalTransactions,
+        5_000,
+        'the figures after the write',
+      );
       expect(totals.last?.dashboardUpdated).toEqual(expected);
       totals.dispose();
     }
@@ -180,7 +219,9 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     const payload = { query: COUNTS_QUERY, variables: MARCH };
     const counted = async () => {
       const { rows } = await sql<{ products: number; transactions: number }>`
-        SELECT (SELECT count(*) FROM products)::int AS products, (SELECT count(*) FROM transactions)::int AS transactions`.execute(database.handle.db);
+        SELECT (SELECT count(*) FROM products)::int AS products, (SELECT count(*) FROM transactions)::int AS transactions`.execute(
+        database.handle.db,
+      );
       return rows[0]!;
     };
     const before = await counted();
@@ -189,8 +230,12 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     try {
       await slow.query('BEGIN');
       // A product: a sale would hold rollup rows that the quick writer's sale then waits for.
-      await slow.query(`INSERT INTO products (id, sku, name, category, unit_price) VALUES (900001, 'SLOW-1', 'מוצר איטי', 'בדיקות', 100.00)`);
-      const slowVersion = BigInt((await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v);
+      await slow.query(
+        `INSERT INTO products (id, sku, name, category, unit_price) VALUES (900001, 'SLOW-1', 'מוצר איטי', 'בדיקות', 100.00)`,
+      );
+      const slowVersion = BigInt(
+        (await slow.query<{ v: string }>(`SELECT currval('data_version_seq')::text AS v`)).rows[0]!.v,
+      );
       await insertTransaction(database.handle, { amount: '1.00', date: '2025-03-13T12:00:00Z' });
       const latest = await versionOfDatabase();
       const lacking = `${slowVersion - 1n}+${latest}`;
@@ -200,23 +245,32 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
         for (;;) {
           const reply = await post<Counts>(gateway, payload, client);
           seen.push(String(reply.body.extensions?.cache?.dataVersion));
-          if (accept(reply) || performance.now() - started > 3_000) return { reply, afterMs: performance.now() - started };
+          if (accept(reply) || performance.now() - started > 3_000)
+            return { reply, afterMs: performance.now() - started };
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       };
       // Both see the short writer's row, under a key that says the slow writer's version has not ended ...
       for (const gateway of [one, two]) {
-        const { reply } = await answerOf(gateway, (candidate) => candidate.body.extensions?.cache?.dataVersion === lacking);
+        const { reply } = await answerOf(
+          gateway,
+          (candidate) => candidate.body.extensions?.cache?.dataVersion === lacking,
+        );
         expect(reply.body.extensions?.cache?.dataVersion).toBe(lacking);
         expect(reply.body.data).toEqual(countsOf(before.products, before.transactions + 1));
       }
       // ... and share answers under it.
-      expect((await post<Counts>(two, payload, client)).body.extensions?.cache).toMatchObject({ hit: true, dataVersion: lacking });
+      expect((await post<Counts>(two, payload, client)).body.extensions?.cache).toMatchObject({
+        hit: true,
+        dataVersion: lacking,
+      });
       // A gateway started now cannot know whether a version below the latest committed before it listened.
       const late = await startGatewayProcess(env);
       more.push(late);
       // It serves before it has read the version (and serves nothing cached until then): its log tells when.
-      const listening = await waitFor('the late gateway to listen', async () => late.logs.find((entry) => entry.msg === 'listening for data changes'));
+      const listening = await waitFor('the late gateway to listen', async () =>
+        late.logs.find((entry) => entry.msg === 'listening for data changes'),
+      );
       expect(listening.dataVersion).toMatch(new RegExp(`^${slowVersion - 1n}@[0-9a-f]{6}\\.0$`));
       const own = await post<Counts>(late, payload, client);
       expect(own.body.extensions?.cache?.hit).toBe(false);
@@ -225,20 +279,26 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
       await slow.query('COMMIT');
       expect(await counted()).toEqual({ products: before.products + 1, transactions: before.transactions + 1 });
       for (const gateway of [one, two, late]) {
-        const { reply, afterMs } = await answerOf(gateway, (candidate) => candidate.body.extensions?.cache?.dataVersion === latest);
+        const { reply, afterMs } = await answerOf(
+          gateway,
+          (candidate) => candidate.body.extensions?.cache?.dataVersion === latest,
+        );
         expect(reply.body.extensions?.cache?.dataVersion).toBe(latest);
         expect(reply.body.data).toEqual(countsOf(before.products + 1, before.transactions + 1));
         expect(afterMs).toBeLessThan(1_000);
       }
       // Before the commit no gateway answered under the plain latest version.
       expect(seen.indexOf(latest)).toBeGreaterThan(seen.lastIndexOf(lacking));
-      expect((await post<Counts>(late, payload, client)).body.extensions?.cache).toMatchObject({ hit: true, dataVersion: latest });
+      expect((await post<Counts>(late, payload, client)).body.extensions?.cache).toMatchObject({
+        hit: true,
+        dataVersion: latest,
+      });
     } finally {
       await slow.end();
     }
   });
 
-  it('draws a client\'s rate budget from one pool on both gateways', async () => {
+  it("draws a client's rate budget from one pool on both gateways", async () => {
     const client = '127.0.0.13';
     const payload = { query: TOTALS_QUERY, variables: MARCH };
     const remaining = (reply: Reply) => Number(reply.headers['ratelimit-remaining']);
@@ -271,18 +331,33 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
 
   it('pages on one gateway with a cursor made on the other', async () => {
     await sql`INSERT INTO customers (id, name, created_at)
-              SELECT 100 + n, 'לקוח ' || n, '2025-01-02T00:00:00Z' FROM generate_series(1, 5) AS n`.execute(database.handle.db);
-    type Page = { customers: { edges: { cursor: string; node: { id: string; name: string } }[]; pageInfo: { endCursor: string; hasNextPage: boolean } } };
+              SELECT 100 + n, 'לקוח ' || n, '2025-01-02T00:00:00Z' FROM generate_series(1, 5) AS n`.execute(
+      database.handle.db,
+    );
+    type Page = {
+      customers: {
+        edges: { cursor: string; node: { id: string; name: string } }[];
+        pageInfo: { endCursor: string; hasNextPage: boolean };
+      };
+    };
     const whole = await post<Page>(one, { query: CUSTOMERS_PAGE, variables: { first: 4 } }, '127.0.0.15');
     expect(whole.body.errors).toBeUndefined();
     const nodes = whole.body.data!.customers.edges.map((edge) => edge.node);
     expect(nodes).toHaveLength(4);
     const firstPage = await post<Page>(one, { query: CUSTOMERS_PAGE, variables: { first: 2 } }, '127.0.0.15');
-    const onTheOther = await post<Page>(two, { query: CUSTOMERS_PAGE, variables: { first: 2, after: firstPage.body.data!.customers.pageInfo.endCursor } }, '127.0.0.15');
+    const onTheOther = await post<Page>(
+      two,
+      { query: CUSTOMERS_PAGE, variables: { first: 2, after: firstPage.body.data!.customers.pageInfo.endCursor } },
+      '127.0.0.15',
+    );
     expect(onTheOther.body.errors).toBeUndefined();
     expect(onTheOther.body.data!.customers.edges.map((edge) => edge.node)).toEqual(nodes.slice(2, 4));
     // And back: the other gateway's cursor pages on the first one.
-    const back = await post<Page>(one, { query: CUSTOMERS_PAGE, variables: { first: 1, after: onTheOther.body.data!.customers.edges[0]!.cursor } }, '127.0.0.15');
+    const back = await post<Page>(
+      one,
+      { query: CUSTOMERS_PAGE, variables: { first: 1, after: onTheOther.body.data!.customers.edges[0]!.cursor } },
+      '127.0.0.15',
+    );
     expect(back.body.data!.customers.edges.map((edge) => edge.node)).toEqual(nodes.slice(3, 4));
   });
 
@@ -293,7 +368,11 @@ describeWhereAvailable(noDatabase ?? noRedis)('several gateways on one PostgreSQ
     const unknown = await post(two, { extensions }, '127.0.0.16');
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
 
-    const registered = await post<{ dashboard: { totalTransactions: number } }>(one, { query, extensions }, '127.0.0.16');
+    const registered = await post<{ dashboard: { totalTransactions: number } }>(
+      one,
+      { query, extensions },
+      '127.0.0.16',
+    );
     expect(registered.body.errors).toBeUndefined();
     const found = await post<{ dashboard: { totalTransactions: number } }>(two, { extensions }, '127.0.0.16');
     expect(found.status).toBe(200);

@@ -5,14 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSeedCommand, type CommandOutput } from '../../src/cli/seed.js';
 import type { Database } from '../../src/db/database.js';
 import { CATALOGUE } from '../../src/seed/catalogue.js';
+import { isDatabaseEmpty, seedDatabase } from '../../src/seed/seed-database.js';
 import {
-  isDatabaseEmpty,
   resolveSeedOptions,
-  seedDatabase,
   SeedOptionsError,
   type SeedOptions,
   type SeedSummary,
-} from '../../src/seed/seed-database.js';
+} from '../../src/seed/seed-options.js';
 import { compiledEntry } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -53,7 +52,13 @@ describe('seedDatabase', () => {
   });
 
   it('writes the requested numbers of rows with ids 1..N and reports them', async () => {
-    expect(summary).toMatchObject({ customers: 250, products: 48, transactions: 5_000, from: FROM, until: '2025-06-30' });
+    expect(summary).toMatchObject({
+      customers: 250,
+      products: 48,
+      transactions: 5_000,
+      from: FROM,
+      until: '2025-06-30',
+    });
     const counts = await one(
       db,
       sql<Record<string, string>>`
@@ -302,7 +307,9 @@ describe('seed command', () => {
   it('replaces the data with --reset and prints a summary', { timeout: 60_000 }, async () => {
     const outcome = await seedCommand(['--reset', '--transactions', '500', '--days', '30', '--until', '2025-06-30']);
     expect(outcome.code).toBe(0);
-    expect(outcome.stdout).toMatch(/seeded 500 transactions, 50 customers and 48 products from 2025-06-01 to 2025-06-30 in .* rows\/s/);
+    expect(outcome.stdout).toMatch(
+      /seeded 500 transactions, 50 customers and 48 products from 2025-06-01 to 2025-06-30 in .* rows\/s/,
+    );
     const row = await one(target.handle.db, sql<{ n: string }>`SELECT count(*) AS n FROM transactions`);
     expect(row.n).toBe('500');
   });

@@ -105,7 +105,10 @@ describeRoutes((route) => {
         const rows = Array.from({ length: 50 }, (_, k) => {
           const i = batch * 50 + k;
           const day = i % 40;
-          const date = day < 31 ? `2025-03-${String(day + 1).padStart(2, '0')}T12:00:00Z` : `2025-04-${String(day - 30).padStart(2, '0')}T12:00:00Z`;
+          const date =
+            day < 31
+              ? `2025-03-${String(day + 1).padStart(2, '0')}T12:00:00Z`
+              : `2025-04-${String(day - 30).padStart(2, '0')}T12:00:00Z`;
           return sql`(${first + i}, ${1 + (i % 2)}, 1, 1, ${(1 + (i % 97) / 4).toFixed(2)}::numeric, ${statuses[i % 5]}, ${date}::timestamptz)`;
         });
         await sql`INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status, transaction_date)
@@ -113,7 +116,11 @@ describeRoutes((route) => {
       }
       const insertMs = performance.now() - started;
       const expected = await expectedTotals(database.handle, RANGE.from, RANGE.to);
-      await received.until(() => received.last?.dashboardUpdated.totalRevenue === expected.totalRevenue, 15_000, 'the final figures');
+      await received.until(
+        () => received.last?.dashboardUpdated.totalRevenue === expected.totalRevenue,
+        15_000,
+        'the final figures',
+      );
       // Anything still on its way would arrive after the debounce.
       await sleep(1_000);
 
@@ -175,7 +182,10 @@ describeRoutes((route) => {
       cleanups.push(() => client.dispose());
       type Change = { current: string; previous: string; difference: string; percent: string | null };
       type Compared = {
-        dashboardUpdated: { totalRevenue: string; comparison: { from: string; to: string; totalRevenue: Change; previous: { totalRevenue: string } } };
+        dashboardUpdated: {
+          totalRevenue: string;
+          comparison: { from: string; to: string; totalRevenue: Change; previous: { totalRevenue: string } };
+        };
       };
       const received = new Received<Compared>(
         client,
@@ -194,10 +204,16 @@ describeRoutes((route) => {
         const { rows } = await sql<{ difference: string; percent: string | null }>`
           SELECT (${current}::numeric - ${previous}::numeric)::text AS difference,
                  CASE WHEN ${previous}::numeric = 0 THEN NULL
-                      ELSE round((${current}::numeric - ${previous}::numeric) * 100 / ${previous}::numeric, 2)::text END AS percent`.execute(database.handle.db);
+                      ELSE round((${current}::numeric - ${previous}::numeric) * 100 / ${previous}::numeric, 2)::text END AS percent`.execute(
+          database.handle.db,
+        );
         return {
           totalRevenue: current,
-          comparison: { ...february, totalRevenue: { current, previous, ...rows[0]! }, previous: { totalRevenue: previous } },
+          comparison: {
+            ...february,
+            totalRevenue: { current, previous, ...rows[0]! },
+            previous: { totalRevenue: previous },
+          },
         };
       };
       await received.waitForResults(1);
@@ -240,44 +256,63 @@ describeRoutes((route) => {
       await received.waitForResults(1);
       expect(received.last!.revenueUpdated).toEqual({
         ...unsold,
-        comparison: { from: '2024-09-01', to: '2024-10-31', totalRevenue: '0.00', points: [{ date: '2024-09-01', totalRevenue: '0.00' }, { date: '2024-10-01', totalRevenue: '0.00' }] },
+        comparison: {
+          from: '2024-09-01',
+          to: '2024-10-31',
+          totalRevenue: '0.00',
+          points: [
+            { date: '2024-09-01', totalRevenue: '0.00' },
+            { date: '2024-10-01', totalRevenue: '0.00' },
+          ],
+        },
       });
 
       await insertTransaction(database.handle, { amount: '19.90', date: '2024-10-31T23:59:59Z' });
       await received.waitForResults(2);
       expect(received.last!.revenueUpdated).toEqual({
         ...unsold,
-        comparison: { from: '2024-09-01', to: '2024-10-31', totalRevenue: '19.90', points: [{ date: '2024-09-01', totalRevenue: '0.00' }, { date: '2024-10-01', totalRevenue: '19.90' }] },
+        comparison: {
+          from: '2024-09-01',
+          to: '2024-10-31',
+          totalRevenue: '19.90',
+          points: [
+            { date: '2024-09-01', totalRevenue: '0.00' },
+            { date: '2024-10-01', totalRevenue: '19.90' },
+          ],
+        },
       });
     });
 
     // Needs a second session to kill the listening one, which the embedded PGlite does not have.
-    it.runIf(has('postgres-server', 'killing the change listener’s session from another one'))('recomputes after the change listener reconnects, since changes made meanwhile were not announced', async () => {
-      const received = subscribeTotals();
-      await received.waitForResults(1);
-      const admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
-      const killListener = () =>
-        admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    it.runIf(has('postgres-server', 'killing the change listener’s session from another one'))(
+      'recomputes after the change listener reconnects, since changes made meanwhile were not announced',
+      async () => {
+        const received = subscribeTotals();
+        await received.waitForResults(1);
+        const admin = new pg.Client({ connectionString: database.url });
+        await admin.connect();
+        const killListener = () =>
+          admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
            WHERE application_name = 'marketpulse-listener' AND datname = current_database()`,
-        );
-      try {
-        // Without any write: the reconnection alone recomputes the live queries (and pushes nothing new).
-        const { stats } = gateway.subscriptions;
-        const recomputed = stats.recomputations;
-        await killListener();
-        await eventually(() => stats.recomputations > recomputed, 10_000, 'a recomputation after the reconnection');
-        expect(received.results).toHaveLength(1);
+          );
+        try {
+          // Without any write: the reconnection alone recomputes the live queries (and pushes nothing new).
+          const { stats } = gateway.subscriptions;
+          const recomputed = stats.recomputations;
+          await killListener();
+          await eventually(() => stats.recomputations > recomputed, 10_000, 'a recomputation after the reconnection');
+          expect(received.results).toHaveLength(1);
 
-        await killListener();
-        // Written while the listener is away (it reconnects after a backoff of 100 ms at least).
-        await insertTransaction(database.handle, { amount: '7.25', date: '2025-03-22T08:00:00Z' });
-        await received.waitForResults(2);
-        expect(received.last!.dashboardUpdated).toEqual(await expectedTotals(database.handle, RANGE.from, RANGE.to));
-      } finally {
-        await admin.end();
-      }
-    });
+          await killListener();
+          // Written while the listener is away (it reconnects after a backoff of 100 ms at least).
+          await insertTransaction(database.handle, { amount: '7.25', date: '2025-03-22T08:00:00Z' });
+          await received.waitForResults(2);
+          expect(received.last!.dashboardUpdated).toEqual(await expectedTotals(database.handle, RANGE.from, RANGE.to));
+        } finally {
+          await admin.end();
+        }
+      },
+    );
   });
 });

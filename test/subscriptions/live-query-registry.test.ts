@@ -17,19 +17,30 @@ function registry(stats = new SubscriptionStats()) {
  * holds (none when undefined); `runs` counts its executions.
  */
 function source(key = 'k') {
-  const state: { value: number; runs: number; delayMs: number; customerIds?: string[] } = { value: 1, runs: 0, delayMs: 0 };
+  const state: { value: number; runs: number; delayMs: number; customerIds?: string[] } = {
+    value: 1,
+    runs: 0,
+    delayMs: 0,
+  };
   const spec: LiveQuerySpec = {
     key,
     async execute(): Promise<LiveResult> {
       state.runs += 1;
       if (state.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
-      return { result: { data: { value: state.value } }, ...(state.customerIds ? { customerIds: state.customerIds } : {}) };
+      return {
+        result: { data: { value: state.value } },
+        ...(state.customerIds ? { customerIds: state.customerIds } : {}),
+      };
     },
   };
   return { state, spec };
 }
 
-async function join(live: LiveQueryRegistry, spec: LiveQuerySpec, onDelivered?: (delivered: LiveResult) => void): Promise<LiveSubscription> {
+async function join(
+  live: LiveQueryRegistry,
+  spec: LiveQuerySpec,
+  onDelivered?: (delivered: LiveResult) => void,
+): Promise<LiveSubscription> {
   const joined = await live.join(spec, onDelivered);
   if ('errors' in joined) throw new Error(`refused: ${joined.errors.map((error) => error.message).join()}`);
   return joined.subscription;
@@ -157,8 +168,13 @@ describe('LiveQueryRegistry', () => {
 
   it('refuses a subscription whose first result has errors, and keeps no live query for it', async () => {
     const { registry: live, stats } = registry();
-    const forbidden = new GraphQLError('This field needs the analyst role or higher', { extensions: { code: 'FORBIDDEN' } });
-    const joined = await live.join({ key: 'denied', execute: async () => ({ result: { data: { value: null }, errors: [forbidden] } }) });
+    const forbidden = new GraphQLError('This field needs the analyst role or higher', {
+      extensions: { code: 'FORBIDDEN' },
+    });
+    const joined = await live.join({
+      key: 'denied',
+      execute: async () => ({ result: { data: { value: null }, errors: [forbidden] } }),
+    });
     expect(joined).toEqual({ errors: [forbidden] });
     expect(stats.liveQueries).toBe(0);
     expect(live.size).toBe(0);
@@ -169,7 +185,9 @@ describe('LiveQueryRegistry', () => {
     let fail = false;
     const subscriber = await join(live, {
       key: 'flaky',
-      execute: async () => ({ result: fail ? { errors: [new GraphQLError('The database is unavailable')] } : { data: { value: 1 } } }),
+      execute: async () => ({
+        result: fail ? { errors: [new GraphQLError('The database is unavailable')] } : { data: { value: 1 } },
+      }),
     });
     await drain(subscriber);
     fail = true;
@@ -248,7 +266,10 @@ describe('LiveQueryRegistry', () => {
     state.value = 3;
     live.changed();
     await vi.advanceTimersByTimeAsync(300);
-    await expect(outstanding.get(subscriber)).rejects.toMatchObject({ message: 'over budget', extensions: { code: 'RATE_LIMITED' } });
+    await expect(outstanding.get(subscriber)).rejects.toMatchObject({
+      message: 'over budget',
+      extensions: { code: 'RATE_LIMITED' },
+    });
     expect(asked).toEqual([{ value: 2 }, { value: 3 }]);
     expect(ended).toBe(true);
     expect(stats.pushes).toBe(2);

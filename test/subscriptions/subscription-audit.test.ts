@@ -27,7 +27,10 @@ const TOP_CUSTOMERS = `subscription LiveTopCustomers($from: Date, $to: Date) {
 }`;
 
 type TopCustomersMessage = {
-  dashboardUpdated: { totalRevenue: string; topProducts: { product: { name: string; topCustomers: { id: string; name: string }[] } }[] };
+  dashboardUpdated: {
+    totalRevenue: string;
+    topProducts: { product: { name: string; topCustomers: { id: string; name: string }[] } }[];
+  };
 };
 
 const MARCH = { from: '2025-03-01', to: '2025-03-31' };
@@ -78,7 +81,9 @@ async function expectedTopCustomers(range: { from: string; to: string }, limit: 
 
 /** The database ids of the customers a pushed result holds. */
 function customersIn(message: TopCustomersMessage): string[] {
-  return message.dashboardUpdated.topProducts.flatMap((top) => top.product.topCustomers.map((customer) => fromGlobalId(customer.id).id));
+  return message.dashboardUpdated.topProducts.flatMap((top) =>
+    top.product.topCustomers.map((customer) => fromGlobalId(customer.id).id),
+  );
 }
 
 async function subscriber<T>(role: string, subject: string, requestId: string, subscriptionId: string, query: string) {
@@ -94,7 +99,13 @@ async function subscriber<T>(role: string, subject: string, requestId: string, s
 describe('the audit trail of subscriptions', () => {
   it('records every result with customers sent to each analyst, at subscribe time and on each push, and nothing for an unchanged one', async () => {
     await sql`TRUNCATE audit_log`.execute(database.handle.db);
-    const dana = await subscriber<TopCustomersMessage>('analyst', 'dana@example.test', 'ws-dana', 'live-1', TOP_CUSTOMERS);
+    const dana = await subscriber<TopCustomersMessage>(
+      'analyst',
+      'dana@example.test',
+      'ws-dana',
+      'live-1',
+      TOP_CUSTOMERS,
+    );
     await dana.waitForResults(1);
     const eli = await subscriber<TopCustomersMessage>('analyst', 'eli@example.test', 'ws-eli', 'live-2', TOP_CUSTOMERS);
     await eli.waitForResults(1);
@@ -147,7 +158,11 @@ describe('the audit trail of subscriptions', () => {
     // recomputed, not pushed, not recorded.
     const unchangedBefore = gateway.subscriptions.stats.unchanged;
     await insertTransaction(database.handle, { amount: '1.00', date: '2025-05-01T10:00:00Z', customerId: 4 });
-    await eventually(() => gateway.subscriptions.stats.unchanged > unchangedBefore, 10_000, 'the unchanged recomputation');
+    await eventually(
+      () => gateway.subscriptions.stats.unchanged > unchangedBefore,
+      10_000,
+      'the unchanged recomputation',
+    );
     expect(await expectedTopCustomers(MARCH, 2)).toEqual(afterInsert);
     await gateway.audit.flush();
     expect(await auditRows()).toHaveLength(4);
@@ -155,7 +170,13 @@ describe('the audit trail of subscriptions', () => {
   });
 
   it("records nothing for a viewer's aggregate-only subscription, at subscribe time or on a push", async () => {
-    const viewer = await subscriber<TotalsMessage>('viewer', 'wall@example.test', 'ws-wall', 'live-3', DASHBOARD_TOTALS);
+    const viewer = await subscriber<TotalsMessage>(
+      'viewer',
+      'wall@example.test',
+      'ws-wall',
+      'live-3',
+      DASHBOARD_TOTALS,
+    );
     await viewer.waitForResults(1);
     await insertTransaction(database.handle, { amount: '7.00', date: '2025-03-08T10:00:00Z', customerId: 2 });
     await viewer.waitForResults(2);

@@ -2,9 +2,10 @@ import { sql } from 'kysely';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
-import { ChangeListener } from '../../src/cache/change-listener.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { GatewayOptions, ServerConfig } from '../../src/http/server.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import type { GatewayOptions } from '../../src/app/create-gateway.js';
+import type { TestSettings } from '../support/config.js';
 import type { SubscriptionServer } from '../../src/subscriptions/ws-server.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
 import { silentLogger } from '../support/gateway-with-cache.js';
@@ -20,7 +21,7 @@ export interface LiveGateway extends TestGateway {
 
 export async function startLiveGateway(
   database: DatabaseHandle,
-  config: Partial<ServerConfig> = {},
+  config: TestSettings = {},
   options: Omit<GatewayOptions, 'changes'> = {},
   /** The change listener to serve from; one of its own by default. */
   listener?: ChangeListener,
@@ -65,7 +66,11 @@ function withHeaders(headers: Record<string, string>) {
 }
 
 /** A graphql-ws client that does not retry, and remembers how its socket closed. */
-export function connect(url: string, connectionParams?: Record<string, unknown>, options: ConnectOptions = {}): Client & { closes: CloseInfo[] } {
+export function connect(
+  url: string,
+  connectionParams?: Record<string, unknown>,
+  options: ConnectOptions = {},
+): Client & { closes: CloseInfo[] } {
   const closes: CloseInfo[] = [];
   const client = createClient({
     url,
@@ -133,7 +138,11 @@ export class Received<T> {
 
   /** Waits until the subscription ended with errors, a close, or completion. */
   async ended(withinMs = 10_000): Promise<void> {
-    await this.until(() => this.errors !== undefined || this.closeEvent !== undefined || this.completed, withinMs, 'the end');
+    await this.until(
+      () => this.errors !== undefined || this.closeEvent !== undefined || this.completed,
+      withinMs,
+      'the end',
+    );
   }
 
   async until(accept: () => boolean, withinMs: number, what: string): Promise<void> {
@@ -182,11 +191,18 @@ let nextId = 1;
 /** One transaction, in one statement of its own (so one announcement on the change feed). */
 export async function insertTransaction(
   database: DatabaseHandle,
-  { amount, date, status = 'completed', customerId = 1 }: { amount: string; date: string; status?: string; customerId?: number },
+  {
+    amount,
+    date,
+    status = 'completed',
+    customerId = 1,
+  }: { amount: string; date: string; status?: string; customerId?: number },
 ): Promise<void> {
   const id = nextId++;
   await sql`INSERT INTO transactions (id, customer_id, product_id, quantity, amount, status, transaction_date)
-            VALUES (${id}, ${customerId}, 1, 1, ${amount}::numeric, ${status}, ${date}::timestamptz)`.execute(database.db);
+            VALUES (${id}, ${customerId}, 1, 1, ${amount}::numeric, ${status}, ${date}::timestamptz)`.execute(
+    database.db,
+  );
 }
 
 /** Ids for bulk inserts that do not collide with insertTransaction's. */
@@ -254,8 +270,17 @@ export class RawSocket {
       socket.once('error', reject);
     });
     const raw = new RawSocket(socket);
-    socket.send(JSON.stringify({ type: 'connection_init', ...(options.connectionParams ? { payload: options.connectionParams } : {}) }));
-    await raw.until((messages) => messages.some((message) => message.type === 'connection_ack'), 5_000, 'connection_ack');
+    socket.send(
+      JSON.stringify({
+        type: 'connection_init',
+        ...(options.connectionParams ? { payload: options.connectionParams } : {}),
+      }),
+    );
+    await raw.until(
+      (messages) => messages.some((message) => message.type === 'connection_ack'),
+      5_000,
+      'connection_ack',
+    );
     return raw;
   }
 

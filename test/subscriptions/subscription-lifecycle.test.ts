@@ -28,13 +28,19 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const month = (n: number) => ({ from: `2025-${String(n).padStart(2, '0')}-01`, to: `2025-${String(n).padStart(2, '0')}-28` });
+const month = (n: number) => ({
+  from: `2025-${String(n).padStart(2, '0')}-01`,
+  to: `2025-${String(n).padStart(2, '0')}-28`,
+});
 
 describe('subscription caps', () => {
   let gateway: LiveGateway;
 
   beforeAll(async () => {
-    gateway = await startLiveGateway(database.handle, { SUBSCRIPTIONS_MAX_PER_CONNECTION: 2, SUBSCRIPTIONS_MAX_PER_INSTANCE: 3 });
+    gateway = await startLiveGateway(database.handle, {
+      SUBSCRIPTIONS_MAX_PER_CONNECTION: 2,
+      SUBSCRIPTIONS_MAX_PER_INSTANCE: 3,
+    });
   });
 
   afterAll(async () => {
@@ -92,9 +98,15 @@ describe('the GraphQL path with subscriptions on', () => {
         headers: { 'apollo-require-preflight': 'true' },
       });
       expect(get.statusCode).toBe(200);
-      expect(get.json()).toEqual({ data: { dashboard: { totalRevenue: '12.00' } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+      expect(get.json()).toEqual({
+        data: { dashboard: { totalRevenue: '12.00' } },
+        extensions: { cost: { requested: 2, maximum: 5_000 } },
+      });
       const post = await gateway.request('{ dashboard { totalTransactions } }');
-      expect(post.body).toEqual({ data: { dashboard: { totalTransactions: 1 } }, extensions: { cost: { requested: 2, maximum: 5_000 } } });
+      expect(post.body).toEqual({
+        data: { dashboard: { totalTransactions: 1 } },
+        extensions: { cost: { requested: 2, maximum: 5_000 } },
+      });
       const sandbox = await gateway.app.inject({ method: 'GET', url: '/graphql', headers: { accept: 'text/html' } });
       expect(sandbox.statusCode).toBe(200);
       expect(sandbox.headers['content-type']).toMatch(/text\/html/);
@@ -141,8 +153,14 @@ describe('socket clean-up', () => {
       );
       await new Promise((resolve) => socket.once('open', resolve));
       socket.send(JSON.stringify({ type: 'connection_init' }));
-      await eventually(() => messages.some((message) => message.type === 'connection_ack'), 5_000, 'the acknowledgement');
-      socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: DASHBOARD_TOTALS, variables: month(3) } }));
+      await eventually(
+        () => messages.some((message) => message.type === 'connection_ack'),
+        5_000,
+        'the acknowledgement',
+      );
+      socket.send(
+        JSON.stringify({ id: '1', type: 'subscribe', payload: { query: DASHBOARD_TOTALS, variables: month(3) } }),
+      );
       await eventually(() => messages.some((message) => message.type === 'next'), 5_000, 'the first result');
 
       // Held for twice the idle timeout while subscribed: the socket stays.
@@ -175,13 +193,16 @@ describe('socket clean-up', () => {
   });
 
   it('closes every socket with 1001 when the server closes, and ends their subscriptions', async () => {
-    const handles = () => process.getActiveResourcesInfo().filter((kind) => kind.startsWith('TCP') || kind === 'Timeout');
+    const handles = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind.startsWith('TCP') || kind === 'Timeout');
     const before = handles().length;
     // A database handle of its own (PostgreSQL only), so that its pool is closed too before handles are counted.
     const own = inject('databaseUrl') ? await database.reopen() : undefined;
     const gateway = await startLiveGateway(own ?? database.handle);
     const clients = Array.from({ length: 3 }, () => connect(gateway.url));
-    const subscriptions = clients.map((client, i) => new Received<TotalsMessage>(client, DASHBOARD_TOTALS, month(i + 1)));
+    const subscriptions = clients.map(
+      (client, i) => new Received<TotalsMessage>(client, DASHBOARD_TOTALS, month(i + 1)),
+    );
     await Promise.all(subscriptions.map((received) => received.waitForResults(1)));
     expect(gateway.subscriptions.stats.openSockets).toBe(3);
 
@@ -191,11 +212,15 @@ describe('socket clean-up', () => {
 
     for (const client of clients) expect(client.closes).toEqual([{ code: 1001, reason: 'Server is shutting down' }]);
     for (const received of subscriptions) expect(received.closeEvent?.code).toBe(1001);
-    expect(gateway.subscriptions.stats.snapshot()).toMatchObject({ openSockets: 0, activeSubscriptions: 0, liveQueries: 0 });
+    expect(gateway.subscriptions.stats.snapshot()).toMatchObject({
+      openSockets: 0,
+      activeSubscriptions: 0,
+      liveQueries: 0,
+    });
     // Clean closes, not the grace period's termination.
     expect(closeMs).toBeLessThan(2_000);
     expect(gateway.app.server.listening).toBe(false);
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     if (own) {
       await own.close();
       // No socket, server or timer of the gateway, its listener, its pool or the clients is left behind.

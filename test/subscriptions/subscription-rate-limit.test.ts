@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedisClient } from '../../src/cache/redis-cache.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { TestSettings } from '../support/config.js';
 import { authConfig, bearer, signToken } from '../auth/auth-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
@@ -56,10 +56,16 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function gatewayWith(config: Partial<ServerConfig> & { RATE_LIMIT_POINTS: number; RATE_LIMIT_WINDOW_SECONDS: number }): Promise<LiveGateway> {
+async function gatewayWith(
+  config: TestSettings & { RATE_LIMIT_POINTS: number; RATE_LIMIT_WINDOW_SECONDS: number },
+): Promise<LiveGateway> {
   const prefix = uniquePrefix('subscription-rate-limit');
   prefixes.push(prefix);
-  const gateway = await startLiveGateway(database.handle, { ...config, CACHE_KEY_PREFIX: prefix }, redis ? { rateLimitRedis: redis } : {});
+  const gateway = await startLiveGateway(
+    database.handle,
+    { ...config, CACHE_KEY_PREFIX: prefix },
+    redis ? { rateLimitRedis: redis } : {},
+  );
   opened.push(gateway);
   return gateway;
 }
@@ -87,7 +93,9 @@ describe('the rate budget of subscriptions', () => {
     await live.waitForResults(2);
     expect(live.last!.dashboardUpdated.totalRevenue).toBe('100.00');
     const afterPush = await gateway.post(CHEAP, bearer(token));
-    expect(afterPush.headers['ratelimit-remaining']).toBe(String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2 - PUSH_CHARGE - 2));
+    expect(afterPush.headers['ratelimit-remaining']).toBe(
+      String(100 - SOCKET_CHARGE - SUBSCRIBE_CHARGE - 2 - PUSH_CHARGE - 2),
+    );
 
     // Another subject's budget is its own.
     const other = await gateway.post(CHEAP, bearer(await signToken({ role: 'viewer', subject: 'eli' })));
@@ -129,7 +137,11 @@ describe('the rate budget of subscriptions', () => {
 
   it('ends a subscription whose push its budget cannot pay with RATE_LIMITED, and keeps the socket open', async () => {
     // Room for the socket, the subscription and one push; the second push is past the budget.
-    const gateway = await gatewayWith({ ...authConfig, RATE_LIMIT_POINTS: SOCKET_CHARGE + SUBSCRIBE_CHARGE + PUSH_CHARGE, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    const gateway = await gatewayWith({
+      ...authConfig,
+      RATE_LIMIT_POINTS: SOCKET_CHARGE + SUBSCRIBE_CHARGE + PUSH_CHARGE,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+    });
     const token = await signToken({ role: 'viewer', subject: 'wall-display' });
     const socket = client(gateway, { authorization: `Bearer ${token}` });
     const live = new Received<TotalsMessage>(socket, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-30' });

@@ -25,7 +25,10 @@ const TOP_CUSTOMERS = `subscription TopCustomers {
 }`;
 
 type TopCustomersMessage = {
-  dashboardUpdated: { totalRevenue: string; topProducts: { product: { name: string; topCustomers: { name: string }[] } }[] };
+  dashboardUpdated: {
+    totalRevenue: string;
+    topProducts: { product: { name: string; topCustomers: { name: string }[] } }[];
+  };
 };
 
 let database: TestDatabase;
@@ -66,7 +69,9 @@ describe('subscriptions with AUTH_MODE=required', () => {
   });
 
   it('closes a socket with an invalid token with 4401', async () => {
-    const forged = connect(gateway.url, { authorization: `Bearer ${await signToken({ secret: 'another-secret-of-enough-length-0123456789' })}` });
+    const forged = connect(gateway.url, {
+      authorization: `Bearer ${await signToken({ secret: 'another-secret-of-enough-length-0123456789' })}`,
+    });
     cleanups.push(() => void forged.dispose());
     const received = new Received<TotalsMessage>(forged, DASHBOARD_TOTALS);
     await received.ended();
@@ -96,7 +101,11 @@ describe('subscriptions with AUTH_MODE=required', () => {
     expect(received.results).toEqual([]);
     expect(received.errors?.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
     expect(received.errors?.[0]?.path).toEqual(['dashboardUpdated', 'topProducts', 0, 'product', 'topCustomers']);
-    await eventually(() => gateway.subscriptions.stats.activeSubscriptions === 0, 2_000, 'the refused subscription released');
+    await eventually(
+      () => gateway.subscriptions.stats.activeSubscriptions === 0,
+      2_000,
+      'the refused subscription released',
+    );
   });
 
   it('serves the same subscription to an analyst, and a viewer the aggregates', async () => {
@@ -108,12 +117,22 @@ describe('subscriptions with AUTH_MODE=required', () => {
     const viewer = await client('viewer');
     const totals = new Received<TotalsMessage>(viewer, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
     await totals.waitForResults(1);
-    expect(totals.last!.dashboardUpdated).toEqual({ totalRevenue: '80.00', totalTransactions: 1, completedTransactions: 1 });
+    expect(totals.last!.dashboardUpdated).toEqual({
+      totalRevenue: '80.00',
+      totalTransactions: 1,
+      completedTransactions: 1,
+    });
   });
 
   it('keeps live queries of different roles apart', async () => {
-    const viewer = new Received<TotalsMessage>(await client('viewer'), DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
-    const analyst = new Received<TotalsMessage>(await client('analyst'), DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
+    const viewer = new Received<TotalsMessage>(await client('viewer'), DASHBOARD_TOTALS, {
+      from: '2025-03-01',
+      to: '2025-03-31',
+    });
+    const analyst = new Received<TotalsMessage>(await client('analyst'), DASHBOARD_TOTALS, {
+      from: '2025-03-01',
+      to: '2025-03-31',
+    });
     await Promise.all([viewer.waitForResults(1), analyst.waitForResults(1)]);
     expect(gateway.subscriptions.stats.liveQueries).toBe(2);
   });
@@ -155,7 +174,10 @@ describe('subscriptions with AUTH_MODE=required', () => {
     const viewer = await client('viewer');
     const malformed = new Received<TotalsMessage>(viewer, 'subscription { dashboardUpdated { totalRevenue }');
     const unknown = new Received<TotalsMessage>(viewer, 'subscription { dashboardUpdated { totalRevenu } }');
-    const twoFields = new Received<TotalsMessage>(viewer, 'subscription { a: dashboardUpdated { totalRevenue } b: revenueUpdated { totalRevenue } }');
+    const twoFields = new Received<TotalsMessage>(
+      viewer,
+      'subscription { a: dashboardUpdated { totalRevenue } b: revenueUpdated { totalRevenue } }',
+    );
     await Promise.all([malformed.ended(), unknown.ended(), twoFields.ended()]);
     expect(malformed.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
     expect(unknown.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
@@ -172,7 +194,9 @@ describe('subscriptions with AUTH_MODE=required', () => {
 
   it('refuses a new subscription once the token of the socket has expired', async () => {
     const expiresAt = Math.floor(Date.now() / 1000) + 2;
-    const expiring = connect(gateway.url, { authorization: `Bearer ${await signToken({ role: 'viewer', expiresAt })}` });
+    const expiring = connect(gateway.url, {
+      authorization: `Bearer ${await signToken({ role: 'viewer', expiresAt })}`,
+    });
     cleanups.push(() => void expiring.dispose());
     const first = new Received<TotalsMessage>(expiring, DASHBOARD_TOTALS, { from: '2025-03-01', to: '2025-03-31' });
     await first.waitForResults(1);

@@ -235,7 +235,10 @@ process.stdin.on('end', async () => {
 function tellReaper(message: object): void {
   const registry = leftovers();
   if (!registry.reaper) {
-    const reaper = spawn(process.execPath, ['-e', REAPER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    const reaper = spawn(process.execPath, ['-e', REAPER_SCRIPT], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
     reaper.unref();
     // Neither the pipe nor the reaper may keep the test process alive.
     (reaper.stdin as unknown as net.Socket).unref();
@@ -293,7 +296,11 @@ function asUser(command: string, args: string[], user: OsUser | undefined): [str
 export async function run(command: string, args: string[], options: RunOptions = {}): Promise<string> {
   const [file, argv] = asUser(command, args, options.user);
   const output = new OutputLog();
-  const child = spawn(file, argv, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.on('data', (chunk: Buffer) => output.append(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   const timeoutMs = options.timeoutMs ?? 60_000;
@@ -305,7 +312,12 @@ export async function run(command: string, args: string[], options: RunOptions =
       child.once('close', (code, signal) => resolve([code, signal]));
     });
     if (code !== 0) {
-      const how = signal === 'SIGKILL' ? `was killed after ${timeoutMs} ms` : signal ? `died of ${signal}` : `exited with ${code}`;
+      const how =
+        signal === 'SIGKILL'
+          ? `was killed after ${timeoutMs} ms`
+          : signal
+            ? `died of ${signal}`
+            : `exited with ${code}`;
       throw failure(`${describe} ${how}`, output.tail());
     }
     return output.tail(64 * 1024);
@@ -328,9 +340,17 @@ export interface ServerProcess {
  * Starts a long-running server as a child of the test process, its output captured. It is registered as a
  * leftover (SIGKILL) until stopped.
  */
-export function startServer(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ServerProcess {
+export function startServer(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ServerProcess {
   const output = new OutputLog();
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.on('data', (chunk: Buffer) => output.append(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   let done = false;

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { connectPostgres, openEmbedded, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../../src/db/database-handle.js';
+import { openEmbedded } from '../../src/db/pglite-connector.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import type { Database } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { readDatabaseReportZone, rezoneRollups } from '../../src/db/rollups.js';
@@ -42,7 +44,10 @@ async function migrateInZone(handle: DatabaseHandle, zone: string): Promise<void
  * handle states that zone on every session, as a gateway's direct connections do. `serverUrl` (an admin URL)
  * puts it on another PostgreSQL server than the suite's.
  */
-export async function createTestDatabase(options: Partial<DatabaseOptions> = {}, serverUrl?: string): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: Partial<DatabaseOptions> = {},
+  serverUrl?: string,
+): Promise<TestDatabase> {
   const adminUrl = serverUrl ?? inject('databaseUrl');
   const zone = options.reportTimezone ?? 'UTC';
   const opts: DatabaseOptions = { ...options, reportTimezone: zone };
@@ -57,7 +62,8 @@ export async function createTestDatabase(options: Partial<DatabaseOptions> = {},
         throw new Error('the embedded database cannot be opened twice');
       },
       inReportZone: async (other, work) => {
-        const setZone = (name: string) => sql`SELECT set_config('marketpulse.report_timezone', ${name}, false)`.execute(handle.db);
+        const setZone = (name: string) =>
+          sql`SELECT set_config('marketpulse.report_timezone', ${name}, false)`.execute(handle.db);
         await setZone(other);
         try {
           return await work(handle.db);

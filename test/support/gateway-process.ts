@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_VARIABLES } from '../../src/config.js';
+import { CONFIG_VARIABLES } from '../../src/config/config.js';
 import { compiledEntry } from './built.js';
 import { disownProcess, OutputLog, ownProcess } from './child-processes.js';
 
@@ -51,7 +51,10 @@ export interface GatewayProcess {
  * reads), listening on a free port of 127.0.0.1, and resolves once it serves. Killed should the test process
  * end first.
  */
-export async function startGatewayProcess(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: { startTimeoutMs?: number } = {},
+): Promise<GatewayProcess> {
   const { command, args, cwd } = gatewayCommand();
   const child = spawn(command, args, {
     cwd,
@@ -69,11 +72,14 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
       resolve(code);
     }),
   );
-  child.stderr!.on('data', (chunk: Buffer) => output.append(chunk));
+  child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   const base = await new Promise<string>((resolve, reject) => {
     const timeoutMs = options.startTimeoutMs ?? 60_000;
-    const timer = setTimeout(() => reject(new Error(`the gateway did not start within ${timeoutMs} ms:\n${output.tail()}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const timer = setTimeout(
+      () => reject(new Error(`the gateway did not start within ${timeoutMs} ms:\n${output.tail()}`)),
+      timeoutMs,
+    );
+    child.stdout.on('data', (chunk: Buffer) => {
       output.append(chunk);
       buffered += chunk.toString();
       const lines = buffered.split('\n');

@@ -3,12 +3,12 @@ import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { openCacheStore, type CacheStore } from '../../src/cache/cache-store.js';
-import { ChangeListener } from '../../src/cache/change-listener.js';
+import { ChangeListener } from '../../src/changes/change-listener.js';
 import { createRedisClient } from '../../src/cache/redis-cache.js';
 import type { GatewayCache } from '../../src/cache/response-cache.js';
-import type { CacheLogger } from '../../src/cache/throttled-warn.js';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
-import type { ServerConfig } from '../../src/http/server.js';
+import type { CacheLogger } from '../../src/observability/throttled-warn.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
+import type { TestSettings } from './config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from './gateway.js';
 
@@ -124,8 +124,17 @@ export async function openRateLimitRedis(commandTimeoutMs: number): Promise<Redi
  * until its TTL whatever happens to the data, and a test sees exactly what was stored (or, with TTL 0, only
  * the persisted queries the store holds).
  */
-export function frozenCache(store: KeyValueCache<string>, options: { dataVersion: string; ttlSeconds: number }): GatewayCache {
-  return { store, ttlSeconds: options.ttlSeconds, dataVersion: () => options.dataVersion, hearsChanges: () => true, reportTimezone: 'UTC' };
+export function frozenCache(
+  store: KeyValueCache<string>,
+  options: { dataVersion: string; ttlSeconds: number },
+): GatewayCache {
+  return {
+    store,
+    ttlSeconds: options.ttlSeconds,
+    dataVersion: () => options.dataVersion,
+    hearsChanges: () => true,
+    reportTimezone: 'UTC',
+  };
 }
 
 export interface CachedGateway extends TestGateway {
@@ -140,12 +149,16 @@ export interface CachedGatewayOptions {
   /** A change listener shared with another gateway; one of its own (closed with the gateway) by default. */
   changes?: ChangeListener;
   /** Settings beside the test defaults (AUTH_MODE, rate budgets, ...). */
-  config?: Partial<ServerConfig>;
+  config?: TestSettings;
   testOptions?: TestGatewayOptions;
 }
 
 /** A gateway with a response cache on `store`, whose data version comes from a change listener on `database`. */
-export async function startCachedGateway(database: DatabaseHandle, store: CacheStore, options: CachedGatewayOptions = {}): Promise<CachedGateway> {
+export async function startCachedGateway(
+  database: DatabaseHandle,
+  store: CacheStore,
+  options: CachedGatewayOptions = {},
+): Promise<CachedGateway> {
   const shared = options.changes;
   const changes = shared ?? (await ChangeListener.start(database, silentLogger));
   await changes.whenListening();

@@ -11,7 +11,10 @@ const LOCAL_REDIS = 'redis://127.0.0.1:6379';
  * does: it is brought up to date once per run, before any test file starts.
  */
 function buildDist() {
-  const result = spawnSync(process.execPath, ['scripts/build.js'], { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['scripts/build.js'], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    encoding: 'utf8',
+  });
   if (result.status !== 0) throw new Error(`npm run build failed:\n${result.stdout}${result.stderr}`);
 }
 
@@ -41,7 +44,9 @@ export default async function setup(project: TestProject) {
     };
   } catch (error) {
     if (ci) {
-      throw new Error(`CI=true needs a real PostgreSQL: set TEST_DATABASE_URL or run a Docker engine (${String(error)})`);
+      throw new Error(
+        `CI=true needs a real PostgreSQL: set TEST_DATABASE_URL or run a Docker engine (${String(error)})`,
+      );
     }
     console.warn(
       'No TEST_DATABASE_URL and no Docker engine: database tests run on the embedded PGlite; the few that need a ' +
@@ -65,7 +70,12 @@ async function chooseRedis(ci: boolean): Promise<string> {
 }
 
 async function answers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => undefined);
   try {
     await probe.connect();

@@ -90,7 +90,8 @@ function runAsUser(): OsUser | undefined {
 export function pgbouncerUnavailable(options: { binary?: string } = {}): string | undefined {
   const binary = binaryOf(options);
   if (!findExecutable(binary)) return `no PgBouncer binary at ${binary} (Debian: apt-get install pgbouncer)`;
-  if (runningAsRoot && !runAsUser()) return 'running as root, and neither a postgres nor a nobody user to run PgBouncer as';
+  if (runningAsRoot && !runAsUser())
+    return 'running as root, and neither a postgres nor a nobody user to run PgBouncer as';
   return undefined;
 }
 
@@ -154,7 +155,9 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     ...(options.maxPreparedStatements !== undefined ? { max_prepared_statements: options.maxPreparedStatements } : {}),
     ...options.settings,
   };
-  await writeFile(path.join(dir.path, 'users.txt'), users.map((name) => `${quote(name)} ""\n`).join(''), { mode: 0o644 });
+  await writeFile(path.join(dir.path, 'users.txt'), users.map((name) => `${quote(name)} ""\n`).join(''), {
+    mode: 0o644,
+  });
 
   const target = `host=${serverHost} port=${serverPort}`;
   const databases = Object.entries(options.databases ?? {}).map(([alias, entry]) => {
@@ -180,7 +183,8 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
       await waitFor(
         `PgBouncer to listen on 127.0.0.1:${port}`,
         async () => {
-          if (started.hasExited()) throw new StopWaiting(failure(`PgBouncer ${await started.exited}`, started.output.tail()));
+          if (started.hasExited())
+            throw new StopWaiting(failure(`PgBouncer ${await started.exited}`, started.output.tail()));
           return started.output.includes('process up');
         },
         { timeoutMs: 10_000, intervalMs: 20, explain: () => started.output.tail() },
@@ -198,7 +202,13 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
 
   async function admin(command: string): Promise<Record<string, unknown>[]> {
     // The admin console speaks only the simple query protocol, which pg uses for a query without parameters.
-    const client = new pg.Client({ host, port, user: serverUser, database: 'pgbouncer', connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({
+      host,
+      port,
+      user: serverUser,
+      database: 'pgbouncer',
+      connectionTimeoutMillis: 5_000,
+    });
     await client.connect();
     try {
       const result = await client.query(command);
@@ -215,7 +225,8 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     startupMs: Math.round(performance.now() - began),
     pid: running.pid,
     directory: dir.path,
-    url: (database, as = serverUser) => `postgres://${encodeURIComponent(as)}@${host}:${port}/${encodeURIComponent(database)}`,
+    url: (database, as = serverUser) =>
+      `postgres://${encodeURIComponent(as)}@${host}:${port}/${encodeURIComponent(database)}`,
     admin,
     showPools: () => admin('SHOW POOLS'),
     showServers: () => admin('SHOW SERVERS'),

@@ -90,7 +90,8 @@ function binaryOf(options: { binary?: string }): string {
 export function redisSentinelUnavailable(options: { binary?: string; tls?: boolean } = {}): string | undefined {
   const binary = binaryOf(options);
   if (!findExecutable(binary)) return `no ${binary} binary (Debian: apt-get install redis-server)`;
-  if (options.tls && !findExecutable('openssl')) return 'no openssl binary to make a certificate (Debian: apt-get install openssl)';
+  if (options.tls && !findExecutable('openssl'))
+    return 'no openssl binary to make a certificate (Debian: apt-get install openssl)';
   return undefined;
 }
 
@@ -157,24 +158,46 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   /** A node's listening arguments: its port, or its TLS port and the certificate. */
   const listenOn = (port: number) =>
     tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certFile, '--tls-key-file', keyFile, '--tls-ca-cert-file', certFile,
-         '--tls-auth-clients', 'no', '--tls-replication', 'yes']
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certFile,
+          '--tls-key-file',
+          keyFile,
+          '--tls-ca-cert-file',
+          certFile,
+          '--tls-auth-clients',
+          'no',
+          '--tls-replication',
+          'yes',
+        ]
       : ['--port', String(port)];
 
   const log = () =>
     [...nodes]
-      .map(([port, node]) => `--- ${node.role} on ${port}${node.process.hasExited() ? ' (exited)' : ''} ---\n${node.process.output.tail(3_000)}`)
+      .map(
+        ([port, node]) =>
+          `--- ${node.role} on ${port}${node.process.hasExited() ? ' (exited)' : ''} ---\n${node.process.output.tail(3_000)}`,
+      )
       .join('\n');
 
   /** Starts one redis-server on a free port; `args(port)` are its arguments. Waits until it answers PING. */
-  async function startNode(role: string, args: (port: number) => Promise<string[]>, auth: string | undefined): Promise<number> {
+  async function startNode(
+    role: string,
+    args: (port: number) => Promise<string[]>,
+    auth: string | undefined,
+  ): Promise<number> {
     return onAFreePort(async (port) => {
       const started = startServer(binary, await args(port), { cwd: dir.path });
       try {
         await waitFor(
           `${role} redis-server to answer on ${HOST}:${port}`,
           async () => {
-            if (started.hasExited()) throw new StopWaiting(failure(`${role} redis-server ${await started.exited}`, started.output.tail()));
+            if (started.hasExited())
+              throw new StopWaiting(failure(`${role} redis-server ${await started.exited}`, started.output.tail()));
             return (await command({ host: HOST, port }, auth, ['PING'], tls)) === 'PONG';
           },
           { timeoutMs: 10_000, intervalMs: 20, explain: () => started.output.tail() },
@@ -193,14 +216,21 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     await mkdir(nodeDir, { recursive: true });
     return [
       ...listenOn(port),
-      '--bind', HOST,
-      '--dir', nodeDir,
+      '--bind',
+      HOST,
+      '--dir',
+      nodeDir,
       // No disk persistence: no RDB snapshots, no append-only file, no RDB file for a full resync either.
-      '--save', '',
-      '--appendonly', 'no',
-      '--repl-diskless-sync', 'yes',
-      '--repl-diskless-sync-delay', '0',
-      '--repl-diskless-load', 'on-empty-db',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--repl-diskless-sync',
+      'yes',
+      '--repl-diskless-sync-delay',
+      '0',
+      '--repl-diskless-load',
+      'on-empty-db',
       ...(password ? ['--requirepass', password, '--masterauth', password] : []),
       ...(replicaOf ? ['--replicaof', HOST, String(replicaOf)] : []),
     ];
@@ -212,14 +242,30 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   }
 
   const dataCommand = (address: RedisAddress, ...args: (string | number)[]) => command(address, password, args, tls);
-  const sentinelCommand = (...args: (string | number)[]) => command({ host: HOST, port: sentinelPorts[0]! }, sentinelPassword, args, tls);
+  const sentinelCommand = (...args: (string | number)[]) =>
+    command({ host: HOST, port: sentinelPorts[0]! }, sentinelPassword, args, tls);
 
   try {
     if (options.tls) {
       // Self-signed, so that it is its own CA: the nodes verify each other with it, and so do clients.
       await run('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-keyout', keyFile, '-out', certFile, '-subj', `/CN=${HOST}`, '-addext', `subjectAltName=IP:${HOST}`,
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-subj',
+        `/CN=${HOST}`,
+        '-addext',
+        `subjectAltName=IP:${HOST}`,
       ]);
       tls = { ca: await readFile(certFile, 'utf8'), caFile: certFile };
     }
@@ -227,7 +273,9 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
     const replicaPort = await startNode('replica', (port) => dataNodeArgs(port, masterPort), password);
     await waitFor(
       'the replica to sync with the master',
-      async () => parseInfo(String(await dataCommand({ host: HOST, port: replicaPort }, 'INFO', 'replication'))).master_link_status === 'up',
+      async () =>
+        parseInfo(String(await dataCommand({ host: HOST, port: replicaPort }, 'INFO', 'replication')))
+          .master_link_status === 'up',
       { timeoutMs: 15_000, intervalMs: 20, explain: log },
     );
     const sentinelPort = await startNode(
@@ -239,8 +287,15 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
         const file = path.join(sentinelDir, 'sentinel.conf');
         const lines = [
           ...(tls
-            ? ['port 0', `tls-port ${port}`, `tls-cert-file ${certFile}`, `tls-key-file ${keyFile}`, `tls-ca-cert-file ${certFile}`,
-               'tls-auth-clients no', 'tls-replication yes']
+            ? [
+                'port 0',
+                `tls-port ${port}`,
+                `tls-cert-file ${certFile}`,
+                `tls-key-file ${keyFile}`,
+                `tls-ca-cert-file ${certFile}`,
+                'tls-auth-clients no',
+                'tls-replication yes',
+              ]
             : [`port ${port}`]),
           `bind ${HOST}`,
           `dir ${sentinelDir}`,
@@ -263,7 +318,12 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
       async () => {
         const master = pairs(await sentinelCommand('SENTINEL', 'MASTER', masterName));
         const replicas = ((await sentinelCommand('SENTINEL', 'REPLICAS', masterName)) as unknown[]).map(pairs);
-        return master.flags === 'master' && replicas.some((r) => r.port === String(replicaPort) && r.flags === 'slave' && r['master-link-status'] === 'ok');
+        return (
+          master.flags === 'master' &&
+          replicas.some(
+            (r) => r.port === String(replicaPort) && r.flags === 'slave' && r['master-link-status'] === 'ok',
+          )
+        );
       },
       { timeoutMs: 15_000, intervalMs: 20, explain: log },
     );
@@ -283,7 +343,8 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
   async function runningMaster() {
     const master = await currentMaster();
     const node = nodes.get(master.port);
-    if (!node || node.process.hasExited()) throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
+    if (!node || node.process.hasExited())
+      throw new Error(`the master ${master.host}:${master.port} is not a running node of this harness`);
     return { master, node };
   }
 
@@ -322,7 +383,9 @@ export async function startRedisSentinel(options: RedisSentinelOptions = {}): Pr
       return { master, sinceKillMs: lastKilled ? Math.round(performance.now() - lastKilled.at) : 0 };
     },
     command: (address, ...args) =>
-      sentinelPorts.includes(address.port) ? command(address, sentinelPassword, args, tls) : dataCommand(address, ...args),
+      sentinelPorts.includes(address.port)
+        ? command(address, sentinelPassword, args, tls)
+        : dataCommand(address, ...args),
     log,
     stop: stopAll,
   };

@@ -95,7 +95,12 @@ function urlOf(port: number, database: string): string {
   return `postgres://${SUPERUSER}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 }
 
-function settingsFile(port: number, clusterName: string, socketDir: string, extra: Record<string, string | number>): string {
+function settingsFile(
+  port: number,
+  clusterName: string,
+  socketDir: string,
+  extra: Record<string, string | number>,
+): string {
   const settings: Record<string, string | number> = {
     listen_addresses: "'127.0.0.1'",
     port,
@@ -121,7 +126,8 @@ function settingsFile(port: number, clusterName: string, socketDir: string, extr
     logging_collector: 'off',
     log_min_messages: 'warning',
   };
-  for (const [key, value] of Object.entries(extra)) settings[key] = typeof value === 'number' ? value : `'${String(value).replaceAll("'", "''")}'`;
+  for (const [key, value] of Object.entries(extra))
+    settings[key] = typeof value === 'number' ? value : `'${String(value).replaceAll("'", "''")}'`;
   return `${Object.entries(settings)
     .map(([key, value]) => `${key} = ${value}`)
     .join('\n')}\n`;
@@ -177,7 +183,10 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
   let primaryPort = 0;
   let replicaPort = 0;
   const query = async <R extends object>(node: Node, text: string, values?: unknown[]): Promise<R[]> => {
-    const client = new pg.Client({ connectionString: urlOf(node === 'primary' ? primaryPort : replicaPort, 'postgres'), connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({
+      connectionString: urlOf(node === 'primary' ? primaryPort : replicaPort, 'postgres'),
+      connectionTimeoutMillis: 5_000,
+    });
     await client.connect();
     try {
       return (await client.query(text, values)).rows as R[];
@@ -190,7 +199,13 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
     try {
       await waitFor(
         'the replica to stream from the primary',
-        async () => (await query<{ state: string }>('primary', `SELECT state FROM pg_stat_replication WHERE application_name = 'mp_replica'`))[0]?.state === 'streaming',
+        async () =>
+          (
+            await query<{ state: string }>(
+              'primary',
+              `SELECT state FROM pg_stat_replication WHERE application_name = 'mp_replica'`,
+            )
+          )[0]?.state === 'streaming',
         { timeoutMs: 30_000, intervalMs: 20 },
       );
     } catch (error) {
@@ -199,12 +214,29 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
   }
 
   async function stopAll() {
-    await Promise.allSettled([stopNode('primary', primaryData, 'immediate'), stopNode('replica', replicaData, 'immediate')]);
+    await Promise.allSettled([
+      stopNode('primary', primaryData, 'immediate'),
+      stopNode('replica', replicaData, 'immediate'),
+    ]);
     await dir.remove();
   }
 
   try {
-    await run(tool('initdb'), ['-D', primaryData, '-U', SUPERUSER, '--auth=trust', '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8', '--no-instructions'], runOptions);
+    await run(
+      tool('initdb'),
+      [
+        '-D',
+        primaryData,
+        '-U',
+        SUPERUSER,
+        '--auth=trust',
+        '--no-sync',
+        '--encoding=UTF8',
+        '--locale=C.UTF-8',
+        '--no-instructions',
+      ],
+      runOptions,
+    );
     await writeFile(path.join(primaryData, 'postgresql.conf'), "\ninclude_if_exists = 'harness.conf'\n", { flag: 'a' });
     primaryPort = await onAFreePort(async (port) => {
       await writeSettings(primaryData, port, 'primary');
@@ -215,7 +247,25 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
     // A slot keeps the WAL a stopped replica has not received yet, so startReplica catches up however long it was down.
     await run(
       tool('pg_basebackup'),
-      ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', REPLICATION_USER, '-D', replicaData, '-R', '-X', 'stream', '-C', '-S', SLOT, '--checkpoint=fast', '--no-sync', '--no-manifest'],
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(primaryPort),
+        '-U',
+        REPLICATION_USER,
+        '-D',
+        replicaData,
+        '-R',
+        '-X',
+        'stream',
+        '-C',
+        '-S',
+        SLOT,
+        '--checkpoint=fast',
+        '--no-sync',
+        '--no-manifest',
+      ],
       runOptions,
     );
     replicaPort = await onAFreePort(async (port) => {
@@ -231,8 +281,10 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
     throw failure(`the replica pair did not start: ${(error as Error).message}`, logs);
   }
 
-  const primaryLsn = async () => (await query<{ lsn: string }>('primary', 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
-  const replayLsn = async () => (await query<{ lsn: string }>('replica', 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn;
+  const primaryLsn = async () =>
+    (await query<{ lsn: string }>('primary', 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+  const replayLsn = async () =>
+    (await query<{ lsn: string }>('replica', 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn;
 
   let paused = false;
 
@@ -241,7 +293,10 @@ export async function startReplicaPair(options: ReplicaPairOptions = {}): Promis
     try {
       await waitFor(
         `the replica to replay ${target}`,
-        async () => (await query<{ done: boolean }>('replica', 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target]))[0]?.done === true,
+        async () =>
+          (
+            await query<{ done: boolean }>('replica', 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [target])
+          )[0]?.done === true,
         { timeoutMs, intervalMs: 10 },
       );
     } catch (error) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, inject } from 'vitest';
-import { connectPostgres, type DatabaseHandle, type DatabaseOptions } from '../../src/db/create-database.js';
+import type { DatabaseHandle, DatabaseOptions } from '../../src/db/database-handle.js';
+import { connectPostgres } from '../../src/db/postgres-connector.js';
 import { describeWhereAvailable } from './availability.js';
 import type { TestDatabase } from './database.js';
 import { pgbouncerUnavailable, startPgBouncer, type PgBouncer } from './pgbouncer.js';
@@ -23,7 +24,9 @@ function databaseName(url: string): string {
 const serverUrl = () => inject('databaseUrl');
 
 function pgbouncerRouteUnavailable(): string | undefined {
-  return serverUrl() ? pgbouncerUnavailable() : 'no PostgreSQL server to put PgBouncer in front of (the suite runs on the embedded PGlite)';
+  return serverUrl()
+    ? pgbouncerUnavailable()
+    : 'no PostgreSQL server to put PgBouncer in front of (the suite runs on the embedded PGlite)';
 }
 
 /**
@@ -64,7 +67,8 @@ export function describeRoutes(body: (route: DatabaseRoute) => void): void {
         return bouncer;
       },
       open: async (database, options = {}) => {
-        if (!bouncer || !database.url) throw new Error('the PgBouncer route needs a PostgreSQL server and its PgBouncer');
+        if (!bouncer || !database.url)
+          throw new Error('the PgBouncer route needs a PostgreSQL server and its PgBouncer');
         // As the gateway opens DATABASE_URL when DATABASE_DIRECT_URL differs from it, with PG_PREPARED_STATEMENTS=false.
         const handle = connectPostgres(bouncer.url(databaseName(database.url)), {
           pooled: true,

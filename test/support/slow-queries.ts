@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DatabaseHandle } from '../../src/db/create-database.js';
+import type { DatabaseHandle } from '../../src/db/database-handle.js';
 
 // Makes the gateway's report queries slow on a test database, without a test-only path in the gateway: every
 // reporting view calls mp_check_rollup_timezone() once per statement, and here it also sleeps for as long as
@@ -36,6 +36,10 @@ export async function setQueryDelay(database: DatabaseHandle, seconds: number): 
 /** One customer, one product and one completed sale of 25.00 on 2025-03-10: the data the fault tests read. */
 export async function insertOneSale(database: DatabaseHandle): Promise<void> {
   await sql`INSERT INTO customers (id, name, created_at) VALUES (1, 'לקוח', now())`.execute(database.db);
-  await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`.execute(database.db);
-  await sql`INSERT INTO transactions VALUES (1, 1, 1, 1, 25.00, 'completed', '2025-03-10T12:00:00Z')`.execute(database.db);
+  await sql`INSERT INTO products (id, sku, name, category, unit_price) VALUES (1, 'SKU-1', 'מוצר', 'בדיקות', 25)`.execute(
+    database.db,
+  );
+  await sql`INSERT INTO transactions VALUES (1, 1, 1, 1, 25.00, 'completed', '2025-03-10T12:00:00Z')`.execute(
+    database.db,
+  );
 }

@@ -18,7 +18,12 @@ export interface ProxyTarget {
   port: number;
 }
 
-const DEFAULT_PORTS: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379, 'rediss:': 6379 };
+const DEFAULT_PORTS: Record<string, number> = {
+  'postgres:': 5432,
+  'postgresql:': 5432,
+  'redis:': 6379,
+  'rediss:': 6379,
+};
 
 /**
  * A TCP relay on 127.0.0.1 in front of a real server, which a test switches between modes (`setMode`), cuts

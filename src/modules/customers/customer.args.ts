@@ -1,6 +1,6 @@
 import { ArgsType, Field, InputType, registerEnumType } from 'type-graphql';
-import { ConnectionArgs } from '../shared/pagination.js';
-import { OrderDirection } from '../shared/connection.type.js';
+import { ConnectionArgs } from '../../graphql/pagination.js';
+import { OrderDirection } from '../../graphql/connection.type.js';
 import type { CustomerSortField } from './customer.repository.js';
 
 export enum CustomerOrderField {
@@ -15,7 +15,9 @@ registerEnumType(CustomerOrderField, {
   valuesConfig: {
     LIFETIME_VALUE: { description: 'Revenue from completed transactions, all time.' },
     TRANSACTION_COUNT: { description: 'Number of completed transactions.' },
-    LAST_PURCHASE_AT: { description: 'Time of the latest completed transaction; customers who never bought sort last.' },
+    LAST_PURCHASE_AT: {
+      description: 'Time of the latest completed transaction; customers who never bought sort last.',
+    },
     NAME: { description: 'Customer name, in the database collation.' },
   },
 });
@@ -36,11 +38,18 @@ export class CustomersArgs extends ConnectionArgs {
 
   @Field(() => String, {
     nullable: true,
-    description: 'Only customers whose name contains this text, ignoring case. Taken literally: `%` and `_` are plain characters.',
+    description:
+      'Only customers whose name contains this text, ignoring case. Taken literally: `%` and `_` are plain characters.',
   })
   search?: string | null;
 }
 
-export function customerSort(order: CustomerOrder | null | undefined): { field: CustomerSortField; direction: 'asc' | 'desc' } {
-  return { field: order?.field ?? CustomerOrderField.LIFETIME_VALUE, direction: order?.direction ?? OrderDirection.DESC };
+export function customerSort(order: CustomerOrder | null | undefined): {
+  field: CustomerSortField;
+  direction: 'asc' | 'desc';
+} {
+  return {
+    field: order?.field ?? CustomerOrderField.LIFETIME_VALUE,
+    direction: order?.direction ?? OrderDirection.DESC,
+  };
 }

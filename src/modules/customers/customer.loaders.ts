@@ -21,3 +21,9 @@ export function createCustomerLoaders(db: Kysely<Database>) {
 }
 
 export type CustomerLoaders = ReturnType<typeof createCustomerLoaders>;
+
+// Every request's context carries these loaders (src/graphql/context.ts).
+declare module '../../graphql/context.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- adds the loaders to the shared interface
+  interface Loaders extends CustomerLoaders {}
+}

@@ -1,6 +1,14 @@
 import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
+import {
+  keysetOrderBy,
+  keysetValue,
+  keysetWhere,
+  type ColumnOf,
+  type KeysetOrder,
+  type KeysetWindow,
+  type SortValueType,
+} from '../../db/keyset.js';
 import { asInt, asIsoUtc, asMoney } from '../../db/sql-helpers.js';
 
 export interface CustomerRecord {
@@ -17,7 +25,10 @@ export interface CustomerRecord {
 
 export type CustomerSortField = 'LIFETIME_VALUE' | 'TRANSACTION_COUNT' | 'LAST_PURCHASE_AT' | 'NAME';
 
-const SORT_COLUMNS: Record<CustomerSortField, { column: ColumnOf<'v_customer_analytics', false>; nullable: boolean; valueType: SortValueType }> = {
+const SORT_COLUMNS: Record<
+  CustomerSortField,
+  { column: ColumnOf<'v_customer_analytics', false>; nullable: boolean; valueType: SortValueType }
+> = {
   LIFETIME_VALUE: { column: 'lifetime_value', nullable: false, valueType: 'numeric' },
   TRANSACTION_COUNT: { column: 'transaction_count', nullable: false, valueType: 'bigint' },
   LAST_PURCHASE_AT: { column: 'last_purchase_at', nullable: true, valueType: 'timestamptz' },
@@ -29,7 +40,12 @@ export type CustomerOrder = KeysetOrder<ColumnOf<'v_customer_analytics'>>;
 export function customerOrder(field: CustomerSortField, direction: 'asc' | 'desc'): CustomerOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
   const { column, ...shape } = SORT_COLUMNS[field];
-  return { column: `v_customer_analytics.${column}`, ...shape, direction, idColumn: 'v_customer_analytics.customer_id' };
+  return {
+    column: `v_customer_analytics.${column}`,
+    ...shape,
+    direction,
+    idColumn: 'v_customer_analytics.customer_id',
+  };
 }
 
 function selectCustomers(db: Kysely<Database>) {
@@ -50,7 +66,9 @@ function selectCustomers(db: Kysely<Database>) {
 
 export async function findCustomersByIds(db: Kysely<Database>, ids: readonly string[]): Promise<CustomerRecord[]> {
   if (ids.length === 0) return [];
-  return selectCustomers(db).where('customer_id', 'in', [...ids]).execute();
+  return selectCustomers(db)
+    .where('customer_id', 'in', [...ids])
+    .execute();
 }
 
 export interface CustomerFilter {
@@ -96,7 +114,10 @@ export async function findFavoriteProductIds(
   if (customerIds.length === 0) return [];
   return db
     .selectFrom('v_customer_favorite_product')
-    .select((eb) => [eb.cast<string>('customer_id', 'text').as('customerId'), eb.cast<string>('product_id', 'text').as('productId')])
+    .select((eb) => [
+      eb.cast<string>('customer_id', 'text').as('customerId'),
+      eb.cast<string>('product_id', 'text').as('productId'),
+    ])
     .where('customer_id', 'in', [...customerIds])
     .execute();
 }

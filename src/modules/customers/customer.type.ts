@@ -4,7 +4,10 @@ import { DateTimeScalar, DecimalScalar } from '../../graphql/scalars.js';
 import { toGlobalId } from '../../graphql/global-id.js';
 import type { CustomerRecord } from './customer.repository.js';
 
-@ObjectType({ implements: Node, description: 'A business customer with lifetime figures over its completed transactions.' })
+@ObjectType({
+  implements: Node,
+  description: 'A business customer with lifetime figures over its completed transactions.',
+})
 export class Customer extends Node {
   readonly __typename = 'Customer';
   /** Database id; the GraphQL `id` is its global form. */
@@ -19,13 +22,17 @@ export class Customer extends Node {
   @Field(() => String, { nullable: true })
   city!: string | null;
 
-  @Field(() => DecimalScalar, { description: 'Sum of `amount` over completed transactions; 0.00 for a customer who never completed one.' })
+  @Field(() => DecimalScalar, {
+    description: 'Sum of `amount` over completed transactions; 0.00 for a customer who never completed one.',
+  })
   lifetimeValue!: string;
 
   @Field(() => Int, { description: 'Number of completed transactions.' })
   transactionCount!: number;
 
-  @Field(() => DecimalScalar, { description: 'lifetimeValue / transactionCount, rounded half away from zero to cents; 0.00 without transactions.' })
+  @Field(() => DecimalScalar, {
+    description: 'lifetimeValue / transactionCount, rounded half away from zero to cents; 0.00 without transactions.',
+  })
   avgOrderValue!: string;
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'Time of the first completed transaction.' })

@@ -36,7 +36,7 @@ function divideRounded(numerator: bigint, denominator: bigint): bigint {
   const twice = remainder < 0n ? -2n * remainder : 2n * remainder;
   const divisor = denominator < 0n ? -denominator : denominator;
   if (twice < divisor) return quotient;
-  return (numerator < 0n) === (denominator < 0n) ? quotient + 1n : quotient - 1n;
+  return numerator < 0n === denominator < 0n ? quotient + 1n : quotient - 1n;
 }
 
 /** Percent change in hundredths of a percent: difference × 100 × 100 / previous, rounded half away from zero. */
@@ -48,7 +48,12 @@ function percentOf(difference: bigint, previous: bigint): string | null {
 /** The change between two amounts of money (Decimal strings). */
 export function moneyChange(current: string, previous: string): Change<string> {
   const difference = toCents(current) - toCents(previous);
-  return { current, previous, difference: fromHundredths(difference), percent: percentOf(difference, toCents(previous)) };
+  return {
+    current,
+    previous,
+    difference: fromHundredths(difference),
+    percent: percentOf(difference, toCents(previous)),
+  };
 }
 
 /** The change between two counts. */

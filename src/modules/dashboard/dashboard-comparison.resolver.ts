@@ -31,26 +31,40 @@ export class DashboardComparisonResolver {
     return comparison.previous;
   }
 
-  @FieldResolver(() => MoneyChange, { description: 'Completed revenue (`totalRevenue`) against the range compared with.' })
+  @FieldResolver(() => MoneyChange, {
+    description: 'Completed revenue (`totalRevenue`) against the range compared with.',
+  })
   async totalRevenue(@Root() comparison: DashboardComparisonSource, @Ctx() ctx: GraphQLContext): Promise<MoneyChange> {
     const { current, previous } = await comparison.totals(ctx.db);
     return Object.assign(new MoneyChange(), moneyChange(current.totalRevenue, previous.totalRevenue));
   }
 
-  @FieldResolver(() => MoneyChange, { description: 'Average order value (`avgOrderValue`) against the range compared with.' })
+  @FieldResolver(() => MoneyChange, {
+    description: 'Average order value (`avgOrderValue`) against the range compared with.',
+  })
   async avgOrderValue(@Root() comparison: DashboardComparisonSource, @Ctx() ctx: GraphQLContext): Promise<MoneyChange> {
     const { current, previous } = await comparison.totals(ctx.db);
     return Object.assign(new MoneyChange(), moneyChange(current.avgOrderValue, previous.avgOrderValue));
   }
 
-  @FieldResolver(() => CountChange, { description: 'Transactions of every status (`totalTransactions`) against the range compared with.' })
-  async totalTransactions(@Root() comparison: DashboardComparisonSource, @Ctx() ctx: GraphQLContext): Promise<CountChange> {
+  @FieldResolver(() => CountChange, {
+    description: 'Transactions of every status (`totalTransactions`) against the range compared with.',
+  })
+  async totalTransactions(
+    @Root() comparison: DashboardComparisonSource,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<CountChange> {
     const { current, previous } = await comparison.totals(ctx.db);
     return Object.assign(new CountChange(), countChange(current.totalTransactions, previous.totalTransactions));
   }
 
-  @FieldResolver(() => CountChange, { description: 'Completed transactions (`completedTransactions`) against the range compared with.' })
-  async completedTransactions(@Root() comparison: DashboardComparisonSource, @Ctx() ctx: GraphQLContext): Promise<CountChange> {
+  @FieldResolver(() => CountChange, {
+    description: 'Completed transactions (`completedTransactions`) against the range compared with.',
+  })
+  async completedTransactions(
+    @Root() comparison: DashboardComparisonSource,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<CountChange> {
     const { current, previous } = await comparison.totals(ctx.db);
     return Object.assign(new CountChange(), countChange(current.completedTransactions, previous.completedTransactions));
   }

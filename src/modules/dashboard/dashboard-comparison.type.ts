@@ -4,9 +4,12 @@ import { DecimalScalar } from '../../graphql/scalars.js';
 const PERCENT_DESCRIPTION =
   'difference / previous × 100, rounded half away from zero to 2 decimals (e.g. "12.50" for +12.5 %, "-100.00" when it fell to nothing); null when previous is 0.';
 
-@ObjectType({ description: 'An amount of money in the dashboard beside the same amount in the range it is compared with. Exact to the cent.' })
+@ObjectType({
+  description:
+    'An amount of money in the dashboard beside the same amount in the range it is compared with. Exact to the cent.',
+})
 export class MoneyChange {
-  @Field(() => DecimalScalar, { description: 'The figure for the dashboard\'s own range.' })
+  @Field(() => DecimalScalar, { description: "The figure for the dashboard's own range." })
   current!: string;
 
   @Field(() => DecimalScalar, { description: 'The figure for the range compared with.' })
@@ -21,7 +24,7 @@ export class MoneyChange {
 
 @ObjectType({ description: 'A count in the dashboard beside the same count in the range it is compared with.' })
 export class CountChange {
-  @Field(() => Int, { description: 'The count for the dashboard\'s own range.' })
+  @Field(() => Int, { description: "The count for the dashboard's own range." })
   current!: number;
 
   @Field(() => Int, { description: 'The count for the range compared with.' })

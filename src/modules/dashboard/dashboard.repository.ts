@@ -1,8 +1,8 @@
 import { sql, type AliasedSelectQueryBuilder, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { asAverage, asInt, asMoney, statementLabel } from '../../db/sql-helpers.js';
-import type { DayRange } from '../../graphql/validate.js';
-import type { ProductRecord } from '../products/product.repository.js';
+import type { DayRange } from '../../db/day-range.js';
+import type { ProductRecord } from '../products/product.service.js';
 
 export interface DashboardTotalsRecord {
   totalRevenue: string;
@@ -15,25 +15,27 @@ export interface DashboardTotalsRecord {
 
 /** Revenue and counts per status over the report days of `range` (open ends mean all data). */
 export async function readDashboardTotals(db: Kysely<Database>, range: DayRange): Promise<DashboardTotalsRecord> {
-  return db
-    .selectFrom('v_daily_revenue')
-    .modifyFront(statementLabel('dashboard.totals'))
-    .select((eb) => {
-      const total = (column: 'revenue' | 'all_count' | 'transaction_count' | 'pending_count' | 'cancelled_count') =>
-        eb.fn.coalesce(eb.fn.sum<string>(column), sql.lit(0));
-      return [
-        asMoney(total('revenue')).as('totalRevenue'),
-        asInt(total('all_count')).as('totalTransactions'),
-        asInt(total('transaction_count')).as('completedTransactions'),
-        asInt(total('pending_count')).as('pendingTransactions'),
-        asInt(total('cancelled_count')).as('cancelledTransactions'),
-        asAverage(total('revenue'), eb.cast(total('transaction_count'), 'bigint')).as('avgOrderValue'),
-      ];
-    })
-    // Open ends are infinite dates rather than left out: one statement for every range, and one with parameters,
-    // which is what carries the request id to PostgreSQL (statement-runner.ts).
-    .where((eb) => eb.between('day', range.from ?? '-infinity', range.to ?? 'infinity'))
-    .executeTakeFirstOrThrow();
+  return (
+    db
+      .selectFrom('v_daily_revenue')
+      .modifyFront(statementLabel('dashboard.totals'))
+      .select((eb) => {
+        const total = (column: 'revenue' | 'all_count' | 'transaction_count' | 'pending_count' | 'cancelled_count') =>
+          eb.fn.coalesce(eb.fn.sum<string>(column), sql.lit(0));
+        return [
+          asMoney(total('revenue')).as('totalRevenue'),
+          asInt(total('all_count')).as('totalTransactions'),
+          asInt(total('transaction_count')).as('completedTransactions'),
+          asInt(total('pending_count')).as('pendingTransactions'),
+          asInt(total('cancelled_count')).as('cancelledTransactions'),
+          asAverage(total('revenue'), eb.cast(total('transaction_count'), 'bigint')).as('avgOrderValue'),
+        ];
+      })
+      // Open ends are infinite dates rather than left out: one statement for every range, and one with parameters,
+      // which is what carries the request id to PostgreSQL (statement-runner.ts).
+      .where((eb) => eb.between('day', range.from ?? '-infinity', range.to ?? 'infinity'))
+      .executeTakeFirstOrThrow()
+  );
 }
 
 export interface ProductRevenueRecord {
@@ -54,7 +56,11 @@ interface RankedProduct {
 }
 
 // Built on the statement's expression builder, so it becomes part of the statement rather than a query of its own.
-function rankProducts(eb: ExpressionBuilder<Database, never>, range: DayRange, limit: number): AliasedSelectQueryBuilder<RankedProduct, 'top'> {
+function rankProducts(
+  eb: ExpressionBuilder<Database, never>,
+  range: DayRange,
+  limit: number,
+): AliasedSelectQueryBuilder<RankedProduct, 'top'> {
   if (range.from === undefined && range.to === undefined) {
     // All time is what the product rollup already holds.
     return eb
@@ -84,7 +90,11 @@ function rankProducts(eb: ExpressionBuilder<Database, never>, range: DayRange, l
 }
 
 /** The `limit` products with the most completed revenue in `range`, ties by product id ascending. */
-export async function findTopProducts(db: Kysely<Database>, range: DayRange, limit: number): Promise<ProductRevenueRecord[]> {
+export async function findTopProducts(
+  db: Kysely<Database>,
+  range: DayRange,
+  limit: number,
+): Promise<ProductRevenueRecord[]> {
   const rows = await db
     .selectFrom((eb) => rankProducts(eb, range, limit))
     .innerJoin('v_product_performance as p', 'p.product_id', 'top.product_id')

@@ -3,7 +3,7 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { DateScalar, DecimalScalar } from '../../graphql/scalars.js';
 import { checkIntRange, checkRange } from '../../graphql/validate.js';
 import { Product } from '../products/product.type.js';
-import { readRevenueTrend } from '../revenue/revenue.repository.js';
+import { readRevenueTrend } from '../revenue/revenue.service.js';
 import { ComparisonPeriod, RevenuePoint } from '../revenue/revenue.type.js';
 import { DashboardComparison } from './dashboard-comparison.type.js';
 import { findTopProducts } from './dashboard.repository.js';
@@ -85,7 +85,8 @@ export class DashboardResolver {
   }
 
   @FieldResolver(() => DecimalScalar, {
-    description: 'totalRevenue / completedTransactions, rounded half away from zero to cents; 0.00 without completed transactions.',
+    description:
+      'totalRevenue / completedTransactions, rounded half away from zero to cents; 0.00 without completed transactions.',
   })
   async avgOrderValue(@Root() dashboard: DashboardSource, @Ctx() ctx: GraphQLContext): Promise<string> {
     return (await dashboard.totals(ctx.db)).avgOrderValue;

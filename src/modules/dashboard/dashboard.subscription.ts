@@ -1,7 +1,7 @@
 import { Arg, Resolver, Subscription } from 'type-graphql';
 import { DateScalar } from '../../graphql/scalars.js';
 import { checkRange } from '../../graphql/validate.js';
-import { servedByLiveQueries } from '../../subscriptions/served-by-live-queries.js';
+import { servedByLiveQueries } from '../../graphql/served-by-live-queries.js';
 import { Dashboard, DashboardSource } from './dashboard.type.js';
 
 @Resolver()

@@ -2,9 +2,9 @@ import type { Kysely } from 'kysely';
 import { Field, Int, ObjectType } from 'type-graphql';
 import type { Database } from '../../db/database.js';
 import { DecimalScalar } from '../../graphql/scalars.js';
-import type { DayRange } from '../../graphql/validate.js';
+import type { DayRange } from '../../db/day-range.js';
 import { checkedComparisonRange, ComparisonPeriod, resolveDays, type DayBounds } from '../revenue/revenue.periods.js';
-import { readDataBounds } from '../revenue/revenue.repository.js';
+import { readDataBounds } from '../revenue/revenue.service.js';
 import { readDashboardTotals, type DashboardTotalsRecord } from './dashboard.repository.js';
 
 @ObjectType({ description: "A product's sales within the dashboard's range (completed transactions only)." })
@@ -55,7 +55,11 @@ export class DashboardSource {
     if (from === undefined || to === undefined) return null;
     let comparison = this.comparisons.get(period);
     if (!comparison) {
-      comparison = new DashboardComparisonSource(period, this, new DashboardSource(checkedComparisonRange({ from, to }, period)));
+      comparison = new DashboardComparisonSource(
+        period,
+        this,
+        new DashboardSource(checkedComparisonRange({ from, to }, period)),
+      );
       this.comparisons.set(period, comparison);
     }
     return comparison;

@@ -1,6 +1,6 @@
 import { ArgsType, Field, InputType, registerEnumType } from 'type-graphql';
-import { ConnectionArgs } from '../shared/pagination.js';
-import { OrderDirection } from '../shared/connection.type.js';
+import { ConnectionArgs } from '../../graphql/pagination.js';
+import { OrderDirection } from '../../graphql/connection.type.js';
 import type { ProductSortField } from './product.repository.js';
 
 export enum ProductOrderField {
@@ -36,6 +36,9 @@ export class ProductsArgs extends ConnectionArgs {
   category?: string | null;
 }
 
-export function productSort(order: ProductOrder | null | undefined): { field: ProductSortField; direction: 'asc' | 'desc' } {
+export function productSort(order: ProductOrder | null | undefined): {
+  field: ProductSortField;
+  direction: 'asc' | 'desc';
+} {
   return { field: order?.field ?? ProductOrderField.REVENUE, direction: order?.direction ?? OrderDirection.DESC };
 }

@@ -39,3 +39,9 @@ export function createProductLoaders(db: Kysely<Database>) {
 }
 
 export type ProductLoaders = ReturnType<typeof createProductLoaders>;
+
+// Every request's context carries these loaders (src/graphql/context.ts).
+declare module '../../graphql/context.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- adds the loaders to the shared interface
+  interface Loaders extends ProductLoaders {}
+}

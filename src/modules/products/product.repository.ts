@@ -1,6 +1,14 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { keysetOrderBy, keysetValue, keysetWhere, type ColumnOf, type KeysetOrder, type KeysetWindow, type SortValueType } from '../../db/keyset.js';
+import {
+  keysetOrderBy,
+  keysetValue,
+  keysetWhere,
+  type ColumnOf,
+  type KeysetOrder,
+  type KeysetWindow,
+  type SortValueType,
+} from '../../db/keyset.js';
 import { asInt, asMoney } from '../../db/sql-helpers.js';
 
 export interface ProductRecord {
@@ -17,7 +25,10 @@ export interface ProductRecord {
 
 export type ProductSortField = 'REVENUE' | 'UNITS_SOLD' | 'NAME';
 
-const SORT_COLUMNS: Record<ProductSortField, { column: ColumnOf<'v_product_performance', false>; nullable: boolean; valueType: SortValueType }> = {
+const SORT_COLUMNS: Record<
+  ProductSortField,
+  { column: ColumnOf<'v_product_performance', false>; nullable: boolean; valueType: SortValueType }
+> = {
   REVENUE: { column: 'revenue', nullable: false, valueType: 'numeric' },
   UNITS_SOLD: { column: 'units_sold', nullable: false, valueType: 'bigint' },
   NAME: { column: 'name', nullable: false, valueType: 'text' },
@@ -28,7 +39,12 @@ export type ProductOrder = KeysetOrder<ColumnOf<'v_product_performance'>>;
 export function productOrder(field: ProductSortField, direction: 'asc' | 'desc'): ProductOrder {
   // Qualified, so ORDER BY reads the view's column and not the formatted output column of the same name.
   const { column, ...shape } = SORT_COLUMNS[field];
-  return { column: `v_product_performance.${column}`, ...shape, direction, idColumn: 'v_product_performance.product_id' };
+  return {
+    column: `v_product_performance.${column}`,
+    ...shape,
+    direction,
+    idColumn: 'v_product_performance.product_id',
+  };
 }
 
 function selectProducts(db: Kysely<Database>) {
@@ -49,7 +65,9 @@ function selectProducts(db: Kysely<Database>) {
 
 export async function findProductsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<ProductRecord[]> {
   if (ids.length === 0) return [];
-  return selectProducts(db).where('product_id', 'in', [...ids]).execute();
+  return selectProducts(db)
+    .where('product_id', 'in', [...ids])
+    .execute();
 }
 
 export interface ProductFilter {
@@ -82,7 +100,10 @@ export async function countProducts(db: Kysely<Database>, filter: ProductFilter)
 }
 
 type CustomerProductRevenue = Selectable<Database['v_customer_product_revenue']>;
-type TopCustomerRow = { productId: CustomerProductRevenue['product_id']; customerId: CustomerProductRevenue['customer_id'] };
+type TopCustomerRow = {
+  productId: CustomerProductRevenue['product_id'];
+  customerId: CustomerProductRevenue['customer_id'];
+};
 
 /** The `limit` customers with the most revenue on each product, ties by customer id ascending. */
 export async function findTopCustomerIds(

@@ -1,10 +1,10 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
-import { RecordCustomerAccess } from '../audit/customer-access.js';
+import { RecordCustomerAccess } from '../../graphql/customer-access.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { fromGlobalId } from '../../graphql/global-id.js';
 import { checkIntRange, checkText } from '../../graphql/validate.js';
-import { connectionTypes, type ConnectionShape } from '../shared/connection.type.js';
-import { toConnectionPage, toPageRequest } from '../shared/pagination.js';
+import { connectionTypes, type ConnectionShape } from '../../graphql/connection.type.js';
+import { toConnectionPage, toPageRequest } from '../../graphql/pagination.js';
 import { Customer } from '../customers/customer.type.js';
 import { ProductsArgs, productSort } from './product.args.js';
 import { countProducts, findProductPage, productOrder } from './product.repository.js';
@@ -17,7 +17,10 @@ export const MAX_TOP_CUSTOMERS = 20;
 @Resolver(() => Product)
 export class ProductResolver {
   @Query(() => ProductConnection, { description: 'Products with their all-time sales figures, a page at a time.' })
-  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<Product>> {
+  async products(
+    @Args(() => ProductsArgs) args: ProductsArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<Product>> {
     const category = checkText('category', args.category);
     const sort = productSort(args.orderBy);
     const order = productOrder(sort.field, sort.direction);
@@ -27,7 +30,7 @@ export class ProductResolver {
       findProductPage(ctx.db, { category }, order, request),
       countProducts(ctx.db, { category }),
     ]);
-    return { ...toConnectionPage(rows, request, ctx.cursors, scope, Product.from), totalCount };
+    return { ...toConnectionPage(rows, request, ctx.cursors, scope, (row) => Product.from(row)), totalCount };
   }
 
   @Query(() => Product, { nullable: true, description: 'One product by global id; null when no such product exists.' })

@@ -4,7 +4,10 @@ import { DecimalScalar } from '../../graphql/scalars.js';
 import { toGlobalId } from '../../graphql/global-id.js';
 import type { ProductRecord } from './product.repository.js';
 
-@ObjectType({ implements: Node, description: 'A catalogue product with its all-time sales figures (completed transactions only).' })
+@ObjectType({
+  implements: Node,
+  description: 'A catalogue product with its all-time sales figures (completed transactions only).',
+})
 export class Product extends Node {
   readonly __typename = 'Product';
   /** Database id; the GraphQL `id` is its global form. */
@@ -22,7 +25,9 @@ export class Product extends Node {
   @Field(() => DecimalScalar, { description: 'Current list price of one unit.' })
   unitPrice!: string;
 
-  @Field(() => DecimalScalar, { description: 'All-time revenue: sum of `amount` over completed transactions of this product.' })
+  @Field(() => DecimalScalar, {
+    description: 'All-time revenue: sum of `amount` over completed transactions of this product.',
+  })
   revenue!: string;
 
   @Field(() => Int, { description: 'Units sold in completed transactions.' })
@@ -31,7 +36,9 @@ export class Product extends Node {
   @Field(() => Int, { description: 'Number of completed transactions of this product.' })
   transactionCount!: number;
 
-  @Field(() => Float, { description: "This product's revenue divided by all completed revenue (0 to 1; 0 when there is no revenue yet)." })
+  @Field(() => Float, {
+    description: "This product's revenue divided by all completed revenue (0 to 1; 0 when there is no revenue yet).",
+  })
   revenueShare!: number;
 
   static from(record: ProductRecord): Product {

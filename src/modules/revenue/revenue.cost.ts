@@ -14,6 +14,7 @@ import type { Database } from '../../db/database.js';
 import { bucketCount, MAX_SERIES_POINTS } from './revenue.buckets.js';
 import { ComparisonPeriod, comparisonRange, resolveDays, type DayBounds } from './revenue.periods.js';
 import { readDataBounds, type BucketUnit, type DataBounds } from './revenue.repository.js';
+import type { Logger } from '../../observability/logger.js';
 
 // What a revenue series costs. `points` is the largest list of the schema (up to MAX_SERIES_POINTS buckets),
 // and how long it is depends on the arguments of the field holding the series (`revenue(from, to,
@@ -26,9 +27,7 @@ const SERIES_TYPE = 'RevenueSeries';
 const POINTS_FIELD = 'points';
 const COMPARISON_FIELD = 'comparison';
 
-export interface SeriesSpanLogger {
-  warn(details: object, message: string): void;
-}
+export type SeriesSpanLogger = Pick<Logger, 'warn'>;
 
 /** How long the data's bounds are trusted without a change heard (the change feed may be down). */
 const SPAN_MAX_AGE_MS = 10_000;
@@ -56,7 +55,8 @@ export class SeriesSpan {
   /** The bounds, when they are known for the data as it is now. */
   known(): DataBounds | undefined {
     const cached = this.cached;
-    if (!cached || cached.generation !== this.generation || performance.now() - cached.readAt > SPAN_MAX_AGE_MS) return undefined;
+    if (!cached || cached.generation !== this.generation || performance.now() - cached.readAt > SPAN_MAX_AGE_MS)
+      return undefined;
     return cached.bounds;
   }
 
@@ -122,7 +122,10 @@ export class SeriesPricing {
   /** The days a series field's arguments give, open ends taken from the data bounds as its answer takes them. */
   seriesOf(args: Record<string, unknown>): PricedSeries {
     const unit = (typeof args.granularity === 'string' ? args.granularity : 'day') as BucketUnit;
-    const range = { from: typeof args.from === 'string' ? args.from : undefined, to: typeof args.to === 'string' ? args.to : undefined };
+    const range = {
+      from: typeof args.from === 'string' ? args.from : undefined,
+      to: typeof args.to === 'string' ? args.to : undefined,
+    };
     const given = range.from !== undefined && range.to !== undefined;
     if (!given) this.openEnded = true;
     if (!given && !this.bounds) {
@@ -193,7 +196,7 @@ export class SeriesPricing {
 /**
  * Whether seriesCostEstimator reads this argument: any argument of a field holding a series (its range and
  * granularity) or of a field of a series (a comparison's period). Costs are remembered by the values of such
- * arguments (src/graphql/limits/cost-memo.ts).
+ * arguments (src/limits/cost-memo.ts).
  */
 export function isSeriesCostArgument(parent: GraphQLNamedType, field: GraphQLField<unknown, unknown>): boolean {
   return parent.name === SERIES_TYPE || getNamedType(field.type).name === SERIES_TYPE;
@@ -216,7 +219,10 @@ export function seriesCostEstimator(): ComplexityEstimator {
     }
     if (type.name === SERIES_TYPE && field.name === COMPARISON_FIELD) {
       // Its range follows from the series it compares, whose field adds the buckets past the first.
-      const period = args.period === ComparisonPeriod.PREVIOUS_YEAR ? ComparisonPeriod.PREVIOUS_YEAR : ComparisonPeriod.PREVIOUS_PERIOD;
+      const period =
+        args.period === ComparisonPeriod.PREVIOUS_YEAR
+          ? ComparisonPeriod.PREVIOUS_YEAR
+          : ComparisonPeriod.PREVIOUS_PERIOD;
       context.comparisonPeriods.set(node, period);
       return 1 + childComplexity;
     }

@@ -1,5 +1,5 @@
 import { badInput } from '../../graphql/errors.js';
-import type { DayRange } from '../../graphql/validate.js';
+import type { DayRange } from '../../db/day-range.js';
 import type { DataBounds } from './revenue.repository.js';
 
 // The range a comparison sets beside a range of report days. Calendar arithmetic on days only (no time zone is
@@ -86,7 +86,10 @@ export function comparisonRange(range: DayBounds, period: ComparisonPeriod): Day
     const months = (to.year - from.year) * 12 + (to.month - from.month) + 1;
     // Month arithmetic on a month index avoids the year wrap by hand.
     const index = from.year * 12 + (from.month - 1) - months;
-    result = { from: { year: Math.floor(index / 12), month: (((index % 12) + 12) % 12) + 1, day: 1 }, to: addDays(from, -1) };
+    result = {
+      from: { year: Math.floor(index / 12), month: (((index % 12) + 12) % 12) + 1, day: 1 },
+      to: addDays(from, -1),
+    };
   } else {
     const days = dayNumber(to) - dayNumber(from) + 1;
     result = { from: addDays(from, -days), to: addDays(from, -1) };

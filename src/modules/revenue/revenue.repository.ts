@@ -26,12 +26,17 @@ export interface DataBounds {
 
 /** First and last report day that has any transaction (any status); nulls when there are none. */
 export async function readDataBounds(db: Kysely<Database>): Promise<DataBounds> {
-  return db
-    .selectFrom('v_daily_revenue')
-    .modifyFront(statementLabel('revenue.bounds'))
-    // Report days are kept as the text PostgreSQL prints (YYYY-MM-DD); min and max are null over no rows.
-    .select((eb) => [eb.fn.min<DailyRevenue['day'] | null>('day').as('firstDay'), eb.fn.max<DailyRevenue['day'] | null>('day').as('lastDay')])
-    .executeTakeFirstOrThrow();
+  return (
+    db
+      .selectFrom('v_daily_revenue')
+      .modifyFront(statementLabel('revenue.bounds'))
+      // Report days are kept as the text PostgreSQL prints (YYYY-MM-DD); min and max are null over no rows.
+      .select((eb) => [
+        eb.fn.min<DailyRevenue['day'] | null>('day').as('firstDay'),
+        eb.fn.max<DailyRevenue['day'] | null>('day').as('lastDay'),
+      ])
+      .executeTakeFirstOrThrow()
+  );
 }
 
 /**
@@ -83,7 +88,10 @@ export interface RevenueTotalsRecord {
 }
 
 /** Completed revenue and count over the days `from`..`to`, and revenue per calendar day of that range. */
-export async function readRevenueTotals(db: Kysely<Database>, range: { from: string; to: string }): Promise<RevenueTotalsRecord> {
+export async function readRevenueTotals(
+  db: Kysely<Database>,
+  range: { from: string; to: string },
+): Promise<RevenueTotalsRecord> {
   const calendarDays = sql<number>`${range.to}::date - ${range.from}::date + 1`;
   return db
     .selectFrom('v_daily_revenue')
@@ -104,7 +112,11 @@ export async function readRevenueTotals(db: Kysely<Database>, range: { from: str
  * Exactly `days` daily points ending at `end`, or at the last day that has a transaction when `end` is
  * absent (today, when there are no transactions at all).
  */
-export async function readRevenueTrend(db: Kysely<Database>, end: string | undefined, days: number): Promise<RevenuePointRecord[]> {
+export async function readRevenueTrend(
+  db: Kysely<Database>,
+  end: string | undefined,
+  days: number,
+): Promise<RevenuePointRecord[]> {
   const { rows } = await sql<RevenuePointRecord>`
     /* revenue.trend */
     WITH last AS (

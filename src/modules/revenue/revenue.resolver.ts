@@ -32,7 +32,10 @@ export async function resolveRevenueSeries(
   const days = resolveDays(range, bounds);
   if (!days) return new RevenueSeriesSource(null, granularity, given);
   if (bucketCount(days.from, days.to, granularity) > MAX_SERIES_POINTS) {
-    throw badInput('from', `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`);
+    throw badInput(
+      'from',
+      `spans more than ${MAX_SERIES_POINTS} ${granularity} buckets; narrow the range or use a coarser granularity`,
+    );
   }
   return new RevenueSeriesSource(days, granularity, given);
 }
@@ -46,18 +49,25 @@ export class RevenueResolver {
   async revenue(
     @Arg('from', () => DateScalar, { nullable: true, description: 'First day, inclusive.' }) from: string | null,
     @Arg('to', () => DateScalar, { nullable: true, description: 'Last day, inclusive.' }) to: string | null,
-    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularityArg: Granularity | null,
+    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY })
+    granularityArg: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
     return resolveRevenueSeries(ctx.db, from, to, granularityArg);
   }
 
-  @FieldResolver(() => DateScalar, { nullable: true, description: 'First day of the range the series covers; null when there is no data.' })
+  @FieldResolver(() => DateScalar, {
+    nullable: true,
+    description: 'First day of the range the series covers; null when there is no data.',
+  })
   from(@Root() series: RevenueSeriesSource): string | null {
     return series.range?.from ?? null;
   }
 
-  @FieldResolver(() => DateScalar, { nullable: true, description: 'Last day of the range the series covers; null when there is no data.' })
+  @FieldResolver(() => DateScalar, {
+    nullable: true,
+    description: 'Last day of the range the series covers; null when there is no data.',
+  })
   to(@Root() series: RevenueSeriesSource): string | null {
     return series.range?.to ?? null;
   }
@@ -67,7 +77,9 @@ export class RevenueResolver {
     return series.granularity;
   }
 
-  @FieldResolver(() => [RevenuePoint], { description: 'Every bucket of the range in ascending order, including empty ones (zeros).' })
+  @FieldResolver(() => [RevenuePoint], {
+    description: 'Every bucket of the range in ascending order, including empty ones (zeros).',
+  })
   async points(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<RevenuePoint[]> {
     if (!series.range) return [];
     return readRevenuePoints(ctx.db, series.range, series.granularity);
@@ -100,7 +112,9 @@ export class RevenueResolver {
     return (await series.totals(ctx.db)).totalTransactions;
   }
 
-  @FieldResolver(() => DecimalScalar, { description: 'totalRevenue / number of calendar days in the range, rounded half away from zero.' })
+  @FieldResolver(() => DecimalScalar, {
+    description: 'totalRevenue / number of calendar days in the range, rounded half away from zero.',
+  })
   async avgDailyRevenue(@Root() series: RevenueSeriesSource, @Ctx() ctx: GraphQLContext): Promise<string> {
     return (await series.totals(ctx.db)).avgDailyRevenue;
   }

@@ -1,7 +1,7 @@
 import { Arg, Ctx, Resolver, Subscription } from 'type-graphql';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { DateScalar } from '../../graphql/scalars.js';
-import { servedByLiveQueries } from '../../subscriptions/served-by-live-queries.js';
+import { servedByLiveQueries } from '../../graphql/served-by-live-queries.js';
 import { resolveRevenueSeries } from './revenue.resolver.js';
 import { Granularity, RevenueSeries, RevenueSeriesSource } from './revenue.type.js';
 
@@ -15,7 +15,8 @@ export class RevenueSubscriptionResolver {
   revenueUpdated(
     @Arg('from', () => DateScalar, { nullable: true, description: 'First day, inclusive.' }) from: string | null,
     @Arg('to', () => DateScalar, { nullable: true, description: 'Last day, inclusive.' }) to: string | null,
-    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY }) granularity: Granularity | null,
+    @Arg('granularity', () => Granularity, { nullable: true, defaultValue: Granularity.DAY })
+    granularity: Granularity | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<RevenueSeriesSource> {
     return resolveRevenueSeries(ctx.db, from, to, granularity);

@@ -40,7 +40,9 @@ registerEnumType(ComparisonPeriod, {
 
 @ObjectType({ description: 'Revenue of one bucket (day, week or month), over completed transactions only.' })
 export class RevenuePoint {
-  @Field(() => DateScalar, { description: "First day of the bucket (the day itself, the week's Monday, or the month's first day)." })
+  @Field(() => DateScalar, {
+    description: "First day of the bucket (the day itself, the week's Monday, or the month's first day).",
+  })
   date!: string;
 
   @Field(() => DecimalScalar, { description: 'Sum of `amount` over completed transactions in the bucket.' })
@@ -49,7 +51,9 @@ export class RevenuePoint {
   @Field(() => Int, { description: 'Number of completed transactions in the bucket.' })
   transactionCount!: number;
 
-  @Field(() => DecimalScalar, { description: 'totalRevenue / transactionCount, rounded half away from zero; 0.00 for an empty bucket.' })
+  @Field(() => DecimalScalar, {
+    description: 'totalRevenue / transactionCount, rounded half away from zero; 0.00 for an empty bucket.',
+  })
   avgTransactionValue!: string;
 
   @Field(() => Int, { description: 'Distinct customers among the completed transactions in the bucket.' })
